@@ -1,0 +1,55 @@
+"""`distillery curate INPUT... --out WS`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "curate",
+        help="ingest traces and run the curation pipeline into a workspace",
+        description="Ingest teacher traces and run the curation stages into a workspace. "
+        "Rerunning resumes after the last committed stage.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs, folders or hub names (org/name[:split])")
+    parser.add_argument("--out", required=True, metavar="WS", help="workspace folder")
+    parser.add_argument("--config", help="curate.yaml")
+    parser.add_argument("--workers", type=int, help="worker processes (default: config, else 1)")
+    parser.add_argument("--format", help="input format for every input (default: detected per file)")
+    parser.add_argument("--source", help="source name for every row")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from curate.pipeline import curate, load_config
+
+    config = load_config(args.config)
+    for key in ("format", "source"):
+        if getattr(args, key):
+            config[key] = getattr(args, key)
+    results = curate(args.inputs, args.out, config, workers=args.workers, progress=not args.quiet)
+    print(summary_table(results))
+    print(f"\nworkspace: {args.out}   inspect: distillery sql {args.out} \"SELECT * FROM funnel\"")
+    return 0
+
+
+def summary_table(results: list[dict]) -> str:
+    rows = [("stage", "rows in", "kept", "dropped", "top reasons", "seconds")]
+    for info in results:
+        reasons = sorted(info.get("by_reason", {}).items(), key=lambda kv: -kv[1])[:3]
+        rows.append(
+            (
+                f"{info['index']:02d} {info['name']}",
+                f"{info['rows_in']:,}",
+                f"{info['rows_out']:,}",
+                f"{info['dropped']:,}",
+                ", ".join(f"{r} {n:,}" for r, n in reasons) or "-",
+                "reused" if info.get("reused") else f"{info['seconds']:.1f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) if i in (0, 4) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""What every input-format adapter shares: the Adapter interface and careful field access.
+
+An adapter turns one raw record (a dict) into one or more partial trace rows: dicts with some of
+problem, response, reasoning, reference, tests, teacher, source and meta. Ingest fills in the ids.
+Every field the adapter does not map must end up in `meta`; `Fields.unused()` makes that the default.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+
+class Malformed(Exception):
+    """A record that cannot be turned into a trace; ingest rejects it with reason `malformed`."""
+
+    def __init__(self, field: str | None, message: str):
+        super().__init__(f"field {field!r}: {message}" if field else message)
+        self.field = field
+
+
+class Fields:
+    """Typed, tracked access to a record's fields: what is never read goes to `meta`."""
+
+    def __init__(self, record: dict[str, Any]):
+        self.record = record
+        self.used: set[str] = set()
+
+    def has(self, *keys: str) -> bool:
+        return all(key in self.record for key in keys)
+
+    def first_key(self, *keys: str) -> str | None:
+        return next((key for key in keys if self.record.get(key) is not None), None)
+
+    def get(self, key: str) -> Any:
+        self.used.add(key)
+        return self.record.get(key)
+
+    def text(self, key: str, *, required: bool = False, scalar: bool = False) -> str | None:
+        """A string field. `scalar` also accepts numbers (answers such as AIME's `204` stored as int)."""
+        value = self.get(key)
+        return as_text(value, key, required=required, scalar=scalar)
+
+    def any_text(self, *keys: str, required: bool = False, scalar: bool = False) -> str | None:
+        key = self.first_key(*keys)
+        if key is None:
+            if required:
+                raise Malformed(keys[0], f"missing (expected one of {', '.join(keys)})")
+            return None
+        return self.text(key, required=required, scalar=scalar)
+
+    def text_list(self, key: str) -> list[str | None]:
+        value = self.get(key)
+        if not isinstance(value, list):
+            raise Malformed(key, f"expected a list, got {type(value).__name__}")
+        return [as_text(item, f"{key}[{i}]") for i, item in enumerate(value)]
+
+    def unused(self) -> dict[str, Any]:
+        return {key: value for key, value in self.record.items() if key not in self.used}
+
+
+def as_text(value: Any, field: str, *, required: bool = False, scalar: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise Malformed(field, "missing")
+        return None
+    if isinstance(value, str):
+        return value
+    if scalar and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise Malformed(field, f"expected a string, got {type(value).__name__}")
+
+
+def fenced(code: str, language: str = "python") -> str:
+    """A code solution as a teacher would write it: one fenced block."""
+    return f"```{language}\n{code.rstrip()}\n```"
+
+
+def tests_json(spec: dict[str, Any]) -> str:
+    return json.dumps(spec, ensure_ascii=False)
+
+
+class Adapter:
+    """One input format. `detect` looks at a record's shape; `convert` maps it to trace rows."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def detect(self, record: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def convert(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError

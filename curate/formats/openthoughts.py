@@ -1,0 +1,24 @@
+"""OpenThoughts and Bespoke-Stratos: `system` + ShareGPT `conversations` whose assistant turn is
+`<|begin_of_thought|> … <|end_of_thought|> <|begin_of_solution|> … <|end_of_solution|>`.
+
+The transcript is read as any chat; the reasoning comes out of the thought markers at ingest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from curate.formats.chat import Chat, looks_like_chat
+
+MARKER = "<|begin_of_thought|>"
+
+
+class OpenThoughts(Chat):
+    name = "openthoughts"
+    description = "system + conversations with <|begin_of_thought|> / <|begin_of_solution|> markers"
+
+    def detect(self, record: dict[str, Any]) -> bool:
+        if not looks_like_chat(record):
+            return False
+        turns = record.get("conversations", record.get("messages"))
+        return any(MARKER in str(turn.get("value", turn.get("content", ""))) for turn in turns)

@@ -1,0 +1,72 @@
+"""`curate`: inputs + a config -> a workspace, stage by stage, resuming what is already committed.
+
+The config (YAML, every key optional):
+
+    format: auto          # or an adapter name, for every input
+    source: null          # source name for every row (default: the record's own, else the file name)
+    workers: 2
+    stages:
+      normalize: {}
+      near_dedup: {threshold: 0.8}
+      verify: {enabled: false}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curate.errors import CurateError
+from curate.readers import resolve_inputs
+from curate.stage import Stage, run_stages
+from curate.stages import PIPELINE, Ingest
+from curate.workspace import Workspace
+
+CONFIG_KEYS = {"format", "source", "workers", "stages"}
+
+
+def load_config(path: str | Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        config = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise CurateError(f"{path}: cannot read the config: {error}") from error
+    if not isinstance(config, dict):
+        raise CurateError(f"{path}: the config must be a mapping")
+    unknown = set(config) - CONFIG_KEYS
+    if unknown:
+        raise CurateError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(CONFIG_KEYS))})")
+    return config
+
+
+def build_stages(inputs: list[str], config: dict[str, Any]) -> list[Stage]:
+    options = dict(config.get("stages") or {})
+    unknown = set(options) - set(PIPELINE)
+    if unknown:
+        raise CurateError(f"unknown stage(s) in config: {', '.join(sorted(unknown))} (known: {', '.join(PIPELINE)})")
+    stages: list[Stage] = [Ingest(resolve_inputs(inputs), format=config.get("format"), source=config.get("source"))]
+    for name, cls in PIPELINE.items():
+        stage_options = dict(options.get(name) or {})
+        if stage_options.pop("enabled", True):
+            stages.append(cls(**stage_options))
+    return stages
+
+
+def curate(
+    inputs: list[str],
+    out: str | Path,
+    config: dict[str, Any] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Run (or resume) the pipeline into workspace `out`; returns each stage's manifest entry."""
+    config = config or {}
+    if config.get("format") == "auto":
+        config = {**config, "format": None}
+    stages = build_stages(inputs, config)
+    ws = Workspace.open(out, create=True)
+    ws.update_manifest(config=config, inputs=[str(i) for i in inputs])
+    return run_stages(ws, stages, workers=workers or int(config.get("workers", 1)), progress=progress)

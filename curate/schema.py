@@ -1,0 +1,139 @@
+"""The trace record (DESIGN section 2) and the schemas of the workspace's side tables.
+
+A trace is one teacher sample. `id` is a content hash of problem + response, so the same sample
+from two sources has the same id; `row_id` is the row's position in ingest order and is unique,
+which is what lets the ledger account for every ingested row even when ids collide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pyarrow as pa
+
+TRACE_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("row_id", pa.int64()),
+        ("problem_id", pa.string()),
+        ("source", pa.string()),
+        ("origin", pa.string()),  # file:line (or file#index) the row was read from
+        ("problem", pa.string()),
+        ("reasoning", pa.string()),
+        ("response", pa.string()),
+        ("reference", pa.string()),
+        ("tests", pa.string()),
+        ("domain", pa.string()),
+        ("teacher", pa.string()),
+        ("meta", pa.string()),
+    ]
+)
+TRACE_COLUMNS = TRACE_SCHEMA.names
+
+# The stage names reserved by the design, in pipeline order (folders, the ledger and SQL use them).
+STAGE_NAMES = (
+    "ingest",
+    "normalize",
+    "exact_dedup",
+    "near_dedup",
+    "decontaminate",
+    "verify",
+    "quality",
+    "split",
+    "select",
+    "shard",
+)
+
+# Columns every rejected row carries on top of its own (DESIGN section 3).
+REJECT_COLUMNS = ("stage", "reason", "detail")
+
+# Side tables: a stage that feeds one of these SQL views writes `<view>.parquet` with this schema
+# into its stage folder. A view whose stage has not run is an empty table of the same schema.
+SIDE_TABLE_SCHEMAS: dict[str, pa.Schema] = {
+    "verify": pa.schema(
+        [
+            ("id", pa.string()),
+            ("row_id", pa.int64()),
+            ("kind", pa.string()),
+            ("status", pa.string()),
+            ("extracted", pa.string()),
+            ("detail", pa.string()),
+            ("seconds", pa.float64()),
+        ]
+    ),
+    "clusters": pa.schema(
+        [
+            ("id", pa.string()),
+            ("row_id", pa.int64()),
+            ("stage", pa.string()),
+            ("cluster_id", pa.int64()),
+            ("representative_id", pa.string()),
+            ("representative_row_id", pa.int64()),
+            ("similarity", pa.float64()),
+        ]
+    ),
+    "contamination": pa.schema(
+        [
+            ("id", pa.string()),
+            ("row_id", pa.int64()),
+            ("benchmark", pa.string()),
+            ("benchmark_item", pa.string()),
+            ("matched_ngram", pa.string()),
+        ]
+    ),
+    "shards": pa.schema(
+        [
+            ("id", pa.string()),
+            ("row_id", pa.int64()),
+            ("domain", pa.string()),
+            ("split", pa.string()),
+            ("file", pa.string()),
+        ]
+    ),
+}
+
+
+def content_hash(*parts: str | None, size: int = 16) -> str:
+    """Stable hex digest of text parts; None and "" differ so a missing response is not an empty one."""
+    digest = hashlib.blake2b(digest_size=size)
+    for part in parts:
+        digest.update(b"\x00" if part is None else b"\x01" + part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x1f")
+    return digest.hexdigest()
+
+
+def trace_id(problem: str | None, response: str | None) -> str:
+    return content_hash(problem, response)
+
+
+def problem_id(problem: str | None) -> str:
+    """Groups the generations of one problem, across sources: a hash of the problem text."""
+    return content_hash(problem, size=8)
+
+
+_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+_OT_THOUGHT = re.compile(r"<\|begin_of_thought\|>(.*?)(?:<\|end_of_thought\|>|$)", re.DOTALL)
+
+
+def split_think(response: str | None) -> str | None:
+    """The reasoning inside a response, or None when the teacher gave none.
+
+    Handles the R1 variants: `<think>…</think>`, a missing opening tag (R1's chat template puts
+    `<think>` in the prompt, so only `</think>` appears), an unclosed `<think>` (truncated generation:
+    everything after the tag is reasoning), and OpenThoughts' `<|begin_of_thought|>` markers.
+    """
+    if not response:
+        return None
+    thought = _OT_THOUGHT.search(response)
+    if thought:
+        return thought.group(1).strip()
+    close = _THINK_CLOSE.search(response)
+    opening = _THINK_OPEN.search(response)
+    if close:
+        start = opening.end() if opening and opening.start() < close.start() else 0
+        return response[start : close.start()].strip()
+    if opening:
+        return response[opening.end() :].strip()
+    return None

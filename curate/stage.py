@@ -1,0 +1,292 @@
+"""The stage interface and the local runner.
+
+A stage has one job: given a batch of rows (a Polars DataFrame), return the same rows with its own
+columns added and two decision columns, `_reason` (null = keep) and `_detail`. The runner splits
+the result into the stage's kept rows and its rejected rows, so no stage ever writes files or
+forgets a row. Global stages (dedup, decontamination) look at all rows first in `prepare`, then
+decide per batch from what they learned; per-row stages only implement `process`.
+
+    class DropEmpty(Stage):
+        name = "drop_empty"
+        def process(self, batch):
+            return decide(batch, pl.col("response").is_null(), "empty_response", pl.lit("no response"))
+
+Because `process` is a pure function of the batch (and of the state `prepare` built), the same
+code runs in a local process pool here and on Ray Data for multi-node runs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from curate.errors import CurateError
+from curate.workspace import StageDir, Workspace
+
+REASON, DETAIL = "_reason", "_detail"
+CODE_VERSION = "1"  # bump when a change to shared pipeline code changes stage outputs
+ROWS_PER_PART = 250_000
+BATCH_ROWS = 1024
+
+
+class Stage:
+    """One pipeline stage. Subclasses set `name`, optionally `defaults` (their options) and
+    `version` (bump when the output for the same input changes), and implement `process`."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    defaults: ClassVar[dict[str, Any]] = {}
+    parallel: ClassVar[bool] = True  # process() may run in worker processes
+    side_tables: ClassVar[tuple[str, ...]] = ()  # SQL side tables this stage writes (curate.schema)
+
+    def __init__(self, **options: Any):
+        unknown = set(options) - set(self.defaults)
+        if unknown:
+            known = ", ".join(sorted(self.defaults)) or "none"
+            raise CurateError(f"stage {self.name}: unknown option(s) {', '.join(sorted(unknown))} (known: {known})")
+        self.options = {**self.defaults, **options}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything besides the input rows that the stage's output depends on."""
+        return {"version": self.version, "options": self.options}
+
+    def prepare(self, ctx: StageContext) -> None:
+        """Global pass over the input before any batch is processed (dedup builds its clusters here)."""
+
+    def read(self, ctx: StageContext) -> Iterator[pl.DataFrame]:
+        """The input batches; by default the previous stage's rows."""
+        yield from ctx.input_batches()
+
+    def process(self, batch: pl.DataFrame) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def finish(self, ctx: StageContext) -> None:
+        """After every batch: write side tables into ctx.out_dir."""
+
+
+@dataclass
+class StageContext:
+    workspace: Workspace
+    index: int
+    out_dir: Path
+    previous: StageDir | None
+    workers: int = 1
+    progress: bool = True
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def input_parts(self) -> list[Path]:
+        return self.previous.parts() if self.previous else []
+
+    def scan(self) -> pl.LazyFrame:
+        """The whole input, lazily (for global stages: select only the columns you need)."""
+        parts = self.input_parts()
+        if not parts:
+            raise CurateError(f"stage {self.index}: no input rows (did ingest produce any?)")
+        return pl.scan_parquet([str(p) for p in parts])
+
+    def input_rows(self) -> int:
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.input_parts())
+
+    def input_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
+        for part in self.input_parts():
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows):
+                yield pl.from_arrow(batch)
+
+    def write_side_table(self, name: str, table: pa.Table | pl.DataFrame) -> None:
+        from curate.schema import SIDE_TABLE_SCHEMAS
+
+        if isinstance(table, pl.DataFrame):
+            table = table.to_arrow()
+        schema = SIDE_TABLE_SCHEMAS[name]
+        pq.write_table(table.select(schema.names).cast(schema), self.out_dir / f"{name}.parquet", compression="zstd")
+
+
+def keep(batch: pl.DataFrame) -> pl.DataFrame:
+    """Keep every row of the batch."""
+    return batch.with_columns(pl.lit(None, pl.String).alias(REASON), pl.lit(None, pl.String).alias(DETAIL))
+
+
+def decide(batch: pl.DataFrame, drop: pl.Expr, reason: str, detail: pl.Expr) -> pl.DataFrame:
+    """Drop rows where `drop` holds, with one reason; rows already dropped keep their first reason."""
+    if REASON not in batch.columns:
+        batch = keep(batch)
+    fresh = drop.fill_null(False) & pl.col(REASON).is_null()
+    return batch.with_columns(
+        pl.when(fresh).then(pl.lit(reason)).otherwise(pl.col(REASON)).alias(REASON),
+        pl.when(fresh).then(detail.cast(pl.String)).otherwise(pl.col(DETAIL)).alias(DETAIL),
+    )
+
+
+def stage_fingerprint(previous: str, stage: Stage) -> str:
+    payload = json.dumps(
+        {"previous": previous, "stage": stage.name, "code": CODE_VERSION, **stage.fingerprint()},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def to_arrow(batch: pl.DataFrame) -> pa.Table:
+    """Arrow with plain `string` columns, so every part of every stage has one stable schema."""
+    table = batch.to_arrow()
+    fields = [
+        pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type) else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields))
+
+
+class _PartWriter:
+    """Appends tables to numbered Parquet parts (or to one file), casting to the first schema."""
+
+    def __init__(self, folder: Path, single_file: str | None = None):
+        self.folder, self.single_file = folder, single_file
+        self.writer: pq.ParquetWriter | None = None
+        self.schema: pa.Schema | None = None
+        self.part, self.rows_in_part, self.rows = 0, 0, 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if self.schema is None:
+            self.schema = table.schema
+        elif table.schema != self.schema:
+            table = table.select(self.schema.names).cast(self.schema)
+        if self.writer is None:
+            name = self.single_file or f"part-{self.part:05d}.parquet"
+            self.writer = pq.ParquetWriter(self.folder / name, self.schema, compression="zstd")
+        self.writer.write_table(table)
+        self.rows += table.num_rows
+        self.rows_in_part += table.num_rows
+        if self.single_file is None and self.rows_in_part >= ROWS_PER_PART:
+            self._close_part()
+
+    def _close_part(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer, self.rows_in_part = None, 0
+            self.part += 1
+
+    def close(self) -> None:
+        self._close_part()
+
+
+_worker_stage: Stage | None = None
+
+
+def _init_worker(stage: Stage) -> None:
+    global _worker_stage
+    _worker_stage = stage
+
+
+def _process_in_worker(table: pa.Table) -> pa.Table:
+    assert _worker_stage is not None
+    return to_arrow(_worker_stage.process(pl.from_arrow(table)))
+
+
+def ordered_pool_map(
+    fn: Callable[[Any], Any],
+    items: Iterable[Any],
+    workers: int,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
+    window: int | None = None,
+) -> Iterator[Any]:
+    """map() over a process pool, results in input order, at most `window` items in flight
+    (Executor.map would read the whole input ahead and defeat streaming)."""
+    context = multiprocessing.get_context("spawn")
+    window = window or 2 * workers
+    with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
+        pending: deque[cf.Future] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _split_decisions(table: pa.Table, stage_name: str) -> tuple[pa.Table, pa.Table]:
+    if REASON not in table.column_names:
+        raise CurateError(f"stage {stage_name}: process() must return the `{REASON}` column (use keep/decide)")
+    dropped_mask = pc.is_valid(table[REASON])
+    kept = table.filter(pc.invert(dropped_mask)).drop_columns([REASON, DETAIL])
+    dropped = table.filter(dropped_mask)
+    dropped = dropped.rename_columns(
+        ["reason" if n == REASON else "detail" if n == DETAIL else n for n in dropped.column_names]
+    ).append_column("stage", pa.array([stage_name] * dropped.num_rows, pa.string()))
+    return kept, dropped
+
+
+PARALLEL_MIN_ROWS = 20_000  # below this a worker pool costs more to start than it saves
+
+
+def run_stage(ws: Workspace, index: int, stage: Stage, fingerprint: str, workers: int, progress: bool) -> dict:
+    """Run one stage into a temporary folder and commit it. Returns its manifest entry."""
+    started = time.time()
+    previous = ws.last()
+    tmp = ws.begin(index, stage.name)
+    ctx = StageContext(ws, index, tmp, previous, workers, progress)
+    stage.prepare(ctx)
+    kept_writer, rejected_writer = _PartWriter(tmp), _PartWriter(tmp, single_file="rejected.parquet")
+    reasons: Counter[str] = Counter()
+    batches = (to_arrow(b) for b in stage.read(ctx))
+    use_pool = stage.parallel and workers > 1 and previous is not None and ctx.input_rows() >= PARALLEL_MIN_ROWS
+    if use_pool:
+        results = ordered_pool_map(_process_in_worker, batches, workers, _init_worker, (stage,))
+    else:
+        results = (to_arrow(stage.process(pl.from_arrow(b))) for b in batches)
+    total = ctx.input_rows() if previous is not None else None
+    with tqdm(total=total, desc=f"{index:02d} {stage.name}", unit="row", disable=not progress, leave=False) as bar:
+        for result in results:
+            kept, dropped = _split_decisions(result, stage.name)
+            kept_writer.write(kept)
+            rejected_writer.write(dropped)
+            reasons.update(dropped["reason"].to_pylist())
+            bar.update(result.num_rows)
+    kept_writer.close()
+    rejected_writer.close()
+    stage.finish(ctx)
+    info = {
+        "index": index,
+        "name": stage.name,
+        "fingerprint": fingerprint,
+        "status": "committed",
+        "rows_in": kept_writer.rows + rejected_writer.rows,
+        "rows_out": kept_writer.rows,
+        "dropped": rejected_writer.rows,
+        "by_reason": dict(sorted(reasons.items())),
+        "seconds": round(time.time() - started, 3),
+        "options": stage.options,
+        **ctx.stats,
+    }
+    ws.commit(index, stage.name, tmp, info)
+    return info
+
+
+def run_stages(ws: Workspace, stages: list[Stage], workers: int = 1, progress: bool = True) -> list[dict]:
+    """Run the pipeline, reusing every committed stage whose fingerprint still matches."""
+    fingerprint, results = "", []
+    for index, stage in enumerate(stages):
+        fingerprint = stage_fingerprint(fingerprint, stage)
+        if ws.is_current(index, stage.name, fingerprint):
+            info = StageDir(index, stage.name, ws.stages_dir / f"{index:02d}_{stage.name}").info()
+            results.append({**info, "reused": True})
+            continue
+        results.append(run_stage(ws, index, stage, fingerprint, workers, progress))
+    ws.invalidate_from(len(stages))
+    return results

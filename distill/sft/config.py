@@ -1,0 +1,103 @@
+"""SFT configuration: one dataclass, loadable from YAML, defaults from TinyR1's branch-phase recipe.
+
+TinyR1-32B-Preview trained each domain student with lr 1e-5, AdamW betas (0.9, 0.95), weight
+decay 0.01, 10% warmup, grad-norm clip 1.0, 16k-token packed sequences without cross-attention,
+5 epochs for math and science and 15 for code. The schedule after warmup and the batch size are
+not fixed by that recipe; cosine decay and 4 x 16k tokens per rank per step are our defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """A bad SFT config file or value."""
+
+    user_error = True
+
+
+@dataclass
+class SFTConfig:
+    # optimiser and schedule
+    lr: float = 1e-5
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    schedule: str = "cosine"  # "cosine" (to min_lr_ratio * lr) or "constant" after warmup
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0
+    # length of training
+    epochs: float = 5
+    domain_epochs: dict[str, float] = field(default_factory=lambda: {"math": 5, "science": 5, "code": 15})
+    max_steps: int | None = None
+    # batching: a micro-batch is one packed row of at most batch_tokens tokens; a step is
+    # grad_accum micro-batches on each rank
+    seq_len: int = 16384
+    batch_tokens: int = 16384
+    grad_accum: int = 4
+    overlong: str = "drop"  # "drop" or "truncate" samples longer than seq_len
+    # numerics and memory
+    bf16: bool = True  # bf16 autocast on GPU; CPU always trains in float32
+    gradient_checkpointing: bool = True
+    loss_chunk_tokens: int = 8192  # LM head + cross-entropy in chunks of this many tokens
+    seed: int = 42
+    # bookkeeping
+    save_every: int = 500  # steps between resumable checkpoints (0: only the final model)
+    keep_checkpoints: int = 2
+    eval_every: int = 0  # steps between validation losses (0: only at the end)
+    chat_template: str | None = None  # a .jinja path or template text replacing the tokenizer's
+    peak_tflops: float | None = None  # accelerator peak for MFU when the GPU is not recognised
+
+    def __post_init__(self):
+        self.betas = tuple(self.betas)
+        checks = [
+            (self.lr > 0, "lr must be > 0"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+            (self.schedule in ("cosine", "constant"), "schedule must be 'cosine' or 'constant'"),
+            (self.overlong in ("drop", "truncate"), "overlong must be 'drop' or 'truncate'"),
+            (self.epochs > 0, "epochs must be > 0"),
+            (self.max_steps is None or self.max_steps > 0, "max_steps must be > 0"),
+            (self.seq_len > 0 and self.grad_accum > 0, "seq_len and grad_accum must be > 0"),
+            (self.batch_tokens >= self.seq_len, "batch_tokens must be >= seq_len (a sample must fit a row)"),
+            (len(self.betas) == 2, "betas must have two values"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> SFTConfig:
+        """Load a YAML file; `overrides` that are not None replace its values."""
+        import yaml
+
+        try:
+            values = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"{path}: cannot read SFT config ({error})") from error
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of SFT settings")
+        values = values.get("sft", values)  # a recipe may nest the settings under `sft:`
+        return cls.from_dict(values, source=str(path), **overrides)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config", **overrides) -> SFTConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown SFT setting(s) {unknown}; known: {sorted(known)}")
+        merged = {**values, **{k: v for k, v in overrides.items() if v is not None}}
+        try:
+            return cls(**merged)
+        except TypeError as error:
+            raise ConfigError(f"{source}: {error}") from error
+
+    def to_dict(self) -> dict:
+        values = dataclasses.asdict(self)
+        values["betas"] = list(self.betas)
+        return values
+
+    def epochs_for(self, domain: str) -> float:
+        return self.domain_epochs.get(domain, self.epochs)
