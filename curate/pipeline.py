@@ -6,6 +6,7 @@ The config (YAML, every key optional):
     source: null          # source name for every row (default: the record's own, else the file name)
     workers: 2
     stages:
+      ingest: {chunk_bytes: 8388608}
       normalize: {}
       near_dedup: {threshold: 0.8}
       verify: {enabled: false}
@@ -44,10 +45,12 @@ def load_config(path: str | Path | None) -> dict[str, Any]:
 
 def build_stages(inputs: list[str], config: dict[str, Any]) -> list[Stage]:
     options = dict(config.get("stages") or {})
-    unknown = set(options) - set(PIPELINE)
+    unknown = set(options) - set(PIPELINE) - {"ingest"}
     if unknown:
-        raise CurateError(f"unknown stage(s) in config: {', '.join(sorted(unknown))} (known: {', '.join(PIPELINE)})")
-    stages: list[Stage] = [Ingest(resolve_inputs(inputs), format=config.get("format"), source=config.get("source"))]
+        known = ", ".join(["ingest", *PIPELINE])
+        raise CurateError(f"unknown stage(s) in config: {', '.join(sorted(unknown))} (known: {known})")
+    ingest_options = {"format": config.get("format"), "source": config.get("source"), **(options.get("ingest") or {})}
+    stages: list[Stage] = [Ingest(resolve_inputs(inputs), **ingest_options)]
     for name, cls in PIPELINE.items():
         stage_options = dict(options.get(name) or {})
         if stage_options.pop("enabled", True):

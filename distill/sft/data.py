@@ -145,6 +145,11 @@ def assistant_spans(tokenizer, messages: list[dict], template: str | None = None
                 "(config `chat_template`)"
             )
         span = upto[len(prompt) :]
+        if message["content"] and not span.strip():
+            raise TemplateError(
+                f"the chat template leaves no supervised token for assistant message {i}: it renders nothing "
+                "for it; use a template that renders assistant turns (config `chat_template`)"
+            )
         for reasoning in _THINK.findall(message["content"]):
             if reasoning.strip() and reasoning.strip() not in span:
                 raise TemplateError(

@@ -1,0 +1,175 @@
+"""Turn an answer as written (LaTeX, units, words) into a canonical LaTeX string.
+
+Only meaning-preserving rewrites happen here: delimiters, spacing, `\\left`/`\\right`, thousands
+separators, unit words, currency. Degrees and percentages are kept as the canonical markers
+`^\\circ` and `\\%`: the parser reads them as units of the value, not as noise.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from curate.verify.math.extract import find_boxed, matching_brace
+
+_TEXT_COMMANDS = re.compile(
+    r"\\(text|textbf|textit|textrm|textnormal|textsf|texttt|textup|mbox|hbox|emph"
+    r"|mathrm|mathbf|mathit|mathsf|mathtt|boldsymbol|bm)\s*\{"
+)
+_MATH_STYLE = frozenset({"mathrm", "mathbf", "mathit", "mathsf", "mathtt", "boldsymbol", "bm"})
+_WORDS = re.compile(r"[A-Za-z][A-Za-z\s.\-']*")
+_SEPARATOR_WORDS = re.compile(r"^\s*,?\s*(?:and|or|,)\s*,?\s*$")
+_UNIT_POWER = re.compile(r"^\s*(?:\^\s*\{?\s*[23]\s*\}?|²|³)")
+
+# Unit words dropped after a number. Multi-letter units may touch the number ("5cm"); single
+# letters need a space ("5 m"), since "5m" is more often 5 times m.
+_UNITS = (
+    "square units|sq units|square feet|square inches|square meters|square centimeters|square miles|"
+    "square yards|cubic units|cubic feet|cubic inches|cubic meters|cubic centimeters|cubic yards|"
+    "sq ft|sq in|sq m|sq cm|units?|inches|inch|feet|foot|ft|yards?|yd|miles?|"
+    "centimeters?|centimetres?|millimeters?|millimetres?|kilometers?|kilometres?|meters?|metres?|cm|mm|km|"
+    "dollars?|cents?|hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks?|months?|years?|"
+    "kilograms?|grams?|kg|mg|pounds?|lbs?|ounces?|oz|liters?|litres?|ml|gallons?|mph|km/h|"
+    "p\\.m\\.|a\\.m\\.|pm|am|people|persons?|students?|ways|times"
+)
+_TRAILING_UNIT = re.compile(
+    rf"([\d}}).]|\\pi)\s*(?:(?:{_UNITS})|\s(?:m|s|g))\.?(?:\s*\^\s*\{{?[23]\}}?|²|³)?\s*$", re.IGNORECASE
+)
+_DEGREE_WORDS = re.compile(
+    r"\\(?:text|mbox|mathrm)\s*\{\s*(?:degrees?|deg)\s*\}|(?<=[\d}\s])(?:degrees?|deg)\b", re.IGNORECASE
+)
+_INFINITY_WORDS = re.compile(r"(?<![\\A-Za-z])(?:infinity|inf)(?![A-Za-z])", re.IGNORECASE)
+_EMPTY_SET = re.compile(r"\\(?:varnothing|emptyset)(?![a-zA-Z])|\\\{\s*\\\}")
+_DEGREE_MARKS = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\s*o\s*\}|\\circ")
+_PERCENT = re.compile(r"\\?%|\s*\\text\{\s*percent\s*\}|\s+percent\b", re.IGNORECASE)
+_THOUSANDS_SEP = re.compile(r"(?<=\d)(?:,\\!\s*|\{,\}|,\\,|\\,|\\;|\\ |\\!)(?=\d{3}(?!\d))")
+_COMMA_NUMBER = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_SPACE_NUMBER = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
+_SIZING = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg|bigl|bigr|Bigl|Bigr|biggl|biggr)(?![a-zA-Z])\s*\.?")
+_SPACING = re.compile(r"\\(?:[,;:! ]|(?:quad|qquad|displaystyle|textstyle|scriptstyle)(?![a-zA-Z]))|~")
+_UNICODE = {
+    "−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "\\div ", "π": "\\pi ", "√": "\\sqrt",
+    "∞": "\\infty ", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "∪": "\\cup ", "∩": "\\cap ",
+    "\u00a0": " ", "\u2009": " ", "\u202f": " ",
+}
+_UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
+_FRACTION_COMMANDS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
+_BINOM_COMMANDS = re.compile(r"\\[dt]binom(?![a-zA-Z])")
+_ARTICLES = re.compile(r"^(?:the|a|an)\s+")
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """A canonical answer: `latex` for the math parser, `words` when the answer is plain text."""
+
+    latex: str
+    words: str | None = None
+
+    @property
+    def key(self) -> str:
+        """A string equal for answers written the same way up to spacing (the fast path)."""
+        if self.words is not None:
+            return "text:" + self.words
+        return _compact(self.latex)
+
+
+def _compact(latex: str) -> str:
+    latex = re.sub(r"\s+", " ", latex).strip()
+    # keep a space only between two letters ("\pi r"); drop it elsewhere ("x + 1" -> "x+1")
+    return re.sub(r"(?<![A-Za-z]) | (?![A-Za-z])", "", latex)
+
+
+def text_key(words: str) -> str:
+    """Case-, spacing- and punctuation-insensitive form of a text answer."""
+    key = re.sub(r"[^0-9a-z]+", " ", words.casefold()).strip()
+    return _ARTICLES.sub("", key)
+
+
+def strip_delimiters(answer: str) -> str:
+    """Remove math delimiters around the whole answer, an enclosing \\boxed{}, and stray `$`."""
+    s = answer.strip()
+    changed = True
+    while changed and s:
+        changed = False
+        for opening, closing in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+            if s.startswith(opening) and s.endswith(closing) and len(s) >= len(opening) + len(closing):
+                s = s[len(opening) : len(s) - len(closing)].strip()
+                changed = True
+        if s.startswith(("\\boxed", "\\fbox")):
+            boxed = find_boxed(s)
+            if boxed is not None and boxed != s:
+                s, changed = boxed, True
+    s = s.replace("\\$", "").replace("$", "")
+    return s.strip()
+
+
+def _text_commands(s: str) -> tuple[str, list[str]]:
+    """Resolve \\text{}-like commands: separators become commas, words are set aside, math is unwrapped.
+
+    Returns the remaining LaTeX and the words that were set aside (units, or a text answer).
+    """
+    out: list[str] = []
+    words: list[str] = []
+    pos = 0
+    while True:
+        match = _TEXT_COMMANDS.search(s, pos)
+        if match is None:
+            out.append(s[pos:])
+            break
+        close = matching_brace(s, match.end() - 1)
+        if close < 0:
+            out.append(s[pos:])
+            break
+        out.append(s[pos : match.start()])
+        content = s[match.end() : close]
+        after = close + 1
+        is_word = _WORDS.fullmatch(content.strip()) is not None
+        single_letter = len(content.strip()) == 1
+        if _SEPARATOR_WORDS.match(content):
+            out.append(",")
+        elif not content.strip():
+            pass
+        elif is_word and not (single_letter and match.group(1) in _MATH_STYLE):
+            words.append(content.strip())
+            power = _UNIT_POWER.match(s, after)
+            if power:
+                after = power.end()
+            out.append(" ")
+        else:
+            out.append(content)
+        pos = after
+    return "".join(out), words
+
+
+def clean_answer(answer: str) -> Cleaned:
+    """Canonical form of an answer string (reference or extracted response answer)."""
+    s = strip_delimiters(answer)
+    s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
+    s = _THOUSANDS_SEP.sub("", s)
+    s = _SIZING.sub("", s)
+    s = s.replace("\\langle", "(").replace("\\rangle", ")")
+    s = s.replace("\\lbrace", "\\{").replace("\\rbrace", "\\}")
+    s = _DEGREE_WORDS.sub("^\\circ", s)
+    s = _DEGREE_MARKS.sub("^\\circ", s)
+    s = _INFINITY_WORDS.sub("\\infty ", s)
+    s = _EMPTY_SET.sub("\\emptyset ", s)
+    s = _PERCENT.sub("\\%", s)
+    s, words = _text_commands(s)
+    s = _SPACING.sub(" ", s)
+    s = _FRACTION_COMMANDS.sub("\\frac", s)
+    s = _BINOM_COMMANDS.sub("\\binom", s)
+    s = re.sub(r"\s+", " ", s).strip()
+    if not s.strip(" ,.;"):
+        # only words: a text answer such as \text{Evelyn} or "east"
+        return Cleaned(s, text_key(" ".join(words))) if words else Cleaned(s)
+    for _ in range(2):
+        s = _TRAILING_UNIT.sub(r"\1", s).strip()
+    s = s.rstrip(" .;,").lstrip(" ,;")
+    if _COMMA_NUMBER.match(s):
+        s = s.replace(",", "")
+    elif _SPACE_NUMBER.match(s):
+        s = s.replace(" ", "")
+    if _WORDS.fullmatch(s) and re.search(r"[A-Za-z]{3}", s):
+        # bare words ("east", "no solution"): a text answer, unless they read as math (3+ letters)
+        return Cleaned(s, text_key(s))
+    return Cleaned(s)

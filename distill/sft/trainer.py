@@ -1,0 +1,519 @@
+"""The SFT loop: packed rows in, a Hugging Face model out.
+
+One optimizer step = `grad_accum` packed rows on each rank. Its loss is the sum of the token
+losses of every supervised token in the step divided by the number of those tokens, whatever
+the rows and ranks they fall in (token-level normalisation): each row's summed loss is divided by
+the step's global supervised-token count before backward. Every rank builds the same row list, so
+that count is known locally without communication; FSDP then averages gradients over ranks, which
+the loss undoes by multiplying by the world size.
+
+Resuming: the row order of an epoch is a function of (seed, epoch), and a checkpoint holds model,
+optimizer, scheduler and RNG states, so a resumed run replays exactly the steps an uninterrupted
+run would take and ends with the same weights.
+
+Multi-GPU: run the same command under `torchrun --nproc-per-node N`; each decoder layer and then
+the whole model are sharded with FSDP2 (`fully_shard`). The same path runs on CPU with gloo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from distill.sft import attention
+from distill.sft.config import ConfigError, SFTConfig
+from distill.sft.data import (
+    IGNORE_INDEX,
+    SFTDataError,
+    encode_conversations,
+    read_conversations,
+    read_template,
+    shard_files,
+    stop_token_ids,
+)
+from distill.sft.packing import FitStats, PackedRow, fit_to_length, pack, pack_row
+
+# bf16 dense peak of accelerators we can recognise by name, for MFU.
+PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "H800": 989e12, "A100": 312e12, "A800": 312e12}
+# Settings that do not change the trajectory of a run, so a resume may change them.
+BOOKKEEPING = {"save_every", "keep_checkpoints", "eval_every", "peak_tflops"}
+# Config attributes of models whose logits are not a plain lm_head(hidden), which TokenLoss assumes.
+LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier")
+
+
+def _ce_sum(head: nn.Module, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(head(hidden).float(), labels, reduction="sum")
+
+
+class TokenLoss(nn.Module):
+    """A causal LM whose forward returns the summed cross-entropy of a packed row's supervised tokens.
+
+    Only supervised positions go through the LM head, in chunks of `chunk_tokens` that are
+    recomputed in backward, so the (tokens x vocab) logits are never held at once.
+    """
+
+    def __init__(self, lm: nn.Module, chunk_tokens: int = 8192):
+        super().__init__()
+        self.lm = lm
+        self.chunk_tokens = chunk_tokens
+
+    def forward(self, input_ids, position_ids, targets, cu_seqlens, max_len: int) -> torch.Tensor:
+        hidden = self.lm.get_decoder()(
+            input_ids=input_ids,
+            position_ids=position_ids,
+            cu_seq_lens_q=cu_seqlens,
+            cu_seq_lens_k=cu_seqlens,
+            max_length_q=max_len,
+            max_length_k=max_len,
+            use_cache=False,
+        ).last_hidden_state
+        keep = targets[0] != IGNORE_INDEX
+        hidden, labels = hidden[0, keep], targets[0, keep]
+        head = self.lm.get_output_embeddings()
+        starts = range(0, labels.numel(), self.chunk_tokens)
+        if len(starts) <= 1:
+            return _ce_sum(head, hidden, labels)
+        parts = [
+            checkpoint(_ce_sum, head, hidden[s : s + self.chunk_tokens], labels[s : s + self.chunk_tokens],
+                       use_reentrant=False)
+            for s in starts
+        ]  # fmt: skip
+        return torch.stack(parts).sum()
+
+    def row_loss(self, row: PackedRow) -> torch.Tensor:
+        return self(row.input_ids, row.position_ids, row.targets, row.cu_seqlens, row.max_len)
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    owns_group: bool = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def all_sum(self, values: list[float]) -> list[float]:
+        if self.world == 1:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+
+def setup_distributed() -> Dist:
+    """Join the torchrun process group when WORLD_SIZE > 1 (nccl on GPU, gloo on CPU)."""
+    cuda = torch.cuda.is_available()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    owns = False
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+        owns = True
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    return Dist(rank, world, device, owns)
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    steps: int
+    first_loss: float | None
+    last_loss: float | None
+    val_loss: float | None
+    tokens: int
+    seconds: float
+    fit: FitStats
+    rows: int
+    resumed_from: int = 0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def lr_factor(step: int, total: int, cfg: SFTConfig) -> float:
+    """Multiplier of cfg.lr at `step` (0-based): linear warmup, then cosine decay or constant."""
+    warmup = math.ceil(cfg.warmup_ratio * total)
+    if step < warmup:
+        return (step + 1) / warmup
+    if cfg.schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_optimizer(model: nn.Module, cfg: SFTConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases and norm weights (1-D tensors)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=device.type == "cuda")
+
+
+def _matmul_params(lm: nn.Module) -> tuple[int, int]:
+    """(parameters in the body's matmuls, parameters of the LM head): FLOPs per token are 6 x these."""
+    embed, head = lm.get_input_embeddings().weight, lm.get_output_embeddings().weight
+    total = sum(p.numel() for p in lm.parameters())
+    return total - embed.numel() - (0 if head is embed else head.numel()), head.numel()
+
+
+def _step_flops(lm_config, body: int, head: int, rows: list[PackedRow]) -> float:
+    attn_width = lm_config.num_attention_heads * getattr(
+        lm_config, "head_dim", lm_config.hidden_size // lm_config.num_attention_heads
+    )
+    tokens = sum(r.n_tokens for r in rows)
+    supervised = sum(r.n_supervised for r in rows)
+    square = sum(n * n for r in rows for n in r.lengths)
+    # 6 FLOPs per parameter per token (forward + backward), causal attention 6 * width * n^2 per layer.
+    return 6 * body * tokens + 6 * head * supervised + 6 * lm_config.num_hidden_layers * attn_width * square
+
+
+def _peak_flops(cfg: SFTConfig, device: torch.device) -> float | None:
+    if cfg.peak_tflops:
+        return cfg.peak_tflops * 1e12
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def _quiet_single_process():
+    # torch.distributed.checkpoint warns on every call without a process group, which is our single-process case.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
+
+
+class Checkpoints:
+    """Resumable checkpoints in OUT/checkpoints/step-NNNNNNNN (torch.distributed.checkpoint, sharded)."""
+
+    def __init__(self, out: Path, env: Dist, keep: int):
+        self.root, self.env, self.keep = out / "checkpoints", env, keep
+
+    def latest(self) -> Path | None:
+        done = sorted(p for p in self.root.glob("step-*") if (p / "trainer_state.json").is_file())
+        return done[-1] if done else None
+
+    def save(self, step: int, model, optimizer, scheduler, meta: dict) -> None:
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_state_dict
+
+        final = self.root / f"step-{step:08d}"
+        tmp = final.with_name(final.name + ".tmp")
+        if self.env.main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        self.env.barrier()
+        model_state, optim_state = get_state_dict(model, optimizer)
+        with _quiet_single_process():
+            dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=tmp, no_dist=self.env.world == 1)
+        torch.save({"scheduler": scheduler.state_dict(), "rng": _rng_state()}, tmp / f"rank-{self.env.rank}.pt")
+        self.env.barrier()
+        if self.env.main:
+            (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **meta}, indent=2))
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)  # atomic: a checkpoint exists only once complete
+            for old in sorted(p for p in self.root.glob("step-*") if not p.name.endswith(".tmp"))[: -self.keep]:
+                shutil.rmtree(old)
+        self.env.barrier()
+
+    def load(self, path: Path, model, optimizer, scheduler) -> dict:
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+        model_state, optim_state = get_state_dict(model, optimizer)
+        state = {"model": model_state, "optim": optim_state}
+        with _quiet_single_process():
+            dcp.load(state, checkpoint_id=path, no_dist=self.env.world == 1)
+        set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+        extra = torch.load(path / f"rank-{self.env.rank}.pt", weights_only=False)
+        scheduler.load_state_dict(extra["scheduler"])
+        _set_rng_state(extra["rng"])
+        return json.loads((path / "trainer_state.json").read_text())
+
+
+def load_examples(data_dir: str | Path, split: str, tokenizer, stop_ids: set[int], template: str | None):
+    files = shard_files(data_dir, split)
+    if not files:
+        if split == "train":
+            raise SFTDataError(f"{data_dir}: no train-*.parquet (or *.parquet) shards")
+        return []
+    return encode_conversations(tokenizer, read_conversations(files), stop_ids=stop_ids, template=template)
+
+
+def _check_resumable(saved: dict, cfg: SFTConfig, fingerprint: dict, path: Path) -> None:
+    now = {k: v for k, v in cfg.to_dict().items() if k not in BOOKKEEPING}
+    before = {k: v for k, v in saved["config"].items() if k not in BOOKKEEPING}
+    changed = sorted(k for k in now if now[k] != before.get(k))
+    if changed or saved["data"] != fingerprint:
+        what = f"settings {changed}" if changed else "training data"
+        raise ConfigError(
+            f"{path}: cannot resume, the {what} changed since this checkpoint; use a new --out or delete "
+            f"{path.parent}"
+        )
+
+
+def accumulate_gradients(model: TokenLoss, rows: list[PackedRow], env: Dist, autocast) -> tuple[float, int]:
+    """Forward and backward this rank's share of one step's rows (rows[rank::world]).
+
+    Gradients add up to d(sum of token losses of the whole step / supervised tokens of the whole
+    step): the token-level mean over all rows and ranks, however the tokens are spread among them.
+    Returns this rank's summed token loss and the step's supervised-token count.
+    """
+    n_supervised = sum(r.n_supervised for r in rows)
+    mine = rows[env.rank :: env.world]
+    local = torch.zeros((), dtype=torch.float64, device=env.device)
+    for k in range(math.ceil(len(rows) / env.world)):
+        # A rank short of rows at the end of an epoch repeats one with weight 0, so that every rank
+        # takes part in the same FSDP collectives.
+        weight = env.world / max(1, n_supervised) if k < len(mine) else 0.0
+        row = (mine[k] if k < len(mine) else rows[0]).to(env.device)
+        with autocast:
+            loss_sum = model.row_loss(row)
+        (loss_sum * weight).backward()
+        if weight:
+            local += loss_sum.detach().double()
+    return local.item(), n_supervised
+
+
+def _write_metrics(path: Path, record: dict) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Keep the metric lines up to `step`: a crash may have logged steps the checkpoint does not hold."""
+    if path.exists():
+        lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in lines))
+
+
+def _shard_model(model: TokenLoss, env: Dist) -> None:
+    from torch.distributed.fsdp import fully_shard
+
+    layer_types = tuple(getattr(model.lm, "_no_split_modules", None) or ())
+    for module in model.lm.modules():
+        if type(module).__name__ in layer_types:
+            fully_shard(module)
+    fully_shard(model)
+
+
+def train(
+    cfg: SFTConfig,
+    data_dir: str | Path,
+    base: str | Path,
+    out_dir: str | Path,
+    resume: bool = True,
+    progress: bool = True,
+) -> TrainResult:
+    """Fine-tune the causal LM at `base` on the shards in `data_dir`; write the model to `out_dir`."""
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    env = setup_distributed()
+    out = Path(out_dir)
+    try:
+        _seed_all(cfg.seed)
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        lm = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, attn_implementation=attention.register())
+        for name in LOGIT_TRANSFORMS:
+            if getattr(lm.config.get_text_config(), name, None) not in (None, 1.0):
+                raise ConfigError(f"{base}: models with `{name}` are not supported by this trainer")
+        lm.config.use_cache = False
+        if cfg.gradient_checkpointing:
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+        template = read_template(cfg.chat_template)
+        stop_ids = stop_token_ids(tokenizer, getattr(lm, "generation_config", None))
+        train_examples, fit = fit_to_length(
+            load_examples(data_dir, "train", tokenizer, stop_ids, template), cfg.seq_len, cfg.overlong
+        )
+        val_examples, _ = fit_to_length(
+            load_examples(data_dir, "val", tokenizer, stop_ids, template), cfg.seq_len, cfg.overlong
+        )
+        if not train_examples:
+            raise SFTDataError(f"{data_dir}: no training sample fits seq_len={cfg.seq_len}")
+        bins = pack(train_examples, cfg.batch_tokens)
+        per_step = env.world * cfg.grad_accum
+        steps_per_epoch = math.ceil(len(bins) / per_step)
+        total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+        fingerprint = {"samples": len(train_examples), "rows": len(bins), "tokens": int(sum(map(len, train_examples)))}
+
+        model = TokenLoss(lm, cfg.loss_chunk_tokens).to(env.device)
+        if env.world > 1:
+            _shard_model(model, env)
+        optimizer = build_optimizer(model, cfg, env.device)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, cfg))
+        checkpoints = Checkpoints(out, env, cfg.keep_checkpoints)
+        metrics_path = out / "metrics.jsonl"
+
+        start_step = 0
+        latest = checkpoints.latest() if resume else None
+        if latest is not None:
+            saved = json.loads((latest / "trainer_state.json").read_text())
+            _check_resumable(saved, cfg, fingerprint, latest)
+            start_step = checkpoints.load(latest, model, optimizer, scheduler)["step"]
+        if env.main:
+            out.mkdir(parents=True, exist_ok=True)
+            if start_step:
+                _trim_metrics(metrics_path, start_step)
+            else:
+                metrics_path.unlink(missing_ok=True)
+        env.barrier()
+
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if env.device.type == "cuda" and cfg.bf16
+            else contextlib.nullcontext()
+        )
+        body_params, head_params = _matmul_params(lm)
+        peak = _peak_flops(cfg, env.device)
+        val_rows = [pack_row([val_examples[i] for i in b]) for b in pack(val_examples, cfg.batch_tokens)]
+
+        def evaluate() -> float | None:
+            if not val_rows:
+                return None
+            model.eval()
+            mine = val_rows[env.rank :: env.world]
+            # Every rank runs the same number of forwards (FSDP gathers collectively); extras weigh 0.
+            count = math.ceil(len(val_rows) / env.world)
+            total = torch.zeros((), dtype=torch.float64)
+            with torch.no_grad(), autocast:
+                for k in range(count):
+                    row = (mine[k] if k < len(mine) else val_rows[0]).to(env.device)
+                    total += (model.row_loss(row) * (k < len(mine))).double().cpu()
+            model.train()
+            loss_sum, n = env.all_sum([total.item(), sum(r.n_supervised for r in mine)])
+            return loss_sum / n
+
+        bar = tqdm(total=total_steps, initial=start_step, disable=not (progress and env.main), desc="sft", unit="step")
+        first_loss = last_loss = None
+        tokens_seen, train_seconds = 0, 0.0
+        model.train()
+        for step in range(start_step, total_steps):
+            started = time.perf_counter()
+            epoch, index = divmod(step, steps_per_epoch)
+            order = np.random.default_rng(cfg.seed + epoch).permutation(len(bins))
+            step_bins = [bins[i] for i in order[index * per_step : (index + 1) * per_step]]
+            rows = [pack_row([train_examples[i] for i in b]) for b in step_bins]
+            loss_sum, n_supervised = accumulate_gradients(model, rows, env, autocast)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
+            if hasattr(grad_norm, "full_tensor"):
+                grad_norm = grad_norm.full_tensor()
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            (loss_total,) = env.all_sum([loss_sum])
+            if env.device.type == "cuda":
+                torch.cuda.synchronize(env.device)
+            seconds = time.perf_counter() - started
+
+            loss = loss_total / max(1, n_supervised)
+            tokens = sum(r.n_tokens for r in rows)
+            tokens_seen += tokens
+            train_seconds += seconds
+            first_loss = loss if first_loss is None else first_loss
+            last_loss = loss
+            record = {
+                "step": step + 1,
+                "epoch": round((step + 1) / steps_per_epoch, 4),
+                "loss": loss,
+                "lr": lr,
+                "grad_norm": float(grad_norm),
+                "tokens": tokens,
+                "supervised_tokens": n_supervised,
+                "tokens_per_s": tokens / seconds,
+                "padding_pct": 100.0 * (1 - tokens / (len(rows) * cfg.batch_tokens)),
+            }
+            if peak:
+                record["mfu"] = _step_flops(lm.config, body_params, head_params, rows) / seconds / peak / env.world
+            done = step + 1
+            if cfg.eval_every and done % cfg.eval_every == 0 and done < total_steps:
+                record["val_loss"] = evaluate()
+            if env.main:
+                _write_metrics(metrics_path, record)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{record['tokens_per_s']:.0f}")
+            if cfg.save_every and done % cfg.save_every == 0 and done < total_steps:
+                meta = {"config": cfg.to_dict(), "data": fingerprint, "total_steps": total_steps}
+                checkpoints.save(done, model, optimizer, scheduler, meta)
+        bar.close()
+
+        val_loss = evaluate()
+        if env.main and val_loss is not None:
+            _write_metrics(metrics_path, {"step": total_steps, "val_loss": val_loss})
+        _save_final(model, lm, tokenizer, out, env)
+        result = TrainResult(
+            out, total_steps, first_loss, last_loss, val_loss, tokens_seen, train_seconds, fit, len(bins), start_step
+        )
+        if env.main:
+            summary = {k: v for k, v in vars(result).items() if k not in ("out_dir", "fit")}
+            summary.update(fit=vars(fit), tokens_per_s=result.tokens_per_s, config=cfg.to_dict())
+            (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        return result
+    finally:
+        if env.owns_group:
+            dist.destroy_process_group()
+
+
+def _save_final(model: TokenLoss, lm, tokenizer, out: Path, env: Dist) -> None:
+    """Hugging Face safetensors + tokenizer in `out`, gathered to rank 0 when sharded."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if env.main:
+        # The packed attention is not saved: transformers keeps `attn_implementation` out of config.json.
+        state = {k.removeprefix("lm."): v for k, v in state.items()}
+        lm.save_pretrained(out, state_dict=state)
+        tokenizer.save_pretrained(out)
+    env.barrier()

@@ -1,0 +1,269 @@
+"""Every input-format adapter, on hand-made records shaped like the public datasets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from curate.formats import ADAPTERS, Malformed, detect_format
+from curate.schema import split_think
+
+OPENR1 = {
+    "problem": "Find x if 2x = 4.",
+    "solution": "Divide by two.",
+    "answer": "2",
+    "problem_type": "Algebra",
+    "source": "olympiads",
+    "generations": ["<think>2x=4 so x=2</think> \\boxed{2}", "<think>x=3?</think> \\boxed{3}"],
+    "correctness_math_verify": [True, False],
+    "finish_reasons": ["stop", "length"],
+}
+AM = {
+    "messages": [
+        {"role": "user", "content": "What is 1+1?", "info": {"source": "math_set", "reference_answer": "2", "test_case": None}},
+        {
+            "role": "assistant",
+            "content": "<think>\nadd them\n</think>\n<answer>\n\\boxed{2}\n</answer>",
+            "info": {"source": "math_set", "think_content": "add them", "answer_content": "\\boxed{2}", "model_name": "DeepSeek-R1", "verify_score": 1.0},
+        },
+    ]
+}
+AM_CODE = {
+    "messages": [
+        {"role": "user", "content": "Read n, print n+1.", "info": {"source": "codeio", "test_case": json.dumps({"inputs": ["1\n"], "outputs": ["2\n"]})}},
+        {"role": "assistant", "content": "<think>easy</think>```python\nprint(int(input())+1)\n```", "info": {"think_content": "easy"}},
+    ]
+}
+OPENTHOUGHTS = {
+    "system": "Your role as an assistant involves thoroughly exploring questions...",
+    "conversations": [
+        {"from": "user", "value": "Return your final response within \\boxed{}. What is 3*3?"},
+        {"from": "assistant", "value": "<|begin_of_thought|>\n\nthree threes\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n\\boxed{9}\n\n<|end_of_solution|>"},
+    ],
+}
+SHAREGPT = {"conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "<think>greet</think>Hello"}], "id": "x1"}
+OPENAI_CHAT = {
+    "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "4", "reasoning_content": "two and two"},
+    ],
+    "answer": 4,
+}
+EVAL_DUMP = {"idx": 0, "question": "1+2?", "gt": "3", "code": ["\\boxed{3}", "\\boxed{4}"], "pred": ["3", "4"], "score": [True, False]}
+HUMANEVAL = {
+    "task_id": "HumanEval/0",
+    "prompt": "def add(a, b):\n    \"\"\"Add.\"\"\"\n",
+    "canonical_solution": "    return a + b\n",
+    "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n",
+    "entry_point": "add",
+}
+MBPP = {
+    "task_id": 2,
+    "text": "Write a function to find the shared elements.",
+    "code": "def similar_elements(a, b):\n    return tuple(set(a) & set(b))",
+    "test_list": ["assert set(similar_elements((3, 4), (4, 5))) == set((4,))"],
+    "test_setup_code": "",
+    "challenge_test_list": [],
+}
+CODEFORCES = {"problem": "Print the sum of two integers.", "tests": [{"input": "1 2\n", "output": "3\n"}, {"input": "5 5\n", "output": "10\n"}]}
+APPS_STDIN = {
+    "problem_id": 7,
+    "question": "Read a line and echo it.",
+    "solutions": json.dumps(["print(input())", "import sys\nprint(sys.stdin.readline().strip())"]),
+    "input_output": json.dumps({"inputs": ["hi\n"], "outputs": ["hi\n"]}),
+    "difficulty": "interview",
+    "starter_code": "",
+}
+TACO_CALL = {
+    "question": "Return the larger number.",
+    "solutions": [],
+    "starter_code": "def bigger(a, b):\n",
+    "input_output": {"fn_name": "bigger", "inputs": [[1, 2], [5, 3]], "outputs": [[2], [5]]},
+}
+LEETCODE = {
+    "task_id": "container-with-most-water",
+    "problem_description": "Given heights, find the max water area.",
+    "starter_code": "class Solution:\n    def maxArea(self, height: List[int]) -> int:\n",
+    "completion": "class Solution:\n    def maxArea(self, height):\n        return 49",
+    "entry_point": "Solution().maxArea",
+    "test": "def check(candidate):\n    assert candidate(height=[1,8,6,2,5,4,8,3,7]) == 49\n",
+}
+MATH500 = {"problem": "Compute $1+1$.", "solution": "It is $\\boxed{2}$.", "answer": "2", "subject": "Algebra", "level": 1, "unique_id": "test/algebra/1.json"}
+GSM8K = {"question": "Tom has 3 apples and buys 2,000 more. How many?", "answer": "3 + 2000 = 2003\n#### 2,003", "idx": 5}
+AIME25 = {"prompt": "Find the answer. Put it in \\boxed{}.", "answer": 204}
+PROMPT_ONLY = {"problem": "Prove that 2 is prime.", "difficulty": 1.5}
+ALPACA = {"instruction": "Translate to French.", "input": "cat", "output": "chat"}
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (OPENR1, "openr1"),
+        (AM, "am_distill"),
+        (AM_CODE, "am_distill"),
+        (OPENTHOUGHTS, "openthoughts"),
+        (SHAREGPT, "chat"),
+        (OPENAI_CHAT, "chat"),
+        (EVAL_DUMP, "eval_dump"),
+        (HUMANEVAL, "humaneval"),
+        (MBPP, "mbpp"),
+        (CODEFORCES, "stdin_tests"),
+        (APPS_STDIN, "apps"),
+        (TACO_CALL, "apps"),
+        (LEETCODE, "leetcode"),
+        (MATH500, "problem_set"),
+        (GSM8K, "problem_set"),
+        (AIME25, "problem_set"),
+        (PROMPT_ONLY, "problem_set"),
+        (ALPACA, "prompt_response"),
+    ],
+)
+def test_detection_picks_the_right_adapter(record, expected):
+    assert detect_format([record]) == expected
+
+
+def convert(name, record):
+    return ADAPTERS[name].convert(record)
+
+
+def test_openr1_one_row_per_generation_with_its_own_labels():
+    rows = convert("openr1", OPENR1)
+    assert [r["response"] for r in rows] == OPENR1["generations"]
+    assert [r["meta"]["correctness_math_verify"] for r in rows] == [True, False]
+    assert [r["meta"]["finish_reasons"] for r in rows] == ["stop", "length"]
+    assert all(r["reference"] == "2" and r["source"] == "olympiads" for r in rows)
+    assert rows[0]["meta"]["solution"] == "Divide by two." and rows[0]["meta"]["problem_type"] == "Algebra"
+
+
+def test_am_distill_takes_reasoning_reference_and_teacher_from_info():
+    (row,) = convert("am_distill", AM)
+    assert row["problem"] == "What is 1+1?" and row["reasoning"] == "add them"
+    assert row["reference"] == "2" and row["teacher"] == "DeepSeek-R1" and row["source"] == "math_set"
+    assert row["meta"]["assistant_info"]["verify_score"] == 1.0
+
+
+def test_am_distill_code_test_case_becomes_a_stdin_spec():
+    (row,) = convert("am_distill", AM_CODE)
+    assert json.loads(row["tests"]) == {"kind": "stdin", "cases": [{"input": "1\n", "output": "2\n"}]}
+
+
+def test_openthoughts_markers_split_into_reasoning():
+    (row,) = convert("openthoughts", OPENTHOUGHTS)
+    assert row["problem"].endswith("What is 3*3?")
+    assert split_think(row["response"]) == "three threes"
+    assert row["meta"]["system"].startswith("Your role")
+
+
+def test_chat_sharegpt_and_openai_styles():
+    (share,) = convert("chat", SHAREGPT)
+    assert (share["problem"], share["response"], share["meta"]["id"]) == ("Hi?", "<think>greet</think>Hello", "x1")
+    (openai,) = convert("chat", OPENAI_CHAT)
+    assert openai["reasoning"] == "two and two" and openai["reference"] == "4"
+    assert openai["meta"]["other_turns"] == [{"role": "system", "content": "Be brief."}]
+
+
+def test_chat_without_assistant_is_a_prompt():
+    (row,) = convert("chat", {"messages": [{"role": "user", "content": "Solve it."}]})
+    assert row["problem"] == "Solve it." and row["response"] is None
+
+
+def test_eval_dump_one_row_per_sample_with_its_labels():
+    rows = convert("eval_dump", EVAL_DUMP)
+    assert [(r["response"], r["meta"]["pred"], r["meta"]["score"]) for r in rows] == [
+        ("\\boxed{3}", "3", True),
+        ("\\boxed{4}", "4", False),
+    ]
+    assert all(r["reference"] == "3" for r in rows)
+
+
+def test_humaneval_response_is_the_completed_program_and_tests_an_assert_spec():
+    (row,) = convert("humaneval", HUMANEVAL)
+    assert "return a + b" in row["response"] and row["response"].startswith("```python")
+    assert json.loads(row["tests"]) == {"kind": "assert", "entry_point": "add", "code": HUMANEVAL["test"]}
+    assert row["meta"] == {"task_id": "HumanEval/0"}
+
+
+def test_mbpp_asserts_become_a_check_function():
+    (row,) = convert("mbpp", MBPP)
+    spec = json.loads(row["tests"])
+    assert spec["kind"] == "assert" and spec["entry_point"] == "similar_elements"
+    namespace: dict = {}
+    exec(MBPP["code"] + "\n" + spec["code"], namespace)  # the converted check runs against the reference code
+    namespace["check"](namespace["similar_elements"])
+
+
+def test_codeforces_stdin_cases():
+    (row,) = convert("stdin_tests", CODEFORCES)
+    assert json.loads(row["tests"])["cases"][1] == {"input": "5 5\n", "output": "10\n"}
+    assert row["response"] is None
+
+
+def test_apps_one_row_per_solution_and_taco_call_spec():
+    rows = convert("apps", APPS_STDIN)
+    assert len(rows) == 2 and rows[1]["meta"]["solution_index"] == 1
+    assert json.loads(rows[0]["tests"]) == {"kind": "stdin", "cases": [{"input": "hi\n", "output": "hi\n"}]}
+    (taco,) = convert("apps", TACO_CALL)
+    assert json.loads(taco["tests"]) == {
+        "kind": "call",
+        "fn_name": "bigger",
+        "cases": [{"args": [1, 2], "expected": 2}, {"args": [5, 3], "expected": 5}],
+    }
+    assert "def bigger" in taco["problem"]
+
+
+def test_leetcode_keeps_the_solution_entry_point():
+    (row,) = convert("leetcode", LEETCODE)
+    assert json.loads(row["tests"])["entry_point"] == "Solution().maxArea"
+    assert "return 49" in row["response"]
+
+
+def test_problem_sets_math_gsm8k_aime_and_prompt_only():
+    (math,) = convert("problem_set", MATH500)
+    assert (math["response"], math["reference"]) == (MATH500["solution"], "2")
+    assert math["meta"] == {"subject": "Algebra", "level": 1, "unique_id": "test/algebra/1.json"}
+    (gsm,) = convert("problem_set", GSM8K)
+    assert gsm["reference"] == "2003" and gsm["response"] == GSM8K["answer"]
+    (aime,) = convert("problem_set", AIME25)
+    assert aime["reference"] == "204" and aime["response"] is None
+    (prompt,) = convert("problem_set", PROMPT_ONLY)
+    assert prompt["response"] is None and prompt["reference"] is None and prompt["meta"] == {"difficulty": 1.5}
+
+
+def test_alpaca_input_is_appended_to_the_instruction():
+    (row,) = convert("prompt_response", ALPACA)
+    assert row["problem"] == "Translate to French.\n\ncat" and row["response"] == "chat"
+
+
+@pytest.mark.parametrize(
+    ("name", "record", "field"),
+    [
+        ("problem_set", {"problem": {"text": "nested"}}, "problem"),
+        ("problem_set", {"question": ["a", "list"]}, "question"),
+        ("openr1", {"problem": "p", "generations": "not a list"}, "generations"),
+        ("chat", {"messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+        ("chat", {"messages": [{"role": "assistant", "content": "only an answer"}]}, "messages"),
+        ("humaneval", {**HUMANEVAL, "test": "assert True"}, "test"),
+        ("stdin_tests", {"problem": "p", "tests": [{"input": 1, "output": "2"}]}, "tests"),
+    ],
+)
+def test_bad_records_raise_malformed_naming_the_field(name, record, field):
+    with pytest.raises(Malformed) as error:
+        convert(name, record)
+    assert error.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("response", "reasoning"),
+    [
+        ("<think>a</think>b", "a"),
+        ("a</think>b", "a"),  # R1's template puts <think> in the prompt
+        ("<think>never closed", "never closed"),
+        ("<|begin_of_thought|>t<|end_of_thought|><|begin_of_solution|>s<|end_of_solution|>", "t"),
+        ("no reasoning at all", None),
+        (None, None),
+    ],
+)
+def test_split_think_variants(response, reasoning):
+    assert split_think(response) == reasoning
