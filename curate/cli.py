@@ -12,7 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Ingest teacher traces and run the curation stages into a workspace. "
         "Rerunning resumes after the last committed stage.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs, folders or hub names (org/name[:split])")
+    parser.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="files, globs, folders or hub names (org/name[:split])"
+    )
     parser.add_argument("--out", required=True, metavar="WS", help="workspace folder")
     parser.add_argument("--config", help="curate.yaml")
     parser.add_argument("--workers", type=int, help="worker processes (default: config, else 1)")
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             config[key] = getattr(args, key)
     results = curate(args.inputs, args.out, config, workers=args.workers, progress=not args.quiet)
     print(summary_table(results))
-    print(f"\nworkspace: {args.out}   inspect: distillery sql {args.out} \"SELECT * FROM funnel\"")
+    print(f'\nworkspace: {args.out}   inspect: distillery sql {args.out} "SELECT * FROM funnel"')
     return 0
 
 
@@ -50,6 +52,12 @@ def summary_table(results: list[dict]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i in (0, 4) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))) for row in rows]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i in (0, 4) else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -39,7 +39,9 @@ def load_config(path: str | Path | None) -> dict[str, Any]:
         raise CurateError(f"{path}: the config must be a mapping")
     unknown = set(config) - CONFIG_KEYS
     if unknown:
-        raise CurateError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(CONFIG_KEYS))})")
+        raise CurateError(
+            f"{path}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(CONFIG_KEYS))})"
+        )
     return config
 
 
@@ -49,7 +51,11 @@ def build_stages(inputs: list[str], config: dict[str, Any]) -> list[Stage]:
     if unknown:
         known = ", ".join(["ingest", *PIPELINE])
         raise CurateError(f"unknown stage(s) in config: {', '.join(sorted(unknown))} (known: {known})")
-    ingest_options = {"format": config.get("format"), "source": config.get("source"), **(options.get("ingest") or {})}
+    ingest_options = {
+        "format": config.get("format"),
+        "source": config.get("source"),
+        **(options.get("ingest") or {}),
+    }
     stages: list[Stage] = [Ingest(resolve_inputs(inputs), **ingest_options)]
     for name, cls in PIPELINE.items():
         stage_options = dict(options.get(name) or {})

@@ -61,11 +61,19 @@ def _kind_of(path: str) -> tuple[str, str | None]:
     for ext, comp in ((".gz", "gzip"), (".zst", "zstd")):
         if name.endswith(ext):
             name, compression = name.removesuffix(ext), comp
-    for suffix, kind in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".parquet", "parquet"),
-                         (".csv", "csv"), (".tsv", "tsv")):
+    for suffix, kind in (
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "json"),
+        (".parquet", "parquet"),
+        (".csv", "csv"),
+        (".tsv", "tsv"),
+    ):
         if name.endswith(suffix):
             return kind, compression
-    raise InputError(path, f"unknown file type; expected one of {', '.join(sorted(TEXT_SUFFIXES))} (optionally .gz/.zst)")
+    raise InputError(
+        path, f"unknown file type; expected one of {', '.join(sorted(TEXT_SUFFIXES))} (optionally .gz/.zst)"
+    )
 
 
 def _is_dataset_dir(path: Path) -> bool:
@@ -88,7 +96,9 @@ def resolve_inputs(specs: list[str]) -> list[Input]:
                 inputs.append(Input(str(path), "arrow_dir"))
                 continue
             files = sorted(
-                str(p) for p in path.rglob("*") if p.is_file() and any(s in p.name.lower() for s in TEXT_SUFFIXES)
+                str(p)
+                for p in path.rglob("*")
+                if p.is_file() and any(s in p.name.lower() for s in TEXT_SUFFIXES)
             )
             if not files:
                 raise InputError(spec, "the folder holds no readable data file")
@@ -112,7 +122,9 @@ def checksum(inp: Input) -> str:
         digest = hashlib.sha256()
         for file in sorted(Path(inp.path).rglob("*")):
             if file.is_file():
-                digest.update(f"{file.relative_to(inp.path)}:{file.stat().st_size}:{file.stat().st_mtime_ns}".encode())
+                digest.update(
+                    f"{file.relative_to(inp.path)}:{file.stat().st_size}:{file.stat().st_mtime_ns}".encode()
+                )
         return digest.hexdigest()
     if inp.kind == "hub":
         return hashlib.sha256(inp.path.encode()).hexdigest()
@@ -129,7 +141,9 @@ def _open_binary(inp: Input) -> io.BufferedIOBase:
     if inp.compression == "zstd":
         import zstandard
 
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(inp.path, "rb"), closefd=True))
+        return io.BufferedReader(
+            zstandard.ZstdDecompressor().stream_reader(open(inp.path, "rb"), closefd=True)
+        )
     return open(inp.path, "rb")
 
 
@@ -201,7 +215,9 @@ def _csv_records(inp: Input) -> Iterator[dict]:
         try:
             yield from csv.DictReader(text, delimiter="\t" if inp.kind == "tsv" else ",")
         except UnicodeDecodeError as error:
-            raise InputError(inp.path, f"invalid UTF-8 ({error.reason}); convert the file to UTF-8") from error
+            raise InputError(
+                inp.path, f"invalid UTF-8 ({error.reason}); convert the file to UTF-8"
+            ) from error
 
 
 def _arrow_dir_records(inp: Input) -> Iterator[dict]:

@@ -57,7 +57,9 @@ class Stage:
         unknown = set(options) - set(self.defaults)
         if unknown:
             known = ", ".join(sorted(self.defaults)) or "none"
-            raise CurateError(f"stage {self.name}: unknown option(s) {', '.join(sorted(unknown))} (known: {known})")
+            raise CurateError(
+                f"stage {self.name}: unknown option(s) {', '.join(sorted(unknown))} (known: {known})"
+            )
         self.options = {**self.defaults, **options}
 
     def fingerprint(self) -> dict[str, Any]:
@@ -112,7 +114,9 @@ class StageContext:
         if isinstance(table, pl.DataFrame):
             table = table.to_arrow()
         schema = SIDE_TABLE_SCHEMAS[name]
-        pq.write_table(table.select(schema.names).cast(schema), self.out_dir / f"{name}.parquet", compression="zstd")
+        pq.write_table(
+            table.select(schema.names).cast(schema), self.out_dir / f"{name}.parquet", compression="zstd"
+        )
 
 
 def keep(batch: pl.DataFrame) -> pl.DataFrame:
@@ -144,7 +148,9 @@ def to_arrow(batch: pl.DataFrame) -> pa.Table:
     """Arrow with plain `string` columns, so every part of every stage has one stable schema."""
     table = batch.to_arrow()
     fields = [
-        pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type) else f
+        pa.field(f.name, pa.string())
+        if pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type)
+        else f
         for f in table.schema
     ]
     return table.cast(pa.schema(fields))
@@ -210,7 +216,9 @@ def ordered_pool_map(
     (Executor.map would read the whole input ahead and defeat streaming)."""
     context = multiprocessing.get_context("spawn")
     window = window or 2 * workers
-    with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
+    with cf.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=initializer, initargs=initargs
+    ) as pool:
         pending: deque[cf.Future] = deque()
         for item in items:
             pending.append(pool.submit(fn, item))
@@ -222,7 +230,9 @@ def ordered_pool_map(
 
 def _split_decisions(table: pa.Table, stage_name: str) -> tuple[pa.Table, pa.Table]:
     if REASON not in table.column_names:
-        raise CurateError(f"stage {stage_name}: process() must return the `{REASON}` column (use keep/decide)")
+        raise CurateError(
+            f"stage {stage_name}: process() must return the `{REASON}` column (use keep/decide)"
+        )
     dropped_mask = pc.is_valid(table[REASON])
     kept = table.filter(pc.invert(dropped_mask)).drop_columns([REASON, DETAIL])
     dropped = table.filter(dropped_mask)
@@ -235,7 +245,9 @@ def _split_decisions(table: pa.Table, stage_name: str) -> tuple[pa.Table, pa.Tab
 PARALLEL_MIN_ROWS = 20_000  # below this a worker pool costs more to start than it saves
 
 
-def run_stage(ws: Workspace, index: int, stage: Stage, fingerprint: str, workers: int, progress: bool) -> dict:
+def run_stage(
+    ws: Workspace, index: int, stage: Stage, fingerprint: str, workers: int, progress: bool
+) -> dict:
     """Run one stage into a temporary folder and commit it. Returns its manifest entry."""
     started = time.time()
     previous = ws.last()
@@ -245,13 +257,17 @@ def run_stage(ws: Workspace, index: int, stage: Stage, fingerprint: str, workers
     kept_writer, rejected_writer = _PartWriter(tmp), _PartWriter(tmp, single_file="rejected.parquet")
     reasons: Counter[str] = Counter()
     batches = (to_arrow(b) for b in stage.read(ctx))
-    use_pool = stage.parallel and workers > 1 and previous is not None and ctx.input_rows() >= PARALLEL_MIN_ROWS
+    use_pool = (
+        stage.parallel and workers > 1 and previous is not None and ctx.input_rows() >= PARALLEL_MIN_ROWS
+    )
     if use_pool:
         results = ordered_pool_map(_process_in_worker, batches, workers, _init_worker, (stage,))
     else:
         results = (to_arrow(stage.process(pl.from_arrow(b))) for b in batches)
     total = ctx.input_rows() if previous is not None else None
-    with tqdm(total=total, desc=f"{index:02d} {stage.name}", unit="row", disable=not progress, leave=False) as bar:
+    with tqdm(
+        total=total, desc=f"{index:02d} {stage.name}", unit="row", disable=not progress, leave=False
+    ) as bar:
         for result in results:
             kept, dropped = _split_decisions(result, stage.name)
             kept_writer.write(kept)

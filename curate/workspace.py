@@ -55,7 +55,9 @@ class Workspace:
         ws = cls(root)
         if not (ws.root / MANIFEST).exists():
             if not create:
-                raise CurateError(f"{root}: not a distillery workspace (no {MANIFEST}); run `distillery curate` first")
+                raise CurateError(
+                    f"{root}: not a distillery workspace (no {MANIFEST}); run `distillery curate` first"
+                )
             ws.root.mkdir(parents=True, exist_ok=True)
             ws.write_manifest({"format_version": FORMAT_VERSION, "created": _now(), "stages": []})
         ws.stages_dir.mkdir(exist_ok=True)

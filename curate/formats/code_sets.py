@@ -54,7 +54,9 @@ class MBPP(Adapter):
         code = fields.text("code")
         setup = fields.text("test_setup_code") if "test_setup_code" in record else None
         tests = _spec("test_list", mbpp_spec, fields.get("test_list"), setup, code)
-        return [dict(problem=problem, response=fenced(code) if code else None, tests=tests, meta=fields.unused())]
+        return [
+            dict(problem=problem, response=fenced(code) if code else None, tests=tests, meta=fields.unused())
+        ]
 
 
 class LeetCode(Adapter):

@@ -32,7 +32,9 @@ def stdin_spec(cases: Any, field: str = "tests") -> dict[str, Any]:
             raise ValueError(f"{field}[{i}]: expected an object with input and output")
         stdin = case.get("input", case.get("stdin"))
         stdout = case.get("output", case.get("stdout", case.get("expected_output")))
-        converted.append({"input": _text(stdin, f"{field}[{i}].input"), "output": _text(stdout, f"{field}[{i}].output")})
+        converted.append(
+            {"input": _text(stdin, f"{field}[{i}].input"), "output": _text(stdout, f"{field}[{i}].output")}
+        )
     return {"kind": "stdin", "cases": converted}
 
 
@@ -46,7 +48,12 @@ def apps_spec(io: Any, field: str = "input_output") -> dict[str, Any]:
     if not isinstance(io, dict) or "inputs" not in io or "outputs" not in io:
         raise ValueError(f"{field}: expected an object with inputs and outputs")
     inputs, outputs = io["inputs"], io["outputs"]
-    if not isinstance(inputs, list) or not isinstance(outputs, list) or len(inputs) != len(outputs) or not inputs:
+    if (
+        not isinstance(inputs, list)
+        or not isinstance(outputs, list)
+        or len(inputs) != len(outputs)
+        or not inputs
+    ):
         raise ValueError(f"{field}: inputs and outputs must be non-empty lists of the same length")
     fn_name = io.get("fn_name")
     if fn_name:
@@ -98,4 +105,6 @@ def spec_from_test_case(value: Any) -> dict[str, Any]:
         return apps_spec(value, "test_case")
     if isinstance(value, list):
         return stdin_spec(value, "test_case")
-    raise ValueError("test_case: not a test format distillery knows (stdin cases, APPS input_output, or a spec)")
+    raise ValueError(
+        "test_case: not a test format distillery knows (stdin cases, APPS input_output, or a spec)"
+    )

@@ -20,7 +20,9 @@ def _sample_key(record: dict[str, Any]) -> str | None:
         (
             key
             for key in SAMPLE_KEYS
-            if isinstance(record.get(key), list) and record[key] and all(isinstance(s, str) for s in record[key])
+            if isinstance(record.get(key), list)
+            and record[key]
+            and all(isinstance(s, str) for s in record[key])
         ),
         None,
     )

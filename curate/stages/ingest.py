@@ -20,7 +20,9 @@ from curate.readers import Chunk, Input, checksum, iter_chunks, parse_line, samp
 from curate.schema import TRACE_SCHEMA, content_hash, problem_id, split_think, trace_id
 from curate.stage import DETAIL, REASON, Stage, StageContext, keep, ordered_pool_map
 
-INGEST_SCHEMA = pa.schema([f for f in TRACE_SCHEMA if f.name != "row_id"] + [(REASON, pa.string()), (DETAIL, pa.string())])
+INGEST_SCHEMA = pa.schema(
+    [f for f in TRACE_SCHEMA if f.name != "row_id"] + [(REASON, pa.string()), (DETAIL, pa.string())]
+)
 
 
 def _meta_json(meta: dict[str, Any]) -> str:
@@ -37,10 +39,14 @@ def _malformed(origin: str, raw_text: str, message: str) -> dict[str, Any]:
     }
 
 
-def convert_record(record: Any, origin: str, raw_text: str | None, adapter_name: str, source: str) -> list[dict]:
+def convert_record(
+    record: Any, origin: str, raw_text: str | None, adapter_name: str, source: str
+) -> list[dict]:
     """Trace rows for one raw record (a malformed row when it cannot be converted)."""
     if not isinstance(record, dict):
-        return [_malformed(origin, raw_text or repr(record), f"expected an object, got {type(record).__name__}")]
+        return [
+            _malformed(origin, raw_text or repr(record), f"expected an object, got {type(record).__name__}")
+        ]
     try:
         rows = ADAPTERS[adapter_name].convert(record)
         if not rows:
@@ -123,14 +129,24 @@ class Ingest(Stage):
 
     def fingerprint(self) -> dict[str, Any]:
         inputs = [
-            {"path": p, "sha256": self.checksums[p], "format": self.formats[p], "source": self.options["source"]}
+            {
+                "path": p,
+                "sha256": self.checksums[p],
+                "format": self.formats[p],
+                "source": self.options["source"],
+            }
             for p in self.formats
         ]
         return {"version": self.version, "inputs": inputs}
 
     def read(self, ctx: StageContext) -> Iterator[pl.DataFrame]:
         ctx.stats["inputs"] = [
-            {"path": inp.path, "kind": inp.kind, "format": self.formats[inp.path], "sha256": self.checksums[inp.path]}
+            {
+                "path": inp.path,
+                "kind": inp.kind,
+                "format": self.formats[inp.path],
+                "sha256": self.checksums[inp.path],
+            }
             for inp in self.inputs
         ]
         jobs = (
@@ -139,7 +155,11 @@ class Ingest(Stage):
             for chunk in iter_chunks(inp, chunk_bytes=self.options["chunk_bytes"])
         )
         big = sum(inp.size for inp in self.inputs if inp.kind == "jsonl") > 4 * self.options["chunk_bytes"]
-        tables = ordered_pool_map(convert_chunk, jobs, ctx.workers) if ctx.workers > 1 and big else map(convert_chunk, jobs)
+        tables = (
+            ordered_pool_map(convert_chunk, jobs, ctx.workers)
+            if ctx.workers > 1 and big
+            else map(convert_chunk, jobs)
+        )
         next_row = 0
         for table in tables:
             row_ids = pa.array(range(next_row, next_row + table.num_rows), pa.int64())

@@ -21,28 +21,55 @@ OPENR1 = {
 }
 AM = {
     "messages": [
-        {"role": "user", "content": "What is 1+1?", "info": {"source": "math_set", "reference_answer": "2", "test_case": None}},
+        {
+            "role": "user",
+            "content": "What is 1+1?",
+            "info": {"source": "math_set", "reference_answer": "2", "test_case": None},
+        },
         {
             "role": "assistant",
             "content": "<think>\nadd them\n</think>\n<answer>\n\\boxed{2}\n</answer>",
-            "info": {"source": "math_set", "think_content": "add them", "answer_content": "\\boxed{2}", "model_name": "DeepSeek-R1", "verify_score": 1.0},
+            "info": {
+                "source": "math_set",
+                "think_content": "add them",
+                "answer_content": "\\boxed{2}",
+                "model_name": "DeepSeek-R1",
+                "verify_score": 1.0,
+            },
         },
     ]
 }
 AM_CODE = {
     "messages": [
-        {"role": "user", "content": "Read n, print n+1.", "info": {"source": "codeio", "test_case": json.dumps({"inputs": ["1\n"], "outputs": ["2\n"]})}},
-        {"role": "assistant", "content": "<think>easy</think>```python\nprint(int(input())+1)\n```", "info": {"think_content": "easy"}},
+        {
+            "role": "user",
+            "content": "Read n, print n+1.",
+            "info": {"source": "codeio", "test_case": json.dumps({"inputs": ["1\n"], "outputs": ["2\n"]})},
+        },
+        {
+            "role": "assistant",
+            "content": "<think>easy</think>```python\nprint(int(input())+1)\n```",
+            "info": {"think_content": "easy"},
+        },
     ]
 }
 OPENTHOUGHTS = {
     "system": "Your role as an assistant involves thoroughly exploring questions...",
     "conversations": [
         {"from": "user", "value": "Return your final response within \\boxed{}. What is 3*3?"},
-        {"from": "assistant", "value": "<|begin_of_thought|>\n\nthree threes\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n\\boxed{9}\n\n<|end_of_solution|>"},
+        {
+            "from": "assistant",
+            "value": "<|begin_of_thought|>\n\nthree threes\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n\\boxed{9}\n\n<|end_of_solution|>",
+        },
     ],
 }
-SHAREGPT = {"conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "<think>greet</think>Hello"}], "id": "x1"}
+SHAREGPT = {
+    "conversations": [
+        {"from": "human", "value": "Hi?"},
+        {"from": "gpt", "value": "<think>greet</think>Hello"},
+    ],
+    "id": "x1",
+}
 OPENAI_CHAT = {
     "messages": [
         {"role": "system", "content": "Be brief."},
@@ -51,10 +78,17 @@ OPENAI_CHAT = {
     ],
     "answer": 4,
 }
-EVAL_DUMP = {"idx": 0, "question": "1+2?", "gt": "3", "code": ["\\boxed{3}", "\\boxed{4}"], "pred": ["3", "4"], "score": [True, False]}
+EVAL_DUMP = {
+    "idx": 0,
+    "question": "1+2?",
+    "gt": "3",
+    "code": ["\\boxed{3}", "\\boxed{4}"],
+    "pred": ["3", "4"],
+    "score": [True, False],
+}
 HUMANEVAL = {
     "task_id": "HumanEval/0",
-    "prompt": "def add(a, b):\n    \"\"\"Add.\"\"\"\n",
+    "prompt": 'def add(a, b):\n    """Add."""\n',
     "canonical_solution": "    return a + b\n",
     "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n",
     "entry_point": "add",
@@ -67,7 +101,10 @@ MBPP = {
     "test_setup_code": "",
     "challenge_test_list": [],
 }
-CODEFORCES = {"problem": "Print the sum of two integers.", "tests": [{"input": "1 2\n", "output": "3\n"}, {"input": "5 5\n", "output": "10\n"}]}
+CODEFORCES = {
+    "problem": "Print the sum of two integers.",
+    "tests": [{"input": "1 2\n", "output": "3\n"}, {"input": "5 5\n", "output": "10\n"}],
+}
 APPS_STDIN = {
     "problem_id": 7,
     "question": "Read a line and echo it.",
@@ -90,8 +127,19 @@ LEETCODE = {
     "entry_point": "Solution().maxArea",
     "test": "def check(candidate):\n    assert candidate(height=[1,8,6,2,5,4,8,3,7]) == 49\n",
 }
-MATH500 = {"problem": "Compute $1+1$.", "solution": "It is $\\boxed{2}$.", "answer": "2", "subject": "Algebra", "level": 1, "unique_id": "test/algebra/1.json"}
-GSM8K = {"question": "Tom has 3 apples and buys 2,000 more. How many?", "answer": "3 + 2000 = 2003\n#### 2,003", "idx": 5}
+MATH500 = {
+    "problem": "Compute $1+1$.",
+    "solution": "It is $\\boxed{2}$.",
+    "answer": "2",
+    "subject": "Algebra",
+    "level": 1,
+    "unique_id": "test/algebra/1.json",
+}
+GSM8K = {
+    "question": "Tom has 3 apples and buys 2,000 more. How many?",
+    "answer": "3 + 2000 = 2003\n#### 2,003",
+    "idx": 5,
+}
 AIME25 = {"prompt": "Find the answer. Put it in \\boxed{}.", "answer": 204}
 PROMPT_ONLY = {"problem": "Prove that 2 is prime.", "difficulty": 1.5}
 ALPACA = {"instruction": "Translate to French.", "input": "cat", "output": "chat"}
@@ -158,7 +206,11 @@ def test_openthoughts_markers_split_into_reasoning():
 
 def test_chat_sharegpt_and_openai_styles():
     (share,) = convert("chat", SHAREGPT)
-    assert (share["problem"], share["response"], share["meta"]["id"]) == ("Hi?", "<think>greet</think>Hello", "x1")
+    assert (share["problem"], share["response"], share["meta"]["id"]) == (
+        "Hi?",
+        "<think>greet</think>Hello",
+        "x1",
+    )
     (openai,) = convert("chat", OPENAI_CHAT)
     assert openai["reasoning"] == "two and two" and openai["reference"] == "4"
     assert openai["meta"]["other_turns"] == [{"role": "system", "content": "Be brief."}]
@@ -228,7 +280,9 @@ def test_problem_sets_math_gsm8k_aime_and_prompt_only():
     (aime,) = convert("problem_set", AIME25)
     assert aime["reference"] == "204" and aime["response"] is None
     (prompt,) = convert("problem_set", PROMPT_ONLY)
-    assert prompt["response"] is None and prompt["reference"] is None and prompt["meta"] == {"difficulty": 1.5}
+    assert (
+        prompt["response"] is None and prompt["reference"] is None and prompt["meta"] == {"difficulty": 1.5}
+    )
 
 
 def test_alpaca_input_is_appended_to_the_instruction():

@@ -24,7 +24,9 @@ ROWS = [
 
 def counts(ws) -> dict:
     con = sql.connect(ws)
-    traces, kept, rejected = (con.execute(f"select count(*) from {v}").fetchone()[0] for v in ("traces", "kept", "rejected"))
+    traces, kept, rejected = (
+        con.execute(f"select count(*) from {v}").fetchone()[0] for v in ("traces", "kept", "rejected")
+    )
     assert traces == kept + rejected, "the ledger must balance"
     return {"traces": traces, "kept": kept, "rejected": rejected}
 
@@ -32,15 +34,27 @@ def counts(ws) -> dict:
 def test_every_reader_gives_the_same_rows(tmp_path):
     jsonl = write_jsonl(tmp_path / "a.jsonl", ROWS)
     (tmp_path / "b.json").write_text(json.dumps(ROWS))
-    pq.write_table(pa.Table.from_pylist([{**r, "answer": str(r["answer"])} for r in ROWS]), tmp_path / "c.parquet")
-    (tmp_path / "d.csv").write_text("problem,solution,answer\n" + "".join(f'"{r["problem"]}","{r["solution"]}",{r["answer"]}\n' for r in ROWS))
+    pq.write_table(
+        pa.Table.from_pylist([{**r, "answer": str(r["answer"])} for r in ROWS]), tmp_path / "c.parquet"
+    )
+    (tmp_path / "d.csv").write_text(
+        "problem,solution,answer\n"
+        + "".join(f'"{r["problem"]}","{r["solution"]}",{r["answer"]}\n' for r in ROWS)
+    )
     (tmp_path / "e.jsonl.gz").write_bytes(gzip.compress(jsonl.read_bytes()))
     (tmp_path / "f.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(jsonl.read_bytes()))
-    datasets.Dataset.from_list([{**r, "answer": str(r["answer"])} for r in ROWS]).save_to_disk(str(tmp_path / "g_dataset"))
-    inputs = [str(tmp_path / n) for n in ("a.jsonl", "b.json", "c.parquet", "d.csv", "e.jsonl.gz", "f.jsonl.zst", "g_dataset")]
+    datasets.Dataset.from_list([{**r, "answer": str(r["answer"])} for r in ROWS]).save_to_disk(
+        str(tmp_path / "g_dataset")
+    )
+    inputs = [
+        str(tmp_path / n)
+        for n in ("a.jsonl", "b.json", "c.parquet", "d.csv", "e.jsonl.gz", "f.jsonl.zst", "g_dataset")
+    ]
     curate(inputs, tmp_path / "ws", progress=False)
     con = sql.connect(tmp_path / "ws")
-    per_source = con.execute("select source, list(reference order by row_id) from traces group by 1 order by 1").fetchall()
+    per_source = con.execute(
+        "select source, list(reference order by row_id) from traces group by 1 order by 1"
+    ).fetchall()
     assert [s for s, _ in per_source] == ["a", "b", "c", "d", "e", "f", "g_dataset"]
     assert all(refs == ["2", "4"] for _, refs in per_source)
     # one content id per distinct sample, whatever the file format
@@ -106,7 +120,10 @@ def test_file_level_problems_are_clear_errors(tmp_path):
 
 
 def test_format_override_and_empty_problem_rejected_by_normalize(tmp_path):
-    write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Say hi", "response": "hi"}, {"prompt": "  \u200b ", "response": "x"}])
+    write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"prompt": "Say hi", "response": "hi"}, {"prompt": "  \u200b ", "response": "x"}],
+    )
     curate([str(tmp_path / "p.jsonl")], tmp_path / "ws", {"format": "prompt_response"}, progress=False)
     assert counts(tmp_path / "ws") == {"traces": 2, "kept": 1, "rejected": 1}
     reason = sql.connect(tmp_path / "ws").execute("select stage, reason from rejected").fetchone()
@@ -133,12 +150,37 @@ def test_shared_files_give_the_expected_row_counts(tmp_path):
     assert by_source == {"qwen_math_cot_100": 800, "math500": 500, "humaneval": 164, "codeforces": 408}
     assert counts(tmp_path / "ws")["traces"] == 1872
     # qwen: 8 samples per question share a problem_id; their labels travel in meta
-    assert con.execute("select count(distinct problem_id) from traces where source = 'qwen_math_cot_100'").fetchone()[0] == 100
-    assert con.execute("select count(*) from traces where source='qwen_math_cot_100' and json_extract(meta, '$.score') is not null").fetchone()[0] == 800
-    assert con.execute("select count(*) from traces where source = 'codeforces' and tests like '{\"kind\": \"stdin\"%'").fetchone()[0] == 408
+    assert (
+        con.execute(
+            "select count(distinct problem_id) from traces where source = 'qwen_math_cot_100'"
+        ).fetchone()[0]
+        == 100
+    )
+    assert (
+        con.execute(
+            "select count(*) from traces where source='qwen_math_cot_100' and json_extract(meta, '$.score') is not null"
+        ).fetchone()[0]
+        == 800
+    )
+    assert (
+        con.execute(
+            "select count(*) from traces where source = 'codeforces' and tests like '{\"kind\": \"stdin\"%'"
+        ).fetchone()[0]
+        == 408
+    )
 
 
-@pytest.mark.parametrize("relative", ["bench/aime24.jsonl", "bench/aime25.jsonl", "bench/amc23.jsonl", "bench/gsm8k_test.jsonl", "problems/aime_train.jsonl", "problems/math_train.jsonl"])
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "bench/aime24.jsonl",
+        "bench/aime25.jsonl",
+        "bench/amc23.jsonl",
+        "bench/gsm8k_test.jsonl",
+        "problems/aime_train.jsonl",
+        "problems/math_train.jsonl",
+    ],
+)
 def test_every_shared_problem_file_ingests_without_malformed_rows(tmp_path, relative):
     path = shared_file(relative)
     curate([str(path)], tmp_path / "ws", progress=False)

@@ -26,7 +26,10 @@ def make_corpus(path: Path, rows: int, seed: int = 0) -> Path:
             record = {
                 "messages": [
                     {"role": "user", "content": f"Problem {i}: what is {a} + {b}?"},
-                    {"role": "assistant", "content": f"<think>{think}</think> The answer is \\boxed{{{a + b}}}."},
+                    {
+                        "role": "assistant",
+                        "content": f"<think>{think}</think> The answer is \\boxed{{{a + b}}}.",
+                    },
                 ],
                 "answer": str(a + b),
             }

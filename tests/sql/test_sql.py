@@ -39,15 +39,31 @@ def query(ws: Path, text: str) -> list[tuple]:
 
 
 def test_views_exist_and_the_ledger_balances(ws):
-    assert set(sql.view_names()) >= {"traces", "kept", "rejected", "ledger", "funnel", "verify", "clusters", "contamination", "shards"}
-    (traces, kept, rejected) = query(ws, "select (select count(*) from traces), (select count(*) from kept), (select count(*) from rejected)")[0]
+    assert set(sql.view_names()) >= {
+        "traces",
+        "kept",
+        "rejected",
+        "ledger",
+        "funnel",
+        "verify",
+        "clusters",
+        "contamination",
+        "shards",
+    }
+    (traces, kept, rejected) = query(
+        ws,
+        "select (select count(*) from traces), (select count(*) from kept), (select count(*) from rejected)",
+    )[0]
     assert (traces, kept, rejected) == (4, 2, 2)
     # each row: exactly one drop, or it survived the last stage
-    assert query(ws, """
+    assert query(
+        ws,
+        """
         select count(*) from traces t
         where (select count(*) from ledger l where l.row_id = t.row_id and decision = 'drop')
               + (select count(*) from kept k where k.row_id = t.row_id) <> 1
-    """) == [(0,)]
+    """,
+    ) == [(0,)]
 
 
 def test_funnel_counts_by_stage_and_reason(ws):
@@ -68,7 +84,12 @@ def test_ledger_decisions(ws):
 def test_views_of_stages_that_did_not_run_are_empty_not_errors(ws):
     for view in ("verify", "clusters", "contamination", "shards"):
         assert query(ws, f"select count(*) from {view}") == [(0,)]
-    assert [c[0] for c in sql.connect(ws).execute("describe verify").fetchall()][:4] == ["id", "row_id", "kind", "status"]
+    assert [c[0] for c in sql.connect(ws).execute("describe verify").fetchall()][:4] == [
+        "id",
+        "row_id",
+        "kind",
+        "status",
+    ]
     assert query(ws, "select count(*) from stage_near_dedup") == [(0,)]
 
 
@@ -78,7 +99,9 @@ def test_connect_refuses_a_folder_that_is_not_a_workspace(tmp_path):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "distill.cli", "sql", *args], capture_output=True, text=True, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "distill.cli", "sql", *args], capture_output=True, text=True, cwd=REPO
+    )
 
 
 def test_cli_formats(ws, tmp_path):

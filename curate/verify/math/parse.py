@@ -129,7 +129,7 @@ def _to_rational(text: str) -> sympy.Rational:
 
 def _number(s: str) -> sympy.Rational | None:
     """The exact value of a plain number (integer, decimal, fraction, mixed number), else None."""
-    s = s.replace(" ", "") if len(s) < 64 else s
+    s = re.sub(r"^([+-])\s+", r"\1", s)
     if _INTEGER.match(s) or _DECIMAL.match(s):
         return _to_rational(s)
     match = _SLASH_FRACTION.match(s)
@@ -181,7 +181,7 @@ def _split_top(s: str, pattern: re.Pattern[str]) -> tuple[list[str], list[str]]:
 
 
 _COMMA = re.compile(r"[,;]")
-_CUP = re.compile(r"\\cup(?![a-zA-Z])|(?<![A-Za-z\\])U(?![A-Za-z])")
+_CUP = re.compile(r"\\cup(?![a-zA-Z])|(?<=[)\]])\s*U\s*(?=[(\[])")
 _PM = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
 
 
@@ -215,9 +215,10 @@ def _list_node(kind: str, nodes: list[Node]) -> Node:
         else:
             flat.append(node)
     names = {n.name for n in flat if isinstance(n, Relation)}
-    first = flat[0]
-    if isinstance(first, Relation) and first.name and names == {first.name}:
+    if flat and isinstance(flat[0], Relation) and flat[0].name and names == {flat[0].name}:
         flat = [n.parts[-1] if isinstance(n, Relation) else n for n in flat]
+    if len(flat) == 1 and kind in ("list", "pm"):
+        return flat[0]
     return Items(kind, tuple(flat))
 
 
@@ -303,10 +304,10 @@ def _prepare(s: str) -> str:
 
 
 def _repeating_fraction(whole: str, fixed: str, period: str) -> str:
-    value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed)) if fixed else Fraction(
-        int(whole or "0")
-    )
-    value += Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
+    """`1.2\\overline{3}` (1.2333...) as an exact fraction."""
+    shift = 10 ** len(fixed)
+    value = int(whole or "0") + Fraction(int(fixed or "0"), shift)
+    value += Fraction(int(period), (10 ** len(period) - 1) * shift)
     return f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
 
 
@@ -329,7 +330,7 @@ def _scalar(s: str) -> Scalar:
     except Exception as error:  # the parser raises bare Exceptions for syntax errors
         raise ParseError(f"cannot parse {s[:60]!r}: {type(error).__name__}") from None
     if isinstance(expr, sympy.MatrixBase):
-        return Scalar(sympy.ImmutableMatrix(expr), unit)
+        return Scalar(sympy.ImmutableMatrix(expr).applyfunc(_evaluated), unit)
     if not isinstance(expr, sympy.Expr):
         raise ParseError(f"not a single value: {type(expr).__name__}")
     return Scalar(_evaluated(expr), unit)
