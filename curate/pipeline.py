@@ -21,6 +21,7 @@ import yaml
 
 from curate.errors import CurateError
 from curate.readers import resolve_inputs
+from curate.report import write_report
 from curate.stage import Stage, run_stages
 from curate.stages import PIPELINE, Ingest
 from curate.workspace import Workspace
@@ -78,4 +79,6 @@ def curate(
     stages = build_stages(inputs, config)
     ws = Workspace.open(out, create=True)
     ws.update_manifest(config=config, inputs=[str(i) for i in inputs])
-    return run_stages(ws, stages, workers=workers or int(config.get("workers", 1)), progress=progress)
+    results = run_stages(ws, stages, workers=workers or int(config.get("workers", 1)), progress=progress)
+    write_report(ws.root)
+    return results

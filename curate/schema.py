@@ -71,6 +71,7 @@ SIDE_TABLE_SCHEMAS: dict[str, pa.Schema] = {
             ("representative_id", pa.string()),
             ("representative_row_id", pa.int64()),
             ("similarity", pa.float64()),
+            ("kept", pa.bool_()),  # false: the row was dropped by this stage (see rejected)
         ]
     ),
     "contamination": pa.schema(
@@ -80,6 +81,8 @@ SIDE_TABLE_SCHEMAS: dict[str, pa.Schema] = {
             ("benchmark", pa.string()),
             ("benchmark_item", pa.string()),
             ("matched_ngram", pa.string()),
+            ("overlap", pa.float64()),  # share of the shorter text's n-grams found in the other
+            ("dropped", pa.bool_()),  # false when decontaminate only flags
         ]
     ),
     "shards": pa.schema(

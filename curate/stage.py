@@ -124,13 +124,15 @@ def keep(batch: pl.DataFrame) -> pl.DataFrame:
     return batch.with_columns(pl.lit(None, pl.String).alias(REASON), pl.lit(None, pl.String).alias(DETAIL))
 
 
-def decide(batch: pl.DataFrame, drop: pl.Expr, reason: str, detail: pl.Expr) -> pl.DataFrame:
-    """Drop rows where `drop` holds, with one reason; rows already dropped keep their first reason."""
+def decide(batch: pl.DataFrame, drop: pl.Expr, reason: str | pl.Expr, detail: pl.Expr) -> pl.DataFrame:
+    """Drop rows where `drop` holds, with a reason (a name, or an expression per row); rows
+    already dropped keep their first reason."""
     if REASON not in batch.columns:
         batch = keep(batch)
     fresh = drop.fill_null(False) & pl.col(REASON).is_null()
+    reason_expr = pl.lit(reason) if isinstance(reason, str) else reason.cast(pl.String)
     return batch.with_columns(
-        pl.when(fresh).then(pl.lit(reason)).otherwise(pl.col(REASON)).alias(REASON),
+        pl.when(fresh).then(reason_expr).otherwise(pl.col(REASON)).alias(REASON),
         pl.when(fresh).then(detail.cast(pl.String)).otherwise(pl.col(DETAIL)).alias(DETAIL),
     )
 

@@ -13,7 +13,13 @@ import sys
 
 MOUNTS = [
     "curate.cli",
+    "curate.export",
     "sql.shell",
+    "merge.cli",
+    "distill.sft.cli",
+    "distill.generate.cli",
+    "distill.evaluate",
+    "curate.verify.cli",
 ]
 
 

@@ -381,7 +381,7 @@ def resolve(name: str, layers: Sequence[Mapping[str, Any]], tensor_name: str, t:
             if value is not None:
                 return coerce(value, default, name)
     if isinstance(default, Required):
-        raise MergeError(f"parameter {name} is required (no value applies to {tensor_name})")
+        raise MergeError(f"parameter {name} is required (no value given applies to this tensor)")
     return default
 
 

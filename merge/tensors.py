@@ -100,12 +100,12 @@ class ShardedWriter:
         shards: list[list[tuple[str, tuple[int, ...], torch.dtype, int]]] = [[]]
         size = 0
         for name, shape, dtype in tensors:
-            nbytes = _numel(shape) * _itemsize(dtype)
-            if shards[-1] and size + nbytes > max_shard_bytes:
+            size_bytes = nbytes(shape, dtype)
+            if shards[-1] and size + size_bytes > max_shard_bytes:
                 shards.append([])
                 size = 0
-            shards[-1].append((name, tuple(shape), dtype, nbytes))
-            size += nbytes
+            shards[-1].append((name, tuple(shape), dtype, size_bytes))
+            size += size_bytes
         count = len(shards)
         self.names = [f"model-{i + 1:05d}-of-{count:05d}.safetensors" for i in range(count)]
         # name -> (shard index, absolute byte offset, byte size, bytes per row)
@@ -126,16 +126,16 @@ class ShardedWriter:
     def _start_shard(self, shard_index: int, shard: list) -> int:
         header: dict[str, object] = {"__metadata__": {"format": "pt"}}
         offset = 0
-        for name, shape, dtype, nbytes in shard:
-            header[name] = {"dtype": DTYPE_CODES[dtype], "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
-            offset += nbytes
+        for name, shape, dtype, size in shard:
+            header[name] = {"dtype": DTYPE_CODES[dtype], "shape": list(shape), "data_offsets": [offset, offset + size]}
+            offset += size
         blob = json.dumps(header, separators=(",", ":")).encode()
         blob += b" " * (-len(blob) % 8)  # the data section starts 8-byte aligned
         start = 8 + len(blob)
-        for name, shape, dtype, nbytes in shard:
+        for name, shape, _, size in shard:
             begin = header[name]["data_offsets"][0]  # type: ignore[index]
-            row_bytes = nbytes // shape[0] if shape and shape[0] else nbytes
-            self.slots[name] = (shard_index, start + begin, nbytes, row_bytes)
+            row_bytes = size // shape[0] if shape and shape[0] else size
+            self.slots[name] = (shard_index, start + begin, size, row_bytes)
             self.written[name] = 0
         self.total_bytes += offset
         fd = os.open(self._partial(shard_index), os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
@@ -145,17 +145,17 @@ class ShardedWriter:
 
     def write(self, name: str, rows: slice, values: torch.Tensor) -> None:
         """Write `values` as rows `rows` of tensor `name` (already in its output dtype)."""
-        shard_index, offset, nbytes, row_bytes = self.slots[name]
+        shard_index, offset, size, row_bytes = self.slots[name]
         data = values.detach().contiguous().reshape(-1).view(torch.uint8).numpy()
         position = offset + (rows.start or 0) * row_bytes
-        if position + data.nbytes > offset + nbytes:
+        if position + data.nbytes > offset + size:
             raise ValueError(f"rows {rows} of {name} fall outside the tensor")
         _write_all(self.fds[shard_index], memoryview(data), position)
         self.written[name] += data.nbytes
 
     def finalize(self) -> list[Path]:
         """Check every tensor is complete, move shards into place and write the index."""
-        short = [name for name, (_, _, nbytes, _) in self.slots.items() if self.written[name] != nbytes]
+        short = [name for name, (_, _, size, _) in self.slots.items() if self.written[name] != size]
         if short:
             self.abort()
             raise RuntimeError(f"merge wrote incomplete tensors: {short[:5]}")
@@ -204,15 +204,12 @@ class MemoryWriter:
             target[rows] = values
 
 
-def _numel(shape: Sequence[int]) -> int:
+def nbytes(shape: Sequence[int], dtype: torch.dtype) -> int:
+    """Bytes of a tensor of this shape and dtype."""
     count = 1
     for size in shape:
         count *= size
-    return count
-
-
-def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
+    return count * dtype.itemsize
 
 
 def _write_all(fd: int, data: bytes | memoryview, position: int) -> None:

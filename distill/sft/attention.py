@@ -25,9 +25,17 @@ def _varlen_cuda(query, key, value, cu_seqlens, max_len, scaling):
     # (1, H, T, D) -> (T, H, D), the layout of the varlen kernel.
     q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))
     out = varlen_attn(
-        q, k, v, cu_seqlens, cu_seqlens, max_len, max_len,
-        scale=scaling, window_size=(-1, 0), enable_gqa=q.shape[1] != k.shape[1],
-    )  # fmt: skip
+        q,
+        k,
+        v,
+        cu_seqlens,
+        cu_seqlens,
+        max_len,
+        max_len,
+        scale=scaling,
+        window_size=(-1, 0),
+        enable_gqa=q.shape[1] != k.shape[1],
+    )
     return out.unsqueeze(0)
 
 
@@ -39,10 +47,14 @@ def _per_sample(query, key, value, cu_seqlens, scaling, dropout):
     bounds = cu_seqlens.tolist()
     outputs = [
         F.scaled_dot_product_attention(
-            query[:, :, start:end], key[:, :, start:end], value[:, :, start:end],
-            is_causal=True, scale=scaling, dropout_p=dropout,
-        )  # fmt: skip
-        for start, end in zip(bounds[:-1], bounds[1:])
+            query[:, :, start:end],
+            key[:, :, start:end],
+            value[:, :, start:end],
+            is_causal=True,
+            scale=scaling,
+            dropout_p=dropout,
+        )
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True)
     ]
     return torch.cat(outputs, dim=2).transpose(1, 2)
 

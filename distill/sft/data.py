@@ -175,7 +175,9 @@ def _label_tokens(ids, offsets, spans, stop_ids: set[int], eos_id: int | None) -
             labels[j] = ids[j]
     if append_eos:
         if eos_id is None:
-            raise TemplateError("the template ends the assistant turn without a stop token and there is no EOS")
+            raise TemplateError(
+                "the template ends the assistant turn without a stop token and there is no EOS"
+            )
         last = max((j for j, label in enumerate(labels) if label != IGNORE_INDEX), default=len(ids) - 1)
         ids.insert(last + 1, eos_id)
         labels.insert(last + 1, eos_id)
@@ -190,16 +192,16 @@ def encode_conversations(
 ) -> list[Example]:
     """Tokenise conversations with the chat template; supervise assistant spans and the closing EOS."""
     if not getattr(tokenizer, "is_fast", False):
-        raise SFTDataError("a fast (Rust) tokenizer is needed: assistant spans are mapped through token offsets")
+        raise SFTDataError(
+            "a fast (Rust) tokenizer is needed: assistant spans are mapped through token offsets"
+        )
     if template is None and not tokenizer.chat_template:
         raise TemplateError("the tokenizer has no chat template; set config `chat_template`")
     stop_ids = stop_ids if stop_ids is not None else stop_token_ids(tokenizer)
     rendered = [assistant_spans(tokenizer, messages, template) for messages in conversations]
     if not rendered:
         return []
-    encoded = tokenizer(
-        [text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True
-    )
+    encoded = tokenizer([text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
     examples = []
     for k, (_, spans) in enumerate(rendered):
         example = _label_tokens(

@@ -62,8 +62,12 @@ def build_model(
     intermediate_size: int = 128,
     max_positions: int = 4096,
     seed: int = 0,
+    **config_overrides,
 ):
-    """A randomly initialised Qwen2 or Llama causal LM sized for `tokenizer` (float32, CPU)."""
+    """A randomly initialised Qwen2 or Llama causal LM sized for `tokenizer` (float32, CPU).
+
+    `config_overrides` go to the model config (e.g. `initializer_range`).
+    """
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
@@ -82,6 +86,7 @@ def build_model(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
+        **config_overrides,
     )
     torch.manual_seed(seed)
     return AutoModelForCausalLM.from_config(config, dtype=torch.float32)

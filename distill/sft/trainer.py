@@ -39,6 +39,7 @@ from distill.sft import attention
 from distill.sft.config import ConfigError, SFTConfig
 from distill.sft.data import (
     IGNORE_INDEX,
+    Example,
     SFTDataError,
     encode_conversations,
     read_conversations,
@@ -89,10 +90,15 @@ class TokenLoss(nn.Module):
         if len(starts) <= 1:
             return _ce_sum(head, hidden, labels)
         parts = [
-            checkpoint(_ce_sum, head, hidden[s : s + self.chunk_tokens], labels[s : s + self.chunk_tokens],
-                       use_reentrant=False)
+            checkpoint(
+                _ce_sum,
+                head,
+                hidden[s : s + self.chunk_tokens],
+                labels[s : s + self.chunk_tokens],
+                use_reentrant=False,
+            )
             for s in starts
-        ]  # fmt: skip
+        ]
         return torch.stack(parts).sum()
 
     def row_loss(self, row: PackedRow) -> torch.Tensor:
@@ -255,14 +261,20 @@ class Checkpoints:
         self.env.barrier()
         model_state, optim_state = get_state_dict(model, optimizer)
         with _quiet_single_process():
-            dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=tmp, no_dist=self.env.world == 1)
-        torch.save({"scheduler": scheduler.state_dict(), "rng": _rng_state()}, tmp / f"rank-{self.env.rank}.pt")
+            dcp.save(
+                {"model": model_state, "optim": optim_state}, checkpoint_id=tmp, no_dist=self.env.world == 1
+            )
+        torch.save(
+            {"scheduler": scheduler.state_dict(), "rng": _rng_state()}, tmp / f"rank-{self.env.rank}.pt"
+        )
         self.env.barrier()
         if self.env.main:
             (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **meta}, indent=2))
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)  # atomic: a checkpoint exists only once complete
-            for old in sorted(p for p in self.root.glob("step-*") if not p.name.endswith(".tmp"))[: -self.keep]:
+            for old in sorted(p for p in self.root.glob("step-*") if not p.name.endswith(".tmp"))[
+                : -self.keep
+            ]:
                 shutil.rmtree(old)
         self.env.barrier()
 
@@ -279,15 +291,6 @@ class Checkpoints:
         scheduler.load_state_dict(extra["scheduler"])
         _set_rng_state(extra["rng"])
         return json.loads((path / "trainer_state.json").read_text())
-
-
-def load_examples(data_dir: str | Path, split: str, tokenizer, stop_ids: set[int], template: str | None):
-    files = shard_files(data_dir, split)
-    if not files:
-        if split == "train":
-            raise SFTDataError(f"{data_dir}: no train-*.parquet (or *.parquet) shards")
-        return []
-    return encode_conversations(tokenizer, read_conversations(files), stop_ids=stop_ids, template=template)
 
 
 def _check_resumable(saved: dict, cfg: SFTConfig, fingerprint: dict, path: Path) -> None:
@@ -337,7 +340,7 @@ def _trim_metrics(path: Path, step: int) -> None:
         path.write_text("".join(line + "\n" for line in lines))
 
 
-def _shard_model(model: TokenLoss, env: Dist) -> None:
+def _shard_model(model: TokenLoss) -> None:
     from torch.distributed.fsdp import fully_shard
 
     layer_types = tuple(getattr(model.lm, "_no_split_modules", None) or ())
@@ -345,6 +348,85 @@ def _shard_model(model: TokenLoss, env: Dist) -> None:
         if type(module).__name__ in layer_types:
             fully_shard(module)
     fully_shard(model)
+
+
+@dataclass
+class TrainingData:
+    """Tokenised, length-filtered examples and their packing into rows."""
+
+    train: list[Example]
+    val: list[Example]
+    fit: FitStats
+    bins: list[list[int]]  # example indices of each packed training row
+
+    def fingerprint(self) -> dict:
+        return {"samples": len(self.train), "rows": len(self.bins), "tokens": int(sum(map(len, self.train)))}
+
+    def step_rows(self, step: int, rows_per_step: int, seed: int) -> list[PackedRow]:
+        """The rows of optimizer step `step`: each epoch walks the rows in a (seed, epoch) permutation."""
+        epoch, index = divmod(step, self.steps_per_epoch(rows_per_step))
+        order = np.random.default_rng(seed + epoch).permutation(len(self.bins))
+        chosen = order[index * rows_per_step : (index + 1) * rows_per_step]
+        return [pack_row([self.train[i] for i in self.bins[b]]) for b in chosen]
+
+    def steps_per_epoch(self, rows_per_step: int) -> int:
+        return math.ceil(len(self.bins) / rows_per_step)
+
+
+def load_data(cfg: SFTConfig, data_dir: str | Path, tokenizer, stop_ids: set[int]) -> TrainingData:
+    template = read_template(cfg.chat_template)
+
+    def split(name: str) -> tuple[list[Example], FitStats]:
+        files = shard_files(data_dir, name)
+        conversations = read_conversations(files) if files else []
+        examples = encode_conversations(tokenizer, conversations, stop_ids=stop_ids, template=template)
+        return fit_to_length(examples, cfg.seq_len, cfg.overlong)
+
+    train_examples, fit = split("train")
+    if not train_examples:
+        raise SFTDataError(
+            f"{data_dir}: no training sample (no train shards, or none fits seq_len={cfg.seq_len})"
+        )
+    val_examples, _ = split("val")
+    return TrainingData(train_examples, val_examples, fit, pack(train_examples, cfg.batch_tokens))
+
+
+def load_model(base: str | Path, cfg: SFTConfig):
+    """The causal LM in float32 (master weights) with the packed attention."""
+    from transformers import AutoModelForCausalLM
+
+    lm = AutoModelForCausalLM.from_pretrained(
+        base, dtype=torch.float32, attn_implementation=attention.register()
+    )
+    for name in LOGIT_TRANSFORMS:
+        if getattr(lm.config.get_text_config(), name, None) not in (None, 1.0):
+            raise ConfigError(f"{base}: models with `{name}` are not supported by this trainer")
+    lm.config.use_cache = False
+    if cfg.gradient_checkpointing:
+        kwargs = {"use_reentrant": False}
+        if hasattr(lm, "activation_checkpointing_enable"):  # transformers >= 5
+            lm.activation_checkpointing_enable(kwargs)
+        else:
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    return lm
+
+
+def validation_loss(model: TokenLoss, rows: list[PackedRow], env: Dist, autocast) -> float | None:
+    """Mean token loss over `rows`, split among ranks."""
+    if not rows:
+        return None
+    model.eval()
+    mine = rows[env.rank :: env.world]
+    total = torch.zeros((), dtype=torch.float64, device=env.device)
+    with torch.no_grad(), autocast:
+        # Every rank runs the same number of forwards (FSDP gathers collectively); extras weigh 0.
+        for k in range(math.ceil(len(rows) / env.world)):
+            loss = model.row_loss((mine[k] if k < len(mine) else rows[0]).to(env.device))
+            if k < len(mine):
+                total += loss.double()
+    model.train()
+    loss_sum, count = env.all_sum([total.item(), sum(r.n_supervised for r in mine)])
+    return loss_sum / count
 
 
 def train(
@@ -357,40 +439,26 @@ def train(
 ) -> TrainResult:
     """Fine-tune the causal LM at `base` on the shards in `data_dir`; write the model to `out_dir`."""
     from tqdm.auto import tqdm
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer, GenerationConfig
 
     env = setup_distributed()
     out = Path(out_dir)
     try:
         _seed_all(cfg.seed)
         tokenizer = AutoTokenizer.from_pretrained(base)
-        lm = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, attn_implementation=attention.register())
-        for name in LOGIT_TRANSFORMS:
-            if getattr(lm.config.get_text_config(), name, None) not in (None, 1.0):
-                raise ConfigError(f"{base}: models with `{name}` are not supported by this trainer")
-        lm.config.use_cache = False
-        if cfg.gradient_checkpointing:
-            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        try:
+            generation_config = GenerationConfig.from_pretrained(base)
+        except OSError:  # no generation_config.json: the tokenizer's EOS is the only stop token
+            generation_config = None
+        data = load_data(cfg, data_dir, tokenizer, stop_token_ids(tokenizer, generation_config))
+        rows_per_step = env.world * cfg.grad_accum
+        total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * data.steps_per_epoch(rows_per_step)))
 
-        template = read_template(cfg.chat_template)
-        stop_ids = stop_token_ids(tokenizer, getattr(lm, "generation_config", None))
-        train_examples, fit = fit_to_length(
-            load_examples(data_dir, "train", tokenizer, stop_ids, template), cfg.seq_len, cfg.overlong
-        )
-        val_examples, _ = fit_to_length(
-            load_examples(data_dir, "val", tokenizer, stop_ids, template), cfg.seq_len, cfg.overlong
-        )
-        if not train_examples:
-            raise SFTDataError(f"{data_dir}: no training sample fits seq_len={cfg.seq_len}")
-        bins = pack(train_examples, cfg.batch_tokens)
-        per_step = env.world * cfg.grad_accum
-        steps_per_epoch = math.ceil(len(bins) / per_step)
-        total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-        fingerprint = {"samples": len(train_examples), "rows": len(bins), "tokens": int(sum(map(len, train_examples)))}
-
+        lm = load_model(base, cfg)
+        tied = _tied_duplicates(lm)
         model = TokenLoss(lm, cfg.loss_chunk_tokens).to(env.device)
         if env.world > 1:
-            _shard_model(model, env)
+            _shard_model(model)
         optimizer = build_optimizer(model, cfg, env.device)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, cfg))
         checkpoints = Checkpoints(out, env, cfg.keep_checkpoints)
@@ -400,7 +468,7 @@ def train(
         latest = checkpoints.latest() if resume else None
         if latest is not None:
             saved = json.loads((latest / "trainer_state.json").read_text())
-            _check_resumable(saved, cfg, fingerprint, latest)
+            _check_resumable(saved, cfg, data.fingerprint(), latest)
             start_step = checkpoints.load(latest, model, optimizer, scheduler)["step"]
         if env.main:
             out.mkdir(parents=True, exist_ok=True)
@@ -410,63 +478,48 @@ def train(
                 metrics_path.unlink(missing_ok=True)
         env.barrier()
 
+        on_gpu = env.device.type == "cuda"
         autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if env.device.type == "cuda" and cfg.bf16
-            else contextlib.nullcontext()
+            torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu and cfg.bf16 else contextlib.nullcontext()
         )
         body_params, head_params = _matmul_params(lm)
         peak = _peak_flops(cfg, env.device)
-        val_rows = [pack_row([val_examples[i] for i in b]) for b in pack(val_examples, cfg.batch_tokens)]
-
-        def evaluate() -> float | None:
-            if not val_rows:
-                return None
-            model.eval()
-            mine = val_rows[env.rank :: env.world]
-            # Every rank runs the same number of forwards (FSDP gathers collectively); extras weigh 0.
-            count = math.ceil(len(val_rows) / env.world)
-            total = torch.zeros((), dtype=torch.float64)
-            with torch.no_grad(), autocast:
-                for k in range(count):
-                    row = (mine[k] if k < len(mine) else val_rows[0]).to(env.device)
-                    total += (model.row_loss(row) * (k < len(mine))).double().cpu()
-            model.train()
-            loss_sum, n = env.all_sum([total.item(), sum(r.n_supervised for r in mine)])
-            return loss_sum / n
-
-        bar = tqdm(total=total_steps, initial=start_step, disable=not (progress and env.main), desc="sft", unit="step")
+        val_rows = [pack_row([data.val[i] for i in b]) for b in pack(data.val, cfg.batch_tokens)]
+        bar = tqdm(
+            total=total_steps,
+            initial=start_step,
+            disable=not (progress and env.main),
+            desc="sft",
+            unit="step",
+        )
         first_loss = last_loss = None
         tokens_seen, train_seconds = 0, 0.0
         model.train()
         for step in range(start_step, total_steps):
             started = time.perf_counter()
-            epoch, index = divmod(step, steps_per_epoch)
-            order = np.random.default_rng(cfg.seed + epoch).permutation(len(bins))
-            step_bins = [bins[i] for i in order[index * per_step : (index + 1) * per_step]]
-            rows = [pack_row([train_examples[i] for i in b]) for b in step_bins]
+            rows = data.step_rows(step, rows_per_step, cfg.seed)
             loss_sum, n_supervised = accumulate_gradients(model, rows, env, autocast)
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
-            if hasattr(grad_norm, "full_tensor"):
+            if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
                 grad_norm = grad_norm.full_tensor()
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             (loss_total,) = env.all_sum([loss_sum])
-            if env.device.type == "cuda":
+            if on_gpu:
                 torch.cuda.synchronize(env.device)
             seconds = time.perf_counter() - started
 
+            done = step + 1
             loss = loss_total / max(1, n_supervised)
             tokens = sum(r.n_tokens for r in rows)
-            tokens_seen += tokens
-            train_seconds += seconds
+            tokens_seen, train_seconds = tokens_seen + tokens, train_seconds + seconds
             first_loss = loss if first_loss is None else first_loss
             last_loss = loss
             record = {
-                "step": step + 1,
-                "epoch": round((step + 1) / steps_per_epoch, 4),
+                "step": done,
+                "epoch": round(done / data.steps_per_epoch(rows_per_step), 4),
                 "loss": loss,
                 "lr": lr,
                 "grad_norm": float(grad_norm),
@@ -476,29 +529,39 @@ def train(
                 "padding_pct": 100.0 * (1 - tokens / (len(rows) * cfg.batch_tokens)),
             }
             if peak:
-                record["mfu"] = _step_flops(lm.config, body_params, head_params, rows) / seconds / peak / env.world
-            done = step + 1
+                record["mfu"] = (
+                    _step_flops(lm.config, body_params, head_params, rows) / seconds / peak / env.world
+                )
             if cfg.eval_every and done % cfg.eval_every == 0 and done < total_steps:
-                record["val_loss"] = evaluate()
+                record["val_loss"] = validation_loss(model, val_rows, env, autocast)
             if env.main:
                 _write_metrics(metrics_path, record)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{record['tokens_per_s']:.0f}")
             if cfg.save_every and done % cfg.save_every == 0 and done < total_steps:
-                meta = {"config": cfg.to_dict(), "data": fingerprint, "total_steps": total_steps}
+                meta = {"config": cfg.to_dict(), "data": data.fingerprint(), "total_steps": total_steps}
                 checkpoints.save(done, model, optimizer, scheduler, meta)
         bar.close()
 
-        val_loss = evaluate()
+        val_loss = validation_loss(model, val_rows, env, autocast)
         if env.main and val_loss is not None:
             _write_metrics(metrics_path, {"step": total_steps, "val_loss": val_loss})
-        _save_final(model, lm, tokenizer, out, env)
+        _save_final(model, lm, tokenizer, out, env, tied)
         result = TrainResult(
-            out, total_steps, first_loss, last_loss, val_loss, tokens_seen, train_seconds, fit, len(bins), start_step
+            out,
+            total_steps,
+            first_loss,
+            last_loss,
+            val_loss,
+            tokens_seen,
+            train_seconds,
+            data.fit,
+            len(data.bins),
+            start_step,
         )
         if env.main:
             summary = {k: v for k, v in vars(result).items() if k not in ("out_dir", "fit")}
-            summary.update(fit=vars(fit), tokens_per_s=result.tokens_per_s, config=cfg.to_dict())
+            summary.update(fit=vars(data.fit), tokens_per_s=result.tokens_per_s, config=cfg.to_dict())
             (out / "summary.json").write_text(json.dumps(summary, indent=2))
         return result
     finally:
@@ -506,14 +569,24 @@ def train(
             dist.destroy_process_group()
 
 
-def _save_final(model: TokenLoss, lm, tokenizer, out: Path, env: Dist) -> None:
+def _tied_duplicates(lm: nn.Module) -> set[str]:
+    """Names of parameters that are another parameter (tied embeddings): saved once, under the first name."""
+    seen, duplicates = set(), set()
+    for name, param in lm.named_parameters(remove_duplicate=False):
+        if id(param) in seen:
+            duplicates.add(name)
+        seen.add(id(param))
+    return duplicates
+
+
+def _save_final(model: TokenLoss, lm, tokenizer, out: Path, env: Dist, tied: set[str]) -> None:
     """Hugging Face safetensors + tokenizer in `out`, gathered to rank 0 when sharded."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if env.main:
         # The packed attention is not saved: transformers keeps `attn_implementation` out of config.json.
-        state = {k.removeprefix("lm."): v for k, v in state.items()}
+        state = {k.removeprefix("lm."): v for k, v in state.items() if k.removeprefix("lm.") not in tied}
         lm.save_pretrained(out, state_dict=state)
         tokenizer.save_pretrained(out)
     env.barrier()

@@ -34,7 +34,7 @@ class ModelStock(Method):
         for rows in job.chunks():
             offsets = [job.delta(i, rows).reshape(-1) for i in job.others]
             chunk = _pair_stats(offsets, dim=-1)
-            dots = chunk if dots is None else [a + b for a, b in zip(dots, chunk)]
+            dots = chunk if dots is None else [a + b for a, b in zip(dots, chunk, strict=True)]
         return _interpolation(dots, len(job.others), job.compute_dtype)
 
     def combine(self, job: TensorJob, rows: slice, state: Any) -> torch.Tensor:
@@ -58,7 +58,7 @@ def _interpolation(stats: list[torch.Tensor], count: int, dtype: torch.dtype) ->
     norms = [square.sqrt() for square in stats[:count]]
     cosines = [
         (product / (norms[i] * norms[j]).clamp(min=1e-6)).clamp(-1, 1)
-        for product, (i, j) in zip(stats[count:], combinations(range(count), 2))
+        for product, (i, j) in zip(stats[count:], combinations(range(count), 2), strict=True)
     ]
     cos = torch.stack(cosines).mean(dim=0)
     denominator = 1 + (count - 1) * cos

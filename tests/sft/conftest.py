@@ -30,7 +30,9 @@ def arithmetic_conversations(n: int, seed: int = 0) -> list[list[dict]]:
             total += term
         question = f"What is {' + '.join(map(str, terms))}?"
         answer = "<think>\n" + "\n".join(steps) + f"\n</think>\n\nThe sum is $\\boxed{{{total}}}$."
-        conversations.append([{"role": "user", "content": question}, {"role": "assistant", "content": answer}])
+        conversations.append(
+            [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        )
     return conversations
 
 
@@ -38,7 +40,9 @@ def corpus(conversations) -> list[str]:
     return [m["content"] for c in conversations for m in c]
 
 
-def write_shard(directory: Path, conversations, name: str = "train-00000.parquet", domain: str = "math") -> Path:
+def write_shard(
+    directory: Path, conversations, name: str = "train-00000.parquet", domain: str = "math"
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     table = pa.table(
         {
@@ -78,14 +82,18 @@ def conversations():
 
 @pytest.fixture(scope="session")
 def tokenizer(conversations):
-    return train_tokenizer(corpus(conversations) + corpus(arithmetic_conversations(200, seed=1)), vocab_size=400)
+    return train_tokenizer(
+        corpus(conversations) + corpus(arithmetic_conversations(200, seed=1)), vocab_size=400
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory, tokenizer) -> Path:
     """A tiny Qwen2 saved in HF format, as `--base` expects."""
     out = tmp_path_factory.mktemp("tiny_base")
-    build_model(tokenizer, hidden_size=32, intermediate_size=64, num_heads=4, num_kv_heads=2).save_pretrained(out)
+    build_model(tokenizer, hidden_size=32, intermediate_size=64, num_heads=4, num_kv_heads=2).save_pretrained(
+        out
+    )
     tokenizer.save_pretrained(out)
     return out
 

@@ -40,7 +40,7 @@ def supervised(example) -> list[int]:
 
 def test_counts_equal_assistant_spans_plus_eos(tokenizer, conversations):
     examples = encode_conversations(tokenizer, conversations[:20])
-    for conversation, example in zip(conversations, examples):
+    for conversation, example in zip(conversations[:20], examples, strict=True):
         reply = conversation[-1]["content"]
         expected = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         assert supervised(example) == expected
@@ -68,7 +68,9 @@ def test_multi_turn_with_system_supervises_every_assistant_turn(tokenizer):
 
 
 def test_eos_is_learned_when_pad_equals_eos(conversations):
-    tokenizer = train_tokenizer([m["content"] for c in conversations for m in c], vocab_size=400, pad_equals_eos=True)
+    tokenizer = train_tokenizer(
+        [m["content"] for c in conversations for m in c], vocab_size=400, pad_equals_eos=True
+    )
     assert tokenizer.pad_token_id == tokenizer.eos_token_id
     (example,) = encode_conversations(tokenizer, conversations[:1])
     assert supervised(example)[-1] == tokenizer.eos_token_id

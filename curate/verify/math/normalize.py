@@ -19,7 +19,7 @@ _TEXT_COMMANDS = re.compile(
 _MATH_STYLE = frozenset({"mathrm", "mathbf", "mathit", "mathsf", "mathtt", "boldsymbol", "bm"})
 _WORDS = re.compile(r"[A-Za-z][A-Za-z\s.\-']*")
 _SEPARATOR_WORDS = re.compile(r"^\s*,?\s*(?:and|or|,)\s*,?\s*$")
-_UNIT_POWER = re.compile(r"^\s*(?:\^\s*\{?\s*[23]\s*\}?|²|³)")
+_UNIT_POWER = re.compile(r"\s*(?:\^\s*\{?\s*[23]\s*\}?|²|³)")
 
 # Unit words dropped after a number. Multi-letter units may touch the number ("5cm"); single
 # letters need a space ("5 m"), since "5m" is more often 5 times m.
@@ -45,8 +45,10 @@ _PERCENT = re.compile(r"\\?%|\s*\\text\{\s*percent\s*\}|\s+percent\b", re.IGNORE
 _THOUSANDS_SEP = re.compile(r"(?<=\d)(?:,\\!\s*|\{,\}|,\\,|\\,|\\;|\\ |\\!)(?=\d{3}(?!\d))")
 _COMMA_NUMBER = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SPACE_NUMBER = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
+_PHANTOM = re.compile(r"\\(?:h|v)?phantom\s*(?:\{[^{}]*\}|\S)")
+_LEADING_RELATION = re.compile(r"^(?:\\approx|\\sim|=)\s*")
 _SIZING = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg|bigl|bigr|Bigl|Bigr|biggl|biggr)(?![a-zA-Z])\s*\.?")
-_SPACING = re.compile(r"\\(?:[,;:! ]|(?:quad|qquad|displaystyle|textstyle|scriptstyle)(?![a-zA-Z]))|~")
+_SPACING = re.compile(r"(?<!\\)\\(?:[,;:! ]|(?:quad|qquad|displaystyle|textstyle|scriptstyle)(?![a-zA-Z]))|~")
 _UNICODE = {
     "−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "\\div ", "π": "\\pi ", "√": "\\sqrt",
     "∞": "\\infty ", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "∪": "\\cup ", "∩": "\\cap ",
@@ -147,17 +149,20 @@ def clean_answer(answer: str) -> Cleaned:
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
     s = _THOUSANDS_SEP.sub("", s)
     s = _SIZING.sub("", s)
+    s = _PHANTOM.sub("", s)
+    s = _LEADING_RELATION.sub("", s)
     s = s.replace("\\langle", "(").replace("\\rangle", ")")
     s = s.replace("\\lbrace", "\\{").replace("\\rbrace", "\\}")
-    s = _DEGREE_WORDS.sub("^\\circ", s)
-    s = _DEGREE_MARKS.sub("^\\circ", s)
-    s = _INFINITY_WORDS.sub("\\infty ", s)
-    s = _EMPTY_SET.sub("\\emptyset ", s)
-    s = _PERCENT.sub("\\%", s)
+    # (lambdas: the replacements are literal LaTeX, not templates with backslash escapes)
+    s = _DEGREE_WORDS.sub(lambda _: "^\\circ", s)
+    s = _DEGREE_MARKS.sub(lambda _: "^\\circ", s)
+    s = _INFINITY_WORDS.sub(lambda _: "\\infty ", s)
+    s = _EMPTY_SET.sub(lambda _: "\\emptyset ", s)
+    s = _PERCENT.sub(lambda _: "\\%", s)
     s, words = _text_commands(s)
     s = _SPACING.sub(" ", s)
-    s = _FRACTION_COMMANDS.sub("\\frac", s)
-    s = _BINOM_COMMANDS.sub("\\binom", s)
+    s = _FRACTION_COMMANDS.sub(lambda _: "\\frac", s)
+    s = _BINOM_COMMANDS.sub(lambda _: "\\binom", s)
     s = re.sub(r"\s+", " ", s).strip()
     if not s.strip(" ,.;"):
         # only words: a text answer such as \text{Evelyn} or "east"

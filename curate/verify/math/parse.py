@@ -103,6 +103,7 @@ _PERCENT = "\\%"
 
 # Plain numbers, read without latex2sympy: most answers are one of these.
 _INTEGER = re.compile(r"^[+-]?\d+$")
+_BASE_NUMBER = re.compile(r"^(\d+)_\{?(\d+)\}?$")  # 2516_8: compared by its digits, as written
 _DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)$")
 _SLASH_FRACTION = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
 _LATEX_FRACTION = re.compile(r"^([+-]?)\s*\\frac\s*(?:\{\s*([+-]?\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))$")
@@ -113,7 +114,7 @@ _SHORT_FRAC = [
     (re.compile(r"\\frac\s*(\d)\s*(\d)"), r"\\frac{\1}{\2}"),
     (re.compile(r"\\frac\s*(\d)\s*\{"), r"\\frac{\1}{"),
     (re.compile(r"\\frac\s*\{([^{}]*)\}\s*(\d)"), r"\\frac{\1}{\2}"),
-    (re.compile(r"\\frac\s*([a-zA-Z])\s*([a-zA-Z\d])"), r"\\frac{\1}{\2}"),
+    (re.compile(r"\\frac\s*([a-zA-Z\d]|\\[a-zA-Z]+)\s*([a-zA-Z\d])"), r"\\frac{\1}{\2}"),
     (re.compile(r"\\sqrt\s*(\d|[a-zA-Z](?![a-zA-Z]))"), r"\\sqrt{\1}"),
 ]
 _REPEATING = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
@@ -132,6 +133,9 @@ def _number(s: str) -> sympy.Rational | None:
     s = re.sub(r"^([+-])\s+", r"\1", s)
     if _INTEGER.match(s) or _DECIMAL.match(s):
         return _to_rational(s)
+    match = _BASE_NUMBER.match(s)
+    if match:
+        return _to_rational(match.group(1))
     match = _SLASH_FRACTION.match(s)
     if match:
         if int(match.group(2)) == 0:
@@ -182,6 +186,7 @@ def _split_top(s: str, pattern: re.Pattern[str]) -> tuple[list[str], list[str]]:
 
 _COMMA = re.compile(r"[,;]")
 _CUP = re.compile(r"\\cup(?![a-zA-Z])|(?<=[)\]])\s*U\s*(?=[(\[])")
+_RATIO = re.compile(r"^\d+(?:\s*:\s*\d+)+$")
 _PM = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
 
 
@@ -197,7 +202,7 @@ def _enclosed(s: str) -> tuple[str, str, str] | None:
     if len(s) >= 2 and s[0] in "([" and s[-1] in ")]":
         depths = _depths(s)
         # the opening bracket must close at the very end: "(1)(2)" is not one group
-        if all(d > 0 for d in depths[1:]) and depths[-1] == 1:
+        if all(d > 0 for d in depths[1:-1]) and depths[-1] == 0:
             return s[0], s[1:-1], s[-1]
     return None
 
@@ -278,13 +283,6 @@ def parse_latex(s: str) -> Node:
     pieces, _ = _split_top(s, _COMMA)
     if len(pieces) > 1:
         return _list_node("list", [parse_latex(p) for p in pieces if p.strip()])
-    if _PM.search(s):
-        plus = _PM.sub(lambda m: "+" if m.group(0) == "\\pm" else "-", s)
-        minus = _PM.sub(lambda m: "-" if m.group(0) == "\\pm" else "+", s)
-        return _list_node("pm", [parse_latex(plus), parse_latex(minus)])
-    pieces, seps = _split_top(s, _RELATION_OPS)
-    if seps:
-        return _relation(pieces, seps)
     if s == "\\emptyset":
         return Items("set", ())
     enclosed = _enclosed(s)
@@ -293,6 +291,17 @@ def parse_latex(s: str) -> Node:
     matrix = _MATRIX.match(s)
     if matrix:
         return _matrix(matrix.group(2))
+    if _PM.search(s):  # anywhere, also inside a fraction: \frac{-1 \pm \sqrt{5}}{2} is two values
+        plus = _PM.sub(lambda m: "+" if m.group(0) == "\\pm" else "-", s)
+        minus = _PM.sub(lambda m: "-" if m.group(0) == "\\pm" else "+", s)
+        return _list_node("pm", [parse_latex(plus), parse_latex(minus)])
+    pieces, seps = _split_top(s, _RELATION_OPS)
+    if seps:
+        return _relation(pieces, seps)
+    if _RATIO.match(s):  # 3:2 or a time such as 4:30, compared as written
+        return Text(s.replace(" ", ""))
+    if ":" in s:
+        raise ParseError("a colon outside a ratio")
     return _scalar(s)
 
 

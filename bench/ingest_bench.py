@@ -1,0 +1,113 @@
+"""Ingest benchmark: a generated JSON-lines file of traces (5 GB by default) ingested by
+distillery (streaming, worker processes) and converted by DuckDB's read_json on the same file,
+with rows/s and the peak RSS of each whole process tree, side by side.
+
+    .venv/bin/python bench/ingest_bench.py --gb 5 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+OUT = Path(__file__).resolve().parent / "out" / "ingest"
+WORDS = "so we add the carry then check each digit again and compare with the bound before we simplify".split()
+
+
+def generate(path: Path, gigabytes: float, seed: int = 0) -> int:
+    """R1-style chat traces (~2 kB a row) until the file reaches the size; returns the row count."""
+    target, rows, rng = int(gigabytes * (1 << 30)), 0, random.Random(seed)
+    thinks = [" ".join(rng.choice(WORDS) for _ in range(300)) for _ in range(64)]
+    with path.open("w") as handle:
+        while handle.tell() < target:
+            block = []
+            for _ in range(10_000):
+                a, b = rng.randint(1, 10**6), rng.randint(1, 10**6)
+                record = {
+                    "messages": [
+                        {"role": "user", "content": f"Problem {rows}: compute {a} + {b}."},
+                        {
+                            "role": "assistant",
+                            "content": f"<think>{thinks[rows % 64]}</think>The answer is \\boxed{{{a + b}}}.",
+                        },
+                    ],
+                    "answer": str(a + b),
+                    "source": "synthetic",
+                }
+                block.append(json.dumps(record))
+                rows += 1
+            handle.write("\n".join(block) + "\n")
+    return rows
+
+
+def run_measured(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) summed over the whole process tree, sampled every 50 ms."""
+    started = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"{command[0]} failed: {process.stderr.read().decode()[-2000:]}")
+    return seconds, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gb", type=float, default=5.0, help="size of the generated file")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the generated file for the next run")
+    args = parser.parse_args()
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    data = OUT / f"traces-{args.gb:g}gb.jsonl"
+    if not data.exists():
+        print(f"generating {data} ...", flush=True)
+        generate(data, args.gb)
+    rows = sum(1 for _ in data.open("rb"))
+    size = data.stat().st_size
+    print(f"input: {data.name}, {size / 1e9:.2f} GB, {rows:,} rows", flush=True)
+
+    ws, duck_out = OUT / "ws", OUT / "duckdb.parquet"
+    shutil.rmtree(ws, ignore_errors=True)
+    config = OUT / "ingest_only.yaml"
+    config.write_text("stages:\n  normalize: {enabled: false}\n")
+    ours = run_measured(
+        [sys.executable, "-m", "distill.cli", "curate", str(data), "--out", str(ws), "--config", str(config),
+         "--workers", str(args.workers), "--quiet"]
+    )
+    duck_sql = (
+        f"SET threads={args.workers}; COPY (SELECT * FROM read_json('{data}', format='newline_delimited')) "
+        f"TO '{duck_out}' (FORMAT parquet, COMPRESSION zstd)"
+    )
+    duck = run_measured([sys.executable, "-c", f"import duckdb; duckdb.execute({duck_sql!r})"])
+
+    print(f"\n{'tool':<34}{'seconds':>9}{'rows/s':>12}{'MB/s':>8}{'peak RSS':>11}")
+    for name, (seconds, peak) in (
+        (f"distillery curate (ingest, {args.workers} workers)", ours),
+        (f"duckdb read_json -> parquet ({args.workers} threads)", duck),
+    ):
+        print(f"{name:<34}{seconds:>9.1f}{rows / seconds:>12,.0f}{size / seconds / 1e6:>8.0f}{peak / 2**30:>9.2f} GB")
+    print(f"\nratio distillery/duckdb rows/s: {duck[0] / ours[0]:.2f}x   distillery peak RSS: {ours[1] / 2**30:.2f} GB")
+    shutil.rmtree(ws, ignore_errors=True)
+    duck_out.unlink(missing_ok=True)
+    if not args.keep:
+        data.unlink()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Merge benchmark: `distillery merge` against mergekit (`mergekit-yaml`) on 0.5B-shaped students.
+
+    .venv-bench/bin/python bench/merge_bench.py                      # linear, ties, arcee_fusion
+    .venv-bench/bin/python bench/merge_bench.py --methods ties --repeat 2
+    .venv-bench/bin/python bench/merge_bench.py --layers 4           # a quick, smaller run
+
+Models: a base and three students of Qwen2.5-0.5B's shape (Qwen2Config: hidden 896, 24 layers,
+14 heads, 2 KV heads, intermediate 4864, vocabulary 151936, tied embeddings), random weights in
+bfloat16, built with transformers and saved with save_pretrained (safetensors). Each student is
+the base plus N(0, 0.002) noise, so task vectors are small as after SFT. They are cached under
+bench/out/merge/models (about 1 GB each).
+
+Configs (identical YAML for both tools, dtype bfloat16):
+  linear        the three students, weights 0.4 / 0.3 / 0.3
+  ties          base + three students, same weights, density 0.5
+  arcee_fusion  one step: student 1 fused into student 0
+
+Each run is a fresh child process (`mergekit-yaml CONFIG OUT` with default options, and the
+`distillery` console script), with every input file read once beforehand so both start from a
+warm page cache. Wall time is the child's; peak RSS is the child's ru_maxrss from wait4.
+The merged tensors of both are compared at the end (max |diff|): mergekit computes ties and
+arcee_fusion in bfloat16 when the inputs are bfloat16, distillery in float32, so they agree to
+bfloat16 rounding, not bit for bit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WEIGHTS = (0.4, 0.3, 0.3)
+
+
+def build_models(root: Path, layers: int) -> dict[str, Path]:
+    """base, s0, s1, s2 (cached: rebuilt only when missing)."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    names = ["base", "s0", "s1", "s2"]
+    paths = {name: root / name for name in names}
+    if all((path / "config.json").exists() for path in paths.values()):
+        return paths
+    config = Qwen2Config(hidden_size=896, intermediate_size=4864, num_hidden_layers=layers, num_attention_heads=14,
+                         num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
+                         tie_word_embeddings=True, rope_theta=1000000.0, rms_norm_eps=1e-6)
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(config).to(torch.bfloat16)
+    base = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    model.save_pretrained(paths["base"])
+    for index in range(3):
+        generator = torch.Generator().manual_seed(100 + index)
+        with torch.no_grad():
+            for name, tensor in model.state_dict().items():
+                noise = torch.randn(tensor.shape, generator=generator, dtype=torch.float32) * 0.002
+                tensor.copy_((base[name].float() + noise).to(torch.bfloat16))
+        model.save_pretrained(paths[f"s{index}"])
+        print(f"built {paths[f's{index}']}", flush=True)
+    return paths
+
+
+def configs(paths: dict[str, Path]) -> dict[str, dict]:
+    students = [{"model": str(paths[f"s{i}"]), "parameters": {"weight": w}} for i, w in enumerate(WEIGHTS)]
+    return {
+        "linear": {"merge_method": "linear", "models": students, "dtype": "bfloat16"},
+        "ties": {"merge_method": "ties", "base_model": str(paths["base"]), "dtype": "bfloat16",
+                 "models": [{"model": s["model"], "parameters": {**s["parameters"], "density": 0.5}} for s in students]},
+        "arcee_fusion": {"merge_method": "arcee_fusion", "base_model": str(paths["s0"]), "dtype": "bfloat16",
+                         "models": [{"model": str(paths["s0"])}, {"model": str(paths["s1"])}]},
+    }
+
+
+def warm(paths: list[Path]) -> None:
+    for directory in paths:
+        for file in directory.glob("*.safetensors"):
+            with open(file, "rb") as handle:
+                while handle.read(1 << 24):
+                    pass
+
+
+def measure(command: list[str], log: Path) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in GB, exit code) of a child process."""
+    with open(log, "w") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return seconds, usage.ru_maxrss * 1024 / 1e9, process.returncode
+
+
+def compare(ours: Path, theirs: Path) -> str:
+    import torch
+    from safetensors.torch import load_file
+
+    def load(directory: Path) -> dict:
+        state = {}
+        for file in directory.glob("*.safetensors"):
+            state.update(load_file(file))
+        return state
+
+    a, b = load(ours), load(theirs)
+    common = sorted(set(a) & set(b))
+    worst = max((a[n].float() - b[n].float()).abs().max().item() for n in common)
+    equal = sum(int((a[n] == b[n]).sum()) for n in common) / sum(a[n].numel() for n in common)
+    extra = sorted(set(a) ^ set(b))
+    return f"max |diff| {worst:.3g}, {equal:.2%} of entries identical" + (f", names differ: {extra}" if extra else "")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "merge")
+    parser.add_argument("--methods", default="linear,ties,arcee_fusion")
+    parser.add_argument("--layers", type=int, default=24, help="decoder layers (24 = Qwen2.5-0.5B)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per tool and method (the fastest is kept)")
+    args = parser.parse_args()
+
+    import yaml
+
+    models_dir = args.out / ("models" if args.layers == 24 else f"models-{args.layers}l")
+    paths = build_models(models_dir, args.layers)
+    bin_dir = Path(sys.executable).parent
+    mergekit = bin_dir / "mergekit-yaml"
+    distillery = bin_dir / "distillery"
+    if not mergekit.exists():
+        print(f"mergekit-yaml not found next to {sys.executable}: install the bench extra", file=sys.stderr)
+        return 1
+
+    rows = []
+    for method in args.methods.split(","):
+        config = configs(paths)[method]
+        config_file = args.out / f"{method}.yaml"
+        config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+        inputs = sorted({Path(m["model"]) for m in config["models"]} | ({Path(config["base_model"])}
+                                                                       if "base_model" in config else set()))
+        results = {}
+        for tool, command in (
+            ("distillery", [str(distillery), "merge", str(config_file), "--out"]),
+            ("mergekit", [str(mergekit), str(config_file)]),
+        ):
+            out = args.out / f"{method}-{tool}"
+            best = None
+            for _ in range(args.repeat):
+                shutil.rmtree(out, ignore_errors=True)
+                warm(inputs)
+                seconds, rss, code = measure(command + [str(out)], args.out / f"{method}-{tool}.log")
+                if code != 0:
+                    print(f"{tool} {method} failed (exit {code}); see {args.out / f'{method}-{tool}.log'}")
+                    return 1
+                best = (seconds, rss) if best is None or seconds < best[0] else best
+            results[tool] = best
+            print(f"{method:13s} {tool:10s} {best[0]:7.1f} s  {best[1]:5.2f} GB", flush=True)
+        agreement = compare(args.out / f"{method}-distillery", args.out / f"{method}-mergekit")
+        rows.append((method, results, agreement))
+
+    print(f"\n{args.layers}-layer Qwen2 (0.5B shape at 24), bf16, {os.cpu_count()} CPUs")
+    header = f"{'method':13s} {'distillery s':>12s} {'mergekit s':>10s} {'time ratio':>10s} " \
+             f"{'distillery GB':>13s} {'mergekit GB':>11s} {'RSS ratio':>9s}"
+    print(header)
+    print("-" * len(header))
+    for method, results, _ in rows:
+        (ours_s, ours_gb), (theirs_s, theirs_gb) = results["distillery"], results["mergekit"]
+        print(f"{method:13s} {ours_s:12.1f} {theirs_s:10.1f} {ours_s / theirs_s:10.2f} "
+              f"{ours_gb:13.2f} {theirs_gb:11.2f} {ours_gb / theirs_gb:9.2f}")
+    print()
+    for method, _, agreement in rows:
+        print(f"{method}: distillery vs mergekit output: {agreement}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""LSH banding, candidate confirmation and clustering, all over columnar arrays.
+
+Banding is a sort/group of (band, band hash) rows in Polars, not a Python dict: it is the same
+shuffle a distributed run does (partition by band hash). Candidate pairs are confirmed by the true
+Jaccard similarity of their shingle sets, computed as a join of (pair, shingle) rows. Clusters are
+the connected components of the confirmed pairs, found with an array union-find.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from curate.dedup.shingles import Shingles
+
+
+def candidate_probability(similarity: float, bands: int, rows: int) -> float:
+    """Chance that two texts of this Jaccard similarity share at least one band."""
+    return 1.0 - (1.0 - similarity**rows) ** bands
+
+
+def bands_for_threshold(threshold: float, num_perm: int, recall_at_threshold: float = 0.99) -> tuple[int, int]:
+    """(bands, rows) using at most num_perm permutations: the most rows per band (fewest false
+    candidates) that still make a pair at `threshold` a candidate with `recall_at_threshold`."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    best = (num_perm, 1)
+    for rows in range(1, num_perm + 1):
+        bands = num_perm // rows
+        if candidate_probability(threshold, bands, rows) >= recall_at_threshold:
+            best = (bands, rows)
+    return best
+
+
+def candidate_pairs(band_hash: np.ndarray, eligible: np.ndarray | None = None, max_bucket: int = 64) -> np.ndarray:
+    """Unique (a, b) index pairs, a < b, of texts that share a band hash.
+
+    A bucket of up to `max_bucket` texts yields all its pairs; a bigger one (degenerate texts that
+    all look alike) only links consecutive members, which keeps them connected at linear cost.
+    """
+    n, bands = band_hash.shape
+    index = np.arange(n, dtype=np.int64)
+    if eligible is not None:
+        index = index[eligible]
+    frame = pl.DataFrame(
+        {
+            "band": np.repeat(np.arange(bands, dtype=np.int16)[None, :], len(index), axis=0).ravel(),
+            "h": band_hash[index].ravel(),
+            "doc": np.repeat(index, bands),
+        }
+    )
+    buckets = (
+        frame.group_by("band", "h")
+        .agg(pl.col("doc").sort())
+        .filter(pl.col("doc").list.len() > 1)
+        .with_row_index("bucket")
+        .select("bucket", "doc", pl.col("doc").list.len().alias("size"))
+    )
+    members = buckets.explode("doc").with_columns(pl.int_range(pl.len()).over("bucket").alias("pos"))
+    small = members.filter(pl.col("size") <= max_bucket)
+    pairs_small = (
+        small.join(small, on="bucket", suffix="_b")
+        .filter(pl.col("pos") < pl.col("pos_b"))
+        .select(pl.col("doc").alias("a"), pl.col("doc_b").alias("b"))
+    )
+    big = members.filter(pl.col("size") > max_bucket)
+    pairs_big = big.join(
+        big.with_columns(pl.col("pos") - 1), on=["bucket", "pos"], suffix="_b"
+    ).select(pl.col("doc").alias("a"), pl.col("doc_b").alias("b"))
+    pairs = pl.concat([pairs_small, pairs_big]).unique().sort("a", "b")
+    return np.stack([pairs["a"].to_numpy(), pairs["b"].to_numpy()], axis=1).astype(np.int64).reshape(-1, 2)
+
+
+def jaccard(pairs: np.ndarray, shingles: Shingles) -> np.ndarray:
+    """True Jaccard similarity of the shingle sets of each (a, b) pair."""
+    if len(pairs) == 0:
+        return np.zeros(0)
+    sets = pl.DataFrame({"doc": shingles.owners(), "h": shingles.hashes})
+    pair_frame = pl.DataFrame({"pair": np.arange(len(pairs)), "a": pairs[:, 0], "b": pairs[:, 1]})
+    left = pair_frame.join(sets, left_on="a", right_on="doc").select("pair", "h")
+    right = pair_frame.join(sets, left_on="b", right_on="doc").select("pair", "h")
+    common = left.join(right, on=["pair", "h"]).group_by("pair").len()
+    inter = np.zeros(len(pairs), dtype=np.int64)
+    inter[common["pair"].to_numpy()] = common["len"].to_numpy()
+    sizes = shingles.sizes()
+    union = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def is_subsequence(short: list[str], long: list[str]) -> bool:
+    remaining = iter(long)
+    return all(item in remaining for item in short)
+
+
+def numbers_compatible(pairs: np.ndarray, numbers: list[list[str]]) -> np.ndarray:
+    """Per pair: True when one text's numbers, in order, are a subsequence of the other's.
+
+    A dropped sentence or a cut-off statement loses numbers but adds or reorders none; a changed
+    number leaves each text with a number the other lacks, and then they are different problems.
+    """
+    out = np.zeros(len(pairs), dtype=bool)
+    for k, (a, b) in enumerate(pairs.tolist()):
+        first, second = numbers[a] or [], numbers[b] or []
+        if len(first) > len(second):
+            first, second = second, first
+        out[k] = is_subsequence(first, second)
+    return out
+
+
+def union_find(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Component label (the smallest member index) of each of n items joined by `pairs`.
+
+    Array union-find: hook every edge's larger root under its smaller root, then compress paths
+    by pointer jumping, until no edge joins two roots. Each round is a few numpy passes.
+    """
+    parent = np.arange(n, dtype=np.int64)
+    if len(pairs) == 0:
+        return parent
+    a, b = pairs[:, 0], pairs[:, 1]
+    while True:
+        root_a, root_b = parent[a], parent[b]
+        differ = root_a != root_b
+        if not differ.any():
+            return parent
+        low = np.minimum(root_a[differ], root_b[differ])
+        high = np.maximum(root_a[differ], root_b[differ])
+        np.minimum.at(parent, high, low)
+        while True:  # pointer jumping until every item points at a root
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand

@@ -1,0 +1,120 @@
+"""Shingles: the set of hashed n-grams of each text, built without a Python loop per shingle.
+
+Texts are tokenised and their tokens hashed by Polars (Rust); the n-gram hashes are then combined
+with numpy over the flat token array, and each text's set is the sorted unique run of its hashes.
+A text shorter than n tokens gets one shingle made of all its tokens, so short problems still
+compare. Hashes are 32-bit: that is what datasketch's "affine32" MinHash scheme takes as input,
+and at a few hundred shingles per text a collision inside one comparison is negligible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from curate.text import TOKEN_PATTERN, WORD_PATTERN
+
+SHINGLE_KINDS = ("token", "word", "char")
+_TOKEN_SEED = 0x5EED
+# Odd 64-bit multipliers, one per n-gram position (so "a b" and "b a" hash differently).
+_POSITION_MULTIPLIERS = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9,
+     0x2545F4914F6CDD1D, 0x27BB2EE687B0B0FD, 0x9FB21C651E98DF25, 0xA0761D6478BD642F,
+     0xE7037ED1A0B428DB, 0x8EBC6AF09C88C6E3, 0x589965CC75374CC3, 0x1D8E4E27C47D124F],
+    dtype=np.uint64,
+)
+MAX_SHINGLE_SIZE = len(_POSITION_MULTIPLIERS)
+
+
+@dataclass
+class Shingles:
+    """Shingle sets of n texts, flat: text i owns hashes[offsets[i]:offsets[i + 1]] (sorted, unique)."""
+
+    offsets: np.ndarray  # int64, n + 1
+    hashes: np.ndarray  # uint32
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def owners(self) -> np.ndarray:
+        """The text index of every hash."""
+        return np.repeat(np.arange(len(self), dtype=np.int64), self.sizes())
+
+    def of(self, index: int) -> np.ndarray:
+        return self.hashes[self.offsets[index] : self.offsets[index + 1]]
+
+
+def fmix64(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser: spreads structured sums over all bits (wrapping arithmetic)."""
+    values = values ^ (values >> np.uint64(33))
+    values = values * np.uint64(0xFF51AFD7ED558CCD)
+    values = values ^ (values >> np.uint64(33))
+    values = values * np.uint64(0xC4CEB9FE1A85EC53)
+    return values ^ (values >> np.uint64(33))
+
+
+def token_hashes(texts: pl.Series, kind: str = "token") -> tuple[np.ndarray, np.ndarray]:
+    """(owner, hash) of every token of every text, in order; null texts have no tokens.
+
+    kind: "token" (TOKEN_PATTERN), "word" (WORD_PATTERN: letter/digit runs only) or "char"."""
+    if kind not in SHINGLE_KINDS:
+        raise ValueError(f"shingle kind must be one of {', '.join(SHINGLE_KINDS)}, got {kind!r}")
+    text = pl.col("t")
+    split = {
+        "token": text.str.extract_all(TOKEN_PATTERN),
+        "word": text.str.extract_all(WORD_PATTERN),
+        "char": text.str.replace_all(" ", "", literal=True).str.split(""),
+    }[kind]
+    frame = (
+        pl.DataFrame({"t": texts.cast(pl.String)})
+        .with_row_index("owner")
+        .select("owner", split.alias("tok"))
+        .explode("tok")
+        .drop_nulls("tok")
+        .filter(pl.col("tok") != "")
+    )
+    return (
+        frame["owner"].to_numpy().astype(np.int64),
+        frame["tok"].hash(_TOKEN_SEED).to_numpy(),
+    )
+
+
+def ngram_hashes(texts: pl.Series, size: int, kind: str = "token") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(owner, start token position, 64-bit hash) of every n-gram of `size` tokens of every text.
+
+    A text with fewer than `size` tokens (but at least one) has one n-gram: all its tokens."""
+    if not 1 <= size <= MAX_SHINGLE_SIZE:
+        raise ValueError(f"n-gram size must be between 1 and {MAX_SHINGLE_SIZE}, got {size}")
+    owner, hashes = token_hashes(texts, kind)
+    counts = np.bincount(owner, minlength=len(texts)).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    total = len(hashes)
+    index = np.arange(total, dtype=np.int64)
+    end = starts[1:][owner]  # one past the owner's last token
+    combined = np.zeros(total, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(size):
+            shifted = np.zeros(total, dtype=np.uint64)
+            shifted[: total - k] = hashes[k:]
+            combined += np.where(index + k < end, shifted * _POSITION_MULTIPLIERS[k], np.uint64(0))
+    first = starts[:-1][owner]
+    keep = (index + size <= end) | ((index == first) & (counts[owner] < size))
+    return owner[keep], index[keep] - first[keep], fmix64(combined[keep] + np.uint64(size))
+
+
+def shingle(texts: pl.Series, size: int = 5, kind: str = "token") -> Shingles:
+    """The shingle sets of `texts` (already normalised): hashed n-grams of `size` tokens or characters."""
+    owner, _, hashes = ngram_hashes(texts, size, kind)
+    keys = (owner.astype(np.uint64) << np.uint64(32)) | (hashes & np.uint64(0xFFFFFFFF))
+    keys = np.sort(keys)  # owner in the high bits: sorted by text, then hash
+    if len(keys):
+        keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
+    owners = (keys >> np.uint64(32)).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(owners, minlength=len(texts)))]).astype(np.int64)
+    return Shingles(offsets, (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32))

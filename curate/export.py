@@ -1,0 +1,166 @@
+"""`distillery export WS --to llamafactory|trl|jsonl --out DIR`: the shards in the layout a trainer loads.
+
+    jsonl          DIR/<domain>/{train,val}.jsonl, one {"id", "problem_id", "domain", "messages"} a line
+    trl            DIR/<domain>/{train,test}-NNNNN-of-NNNNN.parquet: `load_dataset(DIR/<domain>)` gives the
+                   `train` and `test` splits TRL's scripts read by default, with a `messages` column
+    llamafactory   DIR/<name>_<domain>_{train,val}.jsonl and DIR/dataset_info.json registering them in
+                   sharegpt format with OpenAI-style role/content tags: `dataset_dir: DIR`,
+                   `dataset: <name>_<domain>`, `eval_dataset: <name>_<domain>_val`
+
+Only argparse is imported at module level: the CLI mounts `register` and must start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("llamafactory", "trl", "jsonl")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "export",
+        help="write a workspace's shards in the layout a trainer expects",
+        description="Export WS/shards for LLaMA-Factory (dataset_info.json + JSON lines), TRL (a datasets "
+        "folder per domain with train/test splits) or plain JSON lines.",
+    )
+    parser.add_argument("workspace", metavar="WS", help="workspace written by `distillery curate`")
+    parser.add_argument("--to", required=True, choices=FORMATS, help="target layout")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--domains", help="comma-separated domains to export (default: all)")
+    parser.add_argument(
+        "--name", default="distillery", help="dataset name prefix for llamafactory (default: distillery)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    domains = [d.strip() for d in args.domains.split(",")] if args.domains else None
+    written = export(
+        args.workspace, args.to, args.out, domains=domains, name=args.name, progress=not args.quiet
+    )
+    rows = [("domain", "split", "rows", "file")] + [
+        (w["domain"], w["split"], f"{w['rows']:,}", w["file"]) for w in written
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for k, row in enumerate(rows):
+        print(
+            "  ".join(
+                c.rjust(w) if i == 2 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"\nexported {sum(w['rows'] for w in written):,} rows to {args.out} ({args.to})")
+    return 0
+
+
+def export(
+    workspace: str | Path,
+    to: str,
+    out: str | Path,
+    domains: list[str] | None = None,
+    name: str = "distillery",
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Write the workspace's shards to `out` in layout `to`; returns one entry per file written."""
+    from tqdm import tqdm
+
+    from curate.errors import CurateError
+
+    if to not in FORMATS:
+        raise CurateError(f"unknown export format {to!r}; expected one of {', '.join(FORMATS)}")
+    root = Path(workspace)
+    manifest_path = root / "shards" / "manifest.json"
+    if not manifest_path.exists():
+        raise CurateError(
+            f"{root}: no shards ({manifest_path} is missing); run `distillery curate` with the shard stage"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    available = manifest["domains"]
+    chosen = sorted(available) if domains is None else domains
+    unknown = [d for d in chosen if d not in available]
+    if unknown:
+        raise CurateError(
+            f"no shards for domain(s) {', '.join(unknown)} in {root} (have: {', '.join(sorted(available))})"
+        )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(d, split, info) for d in chosen for split, info in sorted(available[d].items())]
+    written: list[dict[str, Any]] = []
+    for domain, split, info in tqdm(jobs, desc="export", unit="split", disable=not progress, leave=False):
+        shards = [root / "shards" / domain / f["file"] for f in info["files"]]
+        if to == "trl":
+            written += _copy_parquet(shards, out / domain, "test" if split == "val" else split, domain, split)
+        elif to == "jsonl":
+            written.append(_write_jsonl(shards, out / domain / f"{split}.jsonl", domain, split))
+        else:
+            written.append(_write_jsonl(shards, out / f"{name}_{domain}_{split}.jsonl", domain, split))
+    if to == "llamafactory":
+        _write_dataset_info(out, written, name)
+    return written
+
+
+def _write_jsonl(shards: list[Path], path: Path, domain: str, split: str) -> dict[str, Any]:
+    import orjson
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        for shard in shards:
+            for record in pq.read_table(shard).to_pylist():
+                handle.write(orjson.dumps(record) + b"\n")
+                rows += 1
+    tmp.replace(path)
+    return {"domain": domain, "split": split, "rows": rows, "file": str(path)}
+
+
+def _copy_parquet(
+    shards: list[Path], folder: Path, split_name: str, domain: str, split: str
+) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(f"{split_name}-*.parquet"):
+        stale.unlink()
+    written = []
+    for i, shard in enumerate(shards):
+        target = folder / f"{split_name}-{i:05d}-of-{len(shards):05d}.parquet"
+        shutil.copyfile(shard, target)
+        written.append(
+            {
+                "domain": domain,
+                "split": split,
+                "rows": pq.ParquetFile(target).metadata.num_rows,
+                "file": str(target),
+            }
+        )
+    return written
+
+
+def _write_dataset_info(out: Path, written: list[dict[str, Any]], name: str) -> None:
+    """LLaMA-Factory's dataset registry: sharegpt formatting with OpenAI-style message tags."""
+    info_path = out / "dataset_info.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    for entry in written:
+        key = f"{name}_{entry['domain']}" + ("_val" if entry["split"] == "val" else "")
+        info[key] = {
+            "file_name": Path(entry["file"]).name,
+            "formatting": "sharegpt",
+            "columns": {"messages": "messages"},
+            "tags": {
+                "role_tag": "role",
+                "content_tag": "content",
+                "user_tag": "user",
+                "assistant_tag": "assistant",
+                "system_tag": "system",
+            },
+        }
+    info_path.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,172 @@
+"""decontaminate: drop (or flag) rows whose problem shares a word n-gram with a benchmark item.
+
+Benchmarks are files (`stages: {decontaminate: {benchmarks: [aime24.jsonl, math500.jsonl]}}`), read
+like any input (curate.readers + curate.formats: the problem text of each record). Problems and
+benchmark items get the comparison normalisation (curate.text), then their word n-grams (`ngram`,
+default 8; 13 is the other common choice) are hashed; a row is contaminated when one of its n-grams
+is an n-gram of a benchmark item. A text with fewer than `ngram` words is one n-gram of all its
+words, so a short problem matches only a benchmark item that is the same whole text.
+
+A pair counts when the shared n-grams make up at least `min_overlap` (default 0.5) of the shorter
+text's n-grams: math statements share boilerplate 8-grams ("where m and n are relatively prime
+positive integers") with hundreds of unrelated problems, and one such phrase is not a leaked
+item. `min_overlap: 0` flags any shared n-gram.
+
+`mode: drop` (default) rejects the row with reason `contaminated`; `mode: flag` keeps it and fills
+the `contaminated_by` column ("benchmark:item"). Either way each hit lands in the `contamination`
+view: benchmark, item and the first matched n-gram. With no benchmark configured the stage keeps
+every row and says so. Shuffle: by n-gram hash (a join against the benchmark n-gram table).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from curate.dedup.select import apply_decisions
+from curate.dedup.shingles import MAX_SHINGLE_SIZE, ngram_hashes
+from curate.errors import CurateError, InputError
+from curate.formats import detect_format
+from curate.readers import checksum, iter_chunks, resolve_inputs, sample_records
+from curate.stage import Stage, StageContext, keep
+from curate.text import WORD_PATTERN, normalize_expr
+
+MODES = ("drop", "flag")
+ITEM_KEYS = ("id", "unique_id", "task_id", "idx", "problem_id", "question_id")
+ROW_CHUNK = 50_000
+
+
+def load_benchmark(path: str) -> pl.DataFrame:
+    """benchmark, item, problem of every record of one benchmark file."""
+    from curate.stages.ingest import convert_chunk
+
+    (inp,) = resolve_inputs([path])
+    sample = sample_records(inp)
+    adapter = detect_format(sample) if sample else None
+    if adapter is None:
+        raise InputError(path, "cannot read benchmark problems from this file (no known format)", line=1)
+    tables = [convert_chunk((chunk, adapter, inp.stem)) for chunk in iter_chunks(inp)]
+    frame = pl.concat([pl.from_arrow(t) for t in tables]).filter(pl.col("problem").is_not_null())
+    item = pl.coalesce(
+        *(pl.col("meta").str.json_path_match(f"$.{key}") for key in ITEM_KEYS),
+        pl.col("origin").str.replace(r".*:(\d+)$", "line $1"),
+    )
+    return frame.select(pl.lit(inp.stem).alias("benchmark"), item.alias("item"), "problem")
+
+
+def word_ngrams(normalized: pl.Series, size: int) -> pl.DataFrame:
+    """owner, pos, hash of every word n-gram (whole text when shorter) of normalised texts."""
+    owner, pos, hashes = ngram_hashes(normalized, size, "word")
+    return pl.DataFrame({"owner": owner, "pos": pos, "hash": hashes})
+
+
+def ngram_text(normalized: pl.Series, owner: np.ndarray, pos: np.ndarray, size: int) -> list[str]:
+    """The n-gram words starting at word `pos` of text `owner`, as text."""
+    words = normalized.str.extract_all(WORD_PATTERN)
+    return [" ".join(words[int(o)][int(p) : int(p) + size]) for o, p in zip(owner, pos, strict=True)]
+
+
+class Decontaminate(Stage):
+    name = "decontaminate"
+    version = "1"
+    defaults: dict[str, Any] = {"benchmarks": [], "ngram": 8, "mode": "drop", "min_overlap": 0.5}
+    parallel = False  # process() is a join against the hits
+    side_tables = ("contamination",)
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        o = self.options
+        if o["mode"] not in MODES:
+            raise CurateError(f"stage decontaminate: mode must be one of {', '.join(MODES)}, got {o['mode']!r}")
+        if not isinstance(o["ngram"], int) or not 1 <= o["ngram"] <= MAX_SHINGLE_SIZE:
+            raise CurateError(f"stage decontaminate: ngram must be an integer from 1 to {MAX_SHINGLE_SIZE}")
+        benchmarks = o["benchmarks"]
+        if isinstance(benchmarks, str):
+            benchmarks = [benchmarks]
+        self.benchmarks = [str(p) for p in benchmarks or []]
+        for path in self.benchmarks:
+            if not Path(path).exists():
+                raise CurateError(f"stage decontaminate: benchmark file {path} does not exist")
+        self.checksums = {path: checksum(inp) for path in self.benchmarks for inp in resolve_inputs([path])}
+        self.hits = pl.DataFrame()
+        self.flagged = pl.DataFrame(schema={"row_id": pl.Int64, "contaminated_by": pl.String, "evidence": pl.String})
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {**super().fingerprint(), "benchmark_sha256": self.checksums, "polars": pl.__version__}
+
+    def prepare(self, ctx: StageContext) -> None:
+        size = self.options["ngram"]
+        if not self.benchmarks:
+            message = "no benchmark files configured (stages: decontaminate: benchmarks: [...]); every row kept"
+            print(f"decontaminate: {message}", file=sys.stderr)
+            ctx.stats["note"] = message
+            return
+        items = pl.concat([load_benchmark(path) for path in self.benchmarks]).with_row_index("item_index")
+        items_norm = items.select(normalize_expr("problem"))["problem"]
+        grams = word_ngrams(items_norm, size).unique(["owner", "hash"], keep="first", maintain_order=True)
+        grams = grams.with_columns(pl.len().over("owner").alias("item_grams")).select(
+            "hash", pl.col("owner").alias("item_index"), "item_grams"
+        )
+        problems = ctx.scan().select("row_id", "id", normalize_expr("problem").alias("norm")).collect(engine="streaming")
+        matches = []
+        for start in range(0, problems.height, ROW_CHUNK):
+            row_grams = word_ngrams(problems["norm"].slice(start, ROW_CHUNK), size).unique(
+                ["owner", "hash"], keep="first", maintain_order=True
+            )
+            row_grams = row_grams.with_columns(pl.col("owner") + start, pl.len().over("owner").alias("row_grams"))
+            matches.append(
+                row_grams.join(grams, on="hash")
+                .group_by("owner", "item_index")
+                .agg(
+                    pl.len().alias("shared"),
+                    pl.col("pos").sort_by("pos").first(),
+                    pl.col("row_grams").first(),
+                    pl.col("item_grams").first(),
+                )
+            )
+        # The share of the shorter text's n-grams found in the other: a lone shared phrase such as
+        # "where m and n are relatively prime positive" is boilerplate, not a leaked item.
+        hits = (
+            pl.concat(matches)
+            .with_columns((pl.col("shared") / pl.min_horizontal("row_grams", "item_grams")).alias("overlap"))
+            .filter(pl.col("overlap") >= self.options["min_overlap"])
+            .join(items.select("item_index", "benchmark", "item"), on="item_index")
+            .sort("owner", "benchmark", "item")
+        )
+        owner, pos = hits["owner"].to_numpy(), hits["pos"].to_numpy()
+        self.hits = hits.select(
+            pl.Series("row_id", problems["row_id"].to_numpy()[owner]),
+            pl.Series("id", problems["id"].to_numpy()[owner]),
+            "benchmark",
+            pl.col("item").alias("benchmark_item"),
+            pl.Series("matched_ngram", ngram_text(problems["norm"], owner, pos, size), dtype=pl.String),
+            "overlap",
+            pl.lit(self.options["mode"] == "drop").alias("dropped"),
+        )
+        first = self.hits.sort("row_id", "benchmark", "benchmark_item").unique("row_id", keep="first", maintain_order=True)
+        self.flagged = first.select(
+            "row_id",
+            pl.format("{}:{}", "benchmark", "benchmark_item").alias("contaminated_by"),
+            pl.format('{} item {}: {} of n-grams shared, first "{}"', "benchmark", "benchmark_item",
+                      pl.col("overlap").round(2), "matched_ngram").alias("evidence"),
+        )
+        ctx.stats.update(
+            benchmarks={b: int(n) for b, n in items.group_by("benchmark").len().iter_rows()},
+            contaminated_rows=self.hits["row_id"].n_unique(),
+        )
+
+    def process(self, batch: pl.DataFrame) -> pl.DataFrame:
+        if self.options["mode"] == "flag":
+            flags = self.flagged.select("row_id", "contaminated_by")
+            return keep(batch).join(flags, on="row_id", how="left", maintain_order="left")
+        return apply_decisions(batch, self.flagged.select(
+            "row_id", pl.lit("contaminated").alias("reason"), pl.col("evidence").alias("detail")
+        ))
+
+    def finish(self, ctx: StageContext) -> None:
+        if self.hits.height:
+            ctx.write_side_table("contamination", self.hits.sort("row_id", "benchmark", "benchmark_item"))

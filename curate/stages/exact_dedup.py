@@ -1,0 +1,66 @@
+"""exact_dedup: rows whose problems are equal after comparison normalisation form one cluster.
+
+The key is the normalised problem (curate.text: NFKC, case, quotes, LaTeX spellings, generic
+instruction prefixes/suffixes, spacing), or with `key: problem+response` the problem and the
+response together (then only identical traces are removed and every problem keeps all its
+distinct traces). In a cluster the representative and up to `max_traces` traces with distinct
+responses survive (ranking: curate.dedup.select); identical responses and bare prompt copies are
+dropped as `duplicate`, the traces beyond `max_traces` as `extra_trace`. Every member of a cluster
+of two or more rows gets a line in the `clusters` view.
+
+Shuffle: by key hash (a group-by over two 64-bit hashes of the normalised text).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from curate.dedup.select import apply_decisions, choose, row_features
+from curate.errors import CurateError
+from curate.stage import Stage, StageContext
+
+KEYS = ("problem", "problem+response")
+
+
+class ExactDedup(Stage):
+    name = "exact_dedup"
+    version = "1"
+    defaults: dict[str, Any] = {"key": "problem", "max_traces": 4}
+    parallel = False  # process() is a join against the decisions; a worker pool would only add copying
+    side_tables = ("clusters",)
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if self.options["key"] not in KEYS:
+            raise CurateError(f"stage exact_dedup: key must be one of {', '.join(KEYS)}, got {self.options['key']!r}")
+        if not isinstance(self.options["max_traces"], int) or self.options["max_traces"] < 1:
+            raise CurateError("stage exact_dedup: max_traces must be a positive integer")
+        self.lineage = pl.DataFrame()
+
+    def fingerprint(self) -> dict[str, Any]:
+        # Keys are Polars hashes, stable for one Polars version: a new version recomputes the stage.
+        return {**super().fingerprint(), "polars": pl.__version__}
+
+    def prepare(self, ctx: StageContext) -> None:
+        rows = row_features(ctx.scan()).with_columns(
+            pl.col("norm").hash(0).alias("k0"),
+            pl.col("norm").hash(1).alias("k1"),
+        )
+        if self.options["key"] == "problem+response":
+            rows = rows.with_columns(pl.col("k0") ^ pl.col("rkey").fill_null(0), pl.col("k1") + pl.col("rkey").fill_null(0))
+        rows = rows.drop("norm").collect(engine="streaming")
+        rows = rows.with_columns(
+            pl.struct("k0", "k1").rank("dense").cast(pl.Int64).alias("cluster"),
+            pl.lit(1.0).alias("similarity"),
+        )
+        self.lineage = choose(rows, self.options["max_traces"], "duplicate")
+        ctx.stats["clusters"] = self.lineage["cluster_id"].n_unique()
+        ctx.stats["clustered_rows"] = self.lineage.height
+
+    def process(self, batch: pl.DataFrame) -> pl.DataFrame:
+        return apply_decisions(batch, self.lineage.filter(~pl.col("kept")))
+
+    def finish(self, ctx: StageContext) -> None:
+        ctx.write_side_table("clusters", self.lineage.with_columns(pl.lit(self.name).alias("stage")).sort("row_id"))

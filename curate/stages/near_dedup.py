@@ -1,0 +1,267 @@
+"""near_dedup: MinHash LSH over normalised problems, confirmed by true Jaccard similarity.
+
+1. Rows are grouped by normalised problem (curate.text); each distinct problem is one node.
+2. Each node's shingles (token n-grams, `shingle_size`) get a MinHash signature (datasketch's
+   affine32 permutations, vectorised; curate.dedup.minhash). Signatures are written to
+   `signatures.parquet` in the stage folder (node, first row_id, uint32[num_perm]).
+3. Banding: `bands` x `rows` band hashes per node, grouped with Polars; nodes sharing a band hash
+   are candidates. By default bands/rows are chosen so a pair at Jaccard `lsh_threshold` becomes a
+   candidate with 99% probability.
+4. A candidate pair is a duplicate when its true Jaccard similarity is >= `threshold`, or when the
+   smaller shingle set lies >= `containment` inside the larger (a copy with its last sentence cut);
+   and, with `math_aware`, when the numbers of one problem are an in-order subsequence of the
+   other's: a changed number makes a different problem.
+5. Union-find over the confirmed pairs gives clusters. With `math_aware`, a member whose numbers
+   conflict with its representative's is split off (transitive links through a truncated copy
+   must not merge two problems that differ in a number), and the clusters are recomputed.
+6. Each cluster keeps its representative and up to `max_traces` traces whose responses are not
+   near-identical (estimated Jaccard of their response signatures >= `response_threshold`);
+   the others are dropped as `near_duplicate` or `extra_trace` (curate.dedup.select).
+
+The `clusters` view gets every row of a cluster of two or more rows, with its similarity (true
+Jaccard of its problem with the representative's problem).
+
+Memory: per distinct problem, the band hashes (8 bytes x bands), the shingle set (4 bytes per
+shingle) and its numbers; per row about 40 bytes. Shuffle: by (band, band hash).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.dedup import (
+    MinHasher,
+    band_hashes,
+    bands_for_threshold,
+    candidate_pairs,
+    jaccard,
+    shingle,
+    union_find,
+)
+from curate.dedup.lsh import numbers_compatible
+from curate.dedup.select import apply_decisions, choose, row_features
+from curate.dedup.shingles import SHINGLE_KINDS, Shingles
+from curate.errors import CurateError
+from curate.stage import Stage, StageContext
+from curate.text import light_normalize_expr, numbers_expr
+
+NODE_CHUNK = 20_000  # distinct problems shingled and signed at a time
+BAND_GROUP = 8  # bands grouped per pass, to bound the memory of the (band, hash) table
+RESPONSE_PERM = 64
+
+
+class NearDedup(Stage):
+    name = "near_dedup"
+    version = "1"
+    defaults: dict[str, Any] = {
+        "shingle": "token",
+        "shingle_size": 5,
+        "num_perm": 128,
+        "seed": 1,
+        "threshold": 0.7,
+        "containment": 0.95,
+        "lsh_threshold": 0.5,
+        "bands": None,
+        "rows": None,
+        "max_bucket": 64,
+        "math_aware": True,
+        "max_traces": 4,
+        "response_threshold": 0.9,
+    }
+    parallel = False  # process() is a join against the decisions
+    side_tables = ("clusters",)
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        o = self.options
+        if o["shingle"] not in SHINGLE_KINDS:
+            raise CurateError(f"stage near_dedup: shingle must be one of {', '.join(SHINGLE_KINDS)}")
+        for key in ("threshold", "lsh_threshold", "response_threshold"):
+            if not 0.0 < float(o[key]) <= 1.0:
+                raise CurateError(f"stage near_dedup: {key} must be in (0, 1], got {o[key]!r}")
+        if (o["bands"] is None) != (o["rows"] is None):
+            raise CurateError("stage near_dedup: give both bands and rows, or neither")
+        if o["bands"] is None:
+            self.bands, self.rows = bands_for_threshold(min(float(o["lsh_threshold"]), 0.999), o["num_perm"])
+        else:
+            self.bands, self.rows = int(o["bands"]), int(o["rows"])
+        if self.bands * self.rows > o["num_perm"]:
+            raise CurateError(f"stage near_dedup: bands x rows ({self.bands} x {self.rows}) exceeds num_perm")
+        self.lineage = pl.DataFrame()
+
+    def fingerprint(self) -> dict[str, Any]:
+        # Token hashes come from Polars, stable for one Polars version: a new version recomputes.
+        return {**super().fingerprint(), "polars": pl.__version__}
+
+    # -- prepare: nodes, signatures, candidates, clusters, decisions ------------------------------
+    def prepare(self, ctx: StageContext) -> None:
+        rows = row_features(ctx.scan()).collect(engine="streaming")
+        nodes = (
+            rows.group_by("norm")
+            .agg(pl.col("row_id").min().alias("first_row"), pl.col("plen").first())
+            .sort("first_row")
+            .with_row_index("node")
+        )
+        rows = rows.join(nodes.select("norm", "node"), on="norm").drop("norm").sort("row_id")
+        shingles, bands = self._sign(ctx, nodes)
+        numbers = nodes.select(numbers_expr("norm"))["norm"].to_list() if self.options["math_aware"] else None
+        eligible = shingles.sizes() > 0  # an empty problem is like nothing
+        pairs, similarity = self._confirmed_pairs(bands, eligible, shingles, numbers)
+        del bands
+        rank = self._node_rank(rows, nodes)
+        labels = self._clusters(len(nodes), pairs, rank, numbers)
+        node_similarity = self._similarity_to_representative(labels, rank, shingles)
+        node_of_row = rows["node"].to_numpy()
+        rows = rows.with_columns(
+            pl.Series("cluster", labels[node_of_row]),
+            pl.Series("similarity", node_similarity[node_of_row]),
+        )
+        near = self._near_identical_responses(ctx, rows)
+        self.lineage = choose(rows, self.options["max_traces"], "near_duplicate", near)
+        ctx.stats.update(
+            distinct_problems=len(nodes),
+            bands=self.bands,
+            rows_per_band=self.rows,
+            candidate_pairs=int(similarity[0]),
+            confirmed_pairs=int(similarity[1]),
+            clusters=self.lineage["cluster_id"].n_unique(),
+            clustered_rows=self.lineage.height,
+        )
+
+    def _sign(self, ctx: StageContext, nodes: pl.DataFrame) -> tuple[Shingles, np.ndarray]:
+        """Shingle sets and band hashes of every node; signatures go to signatures.parquet."""
+        o = self.options
+        hasher = MinHasher(o["num_perm"], o["seed"])
+        schema = pa.schema([("node", pa.int64()), ("first_row", pa.int64()),
+                            ("signature", pa.list_(pa.uint32(), o["num_perm"]))])
+        offsets, hashes, bands = [np.zeros(1, dtype=np.int64)], [], []
+        with pq.ParquetWriter(ctx.out_dir / "signatures.parquet", schema, compression="zstd") as writer:
+            for start in range(0, len(nodes), NODE_CHUNK):
+                chunk = nodes.slice(start, NODE_CHUNK)
+                sets = shingle(chunk["norm"], o["shingle_size"], o["shingle"])
+                signatures = hasher.signatures(sets)
+                bands.append(band_hashes(signatures, self.bands, self.rows))
+                offsets.append(sets.offsets[1:] + offsets[-1][-1])
+                hashes.append(sets.hashes)
+                flat = pa.array(signatures.ravel(), pa.uint32())
+                writer.write_table(pa.table({
+                    "node": chunk["node"].cast(pl.Int64).to_arrow(),
+                    "first_row": chunk["first_row"].to_arrow(),
+                    "signature": pa.FixedSizeListArray.from_arrays(flat, o["num_perm"]),
+                }, schema=schema))
+        shingles = Shingles(np.concatenate(offsets), np.concatenate(hashes) if hashes else np.zeros(0, np.uint32))
+        all_bands = np.concatenate(bands) if bands else np.zeros((0, self.bands), np.uint64)
+        return shingles, all_bands
+
+    def _confirmed_pairs(
+        self, bands: np.ndarray, eligible: np.ndarray, shingles: Shingles, numbers: list | None
+    ) -> tuple[np.ndarray, tuple[int, int]]:
+        o = self.options
+        found = [
+            candidate_pairs(bands[:, first : first + BAND_GROUP], eligible, o["max_bucket"])
+            for first in range(0, self.bands, BAND_GROUP)
+        ]
+        pairs = np.unique(np.concatenate(found), axis=0) if found else np.zeros((0, 2), np.int64)
+        similar = jaccard(pairs, shingles)
+        sizes = shingles.sizes()
+        ok = similar >= o["threshold"]
+        if o["containment"] is not None and len(pairs):
+            small, large = np.minimum(sizes[pairs[:, 0]], sizes[pairs[:, 1]]), sizes[pairs].sum(axis=1)
+            shared = np.rint(similar * large / (1.0 + similar))  # |A n B| from J = i / (|A| + |B| - i)
+            ok |= shared >= o["containment"] * small
+        confirmed = pairs[ok]
+        if numbers is not None:
+            confirmed = confirmed[numbers_compatible(confirmed, numbers)]
+        return confirmed, (len(pairs), len(confirmed))
+
+    @staticmethod
+    def _node_rank(rows: pl.DataFrame, nodes: pl.DataFrame) -> np.ndarray:
+        """Position of each node in the representative ranking (curate.dedup.select), 0 = best."""
+        best = rows.group_by("node").agg(
+            pl.col("verifiable").max(), pl.col("has_response").max(), pl.col("row_id").min()
+        )
+        ordered = best.join(nodes.select("node", "plen"), on="node").sort(
+            ["verifiable", "has_response", "plen", "row_id"], descending=[True, True, True, False]
+        )
+        rank = np.empty(len(nodes), dtype=np.int64)
+        rank[ordered["node"].to_numpy()] = np.arange(len(ordered))
+        return rank
+
+    @staticmethod
+    def _representatives(labels: np.ndarray, rank: np.ndarray) -> np.ndarray:
+        """For every node, the best-ranked node of its cluster."""
+        order = np.lexsort((rank, labels))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = labels[order][1:] != labels[order][:-1]
+        group = np.cumsum(first) - 1
+        reps = np.empty(len(labels), dtype=np.int64)
+        reps[order] = order[first][group]
+        return reps
+
+    def _clusters(self, n: int, pairs: np.ndarray, rank: np.ndarray, numbers: list | None) -> np.ndarray:
+        """Cluster label of each node: its representative's index."""
+        while True:
+            reps = self._representatives(union_find(n, pairs), rank)
+            if numbers is None:
+                return reps
+            members = np.nonzero(reps != np.arange(n))[0]
+            conflict = members[~numbers_compatible(np.stack([members, reps[members]], axis=1), numbers)]
+            if len(conflict) == 0:
+                return reps
+            # cut the conflicting members loose from their cluster; they re-cluster among themselves
+            loose = np.zeros(n, dtype=bool)
+            loose[conflict] = True
+            pairs = pairs[loose[pairs[:, 0]] == loose[pairs[:, 1]]]
+
+    @staticmethod
+    def _similarity_to_representative(labels: np.ndarray, rank: np.ndarray, shingles: Shingles) -> np.ndarray:
+        similarity = np.ones(len(labels))
+        members = np.nonzero(labels != np.arange(len(labels)))[0]
+        similarity[members] = jaccard(np.stack([members, labels[members]], axis=1), shingles)
+        return similarity
+
+    def _near_identical_responses(self, ctx: StageContext, rows: pl.DataFrame):
+        """A callback for curate.dedup.select.choose, over response signatures of the rows that
+        share a cluster with another responded row (only those are ever compared)."""
+        o = self.options
+        wanted = rows.filter(pl.col("has_response") & (pl.col("has_response").sum().over("cluster") > 1))
+        wanted_ids = wanted["row_id"]
+        hasher = MinHasher(RESPONSE_PERM, o["seed"])
+        signatures = np.zeros((len(wanted_ids), RESPONSE_PERM), dtype=np.uint32)
+        responses = (
+            ctx.scan()
+            .select("row_id", light_normalize_expr("response").str.to_lowercase().alias("r"))
+            .filter(pl.col("row_id").is_in(wanted_ids.implode()))
+            .sort("row_id")
+            .collect(engine="streaming")
+        )
+        for start in range(0, responses.height, NODE_CHUNK):
+            chunk = responses.slice(start, NODE_CHUNK)
+            signatures[start : start + chunk.height] = hasher.signatures(shingle(chunk["r"], o["shingle_size"]))
+        sorted_ids = responses["row_id"].to_numpy()
+        threshold = o["response_threshold"]
+
+        def near_identical(row_ids: np.ndarray) -> np.ndarray:
+            sigs = signatures[np.searchsorted(sorted_ids, row_ids)]
+            repeat = np.zeros(len(row_ids), dtype=bool)
+            kept: list[int] = []
+            for i in range(len(row_ids)):
+                if kept and (sigs[kept] == sigs[i]).mean(axis=1).max() >= threshold:
+                    repeat[i] = True
+                else:
+                    kept.append(i)
+            return repeat
+
+        return near_identical
+
+    # -- per batch and after ---------------------------------------------------------------------
+    def process(self, batch: pl.DataFrame) -> pl.DataFrame:
+        return apply_decisions(batch, self.lineage.filter(~pl.col("kept")))
+
+    def finish(self, ctx: StageContext) -> None:
+        ctx.write_side_table("clusters", self.lineage.with_columns(pl.lit(self.name).alias("stage")).sort("row_id"))

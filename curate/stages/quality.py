@@ -1,0 +1,332 @@
+"""quality: drop traces a student should not learn from, each for its own reason.
+
+Checks, in order (the first that fails names the row's reason):
+
+    empty_response          no response and no reasoning at all (a prompt with no generation)
+    think_unclosed          `<think>` opened and never closed (the generation stopped inside it)
+    think_missing           no reasoning where reasoning is required (option `think`)
+    empty_reasoning         `<think></think>` with nothing inside
+    truncated               the teacher hit its token limit (meta `finish_reason: length`,
+                            `is_reasoning_complete: false`, or `max_new_tokens` reached), or there
+                            is no final answer after the reasoning
+    answer_only_in_reasoning  the final answer (\\boxed{}, a code block, "final answer") appears in
+                            the reasoning but not in the answer the user sees
+    repetition              degenerate loops: the share of repeated word n-grams, or one paragraph
+                            repeated many times
+    language_mix            letters of a script the problem does not use (R1-Zero's English/Chinese mix)
+    too_short / too_long    token-length bounds, counted with the target tokenizer
+
+`think: auto` (the default) requires reasoning only for sources that mostly have it: a teacher-trace
+source whose rows lost their `<think>` is broken, while a human solution set (MATH) never had one.
+
+Token counts use the tokenizer given by name or local path (`tokenizer`); without one they are a
+whitespace word count, which undercounts BPE tokens (roughly x1.3 for English, more for LaTeX).
+The stage adds `n_tokens` (prompt + assistant turn), `prompt_tokens` and `completion_tokens`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curate.errors import CurateError
+from curate.stage import Stage, StageContext, decide
+
+THINK_POLICIES = ("require", "auto", "optional")
+# Markers of a final answer a reader can find: boxed answers, code blocks, "final answer", GSM8K's ####.
+FINAL_ANSWER = r"(?i)\\boxed\s*\{|\\fbox\s*\{|```|final\s+answer|answer\s+is\b|\banswer\s*:|(?m:^####\s)"
+_CLOSE = r"(?i)</think>|<\|end_of_thought\|>"
+_OPEN = r"(?i)<think>|<\|begin_of_thought\|>"
+_ANSWER_WRAPPERS = r"(?i)<\|begin_of_solution\|>|<\|end_of_solution\|>|</?answer>"
+# Scripts whose letters count for language mixing. Greek is left out: mathematics uses its letters.
+SCRIPTS = (
+    "Latin",
+    "Han",
+    "Hiragana",
+    "Katakana",
+    "Hangul",
+    "Cyrillic",
+    "Arabic",
+    "Hebrew",
+    "Devanagari",
+    "Thai",
+)
+_TRUNCATION_FLAGS = (
+    ("$.finish_reason", "length"),
+    ("$.finish_reasons", "length"),
+    ("$.stop_reason", "length"),
+    ("$.is_reasoning_complete", "false"),
+    ("$.truncated", "true"),
+)
+
+
+def answer_expr(response: str = "response") -> pl.Expr:
+    """The answer the user sees: the response with its reasoning part (and solution markers) removed.
+
+    An unclosed `<think>` leaves no answer: everything after the tag is reasoning.
+    """
+    text = pl.col(response)
+    unclosed = text.str.contains(_OPEN) & ~text.str.contains(_CLOSE)
+    after = text.str.replace(r"(?is)^.*(?:</think>|<\|end_of_thought\|>)", "")
+    return (
+        pl.when(unclosed)
+        .then(pl.lit(""))
+        .otherwise(after.str.replace_all(_ANSWER_WRAPPERS, "").str.strip_chars())
+        .fill_null("")
+    )
+
+
+def has_reasoning(reasoning: str = "reasoning") -> pl.Expr:
+    return pl.col(reasoning).is_not_null() & (pl.col(reasoning).str.strip_chars().str.len_chars() > 0)
+
+
+def assistant_expr(reasoning: str = "reasoning", response: str = "response") -> pl.Expr:
+    """The assistant turn a student is trained on: `<think>\\n{reasoning}\\n</think>\\n\\n{answer}`;
+    rows with no reasoning keep their response as it is."""
+    framed = pl.concat_str(
+        [pl.lit("<think>\n"), pl.col(reasoning), pl.lit("\n</think>\n\n"), answer_expr(response)]
+    )
+    return pl.when(has_reasoning(reasoning)).then(framed).otherwise(pl.col(response).fill_null(""))
+
+
+# Token counting ----------------------------------------------------------------------------------
+
+
+def load_tokenizer(name_or_path: str) -> Any:
+    """A Hugging Face tokenizer by hub name or local path, or a CurateError saying why not."""
+    path = Path(name_or_path).expanduser()
+    if name_or_path.startswith((".", "/", "~")) and not path.is_dir():
+        raise CurateError(f"cannot load tokenizer {name_or_path!r}: no such folder")
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except Exception as error:  # transformers raises OSError, ValueError, HTTP errors ... for a bad name
+        raise CurateError(
+            f"cannot load tokenizer {name_or_path!r} ({type(error).__name__}: {str(error).splitlines()[0][:300]}); "
+            "give a local tokenizer folder or a cached hub name"
+        ) from error
+
+
+def tokenizer_checksum(tokenizer: Any) -> str:
+    """A content checksum of a tokenizer, independent of where it was loaded from."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    content = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(content.encode()).hexdigest()[:32]
+
+
+def count_tokens(texts: list[str | None], tokenizer: Any = None) -> list[int]:
+    """Tokens per text with `tokenizer` (no special tokens), or whitespace-separated words without one."""
+    if tokenizer is None:
+        return [len(t.split()) if t else 0 for t in texts]
+    filled = [t or "" for t in texts]
+    return [len(ids) for ids in tokenizer(filled, add_special_tokens=False)["input_ids"]]
+
+
+# Row checks that need Python -------------------------------------------------------------------
+
+
+def ngram_repeat_ratio(text: str | None, n: int) -> float:
+    """Share of word n-grams that repeat an earlier one: ~0 for prose, near 1 for a loop."""
+    words = (text or "").split()
+    if len(words) < 2 * n:
+        return 0.0
+    grams = list(zip(*(words[i:] for i in range(n)), strict=False))
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def max_paragraph_repeats(text: str | None, min_chars: int) -> int:
+    """How often the most repeated paragraph (of at least `min_chars`) occurs."""
+    paragraphs = (p.strip() for p in re.split(r"\n\s*\n|</?think>", text or ""))
+    counts = Counter(p for p in paragraphs if len(p) >= min_chars)
+    return max(counts.values(), default=0)
+
+
+class Quality(Stage):
+    name = "quality"
+    version = "1"
+    defaults = {
+        "think": "auto",  # require | auto | optional
+        "think_auto_share": 0.5,  # auto: sources with at least this share of reasoning rows require it
+        "require_final_answer": False,  # also drop answers with no final-answer marker at all
+        "ngram": 10,
+        "max_ngram_repeat": 0.5,
+        "paragraph_min_chars": 40,
+        "max_paragraph_repeats": 3,
+        "max_foreign_letters": 0.05,  # share of letters in scripts the problem does not use
+        "tokenizer": None,  # hub name or local path; None: whitespace word count
+        "min_tokens": 0,
+        "max_tokens": None,
+        "max_new_tokens": None,  # the teacher's generation limit: completions this long were cut
+    }
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if self.options["think"] not in THINK_POLICIES:
+            raise CurateError(f"stage quality: think must be one of {', '.join(THINK_POLICIES)}")
+        name = self.options["tokenizer"]
+        self.tokenizer = load_tokenizer(name) if name else None
+        self.think_sources: list[str] = []
+
+    def fingerprint(self) -> dict[str, Any]:
+        checksum = tokenizer_checksum(self.tokenizer) if self.tokenizer is not None else None
+        return {**super().fingerprint(), "tokenizer_checksum": checksum}
+
+    def prepare(self, ctx: StageContext) -> None:
+        ctx.stats["token_counter"] = self.options["tokenizer"] or "whitespace"
+        if self.options["think"] != "auto":
+            return
+        shares = (
+            ctx.scan()
+            .group_by("source")
+            .agg(has_reasoning().mean().alias("share"))
+            .filter(pl.col("share") >= self.options["think_auto_share"])
+            .collect()
+        )
+        self.think_sources = sorted(s for s in shares["source"].to_list() if s is not None)
+        ctx.stats["think_required_for"] = self.think_sources
+
+    def _reasoning_required(self) -> pl.Expr:
+        policy = self.options["think"]
+        if policy == "auto":
+            return pl.col("source").is_in(self.think_sources)
+        return pl.lit(policy == "require")
+
+    def process(self, batch: pl.DataFrame) -> pl.DataFrame:
+        opts = self.options
+        batch = batch.with_columns(answer_expr().alias("_answer"), assistant_expr().alias("_assistant"))
+        assistant = batch["_assistant"].to_list()
+        prompt_tokens = count_tokens(batch["problem"].to_list(), self.tokenizer)
+        completion_tokens = count_tokens(assistant, self.tokenizer)
+        batch = batch.with_columns(
+            pl.Series("prompt_tokens", prompt_tokens, pl.Int64),
+            pl.Series("completion_tokens", completion_tokens, pl.Int64),
+            pl.Series(
+                "n_tokens", [p + c for p, c in zip(prompt_tokens, completion_tokens, strict=True)], pl.Int64
+            ),
+            pl.Series("_ngram_repeat", [ngram_repeat_ratio(t, opts["ngram"]) for t in assistant], pl.Float64),
+            pl.Series(
+                "_paragraph_repeats",
+                [max_paragraph_repeats(t, opts["paragraph_min_chars"]) for t in assistant],
+                pl.Int64,
+            ),
+            _foreign_share(pl.col("problem"), pl.col("_assistant")).alias("_foreign"),
+        )
+        response, reasoning, answer = pl.col("response"), pl.col("reasoning"), pl.col("_answer")
+        blank_response = response.is_null() | (response.str.strip_chars().str.len_chars() == 0)
+        final_in_answer = answer.str.contains(FINAL_ANSWER)
+        final_in_reasoning = reasoning.str.contains(FINAL_ANSWER).fill_null(False)
+
+        batch = decide(batch, blank_response & reasoning.is_null(), "empty_response", pl.lit("no response"))
+        batch = decide(
+            batch,
+            response.str.contains(_OPEN) & ~response.str.contains(_CLOSE),
+            "think_unclosed",
+            pl.lit("<think> is never closed: the generation stopped inside the reasoning"),
+        )
+        batch = decide(
+            batch,
+            reasoning.is_null() & self._reasoning_required(),
+            "think_missing",
+            pl.format("no <think> reasoning (required for source {})", pl.col("source")),
+        )
+        batch = decide(
+            batch,
+            ~has_reasoning() & reasoning.is_not_null(),
+            "empty_reasoning",
+            pl.lit("<think></think> is empty"),
+        )
+        batch = decide(batch, *self._truncation())
+        batch = decide(
+            batch,
+            final_in_reasoning & ~final_in_answer & has_reasoning(),
+            "answer_only_in_reasoning",
+            pl.lit("the final answer appears inside <think> but not in the answer after it"),
+        )
+        no_answer = answer.str.strip_chars().str.len_chars() == 0
+        if opts["require_final_answer"]:
+            no_answer = no_answer | ~final_in_answer
+        batch = decide(batch, no_answer, "truncated", pl.lit("no final answer after the reasoning"))
+        batch = decide(
+            batch,
+            pl.col("_ngram_repeat") > opts["max_ngram_repeat"],
+            "repetition",
+            pl.format("{}-gram repeat ratio {}", pl.lit(opts["ngram"]), pl.col("_ngram_repeat").round(3)),
+        )
+        batch = decide(
+            batch,
+            pl.col("_paragraph_repeats") > opts["max_paragraph_repeats"],
+            "repetition",
+            pl.format("a paragraph is repeated {} times", pl.col("_paragraph_repeats")),
+        )
+        batch = decide(
+            batch,
+            pl.col("_foreign") > opts["max_foreign_letters"],
+            "language_mix",
+            pl.format(
+                "{}% of letters in scripts the problem does not use", (pl.col("_foreign") * 100).round(1)
+            ),
+        )
+        batch = decide(
+            batch,
+            pl.col("n_tokens") < opts["min_tokens"],
+            "too_short",
+            pl.format("{} tokens < min_tokens {}", pl.col("n_tokens"), pl.lit(opts["min_tokens"])),
+        )
+        if opts["max_tokens"] is not None:
+            batch = decide(
+                batch,
+                pl.col("n_tokens") > opts["max_tokens"],
+                "too_long",
+                pl.format("{} tokens > max_tokens {}", pl.col("n_tokens"), pl.lit(opts["max_tokens"])),
+            )
+        return batch.drop("_answer", "_assistant", "_ngram_repeat", "_paragraph_repeats", "_foreign")
+
+    def _truncation(self) -> tuple[pl.Expr, str, pl.Expr]:
+        """The teacher stopped at its token limit, as its metadata or the completion length say."""
+        flagged = pl.lit(False)
+        for path, value in _TRUNCATION_FLAGS:
+            flagged = flagged | (
+                pl.col("meta").str.json_path_match(path).str.to_lowercase() == value
+            ).fill_null(False)
+        detail = pl.lit("the teacher hit its token limit (metadata)")
+        limit = self.options["max_new_tokens"]
+        if limit is not None:
+            at_limit = pl.col("completion_tokens") >= limit
+            detail = (
+                pl.when(flagged)
+                .then(detail)
+                .otherwise(
+                    pl.format(
+                        "{} completion tokens reach max_new_tokens {}",
+                        pl.col("completion_tokens"),
+                        pl.lit(limit),
+                    )
+                )
+            )
+            flagged = flagged | at_limit
+        return flagged, "truncated", detail
+
+
+# Text whose letters say nothing about the language: code, math, LaTeX commands, the think tags.
+_NOT_PROSE = r"(?s)```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|\\\[.*?\\\]|\\\(.*?\\\)|\\[A-Za-z]+|</?think>"
+
+
+def _foreign_share(problem: pl.Expr, text: pl.Expr) -> pl.Expr:
+    """Share of `text`'s prose letters written in scripts that `problem` does not use at all
+    (0 when the problem has no letters to tell its language by)."""
+    problem, text = problem.str.replace_all(_NOT_PROSE, " "), text.str.replace_all(_NOT_PROSE, " ")
+    total, foreign, problem_letters = pl.lit(0), pl.lit(0), pl.lit(0)
+    for script in SCRIPTS:
+        in_text = text.str.count_matches(rf"\p{{{script}}}").fill_null(0)
+        in_problem = problem.str.count_matches(rf"\p{{{script}}}").fill_null(0)
+        total = total + in_text
+        problem_letters = problem_letters + in_problem
+        foreign = foreign + pl.when(in_problem == 0).then(in_text).otherwise(0)
+    return pl.when((total > 0) & (problem_letters > 0)).then(foreign / total).otherwise(0.0)

@@ -1,0 +1,140 @@
+"""verify: check every trace against its reference answer (math) or its tests (code).
+
+A row with `tests` is code, else a row with `reference` is math, else it is `no_reference`; a row
+with no response is `no_answer`. Statuses are DESIGN section 4's; only those in `keep` (default:
+pass) survive, the others are rejected with the status as reason and the verifier's detail.
+Each verdict is also a row of the `verify` side table, whatever became of the trace.
+
+The verifiers run their own isolated worker pools (math: killable sympy workers; code: sandboxed
+processes), so this stage runs its batches in the main process and hands them to those pools.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.schema import SIDE_TABLE_SCHEMAS
+from curate.stage import Stage, StageContext, decide
+from curate.verify.result import STATUSES, Verdict
+
+NO_RESPONSE = Verdict("no_answer", None, "no response to verify (a prompt for generation)")
+NO_REFERENCE = Verdict("no_reference", None, "no reference answer and no tests")
+
+
+class Verify(Stage):
+    name = "verify"
+    version = "1"
+    parallel = False
+    side_tables = ("verify",)
+    defaults = {
+        "keep": ["pass"],
+        "workers": None,  # default: curate's --workers
+        "math_timeout_s": 5.0,
+        "math_memory_mb": 1024,
+        "code_isolation": "auto",  # auto | bwrap | unshare | none (trusted code only)
+        "code_time_limit_s": 4.0,
+        "code_memory_mb": 512,
+    }
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        unknown = set(self.options["keep"]) - set(STATUSES)
+        if unknown:
+            raise ValueError(f"verify: unknown status(es) in keep: {sorted(unknown)}; known: {STATUSES}")
+
+    def fingerprint(self) -> dict[str, Any]:
+        # The worker count changes the speed, never a verdict.
+        return {"version": self.version, "options": {k: v for k, v in self.options.items() if k != "workers"}}
+
+    def prepare(self, ctx: StageContext) -> None:
+        self._workers = int(self.options["workers"] or ctx.workers or 1)
+        self._side_path = ctx.out_dir / "verify.parquet"
+        self._side_writer: pq.ParquetWriter | None = None
+        self._math = self._code = None
+        ctx.stats["verify_workers"] = self._workers
+
+    def _math_verifier(self):
+        if self._math is None:
+            from curate.verify.math import MathVerifier
+
+            self._math = MathVerifier(
+                workers=self._workers,
+                timeout=self.options["math_timeout_s"],
+                memory_mb=self.options["math_memory_mb"],
+            )
+        return self._math
+
+    def _code_verifier(self):
+        if self._code is None:
+            from curate.verify.code import CodeVerifier
+
+            self._code = CodeVerifier(
+                workers=self._workers,
+                isolation=self.options["code_isolation"],
+                time_limit_s=self.options["code_time_limit_s"],
+                memory_mb=self.options["code_memory_mb"],
+            )
+        return self._code
+
+    def verdicts(self, batch: pl.DataFrame) -> tuple[list[str | None], list[Verdict]]:
+        """(kind, verdict) for every row of the batch, in order."""
+        rows = batch.select("response", "reference", "tests").to_dicts()
+        kinds = [
+            "code" if r["tests"] is not None else "math" if r["reference"] is not None else None for r in rows
+        ]
+        verdicts: list[Verdict | None] = [None] * len(rows)
+        math_rows = [i for i, k in enumerate(kinds) if k == "math" and rows[i]["response"] is not None]
+        code_rows = [i for i, k in enumerate(kinds) if k == "code" and rows[i]["response"] is not None]
+        if math_rows:
+            pairs = [(rows[i]["response"], rows[i]["reference"]) for i in math_rows]
+            for i, verdict in zip(math_rows, self._math_verifier().map(pairs), strict=True):
+                verdicts[i] = verdict
+        if code_rows:
+            items = [{"response": rows[i]["response"], "tests": rows[i]["tests"]} for i in code_rows]
+            for i, verdict in zip(code_rows, self._code_verifier().map(items), strict=True):
+                verdicts[i] = verdict
+        filled = [
+            v if v is not None else NO_REFERENCE if kinds[i] is None else NO_RESPONSE for i, v in enumerate(verdicts)
+        ]
+        return kinds, filled
+
+    def process(self, batch: pl.DataFrame) -> pl.DataFrame:
+        kinds, verdicts = self.verdicts(batch)
+        batch = batch.with_columns(
+            pl.Series("verify_kind", kinds, pl.String),
+            pl.Series("verify_status", [v.status for v in verdicts], pl.String),
+            pl.Series("verify_extracted", [v.extracted for v in verdicts], pl.String),
+            pl.Series("verify_detail", [v.detail for v in verdicts], pl.String),
+            pl.Series("verify_seconds", [v.seconds for v in verdicts], pl.Float64),
+        )
+        self._write_side(batch)
+        return decide(
+            batch, ~pl.col("verify_status").is_in(self.options["keep"]), pl.col("verify_status"), pl.col("verify_detail")
+        )
+
+    def _write_side(self, batch: pl.DataFrame) -> None:
+        schema = SIDE_TABLE_SCHEMAS["verify"]
+        side = batch.select(
+            "id",
+            "row_id",
+            pl.col("verify_kind").alias("kind"),
+            pl.col("verify_status").alias("status"),
+            pl.col("verify_extracted").alias("extracted"),
+            pl.col("verify_detail").alias("detail"),
+            pl.col("verify_seconds").alias("seconds"),
+        )
+        table = pa.Table.from_pylist(side.to_dicts(), schema=schema)
+        if self._side_writer is None:
+            self._side_writer = pq.ParquetWriter(self._side_path, schema, compression="zstd")
+        self._side_writer.write_table(table)
+
+    def finish(self, ctx: StageContext) -> None:
+        if self._side_writer is not None:
+            self._side_writer.close()
+        for verifier in (self._math, self._code):
+            if verifier is not None:
+                verifier.close()

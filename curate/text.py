@@ -1,0 +1,99 @@
+"""Comparison normalisation shared by exact_dedup, near_dedup and decontaminate.
+
+Two problems that a reader would call "the same" should normalise to the same text: Unicode
+compatibility forms (NFKC), typographic quotes and dashes, case, LaTeX spelling variants
+(`\\dfrac`/`\\tfrac` -> `\\frac`, `\\left(` -> `(`, `\\le` -> `\\leq`, `\\[`/`$$` -> `$`, spacing
+commands), the generic instructions that distillation sets append ("Please reason step by step,
+and put your final answer within \\boxed{}.") or prepend ("Problem:"), and spacing. The result is a
+token sequence joined by single spaces, so `x+y` and `x + y` compare equal. Numbers are kept as
+they are: a changed number changes the answer.
+
+This text is only ever used to compare; the stages keep the row's own text intact.
+
+Everything is a Polars expression so a whole batch is normalised in Rust; `normalize_text` is the
+same transformation for one string (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# Typographic characters NFKC leaves alone but that vary between copies of one problem.
+_CHAR_MAP = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'", "`": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+    "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u00d7": "\\times ", "\u00f7": "\\div ", "\u2264": "\\leq ",
+    "\u2265": "\\geq ", "\u2260": "\\neq ",
+}
+
+# LaTeX spellings that render alike. Applied in order, after lowercasing, with Rust regex syntax.
+_LATEX_RULES: tuple[tuple[str, str], ...] = (
+    (r"\\[dt]frac\b", r"\frac"),
+    (r"\\[dt]binom\b", r"\binom"),
+    (r"\\frac\s*(\d)\s*(\d)", r"\frac{$1}{$2}"),  # \frac12 -> \frac{1}{2}
+    (r"\\(?:left|right|bigl|bigr|biggl|biggr|big|bigg)\b\s*\.?", ""),
+    (r"\\(?:displaystyle|textstyle|limits|nolimits)\b", ""),
+    (r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|operatorname|mbox|emph)\b", ""),
+    (r"\\(?:le|leqslant)\b", r"\leq"),
+    (r"\\(?:ge|geqslant)\b", r"\geq"),
+    (r"\\(?:ne)\b", r"\neq"),
+    (r"\\(?:[,;:! ]|quad\b|qquad\b)", " "),
+    (r"\$\$|\\\[|\\\]|\\\(|\\\)", "$"),
+    (r"~", " "),
+)
+
+# Generic instructions that sources add around the same problem. Prefixes are labels and
+# "solve this" lead-ins; suffixes are answer-format instructions that never change the problem.
+_PREFIX = (
+    r"^(?:\s*(?:(?:problem|question|q|task|exercise|prompt|input|user)\s*\d*\s*[:.)]"
+    r"|(?:please\s+)?solve\s+the\s+following\s+(?:math\s+|mathematical\s+)?(?:problem|question)"
+    r"(?:\s+step\s+by\s+step)?\s*[:.]?))+\s*"
+)
+_SUFFIX_PARTS = (
+    r"(?:(?:let'?s|please)\s+)?(?:reason|think|solve\s+it|work)\s+step\s+by\s+step[^.$]*\.?",
+    r"(?:and\s+)?(?:please\s+)?(?:put|place|write|give|return|present|enclose|output|provide)\s+(?:your|the)"
+    r"\s+final\s+(?:answer|response)[^$]*?\\boxed\s*\{\s*\}\s*\.?",
+    r"show\s+(?:all\s+)?your\s+work\.?",
+)
+_SUFFIX = r"(?:\s*(?:" + "|".join(_SUFFIX_PARTS) + r"))+\s*$"
+
+# A token is a LaTeX command, a run of letters, a run of digits, or any other single character.
+TOKEN_PATTERN = r"\\[a-z]+|[^\W\d_]+|\d+|\S"
+# Words for n-gram decontamination: letter or digit runs (LaTeX command names count as words).
+WORD_PATTERN = r"[^\W_]+"
+NUMBER_PATTERN = r"\d+(?:\s*\.\s*\d+)?"
+
+
+def normalize_expr(column: str | pl.Expr) -> pl.Expr:
+    """The comparison form of a text column: normalised tokens joined by single spaces."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    expr = expr.str.normalize("NFKC").str.to_lowercase()
+    expr = expr.str.replace_many(list(_CHAR_MAP), list(_CHAR_MAP.values()))
+    for pattern, replacement in _LATEX_RULES:
+        expr = expr.str.replace_all(pattern, replacement)
+    expr = expr.str.replace(_SUFFIX, "").str.replace(_PREFIX, "")
+    return expr.str.extract_all(TOKEN_PATTERN).list.join(" ")
+
+
+def normalize_text(text: str | None) -> str | None:
+    """`normalize_expr` for one string."""
+    return pl.select(normalize_expr(pl.lit(text, pl.String))).item()
+
+
+def words_expr(normalized: str | pl.Expr) -> pl.Expr:
+    """The word list of a normalised text column (for n-gram overlap)."""
+    expr = pl.col(normalized) if isinstance(normalized, str) else normalized
+    return expr.str.extract_all(WORD_PATTERN)
+
+
+def numbers_expr(normalized: str | pl.Expr) -> pl.Expr:
+    """The numbers of a normalised text column, spaces removed (`3 . 5` -> `3.5`)."""
+    expr = pl.col(normalized) if isinstance(normalized, str) else normalized
+    return expr.str.extract_all(NUMBER_PATTERN).list.eval(pl.element().str.replace_all(" ", "", literal=True))
+
+
+def light_normalize_expr(column: str | pl.Expr) -> pl.Expr:
+    """For comparing responses: NFKC and collapsed whitespace, nothing that changes the words."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    return expr.str.normalize("NFKC").str.replace_all(r"\s+", " ").str.strip_chars()

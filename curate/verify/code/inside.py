@@ -1,0 +1,1159 @@
+"""The part of the code verifier that runs inside the sandbox. Standard library only.
+
+The host hands this file to the interpreter as source (`python -I -B -c SOURCE CONFIG`), so the
+sandbox needs no view of the repository and nothing here may import distillery. Three roles:
+
+supervisor  one per worker, long-lived. Reads tasks from the host (fd 0), keeps the tests and the
+            expected answers, decides every verdict and writes it back (fd 1).
+zygote      forked by the supervisor before it has read any task. For each run it clones one fresh
+            runner, so a sample pays a fork instead of an interpreter start and inherits nothing
+            the supervisor knows.
+runner      one per run (one per stdin case, one per call/assert sample). It starts in its own user,
+            PID, mount and IPC namespaces with a fresh /tmp, lowers its resource limits, drops every
+            capability and executes the solution. It only ever reports *values* (what a function
+            returned, what a program printed); it is never asked whether it passed.
+
+A runner is PID 1 of its namespace and a child of the supervisor, which it cannot see: it cannot
+signal it, trace it or read its memory. When the runner ends or is killed, every process it
+started dies with it (the kernel empties a PID namespace whose init exits).
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import ctypes
+import fcntl
+import io
+import json
+import math
+import os
+import resource
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+import types
+
+# Imported by the zygote so that a runner finds them loaded: the judge-style import prelude and
+# what solutions commonly use. Anything else a solution imports is loaded on demand.
+PRELOAD = (
+    "array bisect cmath collections collections.abc copy dataclasses datetime decimal enum fractions "
+    "functools hashlib heapq itertools math numbers operator queue random re statistics string "
+    "textwrap typing unicodedata"
+).split()
+
+INSIDE_ID = 1000  # the uid/gid a runner has inside its user namespace (never 0: no root semantics)
+MAX_FRAME = 1 << 28
+STDERR_TAIL = 2000
+_HEADER = struct.Struct("<I")
+
+# --- Linux system calls (ctypes) ---------------------------------------------------------------------
+
+CLONE_NEWNS, CLONE_PARENT, CLONE_NEWIPC = 0x00020000, 0x00008000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID = 0x10000000, 0x20000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+_SYSCALLS = {"x86_64": {"clone": 56, "pivot_root": 155}, "aarch64": {"clone": 220, "pivot_root": 41}}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def _check(result: int) -> int:
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return result
+
+
+def _syscall_number(name: str) -> int:
+    numbers = _SYSCALLS.get(os.uname().machine)
+    if numbers is None:
+        raise OSError(38, f"no {name} syscall number known for {os.uname().machine}")
+    return numbers[name]
+
+
+def _bytes(text: str | None) -> bytes | None:
+    return None if text is None else os.fsencode(text)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_libc.mount(_bytes(source), _bytes(target), _bytes(fstype), ctypes.c_ulong(flags), _bytes(data)))
+
+
+def prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0))
+
+
+def clone_process(flags: int) -> int:
+    """fork() that can also put the child in new namespaces: 0 in the child, its pid in the parent."""
+    number = _syscall_number("clone")
+    api = ctypes.pythonapi
+    api.PyOS_BeforeFork()
+    pid = _libc.syscall(number, ctypes.c_ulong(flags | signal.SIGCHLD), None, None, None, None)
+    err = ctypes.get_errno()
+    if pid == 0:
+        api.PyOS_AfterFork_Child()
+        return 0
+    api.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone: {os.strerror(err)}")
+    return pid
+
+
+def drop_capabilities() -> None:
+    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), data))
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _write_file(path: str, text: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+# --- framing: a 4-byte length, then JSON ----------------------------------------------------------------
+
+
+class Timeout(Exception):
+    """A deadline passed while waiting for the other side."""
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a well-formed frame."""
+
+
+def _wait_readable(fd: int, deadline: float | None) -> None:
+    if deadline is None:
+        return
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+        raise Timeout
+
+
+def _read_exact(fd: int, size: int, deadline: float | None) -> bytes | None:
+    chunks, missing = [], size
+    while missing:
+        _wait_readable(fd, deadline)
+        chunk = os.read(fd, min(missing, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def send_frame(fd: int, message: object) -> None:
+    payload = json.dumps(message, separators=(",", ":")).encode()
+    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def recv_frame(fd: int, deadline: float | None = None) -> object:
+    """The next message; EOFError when the other side closed, Timeout, or ProtocolError."""
+    header = _read_exact(fd, _HEADER.size, deadline)
+    if header is None:
+        raise EOFError
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ProtocolError(f"frame of {size} bytes")
+    body = _read_exact(fd, size, deadline)
+    if body is None:
+        raise EOFError
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise ProtocolError(f"unreadable frame: {error}") from None
+
+
+# --- values crossing from the runner to the supervisor -----------------------------------------------------
+# Plain data travels as JSON plus one-key tags ({"tuple": [...]}, {"set": [...]}, ...), built only from
+# objects whose type is *exactly* a builtin type. Anything else (a function, an instance, an int
+# subclass with a lying __eq__) stays in the runner and travels as {"ref": [n, type name]}; the
+# supervisor sees it as a Remote, which equals nothing but itself.
+
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def encode(value: object, refs: list, depth: int = 0) -> object:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if depth > 100:
+        raise ValueError("value nested too deeply to report")
+    if kind is list:
+        return [encode(item, refs, depth + 1) for item in value]
+    if kind is tuple or kind is set or kind is frozenset:
+        return {kind.__name__: [encode(item, refs, depth + 1) for item in value]}
+    if kind is dict:
+        return {"dict": [[encode(k, refs, depth + 1), encode(v, refs, depth + 1)] for k, v in value.items()]}
+    if kind is bytes:
+        return {"bytes": value.hex()}
+    if kind is complex:
+        return {"complex": [value.real, value.imag]}
+    refs.append(value)
+    return {"ref": [len(refs) - 1, kind.__name__]}
+
+
+def decode(data: object, make_ref, depth: int = 0) -> object:
+    """The inverse of encode, building fresh builtin objects; make_ref(n, type_name) builds a Remote."""
+    kind = type(data)
+    if kind in _PLAIN:
+        return data
+    if depth > 100:
+        raise ProtocolError("value nested too deeply")
+    if kind is list:
+        return [decode(item, make_ref, depth + 1) for item in data]
+    if kind is not dict or len(data) != 1:
+        raise ProtocolError(f"unexpected value {str(data)[:80]}")
+    ((tag, payload),) = data.items()
+    try:
+        if tag == "ref":
+            number, type_name = payload
+            if type(number) is not int or type(type_name) is not str:
+                raise ProtocolError("bad reference")
+            return make_ref(number, type_name)
+        if tag == "bytes":
+            return bytes.fromhex(payload)
+        if tag == "complex":
+            real, imag = payload
+            return complex(float(real), float(imag))
+        if type(payload) is not list:
+            raise ProtocolError(f"bad {tag} payload")
+        items = [decode(item, make_ref, depth + 1) for item in payload]
+        if tag == "tuple":
+            return tuple(items)
+        if tag == "set":
+            return set(items)
+        if tag == "frozenset":
+            return frozenset(items)
+        if tag == "dict":
+            return {key: value for key, value in items}
+    except (TypeError, ValueError) as error:  # unhashable set items, wrong pair shapes, bad hex
+        raise ProtocolError(f"bad {tag} value: {error}") from None
+    raise ProtocolError(f"unknown tag {tag!r}")
+
+
+# --- comparisons (made by the supervisor) ---------------------------------------------------------------
+
+
+def numbers_close(a: float, b: float, tolerance: float) -> bool:
+    return math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)
+
+
+def same_value(got: object, expected: object, tolerance: float) -> bool:
+    """Equality with exact types: `True` is not `1`, `1` is not `1.0`. Expected values come from JSON,
+    so a list also accepts a tuple and a float accepts an int within the tolerance."""
+    kind = type(expected)
+    if kind is float:
+        return type(got) in (float, int) and numbers_close(got, expected, tolerance)
+    if kind is list:
+        return (
+            type(got) in (list, tuple)
+            and len(got) == len(expected)
+            and all(same_value(a, b, tolerance) for a, b in zip(got, expected, strict=True))
+        )
+    if kind is dict:
+        return (
+            type(got) is dict
+            and got.keys() == expected.keys()
+            and all(same_value(got[key], expected[key], tolerance) for key in expected)
+        )
+    return type(got) is kind and got == expected
+
+
+def _output_lines(text: str) -> list[str]:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def _tokens_match(got: list[str], expected: list[str], tolerance: float | None) -> bool:
+    if got == expected:
+        return True
+    if tolerance is None or len(got) != len(expected):
+        return False
+    for a, b in zip(got, expected, strict=True):
+        if a == b:
+            continue
+        try:
+            if not numbers_close(float(a), float(b), tolerance):
+                return False
+        except ValueError:
+            return False
+    return True
+
+
+def compare_output(got: str, expected: str, tolerance: float | None = None) -> str | None:
+    """None when the outputs agree, else why not. Line by line, whitespace-insensitive within a line,
+    trailing blank lines ignored; numbers may differ by `tolerance` when one is given."""
+    got_lines, expected_lines = _output_lines(got), _output_lines(expected)
+    if len(got_lines) != len(expected_lines):
+        return f"expected {len(expected_lines)} lines, got {len(got_lines)}"
+    for number, (a, b) in enumerate(zip(got_lines, expected_lines, strict=True), 1):
+        if not _tokens_match(a.split(), b.split(), tolerance):
+            return f"line {number}: expected {b[:80]!r}, got {a[:80]!r}"
+    return None
+
+
+# --- the runner: one per run, cloned by the zygote ------------------------------------------------------
+
+
+def _describe(error: BaseException) -> list:
+    return [type(error).__name__, str(error)[:500]]
+
+
+def _enter_namespaces(outer_uid: int, outer_gid: int) -> None:
+    prctl(PR_SET_DUMPABLE, 1)  # the zygote is not dumpable, and /proc/self would not be ours to write
+    _write_file("/proc/self/setgroups", "deny")
+    _write_file("/proc/self/uid_map", f"{INSIDE_ID} {outer_uid} 1")
+    _write_file("/proc/self/gid_map", f"{INSIDE_ID} {outer_gid} 1")
+
+
+def _private_tmp(limits: dict) -> None:
+    """A fresh tmpfs on /tmp (the run's folder) and /dev/shm, seen by this run only."""
+    options = f"size={int(limits['tmp_mb'])}m,nr_inodes=4096,mode=1777"
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, options)
+    if os.path.isdir("/dev/shm"):
+        mount(
+            "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,nr_inodes=64,mode=1777"
+        )
+
+
+def _install_fds(fds: list[int]) -> None:
+    """The channel becomes fd 3 and the program's stdio fds 0-2; everything else is closed."""
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds]
+    for target, fd in zip((3, 0, 1, 2), moved, strict=True):
+        os.dup2(fd, target)
+    os.closerange(4, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+
+
+def _apply_limits(limits: dict) -> None:
+    mb = 1 << 20
+    cpu = max(1, math.ceil(limits["cpu_s"]))
+    wanted = {
+        # PID 1 ignores SIGXCPU, so the hard limit (SIGKILL) is what stops a spinning runner.
+        resource.RLIMIT_CPU: (cpu, cpu + 1),
+        resource.RLIMIT_AS: (limits["memory_mb"] * mb,) * 2,
+        resource.RLIMIT_NPROC: (limits["processes"],) * 2,
+        resource.RLIMIT_FSIZE: (limits["file_mb"] * mb,) * 2,
+        resource.RLIMIT_NOFILE: (limits["open_files"],) * 2,
+        resource.RLIMIT_CORE: (0, 0),
+    }
+    for which, (soft, hard) in wanted.items():
+        _, current = resource.getrlimit(which)
+        if current != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current), min(hard, current)
+        resource.setrlimit(which, (int(soft), int(hard)))
+
+
+def runner_main(
+    fds: list[int], sandboxed: bool, outer_ids: tuple[int, int], zygote_socket: socket.socket
+) -> None:
+    """Body of a freshly cloned runner; never returns."""
+    status = 70
+    try:
+        zygote_socket.detach()  # closed below with the other inherited fds
+        if sandboxed:
+            _enter_namespaces(*outer_ids)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _install_fds(fds)
+        if not sandboxed:
+            os.setpgid(0, 0)  # a group to kill; sandboxed, the PID namespace does that (setsid costs ms)
+        setup = recv_frame(3)
+        if sandboxed:
+            _private_tmp(setup["limits"])
+            os.chdir("/tmp")
+        else:
+            os.chdir(setup["workdir"])
+        _apply_limits(setup["limits"])
+        drop_capabilities()
+        import random
+
+        random.seed()  # runners are forks of one zygote: give each its own random state
+        if setup["mode"] == "stdin":
+            status = _run_program(setup)
+        else:
+            _serve(setup)
+            status = 0
+    except BaseException:  # noqa: B036 - nothing may escape a forked child
+        try:
+            traceback.print_exc()
+        except BaseException:  # noqa: B036
+            pass
+    finally:
+        os._exit(status)
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    if type(code) is int:
+        return code & 0xFF
+    try:
+        print(code, file=sys.stderr)
+    except BaseException:  # noqa: B036
+        pass
+    return 1
+
+
+def _run_program(setup: dict) -> int:
+    """Run a stdin/stdout program as `python solution.py` would; returns its exit status."""
+    os.close(3)
+    module = types.ModuleType("__main__")
+    module.__file__ = "solution.py"
+    sys.modules["__main__"] = module
+    sys.argv = ["solution.py"]
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), "utf-8")
+    stdout = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(1, "w", closefd=False)), "utf-8", "backslashreplace"
+    )
+    sys.stdout = sys.__stdout__ = stdout
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), "utf-8", "backslashreplace", line_buffering=True
+    )
+    status = 0
+    try:
+        exec(compile(setup["code"], "solution.py", "exec"), module.__dict__)
+    except SystemExit as error:
+        status = _exit_status(error.code)
+    except BaseException:  # noqa: B036 - the program's own crash, reported as python would
+        traceback.print_exc()
+        status = 1
+    try:
+        atexit._run_exitfuncs()
+        for stream in {sys.stdout, stdout}:
+            stream.flush()
+    except SystemExit as error:
+        status = _exit_status(error.code)
+    except BaseException:  # noqa: B036
+        status = status or 120  # what python exits with when it cannot flush stdout
+    return status
+
+
+def _resolve_entry(namespace: dict, entry: str) -> object:
+    """`f`, `Solution().method`, `Class.attr`; a bare name missing from the module is looked up on
+    `Solution()`, as LeetCode-style judges do."""
+    head, _, rest = entry.partition(".")
+    call = head.endswith("()")
+    name = head[:-2] if call else head
+    if not rest and not call and name not in namespace and "Solution" in namespace:
+        return getattr(namespace["Solution"](), name)
+    if name not in namespace:
+        raise NameError(f"name {name!r} is not defined by the solution")
+    target = namespace[name]
+    if call:
+        target = target()
+    for attribute in rest.split(".") if rest else ():
+        target = getattr(target, attribute)
+    return target
+
+
+def _serve(setup: dict) -> None:
+    """Load the solution, then answer the supervisor's requests until it hangs up or kills us.
+
+    The load reply already carries what the test needs first: the module globals it names
+    (modules by name only) and the entry point, saving round trips."""
+    sys.modules["__solution__"] = module = types.ModuleType("__solution__")
+    namespace = module.__dict__
+    namespace["__builtins__"] = builtins
+    refs: list = []
+    try:
+        prelude, code = setup.get("prelude") or "", setup["code"]
+        if prelude and not code.startswith(prelude):  # HumanEval programs already begin with it
+            exec(compile(prelude, "prelude.py", "exec"), namespace)
+        exec(compile(code, "solution.py", "exec"), namespace)
+        wanted = setup.get("resolve") or {}
+        found = {}
+        for name in wanted.get("names", ()):
+            if name in namespace:
+                value = namespace[name]
+                is_module = type(value) is types.ModuleType
+                found[name] = {"module": value.__name__} if is_module else encode(value, refs)
+        entry = wanted.get("entry")
+        reply = {
+            "ok": {
+                "globals": found,
+                "entry": encode(_resolve_entry(namespace, entry), refs) if entry else None,
+            }
+        }
+    except BaseException as error:  # noqa: B036 - the solution failed to load; say why and stop
+        send_frame(3, {"raised": _describe(error)})
+        return
+    send_frame(3, reply)
+
+    def arguments(data: object) -> object:
+        def ref(number: int, _type_name: str) -> object:
+            return refs[number]
+
+        return decode(data, ref)
+
+    while True:
+        try:
+            request = recv_frame(3)
+        except EOFError:
+            return
+        try:
+            op = request["op"]
+            if op == "call":
+                target = (
+                    refs[request["ref"]] if "ref" in request else _resolve_entry(namespace, request["entry"])
+                )
+                args, kwargs = arguments(request["args"]), arguments(request["kwargs"])
+                answer = encode(target(*args, **kwargs), refs)
+            elif op == "getattr":
+                answer = encode(getattr(refs[request["ref"]], request["name"]), refs)
+            else:
+                raise ValueError(f"unknown request {op!r}")
+            reply = {"ok": answer}
+        except BaseException as error:  # noqa: B036 - SystemExit from a solution is just another answer
+            reply = {"raised": _describe(error)}
+        send_frame(3, reply)
+
+
+# --- the zygote -------------------------------------------------------------------------------------------
+
+
+def zygote_main(control: socket.socket, sandboxed: bool) -> None:
+    """Clone one runner per request. Requests carry only file descriptors, never code or tests."""
+    outer_ids = (os.geteuid(), os.getegid())
+    import gc
+
+    gc.freeze()  # a runner's collections must not write to (and so copy) every inherited page
+    flags = CLONE_PARENT  # the supervisor, not the zygote, is the runner's parent: it waits for it
+    if sandboxed:
+        flags |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 16, 8)
+        except OSError:
+            os._exit(0)
+        if not message:
+            os._exit(0)
+        try:
+            pid = clone_process(flags)
+        except OSError as error:
+            pid = -(error.errno or 1)
+        if pid == 0:
+            runner_main(fds, sandboxed, outer_ids, control)
+        for fd in fds:
+            os.close(fd)
+        control.send(struct.pack("<i", pid))
+
+
+# --- the supervisor ---------------------------------------------------------------------------------------
+
+
+class SolutionDied(BaseException):
+    """The runner ended or stopped answering; test code cannot catch this."""
+
+
+class SolutionTimeout(BaseException):
+    """The time limit passed; test code cannot catch this."""
+
+
+class HarnessError(Exception):
+    """The test asked for something the harness cannot do (not the solution's fault)."""
+
+
+class Runner:
+    """One runner process, seen from the supervisor."""
+
+    def __init__(self, supervisor: Supervisor, fds: list[int], workdir: str | None) -> None:
+        self.pid = supervisor.spawn(fds)
+        self.supervisor = supervisor
+        self.workdir = workdir
+        self.exit_status: int | None = None
+        self.cpu_s = 0.0
+
+    def kill(self) -> None:
+        """Kill the runner (and with it its PID namespace) and reap it."""
+        if self.exit_status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.reap()
+        if not self.supervisor.sandboxed:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)  # without a PID namespace, its group is all we know
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.workdir:
+            _remove_tree(self.workdir)
+            self.workdir = None
+
+    def reap(self) -> None:
+        _, status, usage = os.wait4(self.pid, 0)
+        self.exit_status = status
+        self.cpu_s = usage.ru_utime + usage.ru_stime
+
+
+class Session:
+    """Request/answer over the channel to a serving runner, with one deadline for everything."""
+
+    def __init__(self, runner: Runner, channel: socket.socket, deadline: float) -> None:
+        self.runner, self.channel, self.deadline, self.calls = runner, channel, deadline, 0
+
+    def request(self, message: dict) -> object:
+        try:
+            send_frame(self.channel.fileno(), message)
+        except OSError:
+            raise SolutionDied("the solution process stopped answering") from None
+        return self.receive()
+
+    def receive(self) -> object:
+        """The runner's next answer: its value, or the exception it raised, raised here."""
+        try:
+            reply = recv_frame(self.channel.fileno(), self.deadline)
+        except Timeout:
+            raise SolutionTimeout from None
+        except (EOFError, OSError, ProtocolError) as error:
+            raise SolutionDied(f"the solution process stopped answering ({type(error).__name__})") from None
+        if type(reply) is not dict or len(reply) != 1:
+            raise SolutionDied("the solution process sent a malformed reply")
+        if "raised" in reply:
+            raise _solution_exception(reply["raised"])
+        if "ok" not in reply:
+            raise SolutionDied("the solution process sent a malformed reply")
+        return reply["ok"]
+
+    def value(self, data: object) -> object:
+        try:
+            return decode(data, lambda number, type_name: Remote(self, number, type_name))
+        except ProtocolError as error:
+            raise SolutionDied(f"the solution returned an unreadable value ({error})") from None
+
+    def call(self, message: dict, args: tuple, kwargs: dict) -> object:
+        self.calls += 1
+        message["args"] = _encode_argument(list(args))
+        message["kwargs"] = {"dict": [[key, _encode_argument(value)] for key, value in kwargs.items()]}
+        return self.value(self.request(message))
+
+
+def _solution_exception(described: object) -> BaseException:
+    """The exception the test sees when the solution raised: a builtin of the same name (so a test
+    may expect a ValueError), never one the test could mistake for a harness event."""
+    try:
+        name, message = described
+        name, message = str(name), str(message)
+    except (TypeError, ValueError):
+        return SolutionDied("the solution process sent a malformed reply")
+    kind = getattr(builtins, name, None)
+    if name in ("SystemExit", "KeyboardInterrupt", "GeneratorExit"):
+        return SolutionDied(f"the solution raised {name}")
+    if isinstance(kind, type) and issubclass(kind, Exception):
+        try:
+            return kind(f"{message} (raised by the solution)")
+        except Exception:  # noqa: BLE001 - builtins with unusual constructors (UnicodeError subclasses)
+            pass
+    return RuntimeError(f"{name}: {message} (raised by the solution)")
+
+
+class Remote:
+    """A value that lives in the solution's process. It can be called and its attributes read;
+    it equals nothing but itself, so an object with a lying __eq__ never passes a comparison."""
+
+    __slots__ = ("_session", "_ref", "_type")
+
+    def __init__(self, session: Session, ref: int, type_name: str) -> None:
+        self._session, self._ref, self._type = session, ref, type_name
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        return self._session.call({"op": "call", "ref": self._ref}, args, kwargs)
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._session.value(self._session.request({"op": "getattr", "ref": self._ref, "name": name}))
+
+    def __repr__(self) -> str:
+        return f"<{self._type} object of the solution>"
+
+
+def _encode_argument(value: object) -> object:
+    """Arguments the test passes to the solution: plain data, or values that came from the solution."""
+    if type(value) is Remote:
+        return {"ref": [value._ref, value._type]}
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is list:
+        return [_encode_argument(item) for item in value]
+    if kind in (tuple, set, frozenset):
+        return {kind.__name__: [_encode_argument(item) for item in value]}
+    if kind is dict:
+        return {"dict": [[_encode_argument(k), _encode_argument(v)] for k, v in value.items()]}
+    if kind is bytes:
+        return {"bytes": value.hex()}
+    if kind is complex:
+        return {"complex": [value.real, value.imag]}
+    raise HarnessError(f"the test passes a {kind.__name__} to the solution; only plain data can cross")
+
+
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+def _module(data: object) -> types.ModuleType | None:
+    """A module the solution imported, reported by name: the test gets our own copy of it."""
+    if type(data) is dict and list(data) == ["module"] and type(data["module"]) is str:
+        return __import__(data["module"], fromlist=["_"])
+    return None
+
+
+def _referenced_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _referenced_names(constant)
+    return names
+
+
+def _test_failure(error: BaseException, test_source: str) -> str:
+    """Where in the test an exception surfaced, as `line N: <source>`."""
+    line = None
+    for frame, number in traceback.walk_tb(error.__traceback__):
+        if frame.f_code.co_filename == "<test>":
+            line = number
+    text = str(error) or type(error).__name__
+    if isinstance(error, AssertionError) and not str(error):
+        text = "assertion failed"
+    elif not isinstance(error, AssertionError):
+        text = f"{type(error).__name__}: {error}"
+    if line is not None:
+        source = test_source.splitlines()[line - 1].strip() if line <= len(test_source.splitlines()) else ""
+        return f"{text} (test line {line}: {source[:160]})"
+    return text
+
+
+class _Deadline(BaseException):
+    pass
+
+
+def _alarm(_signum: int, _frame: object) -> None:
+    raise _Deadline
+
+
+def _remove_tree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class Supervisor:
+    def __init__(self, host_in: int, host_out: int, zygote: socket.socket, sandboxed: bool) -> None:
+        self.host_in, self.host_out, self.zygote, self.sandboxed = host_in, host_out, zygote, sandboxed
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+        self._code_cache: dict[tuple[str, str], types.CodeType] = {}
+
+    def spawn(self, fds: list[int]) -> int:
+        socket.send_fds(self.zygote, [b"r"], fds)
+        answer = self.zygote.recv(4)
+        if len(answer) != 4:
+            raise SolutionDied("the zygote is gone")
+        (pid,) = struct.unpack("<i", answer)
+        if pid < 0:
+            raise OSError(-pid, f"cannot start a runner: {os.strerror(-pid)}")
+        return pid
+
+    def loop(self) -> None:
+        while True:
+            try:
+                task = recv_frame(self.host_in)
+            except EOFError:
+                return
+            start = time.perf_counter()
+            try:
+                result = self.handle(task)
+            except SolutionDied as error:  # the zygote died: report, then let the host restart us
+                send_frame(self.host_out, {"status": "error", "cases": [], "message": str(error)})
+                return
+            except Exception as error:  # noqa: BLE001 - a harness bug must not look like a verdict
+                result = {"status": "error", "cases": [], "message": f"{type(error).__name__}: {error}"}
+            result["seconds"] = round(time.perf_counter() - start, 6)
+            send_frame(self.host_out, result)
+
+    def handle(self, task: dict) -> dict:
+        kind = task["kind"]
+        if kind == "stdin":
+            return self.run_stdin(task)
+        if kind in ("call", "assert"):
+            return self.run_served(task)
+        raise ValueError(f"unknown test kind {kind!r}")
+
+    def _workdir(self) -> str | None:
+        if self.sandboxed:
+            return None
+        import tempfile
+
+        return tempfile.mkdtemp(prefix="distillery-run-")
+
+    def _setup(self, task: dict, mode: str, workdir: str | None, resolve: dict | None = None) -> dict:
+        return {
+            "mode": mode,
+            "code": task["code"],
+            "prelude": task.get("prelude"),
+            "limits": task["limits"],
+            "workdir": workdir,
+            "resolve": resolve,
+        }
+
+    def _compiled(self, source: str, filename: str) -> types.CodeType:
+        """Compile test code once per distinct source (many samples share one problem's tests)."""
+        key = (source, filename)
+        code = self._code_cache.get(key)
+        if code is None:
+            if len(self._code_cache) >= 512:
+                self._code_cache.clear()
+            code = self._code_cache[key] = compile(source, filename, "exec")
+        return code
+
+    # stdin/stdout programs: one runner per case, outputs compared here
+
+    def run_stdin(self, task: dict) -> dict:
+        cases, results, status = task["cases"], [], "pass"
+        for number, case in enumerate(cases):
+            result = self.run_stdin_case(task, case)
+            result["case"] = number
+            results.append(result)
+            if result["status"] != "pass":
+                status = result["status"]
+                if task.get("stop_on_fail", True):
+                    break
+        return {"status": status, "cases": results, "message": ""}
+
+    def run_stdin_case(self, task: dict, case: dict) -> dict:
+        limits = task["limits"]
+        stdin = os.memfd_create("stdin")
+        os.write(stdin, case["input"].encode())
+        os.lseek(stdin, 0, os.SEEK_SET)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        channel, child_end = socket.socketpair()
+        workdir = self._workdir()
+        start = time.perf_counter()
+        try:
+            runner = Runner(self, [child_end.fileno(), stdin, out_w, err_w], workdir)
+        finally:
+            for fd in (stdin, out_w, err_w):
+                os.close(fd)
+            child_end.close()
+        try:
+            send_frame(channel.fileno(), self._setup(task, "stdin", workdir))
+            output, stderr_tail, problem = self._collect(
+                runner, out_r, err_r, start + limits["wall_s"], limits
+            )
+        finally:
+            channel.close()
+            runner.kill()
+            os.close(out_r)
+            os.close(err_r)
+        result = {"status": "pass", "seconds": round(time.perf_counter() - start, 6)}
+        status = runner.exit_status
+        if problem == "timeout" or (problem is None and runner.cpu_s >= limits["cpu_s"]):
+            result.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
+        elif problem:
+            result.update(status="fail", reason=problem)
+        elif os.WIFSIGNALED(status):
+            result.update(status="fail", reason=f"killed by {signal.Signals(os.WTERMSIG(status)).name}")
+        elif os.WEXITSTATUS(status) != 0:
+            result.update(status="fail", reason=f"exit code {os.WEXITSTATUS(status)}")
+        else:
+            text = output.decode("utf-8", "replace")
+            reason = compare_output(text, case["output"], task.get("float_tol"))
+            if reason:
+                result.update(status="fail", reason=f"wrong answer: {reason}")
+        if result["status"] != "pass" and stderr_tail:
+            result["stderr"] = stderr_tail.decode("utf-8", "replace")
+        return result
+
+    def _collect(self, runner: Runner, out_r: int, err_r: int, deadline: float, limits: dict):
+        """Read stdout/stderr until the program ends; (stdout, stderr tail, problem or None)."""
+        output, stderr_tail, stderr_total = bytearray(), bytearray(), 0
+        limit = int(limits["output_mb"] * (1 << 20))
+        pidfd = os.pidfd_open(runner.pid)
+        open_fds, exited_at = {out_r, err_r}, None
+        try:
+            while open_fds:
+                now = time.monotonic()
+                if exited_at is None:
+                    wait = deadline - now
+                    if wait <= 0:
+                        return bytes(output), bytes(stderr_tail), "timeout"
+                    watched = [*open_fds, pidfd]
+                else:
+                    wait = exited_at + 0.5 - now  # leftovers after exit: only the unsandboxed mode has any
+                    if wait <= 0:
+                        break
+                    watched = list(open_fds)
+                for fd in select.select(watched, [], [], wait)[0]:
+                    if fd == pidfd:
+                        runner.reap()
+                        exited_at = time.monotonic()
+                        if not self.sandboxed:
+                            runner.kill()
+                        continue
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        open_fds.discard(fd)
+                    elif fd == out_r:
+                        output += chunk
+                        if len(output) > limit:
+                            return (
+                                bytes(output),
+                                bytes(stderr_tail),
+                                f"output limit ({limits['output_mb']} MB) exceeded",
+                            )
+                    else:
+                        stderr_total += len(chunk)
+                        stderr_tail = (stderr_tail + chunk)[-STDERR_TAIL:]
+                        if stderr_total > limit:
+                            return bytes(output), bytes(stderr_tail), "stderr output limit exceeded"
+            if exited_at is None:
+                runner.reap()
+            return bytes(output), bytes(stderr_tail), None
+        finally:
+            os.close(pidfd)
+
+    # functions: one serving runner per sample, values compared (call) or tests run (assert) here
+
+    def run_served(self, task: dict) -> dict:
+        limits = task["limits"]
+        channel, child_end = socket.socketpair()
+        workdir = self._workdir()
+        start = time.perf_counter()
+        try:
+            runner = Runner(self, [child_end.fileno(), self.devnull, self.devnull, self.devnull], workdir)
+        finally:
+            child_end.close()
+        session = Session(runner, channel, time.monotonic() + limits["wall_s"])
+        resolve, test_code = None, None
+        if task["kind"] == "assert":
+            test_code = self._compiled(task["test_code"], "<test>")
+            names = sorted(_referenced_names(test_code) - _BUILTIN_NAMES)
+            resolve = {"names": names, "entry": task["entry_point"]}
+        try:
+            send_frame(channel.fileno(), self._setup(task, "serve", workdir, resolve))
+            try:
+                loaded = session.receive()  # the load report: what `resolve` asked for
+            except SolutionTimeout:
+                return _one_case("timeout", start, "time limit exceeded while loading the solution")
+            except SolutionDied as error:
+                return _one_case("fail", start, str(error))
+            except Exception as error:  # noqa: BLE001 - the solution raised while loading
+                return _one_case("fail", start, f"the solution failed to load: {error}")
+            if task["kind"] == "call":
+                return self.run_call(task, session)
+            return self.run_assert(task, session, test_code, loaded, start)
+        finally:
+            channel.close()
+            runner.kill()
+
+    def run_call(self, task: dict, session: Session) -> dict:
+        limits, results, status = task["limits"], [], "pass"
+        tolerance = task.get("float_tol")
+        tolerance = 1e-9 if tolerance is None else tolerance
+        for number, case in enumerate(task["cases"]):
+            start = time.perf_counter()
+            session.deadline = time.monotonic() + limits["wall_s"]
+            result, died = {"case": number, "status": "pass"}, False
+            try:
+                got = session.call({"op": "call", "entry": task["fn_name"]}, tuple(case["args"]), {})
+                if not same_value(got, case["expected"], tolerance):
+                    result.update(
+                        status="fail", reason=f"expected {_short(case['expected'])}, got {_short(got)}"
+                    )
+            except SolutionTimeout:
+                result.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
+            except SolutionDied as error:
+                result.update(status="fail", reason=str(error))
+                died = True
+            except Exception as error:  # noqa: BLE001 - what the solution raised
+                result.update(status="fail", reason=f"{type(error).__name__}: {error}")
+            result["seconds"] = round(time.perf_counter() - start, 6)
+            results.append(result)
+            if result["status"] != "pass":
+                status = result["status"]
+                if task.get("stop_on_fail", True) or status == "timeout" or died:
+                    break
+        return {"status": status, "cases": results, "message": ""}
+
+    def run_assert(
+        self, task: dict, session: Session, test_code: types.CodeType, loaded: object, start: float
+    ) -> dict:
+        limits = task["limits"]
+        session.deadline = time.monotonic() + limits["wall_s"]
+        test_source, prelude, entry = task["test_code"], task.get("prelude") or "", task["entry_point"]
+        case = {"case": 0, "status": "pass"}
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, max(0.001, session.deadline - time.monotonic()))
+        try:
+            if type(loaded) is not dict or type(loaded.get("globals")) is not dict:
+                raise SolutionDied("the solution process sent a malformed reply")
+            namespace: dict = {"__name__": "__test__", "__builtins__": builtins}
+            for name, data in loaded["globals"].items():
+                namespace[name] = _module(data) or session.value(data)
+            # The trusted context (HumanEval's prompt, a judge's import prelude) wins over the
+            # solution's copies of the same helpers; the entry point is always the solution's.
+            if prelude:
+                exec(self._compiled(prelude, "<prelude>"), namespace)
+            candidate = session.value(loaded["entry"])
+            if "." not in entry and "(" not in entry:
+                namespace[entry] = candidate
+            exec(test_code, namespace)
+            check = namespace.get("check")
+            if callable(check):
+                check(candidate)
+        except (SolutionTimeout, _Deadline):
+            case.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
+        except SolutionDied as error:
+            case.update(status="fail", reason=str(error))
+        except HarnessError as error:
+            case.update(status="error", reason=str(error))
+        except SystemExit:
+            case.update(status="error", reason="the test code called exit()")
+        except Exception as error:  # noqa: BLE001 - a failed assertion or what the solution raised
+            case.update(status="fail", reason=_test_failure(error, test_source))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        case["calls"] = session.calls
+        case["seconds"] = round(time.perf_counter() - start, 6)
+        return {"status": case["status"], "cases": [case], "message": ""}
+
+
+def _one_case(status: str, start: float, reason: str) -> dict:
+    case = {"case": 0, "status": status, "reason": reason, "seconds": round(time.perf_counter() - start, 6)}
+    return {"status": status, "cases": [case], "message": reason}
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# --- start-up ----------------------------------------------------------------------------------------------
+
+
+def _build_root(binds: list[list[str]], links: list[list[str]], devices: list[str], tmp_mb: int) -> None:
+    """`unshare` mode: give this mount namespace a fresh read-only root holding only `binds`, as bwrap
+    does (we already are in new mount, PID, network, IPC and UTS namespaces)."""
+    sources = [(os.open(src, os.O_PATH | os.O_CLOEXEC), dest) for src, dest in binds if os.path.exists(src)]
+    nodes = [
+        (os.open(f"/dev/{name}", os.O_PATH | os.O_CLOEXEC), name)
+        for name in devices
+        if os.path.exists(f"/dev/{name}")
+    ]
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    base = "/tmp"
+    mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+    for fd, dest in sources:
+        target = base + dest
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            os.makedirs(target, mode=0o755, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            open(target, "w").close()
+        mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+        mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for target, link in links:
+        os.symlink(target, base + link)
+    os.makedirs(base + "/dev", mode=0o755)
+    mount("tmpfs", base + "/dev", "tmpfs", MS_NOSUID, "mode=0755,size=64k")
+    for fd, name in nodes:
+        open(f"{base}/dev/{name}", "w").close()
+        mount(f"/proc/self/fd/{fd}", f"{base}/dev/{name}", None, MS_BIND)
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
+        os.symlink(target, f"{base}/dev/{name}")
+    os.mkdir(base + "/dev/shm", 0o1777)
+    os.makedirs(base + "/proc", mode=0o755)
+    try:
+        mount("proc", base + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except PermissionError:  # a masked /proc forbids a fresh one without privileges: reuse it
+        mount("/proc", base + "/proc", None, MS_BIND | MS_REC)
+    os.makedirs(base + "/tmp", mode=0o755)
+    mount("tmpfs", base + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_mb}m")
+    for fd, _ in sources + nodes:
+        os.close(fd)
+    os.chdir(base)
+    _check(_libc.syscall(_syscall_number("pivot_root"), b".", b"."))
+    _check(_libc.umount2(b".", MNT_DETACH))
+    os.chdir("/")
+    mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    mount(None, "/dev", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    host_in, host_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    sandboxed = config["isolation"] != "none"
+    try:
+        if config["isolation"] == "unshare":
+            _build_root(config["binds"], config["links"], config["devices"], config["tmp_mb"])
+        if config.get("drop_to"):
+            uid, gid = config["drop_to"]
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        elif config["isolation"] == "unshare":
+            drop_capabilities()  # root of our own user namespace only while building the root
+        prctl(PR_SET_DUMPABLE, 0)  # no same-uid process may trace us or read our memory
+        sys.set_int_max_str_digits(0)
+        for name in PRELOAD:
+            __import__(name)
+        supervisor_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if os.fork() == 0:
+            supervisor_end.close()
+            for fd in (host_in, host_out):
+                os.close(fd)
+            zygote_main(zygote_end, sandboxed)
+        zygote_end.close()
+        supervisor = Supervisor(host_in, host_out, supervisor_end, sandboxed)
+        # One real run before reporting ready: proves that runners can be cloned and set up here.
+        probe = supervisor.run_stdin(
+            {
+                "code": "print(input()[::-1])",
+                "cases": [{"input": "ok", "output": "ko"}],
+                "limits": config["probe_limits"],
+            }
+        )
+    except Exception as error:  # noqa: BLE001 - tell the host why this isolation cannot work here
+        send_frame(host_out, {"ready": False, "message": f"{type(error).__name__}: {error}"})
+        return
+    if probe["status"] != "pass":
+        send_frame(host_out, {"ready": False, "message": f"probe run failed: {probe['cases']}"})
+        return
+    send_frame(host_out, {"ready": True, "python": sys.version.split()[0], "uid": os.getuid()})
+    supervisor.loop()
+
+
+if __name__ == "__main__":
+    main()

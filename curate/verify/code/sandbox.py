@@ -1,0 +1,273 @@
+"""Start, feed and stop one sandboxed worker (the supervisor and zygote of inside.py).
+
+Isolation modes, strongest first:
+
+bwrap    bubblewrap builds the worker a fresh root holding only the system directories and the
+         interpreter (read-only), a private /tmp, /dev and /proc, and new PID, network, IPC and UTS
+         namespaces. Started as root, bwrap keeps only CAP_SETUID/CAP_SETGID for the worker, which
+         uses them to become `nobody` before it runs anything.
+unshare  the same view built by the worker itself with mount(2) and pivot_root(2), inside the
+         namespaces that util-linux `unshare` creates. Used when bwrap is missing or refused.
+none     no isolation at all: only resource limits, a process group and a temporary folder.
+         Never chosen automatically (`isolation="none"`, CLI `--unsafe-no-isolation`).
+
+In both sandboxed modes every run also gets its own user, PID, mount and IPC namespaces (see
+inside.py), so a run cannot see the worker, its files or an earlier run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from curate.verify.code import inside
+
+ISOLATIONS = ("bwrap", "unshare", "none")
+NOBODY = 65534  # who the worker becomes when distillery runs as root
+START_TIMEOUT_S = 60.0
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+SANDBOX_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "HOME": "/tmp",
+    "TMPDIR": "/tmp",
+    # Numeric libraries start one thread per core at import; a run has a small process budget.
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+_SOURCE = Path(inside.__file__).read_text(encoding="utf-8")
+
+
+class IsolationError(RuntimeError):
+    """No sandbox can be started here (and running without one was not asked for)."""
+
+    user_error = True
+
+
+class WorkerError(RuntimeError):
+    """A worker died or stopped answering; the task it had gets an `error` verdict."""
+
+
+def _python_paths(python: str) -> dict:
+    """Where an interpreter lives: what the sandbox must show for it to start and import its packages."""
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        info = {"prefixes": [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]}
+    else:
+        script = "import json,sys;print(json.dumps({'prefixes':[sys.prefix,sys.base_prefix,sys.exec_prefix,sys.base_exec_prefix]}))"
+        out = subprocess.run(
+            [python, "-I", "-c", script], capture_output=True, text=True, timeout=30, check=True
+        )
+        info = json.loads(out.stdout)
+    info["executable"] = python
+    return info
+
+
+def mount_plan(python: str) -> tuple[list[list[str]], list[list[str]]]:
+    """(links, binds) for the sandbox root: [target, link] symlinks and [source, dest] read-only binds."""
+    links, binds = [], []
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            links.append([os.readlink(path), path])
+        elif os.path.isdir(path):
+            binds.append([path, path])
+    covered = [dest for _, dest in binds]
+    paths = _python_paths(python)
+    wanted = [*paths["prefixes"], os.path.dirname(os.path.abspath(python))]
+    wanted += [os.path.realpath(p) for p in wanted]
+    for path in wanted:
+        path = os.path.abspath(path)
+        if not os.path.isdir(path) or any(path == c or path.startswith(c.rstrip("/") + "/") for c in covered):
+            continue
+        # A wider path already planned covers this one; a narrower one is replaced by this one.
+        binds = [b for b in binds if not b[1].startswith(path.rstrip("/") + "/")]
+        covered = [dest for _, dest in binds]
+        binds.append([path, path])
+        covered.append(path)
+    return links, binds
+
+
+def _bwrap_command(python: str, as_root: bool, tmp_mb: int) -> list[str]:
+    links, binds = mount_plan(python)
+    command = [
+        "bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+        "--unshare-uts", "--unshare-cgroup-try", "--clearenv",
+    ]  # fmt: skip
+    if not as_root:
+        command.append("--unshare-user")
+    for key, value in SANDBOX_ENV.items():
+        command += ["--setenv", key, value]
+    for target, link in links:
+        command += ["--symlink", target, link]
+    made = {"/"} | {dest for _, dest in binds}
+    for _, dest in binds:
+        # bwrap copies the host's modes for parents it creates (/root is 0700): once the worker is
+        # `nobody` it could not reach its own interpreter.
+        for parent in reversed(Path(dest).parents):
+            if str(parent) not in made:
+                command += ["--perms", "0755", "--dir", str(parent)]
+                made.add(str(parent))
+    for source, dest in binds:
+        command += ["--ro-bind", source, dest]
+    command += ["--dev", "/dev", "--proc", "/proc", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp"]
+    command += ["--remount-ro", "/", "--chdir", "/tmp"]
+    if as_root:
+        command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    return command
+
+
+def _unshare_command(as_root: bool) -> list[str]:
+    command = ["unshare", "--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child"]
+    if not as_root:
+        command.append("--map-root-user")  # caps in our own user namespace, to build the root
+    return command
+
+
+def worker_command(isolation: str, python: str, tmp_mb: int, probe_limits: dict) -> list[str]:
+    """The full command line that starts one worker under `isolation`."""
+    as_root = os.geteuid() == 0
+    config: dict = {"isolation": isolation, "probe_limits": probe_limits, "tmp_mb": tmp_mb}
+    if isolation == "bwrap":
+        prefix = _bwrap_command(python, as_root, tmp_mb)
+    elif isolation == "unshare":
+        prefix = _unshare_command(as_root)
+        config["links"], config["binds"] = mount_plan(python)
+        config["devices"] = list(DEVICES)
+    elif isolation == "none":
+        prefix = []
+    else:
+        raise ValueError(f"unknown isolation {isolation!r}; expected one of {ISOLATIONS}")
+    if as_root and isolation != "none":
+        config["drop_to"] = [NOBODY, NOBODY]
+    return [*prefix, python, "-I", "-B", "-c", _SOURCE, json.dumps(config)]
+
+
+class Worker:
+    """One sandboxed worker process. run() sends a task and returns the supervisor's result."""
+
+    def __init__(self, isolation: str, python: str, tmp_mb: int, probe_limits: dict) -> None:
+        self.isolation = isolation
+        self._command = worker_command(isolation, python, tmp_mb, probe_limits)
+        self._process: subprocess.Popen | None = None
+        self._stderr = None
+        self.info: dict = {}
+
+    def start(self) -> None:
+        self._stderr = tempfile.TemporaryFile()
+        env = dict(SANDBOX_ENV) if self.isolation == "none" else {"PATH": SANDBOX_ENV["PATH"]}
+        self._process = subprocess.Popen(
+            self._command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            cwd="/",
+            start_new_session=True,
+        )
+        try:
+            ready = self._receive(time.monotonic() + START_TIMEOUT_S)
+        except WorkerError as error:
+            self.stop()
+            raise WorkerError(
+                f"{self.isolation} worker did not start: {error}: {self.stderr_text()}"
+            ) from None
+        if not ready.get("ready"):
+            self.stop()
+            raise WorkerError(f"{self.isolation} worker did not start: {ready.get('message')}")
+        self.info = ready
+
+    def stderr_text(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read()[-2000:].decode("utf-8", "replace").strip()
+
+    def _receive(self, deadline: float) -> dict:
+        assert self._process is not None and self._process.stdout is not None
+        try:
+            message = inside.recv_frame(self._process.stdout.fileno(), deadline)
+        except inside.Timeout:
+            raise WorkerError("no answer in time") from None
+        except (EOFError, OSError, inside.ProtocolError) as error:
+            raise WorkerError(f"worker ended ({type(error).__name__}, exit {self._process.poll()})") from None
+        if not isinstance(message, dict):
+            raise WorkerError("malformed answer")
+        return message
+
+    def run(self, task: dict, timeout: float) -> dict:
+        """Send one task; on a dead or silent worker, stop it (the next run restarts it) and raise."""
+        if self._process is None or self._process.poll() is not None:
+            self.start()
+        assert self._process is not None and self._process.stdin is not None
+        try:
+            inside.send_frame(self._process.stdin.fileno(), task)
+            return self._receive(time.monotonic() + timeout)
+        except (OSError, WorkerError) as error:
+            self.stop()
+            raise WorkerError(str(error)) from None
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            process.stdin.close()  # type: ignore[union-attr]
+            process.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, 9)
+            except ProcessLookupError:
+                pass
+            process.wait()
+        process.stdout.close()  # type: ignore[union-attr]
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+_resolved: dict[tuple[str, str], str] = {}
+_resolve_lock = threading.Lock()
+
+
+def candidates(requested: str) -> list[str]:
+    """The modes to try, in order, for a requested isolation (`auto` means any sandbox, never none)."""
+    if requested == "auto":
+        return [mode for mode in ("bwrap", "unshare") if shutil.which(mode)]
+    if requested not in ISOLATIONS:
+        raise ValueError(f"unknown isolation {requested!r}; expected auto or one of {ISOLATIONS}")
+    return [requested]
+
+
+def start_worker(requested: str, python: str, tmp_mb: int, probe_limits: dict) -> Worker:
+    """A started worker in the first mode that works here; the answer is remembered per interpreter."""
+    key = (requested, python)
+    with _resolve_lock:
+        known = _resolved.get(key)
+    tried = []
+    for mode in [known] if known else candidates(requested):
+        worker = Worker(mode, python, tmp_mb, probe_limits)
+        try:
+            worker.start()
+        except (WorkerError, OSError) as error:
+            tried.append(f"{mode}: {error}")
+            continue
+        with _resolve_lock:
+            _resolved[key] = mode
+        return worker
+    if requested == "auto" and not tried:
+        tried.append("neither bwrap nor unshare is installed")
+    raise IsolationError(
+        "cannot start a sandbox for untrusted code (" + "; ".join(tried) + "). Install bubblewrap "
+        "(apt-get install bubblewrap), or pass --unsafe-no-isolation / isolation='none' to run the "
+        "code without any isolation."
+    )

@@ -1,0 +1,264 @@
+"""Verify many code samples with a pool of pre-started sandboxed workers.
+
+Each item is one sample: a mapping with `tests` (the spec JSON) and `code` (a solution as is) or
+`response` (a model output to extract the code from), or a (response, tests) pair. Verdicts come
+back in input order. A worker runs one sample at a time; a pool of N workers runs N at once.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from curate.verify.code.extract import extract_code
+from curate.verify.code.limits import (
+    DEFAULT_MAX_PROCESSES,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIME_LIMIT_S,
+    FILE_MB,
+    OPEN_FILES,
+    OUTPUT_MB,
+    TMP_MB,
+)
+from curate.verify.code.sandbox import Worker, WorkerError, start_worker
+from curate.verify.code.specs import SpecError, parse_spec
+from curate.verify.result import Verdict
+
+_FIXED_LIMITS = {"file_mb": FILE_MB, "open_files": OPEN_FILES, "tmp_mb": TMP_MB, "output_mb": OUTPUT_MB}
+_GUARD_SLACK_S = 10.0  # beyond the task's own limits, before the host gives up on a worker
+
+Item = Mapping | tuple
+
+
+@dataclass(frozen=True)
+class Limits:
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S
+    memory_mb: int = DEFAULT_MEMORY_MB
+    max_processes: int = DEFAULT_MAX_PROCESSES
+
+
+def build_task(code: str, spec: dict, limits: Limits) -> tuple[dict, float]:
+    """The task a worker runs for one sample, and how long the host waits for its answer."""
+    kind = spec["kind"]
+    wall = float(spec.get("time_limit_s") or limits.time_limit_s)
+    runs = len(spec.get("cases", ()))
+    cpu = {"stdin": wall, "call": wall * (runs + 1), "assert": wall * 2}[kind]
+    task = {
+        "kind": kind,
+        "code": code,
+        "prelude": spec.get("prelude"),
+        "float_tol": spec.get("float_tol"),
+        "limits": {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "memory_mb": int(spec.get("memory_mb") or limits.memory_mb),
+            "processes": limits.max_processes,
+            **_FIXED_LIMITS,
+        },
+    }
+    if kind == "assert":
+        task.update(entry_point=spec["entry_point"], test_code=spec["code"])
+    else:
+        task["cases"] = spec["cases"]
+        if kind == "call":
+            task["fn_name"] = spec["fn_name"]
+    guard = (runs * (wall + 1) if kind == "stdin" else cpu) + _GUARD_SLACK_S
+    return task, guard
+
+
+def _unpack(item: Item) -> tuple[str | None, object, bool]:
+    """(text, tests, text_is_code) of one item."""
+    if isinstance(item, Mapping):
+        code = item.get("code")
+        if isinstance(code, str) and code.strip():
+            return code, item.get("tests"), True
+        return item.get("response"), item.get("tests"), False
+    if isinstance(item, tuple | list) and len(item) == 2:
+        return item[0], item[1], False
+    raise TypeError(
+        f"a code item is a mapping with tests and code/response, or a (response, tests) pair; got {item!r}"
+    )
+
+
+def _entry_hint(spec: dict) -> str | None:
+    if spec["kind"] == "assert":
+        return spec["entry_point"]
+    if spec["kind"] == "call":
+        return spec["fn_name"]
+    return None
+
+
+class CodeVerifier:
+    """A pool of sandboxed workers. Use as a context manager, or call close().
+
+    isolation: "auto" (bubblewrap, else unshare; refuses when neither works), "bwrap", "unshare",
+    or "none" (no isolation: only for code you trust). Limits given here are defaults that a
+    spec's own time_limit_s / memory_mb override. Thread-safe; map() keeps every worker busy.
+    """
+
+    def __init__(
+        self,
+        workers: int = 1,
+        isolation: str = "auto",
+        *,
+        time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+        memory_mb: int = DEFAULT_MEMORY_MB,
+        max_processes: int = DEFAULT_MAX_PROCESSES,
+        python: str | None = None,
+        language: str = "python",
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        if language != "python":
+            raise ValueError(f"code verification supports python only for now, not {language!r}")
+        self.limits = Limits(float(time_limit_s), int(memory_mb), int(max_processes))
+        self.language = language
+        self._python = python or sys.executable
+        self._tmp_mb = TMP_MB
+        probe = {"wall_s": 30.0, "cpu_s": 30.0, "memory_mb": 512, "processes": 8, **_FIXED_LIMITS}
+        self._probe = probe
+        first = start_worker(isolation, self._python, self._tmp_mb, probe)  # resolves the mode
+        self.isolation = first.isolation
+        self._workers: list[Worker] = [first]
+        self._workers += self._start_more(workers - 1)
+        self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
+        for worker in self._workers:
+            self._idle.put(worker)
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="code-verify")
+        self._closed = False
+
+    def _start_more(self, count: int) -> list[Worker]:
+        workers: list[Worker] = []
+        errors: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                workers.append(start_worker(self.isolation, self._python, self._tmp_mb, self._probe))
+            except BaseException as error:  # noqa: B036 - re-raised below, in the caller's thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=start) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            for worker in workers:
+                worker.stop()
+            raise errors[0]
+        return workers
+
+    @property
+    def workers(self) -> int:
+        return len(self._workers)
+
+    # --- verifying --------------------------------------------------------------------------------------
+
+    def _prepare(self, item: Item) -> Verdict | tuple[dict, float, str]:
+        """A ready verdict (nothing to run) or (task, guard seconds, extracted code)."""
+        text, tests, is_code = _unpack(item)
+        spec = None
+        if tests is not None and not (isinstance(tests, str) and not tests.strip()):
+            try:
+                spec = parse_spec(tests)
+            except SpecError as error:
+                code = text if is_code else extract_code(text, self.language)
+                return Verdict("invalid_reference", code, json.dumps({"message": str(error)}))
+        code = text if is_code else extract_code(text, self.language, _entry_hint(spec) if spec else None)
+        if spec is None:
+            return Verdict("no_reference", code, json.dumps({"message": "no tests"}))
+        if code is None:
+            return Verdict("no_answer", None, json.dumps({"message": "no code found in the response"}))
+        task, guard = build_task(code, spec, self.limits)
+        return task, guard, code
+
+    def _run(self, prepared: tuple[dict, float, str]) -> Verdict:
+        task, guard, code = prepared
+        worker = self._idle.get()
+        start = time.perf_counter()
+        try:
+            result = worker.run(task, guard)
+        except WorkerError as error:
+            seconds = round(time.perf_counter() - start, 6)
+            return Verdict("error", code, json.dumps({"message": f"sandbox worker failed: {error}"}), seconds)
+        finally:
+            self._idle.put(worker)
+        detail = {
+            "cases": result.get("cases", []),
+            "message": result.get("message", ""),
+            "isolation": self.isolation,
+        }
+        return Verdict(
+            result["status"], code, json.dumps(detail, ensure_ascii=False), float(result.get("seconds", 0.0))
+        )
+
+    def check(self, tests: object, response: str | None = None, code: str | None = None) -> Verdict:
+        """Verify one sample: `code` as is, or the code extracted from `response`."""
+        return next(self.map([{"tests": tests, "response": response, "code": code}]))
+
+    def map(self, items: Iterable[Item]) -> Iterator[Verdict]:
+        """Verify many samples; yields one Verdict per item, in input order."""
+        if self._closed:
+            raise RuntimeError("this CodeVerifier is closed")
+        pending: deque[Future | Verdict] = deque()
+        source = iter(items)
+        window = 4 * len(self._workers)
+
+        def fill() -> None:
+            while len(pending) < window:
+                try:
+                    item = next(source)
+                except StopIteration:
+                    return
+                prepared = self._prepare(item)
+                pending.append(
+                    prepared if isinstance(prepared, Verdict) else self._executor.submit(self._run, prepared)
+                )
+
+        fill()
+        while pending:
+            head = pending.popleft()
+            yield head if isinstance(head, Verdict) else head.result()
+            fill()
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        for worker in self._workers:
+            worker.stop()
+
+    def __enter__(self) -> CodeVerifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def verify_code_batch(
+    items: Iterable[Item], workers: int = 1, isolation: str = "auto", **limits: object
+) -> list[Verdict]:
+    """Verify many samples with a fresh pool of `workers`; verdicts in input order."""
+    with CodeVerifier(workers=workers, isolation=isolation, **limits) as verifier:  # type: ignore[arg-type]
+        return list(verifier.map(items))
+
+
+def check_code(
+    tests: object, response: str | None = None, code: str | None = None, isolation: str = "auto"
+) -> Verdict:
+    """Verify one sample with a one-off worker (starting it takes a fraction of a second)."""
+    with CodeVerifier(workers=1, isolation=isolation) as verifier:
+        return verifier.check(tests, response=response, code=code)

@@ -1,0 +1,515 @@
+"""Merge planning and execution.
+
+`plan_step` runs every check before any tensor is read: the method's input contract,
+architecture (config.json), tied embeddings vs a separate lm_head, tensor names, shapes,
+vocabulary sizes (with tokenizer_source: pad or truncate embedding rows to one model's
+vocabulary) and every parameter for every tensor. Only headers and small JSON files are read, so
+a bad merge fails in seconds and each message names the model and the tensor. A chained config
+is planned whole first, later steps against the planned outputs of earlier ones.
+
+`execute` then streams: for each output tensor, read that tensor from every input, merge it
+chunk by chunk and hand the chunks to a writer, so memory holds the inputs of one tensor.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from .config import StepSpec, load_config, resolve
+from .errors import MergeError
+from .methods import Method, TensorJob, get_method, run_job
+from .tensors import DEFAULT_SHARD_BYTES, MemoryWriter, ModelReader, ShardedWriter, TensorMeta, nbytes
+
+log = logging.getLogger("merge")
+
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+    "tokenizer.model", "added_tokens.json", "chat_template.jinja", "chat_template.json",
+    "generation_config.json",
+)
+ARCHITECTURE_FIELDS = (
+    "architectures", "model_type", "hidden_size", "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "head_dim", "n_embd", "n_layer", "n_head",
+)
+_HEAD = re.compile(r"(^|\.)(lm_head|embed_out)\.weight$")
+_EMBEDDING = re.compile(r"(^|\.)(embed_tokens|wte|word_embeddings|embed_in)\.weight$")
+_LAYER = re.compile(r"\.(\d+)\.")
+_MAX_LISTED = 8
+TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
+                "float64": torch.float64}
+
+
+@dataclass(eq=False)
+class ModelInfo:
+    """One merge input: a checkpoint on disk, an in-memory state dict, or an earlier step's output."""
+
+    label: str
+    path: Path | None
+    config: dict
+    tensors: dict[str, TensorMeta]
+    state_dict: Mapping[str, torch.Tensor] | None = None
+    tokenizer_dir: Path | None = None
+    _reader: ModelReader | None = None
+
+    @classmethod
+    def from_dir(cls, label: str, path: Path) -> ModelInfo:
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise MergeError(f"model {label!r}: {path} has no config.json (is it a model directory?)")
+        try:
+            config = json.loads(config_file.read_text())
+        except ValueError as error:
+            raise MergeError(f"model {label!r}: {config_file} is not valid JSON ({error})") from None
+        reader = ModelReader(path)
+        return cls(label, path, config, reader.metas, tokenizer_dir=path, _reader=reader)
+
+    @classmethod
+    def from_state_dict(cls, label: str, state_dict: Mapping[str, torch.Tensor]) -> ModelInfo:
+        metas = {name: TensorMeta(tuple(t.shape), t.dtype) for name, t in state_dict.items()}
+        return cls(label, None, {}, metas, state_dict=state_dict)
+
+    def read(self, name: str) -> torch.Tensor:
+        if self.state_dict is not None:
+            return self.state_dict[name]
+        if self._reader is None:  # an earlier step's output, written since it was planned
+            self._reader = ModelReader(self.path)
+        return self._reader.read(name)
+
+    @property
+    def vocab_rows(self) -> int | None:
+        embedding = self.embedding_name
+        return self.tensors[embedding].shape[0] if embedding else None
+
+    @property
+    def embedding_name(self) -> str | None:
+        return next((name for name in self.tensors if _EMBEDDING.search(name)), None)
+
+    @property
+    def head_name(self) -> str | None:
+        return next((name for name in self.tensors if _HEAD.search(name)), None)
+
+
+@dataclass
+class OutputTensor:
+    """One tensor of the merged model and how to make it."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    sources: list[str]  # the tensor to read from each input
+    params: dict[str, Any]
+    model_params: list[dict[str, Any]]
+    vocab_rows: int | None = None  # pad or truncate each input's rows to this
+
+
+@dataclass
+class StepPlan:
+    step: StepSpec
+    method: Method
+    inputs: list[ModelInfo]
+    base: int | None
+    config_donor: int
+    tokenizer_donor: int
+    tensors: list[OutputTensor]
+    out_config: dict
+    out_dir: Path | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(nbytes(t.shape, t.dtype) for t in self.tensors)
+
+    def output_info(self) -> ModelInfo:
+        """The merged model as a later step sees it before it exists."""
+        metas = {t.name: TensorMeta(t.shape, t.dtype) for t in self.tensors}
+        tokenizer_dir = self.inputs[self.tokenizer_donor].tokenizer_dir
+        return ModelInfo(self.step.name, self.out_dir, self.out_config, metas, tokenizer_dir=tokenizer_dir)
+
+
+@dataclass
+class StepResult:
+    name: str
+    method: str
+    inputs: list[str]
+    tensors: int
+    bytes: int
+    seconds: float
+    out_dir: Path | None
+    notes: list[str]
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning and checks
+
+
+def plan_step(step: StepSpec, find: Callable[[str], ModelInfo], out_dir: Path | None) -> StepPlan:
+    """Resolve a step's inputs and check that they can be merged; raises MergeError listing every problem."""
+    method = get_method(step.method)
+    inputs = [find(spec.ref) for spec in step.models]
+    refs = [spec.ref for spec in step.models]
+    base = None
+    if method.needs_base:
+        if step.base_model is None:
+            raise MergeError(f"{step.where}: {method.name} needs base_model")
+        if step.base_model not in refs:  # mergekit adds an unlisted base as an input too
+            inputs.append(find(step.base_model))
+            refs.append(step.base_model)
+        base = refs.index(step.base_model)
+    problem = method.check_inputs(len(inputs), base is not None)
+    if problem:
+        raise MergeError(f"{step.where}: {problem}")
+    notes = []
+    if step.base_model is not None and base is None and step.base_model not in refs:
+        notes.append(f"base_model {step.base_model} is not used by {method.name}")
+    # config.json comes from the base, else from base_model when listed, else from the first model.
+    if base is not None:
+        config_donor = base
+    elif step.base_model in refs:
+        config_donor = refs.index(step.base_model)
+    else:
+        config_donor = 0
+    tokenizer_donor = _tokenizer_donor(step, refs, base, config_donor)
+    if out_dir is not None:
+        for info in inputs:
+            if info.path is not None and info.path.resolve() == out_dir.resolve():
+                raise MergeError(f"{step.where}: the output folder {out_dir} is an input ({info.label})")
+
+    problems: list[str] = []
+    reference = inputs[config_donor]
+    _check_architecture(inputs, reference, step, problems)
+    sources, untied = _tensor_sources(inputs, reference, step, problems)
+    vocab_rows = _check_vocabulary(inputs, tokenizer_donor, step, problems, notes)
+    _check_shapes(inputs, reference, sources, vocab_rows, problems)
+    if problems:
+        raise MergeError(_problem_report(step, problems))
+
+    tensors = _output_tensors(step, method, inputs, refs, base, reference, sources, vocab_rows)
+    out_config = dict(reference.config)
+    if vocab_rows is not None and out_config:
+        out_config["vocab_size"] = vocab_rows
+    if untied:
+        out_config["tie_word_embeddings"] = False
+        notes.append("lm_head untied from the embeddings for " + ", ".join(untied))
+    forced = step.out_dtype or step.dtype
+    if forced and out_config:
+        # transformers 5 writes "dtype", earlier versions "torch_dtype": keep the donor's spelling.
+        for key in [key for key in ("dtype", "torch_dtype") if key in out_config] or ["torch_dtype"]:
+            out_config[key] = forced
+    return StepPlan(step, method, inputs, base, config_donor, tokenizer_donor, tensors, out_config, out_dir, notes)
+
+
+def _tokenizer_donor(step: StepSpec, refs: list[str], base: int | None, config_donor: int) -> int:
+    source = step.tokenizer_source
+    if source is None:
+        return config_donor
+    if source == "base":
+        if step.base_model is None or step.base_model not in refs:
+            raise MergeError(f"{step.where}: tokenizer_source: base needs a base_model among the inputs")
+        return refs.index(step.base_model)
+    if source not in refs:
+        raise MergeError(f"{step.where}: tokenizer_source {source!r} is not one of the merged models {refs}")
+    return refs.index(source)
+
+
+def _problem_report(step: StepSpec, problems: list[str]) -> str:
+    shown = problems[:_MAX_LISTED]
+    more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+    return f"{step.where}: these models cannot be merged as configured:\n  - " + "\n  - ".join(shown) + more
+
+
+def _check_architecture(inputs: list[ModelInfo], reference: ModelInfo, step: StepSpec, problems: list[str]) -> None:
+    if step.layer_count is not None:
+        for info in inputs:
+            layers = _layer_count(info.tensors)
+            if layers != step.layer_count:
+                problems.append(f"model {info.label}: slices take layers [0, {step.layer_count}] "
+                                f"but it has {layers} layers (only whole models can be merged)")
+    for info in inputs:
+        if info is reference:
+            continue
+        for key in ARCHITECTURE_FIELDS:
+            if key in info.config and key in reference.config and info.config[key] != reference.config[key]:
+                problems.append(f"model {info.label}: config.json {key} is {info.config[key]!r} "
+                                f"but {reference.label} has {reference.config[key]!r}")
+
+
+def _tensor_sources(inputs: list[ModelInfo], reference: ModelInfo, step: StepSpec,
+                    problems: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """Output tensor name -> the name to read in each input; plus the inputs whose lm_head was untied."""
+    heads = {info.head_name for info in inputs} - {None}
+    tied = [info for info in inputs if info.head_name is None and info.embedding_name is not None]
+    separate = [info for info in inputs if info.head_name is not None]
+    head = next(iter(sorted(heads)), None)
+    untie = bool(tied and separate)
+    if untie and not step.untie_embeddings:
+        problems.append(
+            f"tied embeddings: {', '.join(i.label for i in tied)} tie lm_head to the input embeddings "
+            f"but {', '.join(i.label for i in separate)} have a separate {head}; set untie_embeddings: true "
+            "to use each tied model's embeddings as its lm_head and write an untied model"
+        )
+    names = list(reference.tensors)
+    if untie and head not in names:
+        names.append(head)
+    sources: dict[str, list[str]] = {}
+    for name in names:
+        sources[name] = [
+            info.embedding_name if (untie and name == head and info.head_name is None) else name for info in inputs
+        ]
+    for index, info in enumerate(inputs):
+        own = {name for name in info.tensors}
+        wanted = {per_input[index] for per_input in sources.values()}
+        missing = sorted(wanted - own)
+        extra = sorted(own - wanted)
+        if missing:
+            problems.append(f"model {info.label}: lacks {len(missing)} tensor(s) that {reference.label} has: "
+                            + _listing(missing))
+        if extra:
+            problems.append(f"model {info.label}: has {len(extra)} tensor(s) that {reference.label} lacks: "
+                            + _listing(extra))
+    return sources, [info.label for info in tied] if untie else []
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:3])
+    return shown + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+
+
+def _check_vocabulary(inputs: list[ModelInfo], donor: int, step: StepSpec, problems: list[str],
+                      notes: list[str]) -> int | None:
+    """The vocabulary size to pad/truncate to, or None when every input already has the same one."""
+    rows = {info.label: info.vocab_rows for info in inputs if info.vocab_rows is not None}
+    tables = {info.label: _token_table(info.tokenizer_dir) for info in inputs}
+    _compare_tokens(inputs, donor, tables, notes)
+    if len(set(rows.values())) <= 1:
+        return None
+    sizes = ", ".join(f"{label}: {size}" for label, size in rows.items())
+    if step.tokenizer_source is None:
+        problems.append(
+            f"vocabulary sizes differ ({sizes} rows in {inputs[0].embedding_name}); set tokenizer_source "
+            "to the model whose tokenizer the merge keeps, and the other models' embedding rows are "
+            "padded (with that model's rows) or truncated to its vocabulary"
+        )
+        return None
+    target = inputs[donor].vocab_rows
+    notes.append(f"vocabulary resized to {target} rows of {inputs[donor].label} ({sizes})")
+    return target
+
+
+def _compare_tokens(inputs: list[ModelInfo], donor: int, tables: dict[str, dict[int, str] | None],
+                    notes: list[str]) -> None:
+    reference = tables.get(inputs[donor].label)
+    if not reference:
+        return
+    for info in inputs:
+        table = tables.get(info.label)
+        if not table or info is inputs[donor]:
+            continue
+        for token_id in sorted(set(table) & set(reference)):
+            if table[token_id] != reference[token_id]:
+                notes.append(f"warning: token id {token_id} is {table[token_id]!r} in {info.label} but "
+                             f"{reference[token_id]!r} in {inputs[donor].label}; rows are merged by id")
+                break
+
+
+@functools.lru_cache(maxsize=16)
+def _token_table(directory: Path | None) -> dict[int, str] | None:
+    """id -> token from a tokenizer.json, or None when there is none to read."""
+    if directory is None or not (directory / "tokenizer.json").is_file():
+        return None
+    try:
+        data = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
+        vocab = data.get("model", {}).get("vocab") or {}
+        if isinstance(vocab, list):  # unigram: [token, score] by id
+            table = {index: entry[0] for index, entry in enumerate(vocab)}
+        else:
+            table = {int(index): token for token, index in vocab.items()}
+        for added in data.get("added_tokens") or []:
+            table[int(added["id"])] = added["content"]
+        return table
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        return None
+
+
+def _check_shapes(inputs: list[ModelInfo], reference: ModelInfo, sources: dict[str, list[str]],
+                  vocab_rows: int | None, problems: list[str]) -> None:
+    for name, per_input in sources.items():
+        shapes = [inputs[i].tensors[source].shape for i, source in enumerate(per_input)
+                  if source in inputs[i].tensors]
+        if len(shapes) != len(inputs):
+            continue  # already reported as a missing tensor
+        resized = vocab_rows is not None and _is_vocab(name)
+        expected = shapes[next(i for i, info in enumerate(inputs) if info is reference)]
+        for info, shape in zip(inputs, shapes, strict=True):
+            if (shape[1:] != expected[1:]) if resized else (shape != expected):
+                problems.append(f"tensor {name}: model {info.label} has shape {list(shape)} "
+                                f"but {reference.label} has {list(expected)}")
+
+
+def _is_vocab(name: str) -> bool:
+    return bool(_HEAD.search(name) or _EMBEDDING.search(name))
+
+
+def _layer_count(names: Sequence[str] | Mapping[str, Any]) -> int:
+    indices = [int(m.group(1)) for name in names if (m := _LAYER.search(name))]
+    return max(indices) + 1 if indices else 0
+
+
+def _layer_position(name: str, layers: int) -> float:
+    """mergekit's t: 0 for tensors outside the layers, i / (layers - 1) for layer i (1 with one layer)."""
+    match = _LAYER.search(name)
+    if not match:
+        return 0.0
+    return int(match.group(1)) / (layers - 1) if layers > 1 else 1.0
+
+
+def _output_tensors(step: StepSpec, method: Method, inputs: list[ModelInfo], refs: list[str], base: int | None,
+                    reference: ModelInfo, sources: dict[str, list[str]], vocab_rows: int | None) -> list[OutputTensor]:
+    _warn_unknown_parameters(step, method)
+    layers = _layer_count(sources)
+    reference_index = next(i for i, info in enumerate(inputs) if info is reference)
+    forced = TORCH_DTYPES.get(step.out_dtype or step.dtype or "")
+    tensors = []
+    for name, per_input in sources.items():
+        t = _layer_position(name, layers)
+        meta = reference.tensors[per_input[reference_index]]
+        try:
+            params = {key: resolve(key, step.parameters, name, t, default)
+                      for key, default in method.shared_params.items()}
+            model_params = []
+            for index, ref in enumerate(refs):
+                if index == base and not method.base_gets_model_params:
+                    model_params.append({})
+                    continue
+                model_params.append({key: resolve(key, step.model_layers(ref), per_input[index], t, default)
+                                     for key, default in method.model_params.items()})
+        except MergeError as error:
+            raise MergeError(f"{step.where}: tensor {name}: {error}") from None
+        shape = meta.shape
+        if vocab_rows is not None and _is_vocab(name):
+            shape = (vocab_rows, *shape[1:])
+        dtype = forced if forced is not None and meta.dtype.is_floating_point else meta.dtype
+        tensors.append(OutputTensor(name, shape, dtype, per_input, params, model_params,
+                                    vocab_rows if _is_vocab(name) else None))
+    return tensors
+
+
+def _warn_unknown_parameters(step: StepSpec, method: Method) -> None:
+    known = set(method.shared_params) | set(method.model_params)
+    given = {key for layer in step.parameters for key in layer}
+    given |= {key for spec in step.models for key in spec.parameters}
+    for key in sorted(given - known):
+        log.warning("%s: parameter %r is not used by %s", step.where, key, method.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chained configs
+
+
+def plan_config(path: str | Path, out: str | Path, *, steps_dir: str | Path | None = None,
+                seed: int | None = None) -> list[StepPlan]:
+    """Plan every step of a config file; the last step writes to `out`, earlier ones to steps_dir/NAME."""
+    path = Path(path)
+    out = Path(out)
+    steps = load_config(path)
+    steps_dir = Path(steps_dir) if steps_dir is not None else out / "steps"
+    outputs: dict[str, ModelInfo] = {}
+    cache: dict[Path, ModelInfo] = {}
+
+    def find(ref: str) -> ModelInfo:
+        if ref in outputs:
+            return outputs[ref]
+        directory = _locate(ref, path.parent)
+        if directory not in cache:
+            cache[directory] = ModelInfo.from_dir(ref, directory)
+        return cache[directory]
+
+    plans = []
+    for index, step in enumerate(steps):
+        if seed is not None:
+            step.seed = seed
+        last = index == len(steps) - 1
+        plan = plan_step(step, find, out if last else steps_dir / step.name)
+        outputs[step.name] = plan.output_info()
+        plans.append(plan)
+    return plans
+
+
+def _locate(ref: str, config_dir: Path) -> Path:
+    """A model directory: as given (absolute or relative to the working directory), else next to the config."""
+    given = Path(ref).expanduser()
+    for candidate in (given, config_dir / given):
+        if candidate.is_dir():
+            return candidate
+    raise MergeError(
+        f"model {ref!r} not found (looked in {Path.cwd()} and {config_dir.resolve()}); distillery merges "
+        "local checkpoints, so download hub models first (huggingface-cli download REPO --local-dir DIR)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution
+
+
+def execute(plan: StepPlan, writer: ShardedWriter | MemoryWriter, progress: bool = False) -> None:
+    """Merge every output tensor of a plan into `writer`, one tensor name at a time."""
+    dtype = TORCH_DTYPES.get(plan.step.dtype or "")
+    with tqdm(total=plan.total_bytes, unit="B", unit_scale=True, desc=plan.step.name, disable=not progress,
+              leave=False) as bar:
+        for out in plan.tensors:
+            inputs = [_load(plan, index, out, dtype) for index in range(len(plan.inputs))]
+            job = TensorJob(out.name, inputs, plan.base, out.params, out.model_params, plan.step.seed)
+            for rows, values in run_job(plan.method, job):
+                writer.write(out.name, rows, values.to(out.dtype))
+            del inputs, job
+            bar.update(nbytes(out.shape, out.dtype))
+
+
+def _load(plan: StepPlan, index: int, out: OutputTensor, dtype: torch.dtype | None) -> torch.Tensor:
+    tensor = plan.inputs[index].read(out.sources[index])
+    if out.vocab_rows is not None and tensor.shape[0] != out.vocab_rows:
+        if tensor.shape[0] > out.vocab_rows:
+            tensor = tensor[: out.vocab_rows]
+        else:  # rows the model lacks take the tokenizer donor's values: no change for those tokens
+            donor = plan.inputs[plan.tokenizer_donor].read(out.sources[plan.tokenizer_donor])
+            tensor = torch.cat([tensor, donor[tensor.shape[0]: out.vocab_rows].to(tensor.dtype)])
+    if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
+        tensor = tensor.to(dtype)
+    return tensor
+
+
+def run_plan(plan: StepPlan, shard_bytes: int = DEFAULT_SHARD_BYTES, progress: bool = False) -> StepResult:
+    """Execute a planned step to its output folder, with config, tokenizer and generation config."""
+    started = time.perf_counter()
+    out_dir = plan.out_dir
+    writer = ShardedWriter(out_dir, [(t.name, t.shape, t.dtype) for t in plan.tensors], shard_bytes)
+    try:
+        execute(plan, writer, progress)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.finalize()
+    if plan.out_config:
+        (out_dir / "config.json").write_text(json.dumps(plan.out_config, indent=2) + "\n")
+    donor = plan.inputs[plan.tokenizer_donor].tokenizer_dir
+    if donor is not None:
+        for name in TOKENIZER_FILES:
+            if (donor / name).is_file():
+                shutil.copyfile(donor / name, out_dir / name)
+    (out_dir / "merge_config.yaml").write_text(yaml.safe_dump(plan.step.raw, sort_keys=False))
+    return StepResult(plan.step.name, plan.method.name, [i.label for i in plan.inputs], len(plan.tensors),
+                      plan.total_bytes, time.perf_counter() - started, out_dir, plan.notes)
+
+

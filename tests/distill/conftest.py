@@ -1,0 +1,150 @@
+"""Fixtures for the generation and evaluation tests: a tiny transformers model built here, and an
+OpenAI-compatible HTTP server on 127.0.0.1 that serves it (or scripted answers)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from distill.generate.base import Request, SamplingParams
+
+WORDS = "what is the sum of two and three please reason step by step answer boxed write a function".split()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 2-layer Qwen2 with a 300-token BPE trained here, saved in HF format."""
+    from distill.sft.tiny import build_model, train_tokenizer
+
+    texts = [" ".join(WORDS[i:] + WORDS[:i]) + f" {i} + {i + 1} = {2 * i + 1} \\boxed{{{i}}}" for i in range(len(WORDS))]
+    tokenizer = train_tokenizer(texts * 4, vocab_size=300)
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64, max_positions=1024)
+    out = tmp_path_factory.mktemp("tiny")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def request_key(body: dict) -> str:
+    """The client's cache key of a request body (base seed 0, so the body's seed is the sample index)."""
+    messages = body.get("messages") or [{"role": "user", "content": body.get("prompt")}]
+    params = SamplingParams(temperature=body["temperature"], top_p=body["top_p"], max_tokens=body["max_tokens"])
+    return Request(tuple((m["role"], m["content"]) for m in messages), body["seed"], params).key(body["model"])
+
+
+class TinyServer:
+    """Serves /v1/chat/completions and /v1/completions. `log` holds (path, cache key, text) of every
+    answered request, in the order the answers were sent; `attempts` counts every request received.
+
+    `answer(body)` replaces the model (scripted answers); `fail(body)` returns an HTTP status to
+    fail that request with (or None); `delay` slows every answer down.
+    """
+
+    def __init__(self, model_dir: Path | None = None, answer: Callable[[dict], str] | None = None):
+        self.answer = answer
+        self.fail: Callable[[dict], int | None] = lambda body: None
+        self.delay = 0.0
+        self.log: list[tuple[str, str, str]] = []
+        self.attempts = 0
+        self._lock = threading.Lock()
+        if model_dir is not None:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+
+    def _generate(self, body: dict) -> tuple[str, int, int]:
+        import torch
+
+        if "messages" in body:
+            text = self.tokenizer.apply_chat_template(body["messages"], tokenize=False, add_generation_prompt=True)
+        else:
+            text = body["prompt"]
+        ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        sampling = {"do_sample": True, "temperature": body["temperature"], "top_p": body["top_p"], "top_k": 0}
+        with self._lock, torch.inference_mode():
+            torch.manual_seed(body["seed"])
+            out = self.model.generate(**ids, max_new_tokens=body["max_tokens"], pad_token_id=self.tokenizer.pad_token_id,
+                                      **(sampling if body["temperature"] > 0 else {"do_sample": False}))
+        new = out[0, ids["input_ids"].shape[1] :]
+        return self.tokenizer.decode(new, skip_special_tokens=True), ids["input_ids"].shape[1], len(new)
+
+    def handle(self, path: str, body: dict) -> tuple[int, dict]:
+        with self._lock:
+            self.attempts += 1
+        status = self.fail(body)
+        if status is not None:
+            return status, {"error": {"message": f"scripted failure {status}"}}
+        if self.answer is not None:
+            text, prompt_tokens, completion_tokens = self.answer(body), 0, 0
+        else:
+            text, prompt_tokens, completion_tokens = self._generate(body)
+        time.sleep(self.delay)
+        choice = {"index": 0, "finish_reason": "length" if completion_tokens >= body["max_tokens"] else "stop"}
+        if path == "/v1/chat/completions":
+            choice["message"] = {"role": "assistant", "content": text}
+        else:
+            choice["text"] = text
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+        return 200, {"object": "chat.completion", "choices": [choice], "usage": usage, "_key": request_key(body)}
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., tuple[TinyServer, str]]]:
+    """serve(model_dir=..., answer=...) starts a TinyServer on a free port of 127.0.0.1: (app, /v1 URL)."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(model_dir: Path | None = None, answer: Callable[[dict], str] | None = None) -> tuple[TinyServer, str]:
+        app = TinyServer(model_dir, answer)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path not in ("/v1/chat/completions", "/v1/completions"):
+                    status, payload = 404, {"error": {"message": "not found"}}
+                else:
+                    status, payload = app.handle(self.path, body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                self.wfile.write(data)
+                if status == 200:
+                    choice = payload["choices"][0]
+                    app.log.append((self.path, payload["_key"], choice["message"]["content"] if "message" in choice
+                                    else choice["text"]))
+
+            def log_message(self, *args):  # keep the test output quiet
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return app, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def prompts_file(tmp_path) -> Callable[[list[tuple[str, str]]], Path]:
+    """prompts_file([(problem, answer), ...]) writes a prompt file and returns its path."""
+
+    def write(problems: list[tuple[str, str]], name: str = "prompts.jsonl") -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"problem": p, "answer": a}) + "\n" for p, a in problems))
+        return path
+
+    return write
