@@ -55,6 +55,15 @@ class Fields:
             raise Malformed(key, f"expected a list, got {type(value).__name__}")
         return [as_text(item, f"{key}[{i}]") for i, item in enumerate(value)]
 
+    def tests(self) -> str | None:
+        """A `tests` field given as a spec object or as its JSON text (DESIGN section 4)."""
+        value = self.get("tests")
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, dict):
+            return tests_json(value)
+        raise Malformed("tests", f"expected a test spec object or JSON text, got {type(value).__name__}")
+
     def unused(self) -> dict[str, Any]:
         return {key: value for key, value in self.record.items() if key not in self.used}
 

@@ -85,8 +85,7 @@ class Chat(Adapter):
         )
         if assistant and isinstance(assistant["extra"].get("reasoning_content"), str):
             row["reasoning"] = assistant["extra"].pop("reasoning_content")
-        if fields.first_key("tests") is not None:
-            row["tests"] = fields.text("tests")
+        row["tests"] = fields.tests()
         meta = fields.unused()
         if others:
             meta["other_turns"] = [{"role": t["role"], "content": t["content"], **t["extra"]} for t in others]

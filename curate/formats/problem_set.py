@@ -37,6 +37,7 @@ class ProblemSet(Adapter):
                 problem=problem,
                 response=solution,
                 reference=answer,
+                tests=fields.tests(),
                 source=fields.any_text("source", "dataset"),
                 meta=fields.unused(),
             )

@@ -29,6 +29,7 @@ class PromptResponse(Adapter):
                 response=fields.any_text(*RESPONSE_KEYS),
                 reasoning=fields.any_text("reasoning", "reasoning_content", "thinking"),
                 reference=fields.any_text("reference", "answer", "gold", "ground_truth", scalar=True),
+                tests=fields.tests(),
                 source=fields.any_text("source"),
                 teacher=fields.any_text("model", "teacher", "generator"),
                 meta=fields.unused(),

@@ -93,7 +93,7 @@ CODE_INTENT = (
     r"\bstdin\b|\bstdout\b|\btime limit\b|\bmemory limit\b|\bdef \w+\(|\bclass Solution\b|>>> \w+\("
 )
 LATEX_MATH = r"\$[^$]+\$|\\\(|\\\[|\\frac|\\sqrt|\\cdot|\\sum|\\int|\\pi\b|\^\{"
-NUMERIC_ANSWER = r"^\s*\$?-?(?:\d[\d,]*(?:\.\d+)?|\\[a-z]+[{\\\d]|\d+/\d+)"
+NUMERIC_ANSWER = r"^\s*\\?\$?\s*[-+(\[]?\s*(?:\d|\.\d|\\[a-z]+)"
 MULTIPLE_CHOICE = (
     r"(?m)(?:^|\s)\(?[A-D][).:]\s+\S[\s\S]*(?:^|\s)\(?[B-E][).:]\s+\S[\s\S]*(?:^|\s)\(?[C-F][).:]\s+\S"
 )

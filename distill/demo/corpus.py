@@ -511,11 +511,13 @@ class _Seen:
     numbers: list[str]
 
     @classmethod
-    def of(cls, prompt: str) -> _Seen:
-        from curate.text import normalize_text
+    def of_many(cls, texts: list[str]) -> list[_Seen]:
+        import polars as pl
 
-        text = normalize_text(prompt) or ""
-        return cls(text, _ngrams(text.split(" "), 5), _ngrams(_WORD.findall(text), 8), _NUMBER.findall(text))
+        from curate.text import normalize_expr
+
+        normalized = pl.DataFrame({"t": texts}).select(normalize_expr("t").fill_null(""))["t"].to_list()
+        return [cls(t, _ngrams(t.split(" "), 5), _ngrams(_WORD.findall(t), 8), _NUMBER.findall(t)) for t in normalized]
 
     def near(self, other: _Seen) -> bool:
         """What near_dedup would call a duplicate, with a margin: similar shingles (Jaccard 0.6, or
@@ -534,7 +536,8 @@ class _Pool:
 
     A problem is compared in the form the curation stages see: its R1 prompt, normalised. A new
     problem is refused when it equals one already drawn, is near one already drawn, or (training
-    problems) shares a word 8-gram with an eval problem.
+    problems) shares a word 8-gram with an eval problem. Candidates are made and normalised in
+    batches (one Polars call each), then taken or refused one by one, in order.
     """
 
     domain: str
@@ -542,18 +545,25 @@ class _Pool:
     drawn: list[_Seen] = field(default_factory=list)
     texts: set[str] = field(default_factory=set)
     eval_grams: set[tuple[str, ...]] = field(default_factory=set)
+    pending: list[tuple[Task, _Seen, _Seen]] = field(default_factory=list)
+
+    def _candidates(self) -> None:
+        functions, weights = zip(*FAMILIES[self.domain], strict=True)
+        tasks = [self.rng.choices(functions, weights)[0](self.rng) for _ in range(64)]
+        seen = _Seen.of_many([t.item().prompt("r1") for t in tasks] + [t.problem for t in tasks])
+        self.pending = [(task, s, raw) for task, s, raw in zip(tasks, seen[:64], seen[64:], strict=True)][::-1]
 
     def draw(self, held_out: bool) -> Task:
-        functions, weights = zip(*FAMILIES[self.domain], strict=True)
         for _ in range(2_000):
-            task = self.rng.choices(functions, weights)[0](self.rng)
-            seen = _Seen.of(task.item().prompt("r1"))
+            if not self.pending:
+                self._candidates()
+            task, seen, raw = self.pending.pop()
             if seen.text in self.texts or (not held_out and seen.grams & self.eval_grams):
                 continue
             if any(seen.near(other) for other in self.drawn):
                 continue
             if held_out:
-                self.eval_grams |= _Seen.of(task.problem).grams
+                self.eval_grams |= raw.grams  # the eval file holds the problem without the instruction
             self.drawn.append(seen)
             self.texts.add(seen.text)
             return task

@@ -66,7 +66,8 @@ def build_model(
 ):
     """A randomly initialised Qwen2 or Llama causal LM sized for `tokenizer` (float32, CPU).
 
-    `config_overrides` go to the model config (e.g. `initializer_range`).
+    `config_overrides` replace or extend the config values (e.g. `initializer_range`, a larger
+    `vocab_size` than the tokenizer's to give a model a real-sized embedding).
     """
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
@@ -74,7 +75,7 @@ def build_model(
     configs = {"qwen2": Qwen2Config, "llama": LlamaConfig}
     if family not in configs:
         raise ValueError(f"unknown tiny model family {family!r}; choose one of {sorted(configs)}")
-    config = configs[family](
+    values = dict(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=intermediate_size,
@@ -86,8 +87,8 @@ def build_model(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
-        **config_overrides,
     )
+    config = configs[family](**{**values, **config_overrides})
     torch.manual_seed(seed)
     return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
 

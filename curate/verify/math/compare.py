@@ -144,6 +144,9 @@ def _readings(scalar: Scalar) -> list[sympy.Basic]:
 
 
 def scalars_equal(gold: Scalar, pred: Scalar) -> bool:
+    bases = {unit for unit in (gold.unit, pred.unit) if unit and unit.startswith("base")}
+    if len(bases) > 1 and gold.unit != pred.unit:  # 12_5 is not 12_6; a bare 12 may omit the base
+        return False
     return any(expressions_equal(g, p) for g in _readings(gold) for p in _readings(pred))
 
 
@@ -187,6 +190,9 @@ def relations_equal(gold: Relation, pred: Relation) -> bool:
     exprs = [[p.expr for p in parts] for parts in (gold_parts, pred_parts)]
     if not all(isinstance(e, sympy.Expr) for e in exprs[0] + exprs[1]):
         return False
+    if not any(e.free_symbols for e in exprs[0] + exprs[1]):
+        # statements about numbers ("0.56 = 56%"): the same numbers, not a proportional "equation"
+        return all(scalars_equal(g, p) for g, p in zip(gold_parts, pred_parts, strict=True))
     if len(gold_ops) == 1:
         ratio = _constant_ratio(exprs[0][0] - exprs[0][1], exprs[1][0] - exprs[1][1])
         if ratio is None:

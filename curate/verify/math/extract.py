@@ -29,6 +29,7 @@ _GSM8K = re.compile(r"####[ \t]*")
 _BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|textrm|textit|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
+_STYLE = re.compile(r"\\(?:displaystyle|textstyle|left|right)(?![a-zA-Z])")
 _CHOICE_ALONE = re.compile(r"^\(?([A-J])\)?[.:]?$")
 _CHOICE_LEADING = re.compile(r"^(?:option\s+|choice\s+)?\(([A-J])\)|^([A-J])(?:\)|[.:]\s)")
 _CHOICE_IN_LINE = re.compile(r"\(([A-J])\)|(?:answer|option|choice)(?: is)?\s*:?\s*\(?([A-J])\b")
@@ -131,6 +132,14 @@ def find_boxed(text: str) -> str | None:
     return ", ".join(reversed(answers))
 
 
+def _find_unescaped(text: str, needle: str, start: int) -> int:
+    """Index of needle in text from start, skipping occurrences escaped by a backslash (`\\$`)."""
+    at = text.find(needle, start)
+    while at > 0 and text[at - 1] == "\\" and needle == "$":
+        at = text.find(needle, at + 1)
+    return at
+
+
 def _take_span(text: str) -> str | None:
     """The answer right at the start of `text`: a $...$ or \\(...\\) group, a bold span, or the line."""
     text = text.lstrip(" \t:*_")
@@ -140,7 +149,7 @@ def _take_span(text: str) -> str | None:
         text = text.strip()
     for opening, closing in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**")):
         if text.startswith(opening):
-            stop = text.find(closing, len(opening))
+            stop = _find_unescaped(text, closing, len(opening))
             if stop > len(opening):
                 return text[len(opening) : stop].strip()
     line = text.split("\n", 1)[0]
@@ -191,7 +200,7 @@ def _answer_in(text: str) -> Extraction | None:
 
 def choice_letter(answer: str) -> str | None:
     """The option letter an answer names: "B", "(B)", "\\text{(B)}", "(B) 42", "B. 42"."""
-    plain = _TEXT_WRAPPER.sub(r"\1", answer.replace("$", "")).strip()
+    plain = _TEXT_WRAPPER.sub(r"\1", _STYLE.sub("", answer.replace("$", ""))).strip()
     plain = plain.replace("\\(", "(").replace("\\)", ")").strip()
     match = _CHOICE_ALONE.match(plain) or _CHOICE_LEADING.match(plain)
     if match:

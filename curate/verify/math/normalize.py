@@ -48,7 +48,8 @@ _SPACE_NUMBER = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _PHANTOM = re.compile(r"\\(?:h|v)?phantom\s*(?:\{[^{}]*\}|\S)")
 _LEADING_RELATION = re.compile(r"^(?:\\approx|\\sim|=)\s*")
 _SIZING = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg|bigl|bigr|Bigl|Bigr|biggl|biggr)(?![a-zA-Z])\s*\.?")
-_SPACING = re.compile(r"(?<!\\)\\(?:[,;:! ]|(?:quad|qquad|displaystyle|textstyle|scriptstyle)(?![a-zA-Z]))|~")
+_SPACING = re.compile(r"(?<!\\)\\(?:[,;:! ]|(?:quad|qquad)(?![a-zA-Z]))|~")
+_STYLE = re.compile(r"\\(?:displaystyle|textstyle|scriptstyle)(?![a-zA-Z])")
 _UNICODE = {
     "−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "\\div ", "π": "\\pi ", "√": "\\sqrt",
     "∞": "\\infty ", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "∪": "\\cup ", "∩": "\\cap ",
@@ -150,6 +151,7 @@ def clean_answer(answer: str) -> Cleaned:
     s = _THOUSANDS_SEP.sub("", s)
     s = _SIZING.sub("", s)
     s = _PHANTOM.sub("", s)
+    s = _STYLE.sub("", s)
     s = _LEADING_RELATION.sub("", s)
     s = s.replace("\\langle", "(").replace("\\rangle", ")")
     s = s.replace("\\lbrace", "\\{").replace("\\rbrace", "\\}")

@@ -27,7 +27,7 @@ class ParseError(ValueError):
 @dataclass(frozen=True)
 class Scalar:
     expr: sympy.Basic
-    unit: str | None = None  # "degree" or "percent": the value may also be read converted
+    unit: str | None = None  # "degree", "percent" (the value may also be read converted) or "base N"
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ _PERCENT = "\\%"
 
 # Plain numbers, read without latex2sympy: most answers are one of these.
 _INTEGER = re.compile(r"^[+-]?\d+$")
-_BASE_NUMBER = re.compile(r"^(\d+)_\{?(\d+)\}?$")  # 2516_8: compared by its digits, as written
+_BASE_NUMBER = re.compile(r"^(\d+)_\{?(\d+)\}?$")
 _DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)$")
 _SLASH_FRACTION = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
 _LATEX_FRACTION = re.compile(r"^([+-]?)\s*\\frac\s*(?:\{\s*([+-]?\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))$")
@@ -133,9 +133,7 @@ def _number(s: str) -> sympy.Rational | None:
     s = re.sub(r"^([+-])\s+", r"\1", s)
     if _INTEGER.match(s) or _DECIMAL.match(s):
         return _to_rational(s)
-    match = _BASE_NUMBER.match(s)
-    if match:
-        return _to_rational(match.group(1))
+
     match = _SLASH_FRACTION.match(s)
     if match:
         if int(match.group(2)) == 0:
@@ -327,6 +325,9 @@ def _scalar(s: str) -> Scalar:
         unit, s = "degree", s.replace(_DEGREE, " ").strip()
     if s.endswith(_PERCENT):
         unit, s = "percent", s[: -len(_PERCENT)].strip()
+    base = _BASE_NUMBER.match(s)
+    if base:  # 2516_8: the digits as written, tagged with the base
+        return Scalar(_to_rational(base.group(1)), f"base {int(base.group(2))}")
     if not s:
         raise ParseError("a unit without a value")
     number = _number(s)
