@@ -167,7 +167,7 @@ def run_trl(shard: Path, base: Path, out: Path, args) -> dict:
         max_steps=args.steps,
         learning_rate=args.lr,
         lr_scheduler_type="cosine",
-        warmup_ratio=0.1,
+        warmup_steps=0.1,  # a fraction of max_steps, as warmup_ratio was before transformers 5
         weight_decay=0.01,
         adam_beta1=0.9,
         adam_beta2=0.95,

@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, help="worker processes (default: config, else 1)")
     parser.add_argument("--format", help="input format for every input (default: detected per file)")
     parser.add_argument("--source", help="source name for every row")
+    parser.add_argument("--until", metavar="STAGE", help="stop after this stage")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     for key in ("format", "source"):
         if getattr(args, key):
             config[key] = getattr(args, key)
-    results = curate(args.inputs, args.out, config, workers=args.workers, progress=not args.quiet)
+    results = curate(args.inputs, args.out, config, workers=args.workers, progress=not args.quiet, until=args.until)
     print(summary_table(results))
     print(f'\nworkspace: {args.out}   inspect: distillery sql {args.out} "SELECT * FROM funnel"')
     return 0

@@ -46,7 +46,10 @@ def load_config(path: str | Path | None) -> dict[str, Any]:
     return config
 
 
-def build_stages(inputs: list[str], config: dict[str, Any]) -> list[Stage]:
+def build_stages(inputs: list[str], config: dict[str, Any], until: str | None = None) -> list[Stage]:
+    """The configured stages in pipeline order, stopping after `until` when given."""
+    if until is not None and until not in ("ingest", *PIPELINE):
+        raise CurateError(f"--until {until!r}: no such stage (stages: ingest, {', '.join(PIPELINE)})")
     options = dict(config.get("stages") or {})
     unknown = set(options) - set(PIPELINE) - {"ingest"}
     if unknown:
@@ -59,6 +62,8 @@ def build_stages(inputs: list[str], config: dict[str, Any]) -> list[Stage]:
     }
     stages: list[Stage] = [Ingest(resolve_inputs(inputs), **ingest_options)]
     for name, cls in PIPELINE.items():
+        if until == stages[-1].name:
+            break
         stage_options = dict(options.get(name) or {})
         if stage_options.pop("enabled", True):
             stages.append(cls(**stage_options))
@@ -71,12 +76,14 @@ def curate(
     config: dict[str, Any] | None = None,
     workers: int | None = None,
     progress: bool = True,
+    until: str | None = None,
 ) -> list[dict]:
-    """Run (or resume) the pipeline into workspace `out`; returns each stage's manifest entry."""
+    """Run (or resume) the pipeline into workspace `out`; returns each stage's manifest entry.
+    With `until`, stop after that stage (later stages of an earlier run are dropped)."""
     config = config or {}
     if config.get("format") == "auto":
         config = {**config, "format": None}
-    stages = build_stages(inputs, config)
+    stages = build_stages(inputs, config, until)
     ws = Workspace.open(out, create=True)
     ws.update_manifest(config=config, inputs=[str(i) for i in inputs])
     results = run_stages(ws, stages, workers=workers or int(config.get("workers", 1)), progress=progress)

@@ -22,7 +22,7 @@ import polars as pl
 _CHAR_MAP = {
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'", "`": "'",
     "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+    "\u2044": "/", "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
     "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u00d7": "\\times ", "\u00f7": "\\div ", "\u2264": "\\leq ",
     "\u2265": "\\geq ", "\u2260": "\\neq ",
 }
@@ -68,7 +68,9 @@ NUMBER_PATTERN = r"\d+(?:\s*\.\s*\d+)?"
 def normalize_expr(column: str | pl.Expr) -> pl.Expr:
     """The comparison form of a text column: normalised tokens joined by single spaces."""
     expr = pl.col(column) if isinstance(column, str) else column
-    expr = expr.str.normalize("NFKC").str.to_lowercase()
+    # NFKC is the identity on ASCII, which most problems are: only pay for it where it can matter
+    expr = pl.when(expr.str.contains(r"[^\x00-\x7f]")).then(expr.str.normalize("NFKC")).otherwise(expr)
+    expr = expr.str.to_lowercase()
     expr = expr.str.replace_many(list(_CHAR_MAP), list(_CHAR_MAP.values()))
     for pattern, replacement in _LATEX_RULES:
         expr = expr.str.replace_all(pattern, replacement)

@@ -71,17 +71,29 @@ def candidate_pairs(band_hash: np.ndarray, eligible: np.ndarray | None = None, m
     return np.stack([pairs["a"].to_numpy(), pairs["b"].to_numpy()], axis=1).astype(np.int64).reshape(-1, 2)
 
 
+def _ragged_gather(shingles: Shingles, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index into docs, hash) of every shingle of each doc in `docs`, concatenated."""
+    sizes = shingles.sizes()[docs]
+    which = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
+    run_start = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    position = np.arange(len(which), dtype=np.int64) - run_start + shingles.offsets[docs][which]
+    return which, shingles.hashes[position]
+
+
 def jaccard(pairs: np.ndarray, shingles: Shingles) -> np.ndarray:
-    """True Jaccard similarity of the shingle sets of each (a, b) pair."""
+    """True Jaccard similarity of the shingle sets of each (a, b) pair.
+
+    Both sets of every pair are laid out as (pair << 32 | hash) keys and sorted once; a set has
+    no repeated hash, so each key that occurs twice is one shared shingle."""
     if len(pairs) == 0:
         return np.zeros(0)
-    sets = pl.DataFrame({"doc": shingles.owners(), "h": shingles.hashes})
-    pair_frame = pl.DataFrame({"pair": np.arange(len(pairs)), "a": pairs[:, 0], "b": pairs[:, 1]})
-    left = pair_frame.join(sets, left_on="a", right_on="doc").select("pair", "h")
-    right = pair_frame.join(sets, left_on="b", right_on="doc").select("pair", "h")
-    common = left.join(right, on=["pair", "h"]).group_by("pair").len()
-    inter = np.zeros(len(pairs), dtype=np.int64)
-    inter[common["pair"].to_numpy()] = common["len"].to_numpy()
+    keys = []
+    for side in (0, 1):
+        which, hashes = _ragged_gather(shingles, pairs[:, side])
+        keys.append((which.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
+    merged = np.sort(np.concatenate(keys))
+    repeated = merged[1:][merged[1:] == merged[:-1]]
+    inter = np.bincount((repeated >> np.uint64(32)).astype(np.int64), minlength=len(pairs))
     sizes = shingles.sizes()
     union = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)

@@ -10,7 +10,6 @@ for the same hashes (a test checks it), without datasketch's per-shingle Python 
 from __future__ import annotations
 
 import numpy as np
-from datasketch import MinHash
 
 from curate.dedup.shingles import Shingles, fmix64
 
@@ -31,6 +30,8 @@ class MinHasher:
     """Signatures of `num_perm` permutations with datasketch's affine32 parameters for `seed`."""
 
     def __init__(self, num_perm: int = 128, seed: int = 1):
+        from datasketch import MinHash  # imported here: datasketch pulls in scipy, slow to import
+
         self.num_perm, self.seed = num_perm, seed
         a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
         self.a = np.asarray(a, dtype=np.uint32)

@@ -8,7 +8,7 @@ from typing import Any
 
 from curate.formats.base import Adapter, Fields, Malformed, as_text, tests_json
 from curate.formats.chat import chat_turns, split_transcript
-from curate.formats.code_tests import spec_from_test_case
+from curate.verify.code.specs import from_apps, from_codeforces, parse_spec
 
 INFO_KEYS = {"think_content", "answer_content", "reference_answer", "test_case"}
 
@@ -52,3 +52,14 @@ class AMDistill(Adapter):
             meta["other_turns"] = [{"role": t["role"], "content": t["content"]} for t in others]
         row["meta"] = meta
         return [row]
+
+
+def spec_from_test_case(value: Any) -> dict[str, Any]:
+    """AM's `test_case`: a spec already, APPS-style inputs/outputs, or a list of stdin cases."""
+    if isinstance(value, dict) and "kind" in value:
+        return parse_spec(value)
+    if isinstance(value, dict) and "inputs" in value:
+        return from_apps({"input_output": value})
+    if isinstance(value, list):
+        return from_codeforces({"tests": value})
+    raise ValueError("test_case: not a test format distillery knows (stdin cases, APPS input_output, or a spec)")

@@ -9,14 +9,16 @@ import json
 from typing import Any
 
 from curate.formats.base import Adapter, Fields, Malformed, fenced, tests_json
-from curate.formats.code_tests import apps_spec, humaneval_spec, leetcode_spec, mbpp_spec, stdin_spec
+from curate.verify.code.specs import from_apps, from_codeforces, from_humaneval, from_leetcode, from_mbpp
 
 
-def _spec(field: str, convert, *args) -> str:
+def _spec(convert, record: dict[str, Any]) -> str:
+    """The record's tests as a spec (JSON text); SpecError names the field it could not use."""
     try:
-        return tests_json(convert(*args))
+        return tests_json(convert(record))
     except ValueError as error:
-        raise Malformed(field, str(error)) from error
+        field, _, message = str(error).partition(": ")
+        raise Malformed(field or None, message or str(error)) from error
 
 
 class HumanEval(Adapter):
@@ -30,7 +32,7 @@ class HumanEval(Adapter):
         fields = Fields(record)
         prompt = fields.text("prompt", required=True)
         solution = fields.text("canonical_solution")
-        tests = _spec("test", humaneval_spec, fields.get("entry_point"), fields.get("test"))
+        tests = _spec(from_humaneval, {"entry_point": fields.get("entry_point"), "test": fields.get("test"), "prompt": prompt})
         return [
             dict(
                 problem=prompt,
@@ -52,8 +54,10 @@ class MBPP(Adapter):
         fields = Fields(record)
         problem = fields.any_text("text", "prompt", required=True)
         code = fields.text("code")
-        setup = fields.text("test_setup_code") if "test_setup_code" in record else None
-        tests = _spec("test_list", mbpp_spec, fields.get("test_list"), setup, code)
+        tests = _spec(
+            from_mbpp,
+            {"test_list": fields.get("test_list"), "test_setup_code": fields.get("test_setup_code"), "code": code},
+        )
         return [
             dict(problem=problem, response=fenced(code) if code else None, tests=tests, meta=fields.unused())
         ]
@@ -73,7 +77,7 @@ class LeetCode(Adapter):
         if response is None:
             completion = fields.any_text("completion", "solution")
             response = fenced(completion) if completion else None
-        tests = _spec("test", leetcode_spec, fields.get("entry_point"), fields.get("test"))
+        tests = _spec(from_leetcode, {k: fields.get(k) for k in ("entry_point", "test", "prompt") if k in record})
         return [dict(problem=problem, response=response, tests=tests, meta=fields.unused())]
 
 
@@ -100,7 +104,7 @@ class APPS(Adapter):
         starter = fields.text("starter_code") if "starter_code" in record else None
         if starter and starter.strip():
             problem = f"{problem}\n\n{fenced(starter)}"
-        tests = _spec("input_output", apps_spec, _json_field(fields, "input_output"))
+        tests = _spec(from_apps, {"input_output": _json_field(fields, "input_output")})
         solutions = _json_field(fields, "solutions") if "solutions" in record else None
         meta = fields.unused()
         if not solutions:
@@ -131,7 +135,7 @@ class StdinTests(Adapter):
         fields = Fields(record)
         problem = fields.any_text("problem", "question", "description", required=True)
         key = fields.first_key("tests", "test_cases") or "tests"
-        tests = _spec(key, stdin_spec, fields.get(key), key)
+        tests = _spec(from_codeforces, {"tests": fields.get(key)})
         response = fields.any_text("response")
         if response is None and isinstance(record.get("solution"), str):
             response = fenced(fields.text("solution"))

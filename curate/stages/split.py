@@ -16,7 +16,7 @@ hints ~1, and a tie 0. Rows with no hint at all fall to `other` (prior `other_pr
     numeric_reference a numeric or LaTeX reference answer                            1
     mc_science        multiple choice with science vocabulary                        3
     science_terms     two or more science terms in the problem                       1
-    learned           (method: learned) the classifier's probabilities               3
+    learned           (method: learned) the classifier's probabilities               2
 
 The config overrides any weight (`weights: {latex: 0}` disables a rule), maps sources
 (`sources: {"openr1_*": math}`), adds regex rules (`rules: [{name, domain, pattern, field, weight}]`)
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from fnmatch import translate
 from typing import Any
 
 import numpy as np
@@ -58,7 +57,7 @@ DEFAULT_WEIGHTS = {
     "numeric_reference": 1.0,
     "mc_science": 3.0,
     "science_terms": 1.0,
-    "learned": 3.0,
+    "learned": 2.0,
 }
 SCIENCE_TERMS = (
     "atom", "atomic", "molecule", "molecular", "electron", "proton", "neutron", "photon", "isotope", "nucleus",
@@ -99,6 +98,11 @@ MULTIPLE_CHOICE = (
 )
 
 
+def _glob_regex(glob: str) -> str:
+    """A shell glob (`*`, `?`) over the whole source name, as a Rust regex."""
+    return "^" + "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob) + "$"
+
+
 def _boundary_prefixes(words: tuple[str, ...]) -> str:
     """Matches a name containing one of `words` at a word start (underscores and digits separate)."""
     return r"(?i)(?:^|[\W_\d])(?:" + "|".join(re.escape(w) for w in words) + ")"
@@ -128,7 +132,7 @@ class Split(Stage):
         "per_problem": True,
         "min_confidence": 0.0,  # rows below are dropped (`low_confidence`)
         "keep_domains": None,  # e.g. [math, code, science]: rows of other domains are dropped
-        "learned_min_confidence": 0.9,  # rows this sure of their rule label train the classifier
+        "learned_min_confidence": 0.75,  # rows this sure of their rule label train the classifier
         "learned_max_train": 50_000,
         "seed": 0,
     }
@@ -169,7 +173,7 @@ class Split(Stage):
         )
         rules = [Rule("given", d, pl.col("domain") == d) for d in SCORED]
         rules += [
-            Rule("source_map", domain, pl.col("source").str.contains(translate(glob)))
+            Rule("source_map", domain, pl.col("source").str.contains(_glob_regex(glob)))
             for glob, domain in opts["sources"].items()
             if domain in SCORED
         ]
@@ -380,7 +384,7 @@ class HashedNgramClassifier:
     """
 
     def __init__(
-        self, classes: list[str], dim: int = 1 << 18, epochs: int = 8, lr: float = 2.0, seed: int = 0
+        self, classes: list[str], dim: int = 1 << 18, epochs: int = 8, lr: float = 4.0, seed: int = 0
     ):
         self.classes, self.dim, self.epochs, self.lr, self.seed = list(classes), dim, epochs, lr, seed
         self.weights = np.zeros((dim, len(classes)))
@@ -417,23 +421,24 @@ class HashedNgramClassifier:
         )
         return logits + self.bias
 
-    def fit(self, texts: list[str], labels: list[str], batch_size: int = 256) -> HashedNgramClassifier:
+    def fit(self, texts: list[str], labels: list[str], batch_size: int = 32) -> HashedNgramClassifier:
         indptr, indices, values = self.features(texts)
         y = np.array([self.classes.index(label) for label in labels])
         counts = np.bincount(y, minlength=len(self.classes))
         class_weight = len(y) / (len(self.classes) * np.maximum(counts, 1))
         rng = np.random.default_rng(self.seed)
         for epoch in range(self.epochs):
-            lr = self.lr / (1 + epoch)
+            lr = self.lr / np.sqrt(1 + epoch)
             for batch in _chunks(rng.permutation(len(y)), batch_size):
                 sub_ptr, sub_idx, sub_val = _take_rows(indptr, indices, values, batch)
-                probs = _softmax(self._logits(sub_ptr, sub_idx, sub_val))
-                error = probs
-                error[np.arange(len(batch)), y[batch]] -= 1.0
+                error = _softmax(self._logits(sub_ptr, sub_idx, sub_val))
+                error[np.arange(len(batch)), y[batch]] -= 1.0  # d(cross-entropy)/d(logits)
                 error *= class_weight[y[batch]][:, None] / len(batch)
                 rows = np.repeat(np.arange(len(batch)), np.diff(sub_ptr))
+                # Gradient only for the buckets this batch touches (the weight matrix is large).
+                buckets, slot = np.unique(sub_idx, return_inverse=True)
                 for k in range(len(self.classes)):
-                    self.weights[:, k] -= lr * np.bincount(sub_idx, error[rows, k] * sub_val, self.dim)
+                    self.weights[buckets, k] -= lr * np.bincount(slot, error[rows, k] * sub_val, len(buckets))
                 self.bias -= lr * error.sum(0)
         return self
 

@@ -233,17 +233,19 @@ def test_eval_dump_one_row_per_sample_with_its_labels():
 def test_humaneval_response_is_the_completed_program_and_tests_an_assert_spec():
     (row,) = convert("humaneval", HUMANEVAL)
     assert "return a + b" in row["response"] and row["response"].startswith("```python")
-    assert json.loads(row["tests"]) == {"kind": "assert", "entry_point": "add", "code": HUMANEVAL["test"]}
+    spec = json.loads(row["tests"])
+    assert (spec["kind"], spec["entry_point"], spec["code"]) == ("assert", "add", HUMANEVAL["test"])
+    assert spec["prelude"] == HUMANEVAL["prompt"]  # the test's helpers come from a trusted copy
     assert row["meta"] == {"task_id": "HumanEval/0"}
 
 
-def test_mbpp_asserts_become_a_check_function():
+def test_mbpp_asserts_become_an_assert_spec():
     (row,) = convert("mbpp", MBPP)
     spec = json.loads(row["tests"])
     assert spec["kind"] == "assert" and spec["entry_point"] == "similar_elements"
-    namespace: dict = {}
-    exec(MBPP["code"] + "\n" + spec["code"], namespace)  # the converted check runs against the reference code
-    namespace["check"](namespace["similar_elements"])
+    exec(MBPP["code"] + "\n" + spec["code"], {})  # the converted asserts hold for the reference code
+    with pytest.raises(AssertionError):
+        exec("def similar_elements(a, b):\n    return ()\n" + spec["code"], {})
 
 
 def test_codeforces_stdin_cases():
@@ -257,11 +259,10 @@ def test_apps_one_row_per_solution_and_taco_call_spec():
     assert len(rows) == 2 and rows[1]["meta"]["solution_index"] == 1
     assert json.loads(rows[0]["tests"]) == {"kind": "stdin", "cases": [{"input": "hi\n", "output": "hi\n"}]}
     (taco,) = convert("apps", TACO_CALL)
-    assert json.loads(taco["tests"]) == {
-        "kind": "call",
-        "fn_name": "bigger",
-        "cases": [{"args": [1, 2], "expected": 2}, {"args": [5, 3], "expected": 5}],
-    }
+    spec = json.loads(taco["tests"])
+    assert (spec["kind"], spec["fn_name"]) == ("call", "bigger")
+    assert spec["cases"] == [{"args": [1, 2], "expected": 2}, {"args": [5, 3], "expected": 5}]  # APPS wrapping undone
+    assert "from typing import *" in spec["prelude"]
     assert "def bigger" in taco["problem"]
 
 
@@ -298,8 +299,8 @@ def test_alpaca_input_is_appended_to_the_instruction():
         ("openr1", {"problem": "p", "generations": "not a list"}, "generations"),
         ("chat", {"messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
         ("chat", {"messages": [{"role": "assistant", "content": "only an answer"}]}, "messages"),
-        ("humaneval", {**HUMANEVAL, "test": "assert True"}, "test"),
-        ("stdin_tests", {"problem": "p", "tests": [{"input": 1, "output": "2"}]}, "tests"),
+        ("humaneval", {**HUMANEVAL, "entry_point": None}, "entry_point"),
+        ("stdin_tests", {"problem": "p", "tests": [{"input": 1, "output": "2"}]}, "tests[0].input"),
     ],
 )
 def test_bad_records_raise_malformed_naming_the_field(name, record, field):

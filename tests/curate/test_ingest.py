@@ -50,7 +50,7 @@ def test_every_reader_gives_the_same_rows(tmp_path):
         str(tmp_path / n)
         for n in ("a.jsonl", "b.json", "c.parquet", "d.csv", "e.jsonl.gz", "f.jsonl.zst", "g_dataset")
     ]
-    curate(inputs, tmp_path / "ws", progress=False)
+    curate(inputs, tmp_path / "ws", progress=False, until="normalize")
     con = sql.connect(tmp_path / "ws")
     per_source = con.execute(
         "select source, list(reference order by row_id) from traces group by 1 order by 1"
@@ -65,8 +65,8 @@ def test_globs_and_folders_expand_in_sorted_order(tmp_path):
     (tmp_path / "in").mkdir()
     for name in ("b.jsonl", "a.jsonl"):
         write_jsonl(tmp_path / "in" / name, ROWS)
-    curate([str(tmp_path / "in" / "*.jsonl")], tmp_path / "ws1", progress=False)
-    curate([str(tmp_path / "in")], tmp_path / "ws2", progress=False)
+    curate([str(tmp_path / "in" / "*.jsonl")], tmp_path / "ws1", progress=False, until="normalize")
+    curate([str(tmp_path / "in")], tmp_path / "ws2", progress=False, until="normalize")
     for ws in ("ws1", "ws2"):
         sources = sql.connect(tmp_path / ws).execute("select source from traces order by row_id").fetchall()
         assert [s for (s,) in sources] == ["a", "a", "b", "b"]
@@ -86,7 +86,7 @@ def test_bad_records_become_malformed_rows_and_curation_goes_on(tmp_path):
     ]
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    curate([str(path)], tmp_path / "ws", progress=False)
+    curate([str(path)], tmp_path / "ws", progress=False, until="normalize")
     assert counts(tmp_path / "ws") == {"traces": 8, "kept": 3, "rejected": 5}
     con = sql.connect(tmp_path / "ws")
     rejected = con.execute("select reason, detail, meta from rejected order by row_id").fetchall()
@@ -106,17 +106,17 @@ def test_bad_records_become_malformed_rows_and_curation_goes_on(tmp_path):
 def test_file_level_problems_are_clear_errors(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(InputError, match="empty.jsonl: the file is empty"):
-        curate([str(tmp_path / "empty.jsonl")], tmp_path / "ws", progress=False)
+        curate([str(tmp_path / "empty.jsonl")], tmp_path / "ws", progress=False, until="normalize")
     write_jsonl(tmp_path / "odd.jsonl", [{"foo": 1, "bar": 2}])
     with pytest.raises(InputError, match=r"odd.jsonl:1: unknown format: fields bar, foo; pass --format"):
-        curate([str(tmp_path / "odd.jsonl")], tmp_path / "ws", progress=False)
+        curate([str(tmp_path / "odd.jsonl")], tmp_path / "ws", progress=False, until="normalize")
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(InputError, match="unknown file type"):
-        curate([str(tmp_path / "x.txt")], tmp_path / "ws", progress=False)
+        curate([str(tmp_path / "x.txt")], tmp_path / "ws", progress=False, until="normalize")
     with pytest.raises(InputError, match="no such file"):
-        curate([str(tmp_path / "missing.jsonl")], tmp_path / "ws", progress=False)
+        curate([str(tmp_path / "missing.jsonl")], tmp_path / "ws", progress=False, until="normalize")
     with pytest.raises(CurateError, match="unknown --format 'nope'"):
-        curate([str(tmp_path / "odd.jsonl")], tmp_path / "ws", {"format": "nope"}, progress=False)
+        curate([str(tmp_path / "odd.jsonl")], tmp_path / "ws", {"format": "nope"}, progress=False, until="normalize")
 
 
 def test_format_override_and_empty_problem_rejected_by_normalize(tmp_path):
@@ -124,7 +124,7 @@ def test_format_override_and_empty_problem_rejected_by_normalize(tmp_path):
         tmp_path / "p.jsonl",
         [{"prompt": "Say hi", "response": "hi"}, {"prompt": "  \u200b ", "response": "x"}],
     )
-    curate([str(tmp_path / "p.jsonl")], tmp_path / "ws", {"format": "prompt_response"}, progress=False)
+    curate([str(tmp_path / "p.jsonl")], tmp_path / "ws", {"format": "prompt_response"}, progress=False, until="normalize")
     assert counts(tmp_path / "ws") == {"traces": 2, "kept": 1, "rejected": 1}
     reason = sql.connect(tmp_path / "ws").execute("select stage, reason from rejected").fetchone()
     assert reason == ("normalize", "empty_problem")
@@ -132,7 +132,7 @@ def test_format_override_and_empty_problem_rejected_by_normalize(tmp_path):
 
 def test_normalize_cleans_text_without_changing_it(tmp_path):
     write_jsonl(tmp_path / "p.jsonl", [{"prompt": " Cafe\u0301\r\nline\u200b2 ", "response": "a\r\nb"}])
-    curate([str(tmp_path / "p.jsonl")], tmp_path / "ws", progress=False)
+    curate([str(tmp_path / "p.jsonl")], tmp_path / "ws", progress=False, until="normalize")
     problem, response = sql.connect(tmp_path / "ws").execute("select problem, response from kept").fetchone()
     assert problem == "Caf\u00e9\nline2" and response == "a\nb"
 
@@ -144,7 +144,7 @@ def test_shared_files_give_the_expected_row_counts(tmp_path):
         shared_file("code/humaneval.jsonl"),
         shared_file("code/codeforces.jsonl"),
     ]
-    curate([str(f) for f in files], tmp_path / "ws", progress=False)
+    curate([str(f) for f in files], tmp_path / "ws", progress=False, until="normalize")
     con = sql.connect(tmp_path / "ws")
     by_source = dict(con.execute("select source, count(*) from traces group by 1").fetchall())
     assert by_source == {"qwen_math_cot_100": 800, "math500": 500, "humaneval": 164, "codeforces": 408}
@@ -183,7 +183,7 @@ def test_shared_files_give_the_expected_row_counts(tmp_path):
 )
 def test_every_shared_problem_file_ingests_without_malformed_rows(tmp_path, relative):
     path = shared_file(relative)
-    curate([str(path)], tmp_path / "ws", progress=False)
+    curate([str(path)], tmp_path / "ws", progress=False, until="normalize")
     lines = sum(1 for line in path.read_text().splitlines() if line.strip())
     con = sql.connect(tmp_path / "ws")
     assert con.execute("select count(*) from traces").fetchone()[0] == lines

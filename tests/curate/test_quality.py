@@ -47,12 +47,21 @@ def run_pipeline(tmp_path: Path, inputs: list[dict] | list[str], stages: list) -
     return ws
 
 
+def assert_ledger_balances(ws: Workspace) -> None:
+    """Every ingested row is in the final kept set or rejected, exactly once."""
+    con = sql.connect(ws.root)
+    kept = [r for (r,) in con.execute("SELECT row_id FROM kept").fetchall()]
+    rejected = [r for (r,) in con.execute("SELECT row_id FROM rejected").fetchall()]
+    traces = {r for (r,) in con.execute("SELECT row_id FROM traces").fetchall()}
+    assert sorted(kept + rejected) == sorted(traces)
+
+
 def outcomes(ws: Workspace) -> dict[str, tuple[str | None, str | None]]:
-    """problem -> (reason, detail) of its row, (None, None) when kept; checks the ledger balances."""
+    """problem -> (reason, detail) of its row, (None, None) when kept (one row per problem)."""
+    assert_ledger_balances(ws)
     con = sql.connect(ws.root)
     kept = {p: (None, None) for (p,) in con.execute("SELECT problem FROM kept").fetchall()}
     rejected = {p: (r, d) for p, r, d in con.execute("SELECT problem, reason, detail FROM rejected").fetchall()}
-    assert con.execute("SELECT count(*) FROM traces").fetchone()[0] == len(kept) + len(rejected)
     return {**kept, **rejected}
 
 

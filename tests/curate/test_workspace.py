@@ -45,7 +45,7 @@ def parquet_bytes(ws: Path) -> dict[str, bytes]:
 
 def run_cli(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "distill.cli", "curate", *args, "--quiet"],
+        [sys.executable, "-m", "distill.cli", "curate", *args, "--quiet", "--until", "normalize"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -97,28 +97,28 @@ def test_sigkill_mid_stage_then_rerun_is_byte_identical(tmp_path, corpus, refere
 
 def test_rerun_reuses_every_stage_and_changes_nothing(tmp_path, corpus, reference_ws):
     ws = tmp_path / "ws"
-    curate([str(corpus)], ws, progress=False)
+    curate([str(corpus)], ws, progress=False, until="normalize")
     before = parquet_bytes(ws)
-    results = curate([str(corpus)], ws, progress=False)
+    results = curate([str(corpus)], ws, progress=False, until="normalize")
     assert all(r.get("reused") for r in results)
     assert parquet_bytes(ws) == before == parquet_bytes(reference_ws)
 
 
 def test_workers_do_not_change_the_output(tmp_path, corpus):
     config = {"stages": {"ingest": {"chunk_bytes": 256 << 10}}}
-    curate([str(corpus)], tmp_path / "one", config, workers=1, progress=False)
-    curate([str(corpus)], tmp_path / "two", config, workers=2, progress=False)
+    curate([str(corpus)], tmp_path / "one", config, workers=1, progress=False, until="normalize")
+    curate([str(corpus)], tmp_path / "two", config, workers=2, progress=False, until="normalize")
     assert parquet_bytes(tmp_path / "one") == parquet_bytes(tmp_path / "two")
 
 
 def test_changed_config_or_input_reruns_what_depends_on_it(tmp_path):
     data = make_corpus(tmp_path / "small.jsonl", 50)
     ws = tmp_path / "ws"
-    curate([str(data)], ws, progress=False)
-    again = curate([str(data)], ws, {"source": "renamed"}, progress=False)
+    curate([str(data)], ws, progress=False, until="normalize")
+    again = curate([str(data)], ws, {"source": "renamed"}, progress=False, until="normalize")
     assert [r.get("reused", False) for r in again] == [False, False]
     make_corpus(data, 60, seed=1)
-    changed = curate([str(data)], ws, {"source": "renamed"}, progress=False)
+    changed = curate([str(data)], ws, {"source": "renamed"}, progress=False, until="normalize")
     assert not changed[0].get("reused") and changed[0]["rows_out"] == 60
     manifest = json.loads((ws / "manifest.json").read_text())
     assert [s["name"] for s in manifest["stages"]] == ["ingest", "normalize"]
@@ -128,7 +128,7 @@ def test_changed_config_or_input_reruns_what_depends_on_it(tmp_path):
 def test_orphans_of_a_crash_are_cleaned(tmp_path):
     data = make_corpus(tmp_path / "small.jsonl", 20)
     ws = tmp_path / "ws"
-    curate([str(data)], ws, progress=False)
+    curate([str(data)], ws, progress=False, until="normalize")
     (ws / "stages" / ".tmp-02_exact_dedup").mkdir()
     (ws / "rejected" / "02_exact_dedup.parquet").write_bytes(b"half written")
     Workspace.open(ws, create=True)

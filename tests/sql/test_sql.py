@@ -30,7 +30,7 @@ def ws(tmp_path_factory) -> Path:
             {"problem": "2+2?", "solution": "\\boxed{4}", "answer": "4"},
         ],
     )
-    curate([str(data)], root / "ws", progress=False)
+    curate([str(data)], root / "ws", progress=False, until="normalize")
     return root / "ws"
 
 

@@ -124,7 +124,8 @@ def extract_code(
     """The solution code in `response`, or None when it holds none."""
     if not response or not response.strip():
         return None
-    texts = [response]
+    # Tags glued to a fence (`<think>```python`) would hide it: give them lines of their own.
+    texts = [response.replace("<think>", "<think>\n").replace("</think>", "\n</think>\n")]
     if "</think>" in response:
         texts.insert(0, response.rsplit("</think>", 1)[1])
     for text in texts:

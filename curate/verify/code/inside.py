@@ -38,13 +38,12 @@ import time
 import traceback
 import types
 
-# Imported by the zygote so that a runner finds them loaded: the judge-style import prelude and
-# what solutions commonly use. Anything else a solution imports is loaded on demand.
+# Imported by the zygote so that a runner finds them loaded: the judge-style import prelude. Each
+# module more makes every runner's clone a little slower; anything else is imported on demand.
+# (A runner's `random` is reseeded by the module's own after-fork hook.)
 PRELOAD = (
-    "array bisect cmath collections collections.abc copy dataclasses datetime decimal enum fractions "
-    "functools hashlib heapq itertools math numbers operator queue random re statistics string "
-    "textwrap typing unicodedata"
-).split()
+    "bisect collections copy datetime functools heapq itertools math operator random re string typing".split()
+)
 
 INSIDE_ID = 1000  # the uid/gid a runner has inside its user namespace (never 0: no root semantics)
 MAX_FRAME = 1 << 28
@@ -161,11 +160,19 @@ def _read_exact(fd: int, size: int, deadline: float | None) -> bytes | None:
     return b"".join(chunks)
 
 
-def send_frame(fd: int, message: object) -> None:
+def _frame(message: object) -> bytes:
     payload = json.dumps(message, separators=(",", ":")).encode()
-    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    return _HEADER.pack(len(payload)) + payload
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def send_frame(fd: int, message: object) -> None:
+    _write_all(fd, _frame(message))
 
 
 def recv_frame(fd: int, deadline: float | None = None) -> object:
@@ -388,11 +395,9 @@ def runner_main(
             os.chdir(setup["workdir"])
         _apply_limits(setup["limits"])
         drop_capabilities()
-        import random
-
-        random.seed()  # runners are forks of one zygote: give each its own random state
         if setup["mode"] == "stdin":
-            status = _run_program(setup)
+            os.close(3)
+            status = _run_as_child(setup) if sandboxed else _run_program(setup)
         else:
             _serve(setup)
             status = 0
@@ -417,9 +422,34 @@ def _exit_status(code: object) -> int:
     return 1
 
 
+def _run_as_child(setup: dict) -> int:
+    """Stay PID 1 and run the program in a child, whose exit status we pass on (128 + N when it
+    died of signal N). The kernel drops signals that a namespace's init has no handler for, so a
+    program running as PID 1 would survive its own SIGKILL; this one dies as it would anywhere."""
+    prctl(PR_SET_DUMPABLE, 0)  # the program may not trace us to change what we report
+    child = os.fork()
+    if child == 0:
+        code = 70
+        try:
+            code = _run_program(setup)
+        finally:
+            os._exit(code)
+    while True:  # orphans of the program are ours to reap too
+        pid, status = os.waitpid(-1, 0)
+        if pid == child:
+            return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _print_traceback(error: BaseException) -> None:
+    """The traceback python would print, without the runner's own frames."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != "solution.py":
+        tb = tb.tb_next
+    traceback.print_exception(type(error), error, tb)
+
+
 def _run_program(setup: dict) -> int:
     """Run a stdin/stdout program as `python solution.py` would; returns its exit status."""
-    os.close(3)
     module = types.ModuleType("__main__")
     module.__file__ = "solution.py"
     sys.modules["__main__"] = module
@@ -437,8 +467,8 @@ def _run_program(setup: dict) -> int:
         exec(compile(setup["code"], "solution.py", "exec"), module.__dict__)
     except SystemExit as error:
         status = _exit_status(error.code)
-    except BaseException:  # noqa: B036 - the program's own crash, reported as python would
-        traceback.print_exc()
+    except BaseException as error:  # noqa: B036 - the program's own crash, reported as python would
+        _print_traceback(error)
         status = 1
     try:
         atexit._run_exitfuncs()
@@ -577,50 +607,54 @@ class HarnessError(Exception):
 
 
 class Runner:
-    """One runner process, seen from the supervisor."""
+    """One runner process, seen from the supervisor (its parent)."""
 
     def __init__(self, supervisor: Supervisor, fds: list[int], workdir: str | None) -> None:
         self.pid = supervisor.spawn(fds)
-        self.supervisor = supervisor
+        self.sandboxed = supervisor.sandboxed
         self.workdir = workdir
         self.exit_status: int | None = None
         self.cpu_s = 0.0
 
-    def kill(self) -> None:
-        """Kill the runner (and with it its PID namespace) and reap it."""
+    def stop(self) -> None:
+        """SIGKILL the runner; its PID namespace, and every process in it, dies with it."""
         if self.exit_status is None:
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.reap()
-        if not self.supervisor.sandboxed:
+        if not self.sandboxed:
             try:
                 os.killpg(self.pid, signal.SIGKILL)  # without a PID namespace, its group is all we know
             except (ProcessLookupError, PermissionError):
                 pass
-        if self.workdir:
-            _remove_tree(self.workdir)
-            self.workdir = None
 
     def reap(self) -> None:
         _, status, usage = os.wait4(self.pid, 0)
         self.exit_status = status
         self.cpu_s = usage.ru_utime + usage.ru_stime
 
+    def finish(self) -> None:
+        """Stop, reap and clean up: done after the verdict is sent, so teardown costs no latency."""
+        self.stop()
+        if self.exit_status is None:
+            self.reap()
+        if self.workdir:
+            _remove_tree(self.workdir)
+            self.workdir = None
+
 
 class Session:
-    """Request/answer over the channel to a serving runner, with one deadline for everything."""
+    """Request/answer over the channel to a serving runner, with a deadline for every answer."""
 
-    def __init__(self, runner: Runner, channel: socket.socket, deadline: float) -> None:
-        self.runner, self.channel, self.deadline, self.calls = runner, channel, deadline, 0
+    def __init__(self, channel: socket.socket, deadline: float) -> None:
+        self.channel, self.deadline, self.calls = channel, deadline, 0
 
-    def request(self, message: dict) -> object:
+    def send_bytes(self, data: bytes) -> None:
         try:
-            send_frame(self.channel.fileno(), message)
+            _write_all(self.channel.fileno(), data)
         except OSError:
             raise SolutionDied("the solution process stopped answering") from None
-        return self.receive()
 
     def receive(self) -> object:
         """The runner's next answer: its value, or the exception it raised, raised here."""
@@ -646,9 +680,14 @@ class Session:
 
     def call(self, message: dict, args: tuple, kwargs: dict) -> object:
         self.calls += 1
-        message["args"] = _encode_argument(list(args))
-        message["kwargs"] = {"dict": [[key, _encode_argument(value)] for key, value in kwargs.items()]}
-        return self.value(self.request(message))
+        self.send_bytes(_call_frame(message, list(args), kwargs))
+        return self.value(self.receive())
+
+
+def _call_frame(message: dict, args: list, kwargs: dict) -> bytes:
+    message["args"] = _encode_argument(args)
+    message["kwargs"] = {"dict": [[key, _encode_argument(value)] for key, value in kwargs.items()]}
+    return _frame(message)
 
 
 def _solution_exception(described: object) -> BaseException:
@@ -685,7 +724,9 @@ class Remote:
     def __getattr__(self, name: str) -> object:
         if name.startswith("__"):
             raise AttributeError(name)
-        return self._session.value(self._session.request({"op": "getattr", "ref": self._ref, "name": name}))
+        session = self._session
+        session.send_bytes(_frame({"op": "getattr", "ref": self._ref, "name": name}))
+        return session.value(session.receive())
 
     def __repr__(self) -> str:
         return f"<{self._type} object of the solution>"
@@ -761,10 +802,15 @@ def _remove_tree(path: str) -> None:
 
 
 class Supervisor:
+    """Runs tasks from the host one at a time; every verdict is decided here."""
+
     def __init__(self, host_in: int, host_out: int, zygote: socket.socket, sandboxed: bool) -> None:
         self.host_in, self.host_out, self.zygote, self.sandboxed = host_in, host_out, zygote, sandboxed
         self.devnull = os.open(os.devnull, os.O_RDWR)
         self._code_cache: dict[tuple[str, str], types.CodeType] = {}
+        self._finishing: list[Runner] = []
+
+    # --- runners ------------------------------------------------------------------------------------------
 
     def spawn(self, fds: list[int]) -> int:
         socket.send_fds(self.zygote, [b"r"], fds)
@@ -775,6 +821,62 @@ class Supervisor:
         if pid < 0:
             raise OSError(-pid, f"cannot start a runner: {os.strerror(-pid)}")
         return pid
+
+    def start_runner(
+        self, task: dict, mode: str, stdio: list[int], resolve: dict | None = None
+    ) -> tuple[Runner, socket.socket]:
+        """Clone a runner with its setup queued on a fresh channel; (runner, our end of the channel).
+
+        A small setup is written before the clone so that the runner finds it at once. The runner
+        is finished (killed, reaped, its folder removed) after the verdict has been sent."""
+        workdir = None
+        if not self.sandboxed:
+            import tempfile
+
+            workdir = tempfile.mkdtemp(prefix="distillery-run-")
+        setup = {
+            "mode": mode,
+            "code": task["code"],
+            "prelude": task.get("prelude"),
+            "limits": task["limits"],
+            "workdir": workdir,
+            "resolve": resolve,
+        }
+        payload = json.dumps(setup, separators=(",", ":")).encode()
+        frame = _HEADER.pack(len(payload)) + payload
+        channel, child_end = socket.socketpair()
+        queued = len(frame) <= 65536  # always fits an empty socket buffer: the write cannot block
+        try:
+            if queued:
+                os.write(channel.fileno(), frame)
+            runner = Runner(self, [child_end.fileno(), *stdio], workdir)
+        except BaseException:
+            channel.close()
+            if workdir:
+                _remove_tree(workdir)
+            raise
+        finally:
+            child_end.close()
+        self._finishing.append(runner)
+        if not queued:
+            _write_all(channel.fileno(), frame)
+        return runner, channel
+
+    def finish_runners(self) -> None:
+        while self._finishing:
+            self._finishing.pop().finish()
+
+    def _compiled(self, source: str, filename: str) -> types.CodeType:
+        """Compile test code once per distinct source (many samples share one problem's tests)."""
+        key = (source, filename)
+        code = self._code_cache.get(key)
+        if code is None:
+            if len(self._code_cache) >= 512:
+                self._code_cache.clear()
+            code = self._code_cache[key] = compile(source, filename, "exec")
+        return code
+
+    # --- the task loop ----------------------------------------------------------------------------------------
 
     def loop(self) -> None:
         while True:
@@ -792,49 +894,24 @@ class Supervisor:
                 result = {"status": "error", "cases": [], "message": f"{type(error).__name__}: {error}"}
             result["seconds"] = round(time.perf_counter() - start, 6)
             send_frame(self.host_out, result)
+            self.finish_runners()
 
     def handle(self, task: dict) -> dict:
         kind = task["kind"]
         if kind == "stdin":
             return self.run_stdin(task)
-        if kind in ("call", "assert"):
-            return self.run_served(task)
+        if kind == "call":
+            return self.run_call(task)
+        if kind == "assert":
+            return self.run_assert(task)
         raise ValueError(f"unknown test kind {kind!r}")
 
-    def _workdir(self) -> str | None:
-        if self.sandboxed:
-            return None
-        import tempfile
-
-        return tempfile.mkdtemp(prefix="distillery-run-")
-
-    def _setup(self, task: dict, mode: str, workdir: str | None, resolve: dict | None = None) -> dict:
-        return {
-            "mode": mode,
-            "code": task["code"],
-            "prelude": task.get("prelude"),
-            "limits": task["limits"],
-            "workdir": workdir,
-            "resolve": resolve,
-        }
-
-    def _compiled(self, source: str, filename: str) -> types.CodeType:
-        """Compile test code once per distinct source (many samples share one problem's tests)."""
-        key = (source, filename)
-        code = self._code_cache.get(key)
-        if code is None:
-            if len(self._code_cache) >= 512:
-                self._code_cache.clear()
-            code = self._code_cache[key] = compile(source, filename, "exec")
-        return code
-
-    # stdin/stdout programs: one runner per case, outputs compared here
+    # --- stdin/stdout programs: one runner per case, outputs compared here ---------------------------------
 
     def run_stdin(self, task: dict) -> dict:
-        cases, results, status = task["cases"], [], "pass"
-        for number, case in enumerate(cases):
-            result = self.run_stdin_case(task, case)
-            result["case"] = number
+        results, status = [], "pass"
+        for number, case in enumerate(task["cases"]):
+            result = {"case": number, **self.run_stdin_case(task, case)}
             results.append(result)
             if result["status"] != "pass":
                 status = result["status"]
@@ -849,38 +926,33 @@ class Supervisor:
         os.lseek(stdin, 0, os.SEEK_SET)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        channel, child_end = socket.socketpair()
-        workdir = self._workdir()
         start = time.perf_counter()
         try:
-            runner = Runner(self, [child_end.fileno(), stdin, out_w, err_w], workdir)
+            runner, channel = self.start_runner(task, "stdin", [stdin, out_w, err_w])
         finally:
             for fd in (stdin, out_w, err_w):
                 os.close(fd)
-            child_end.close()
         try:
-            send_frame(channel.fileno(), self._setup(task, "stdin", workdir))
             output, stderr_tail, problem = self._collect(
                 runner, out_r, err_r, start + limits["wall_s"], limits
             )
         finally:
             channel.close()
-            runner.kill()
             os.close(out_r)
             os.close(err_r)
         result = {"status": "pass", "seconds": round(time.perf_counter() - start, 6)}
-        status = runner.exit_status
         if problem == "timeout" or (problem is None and runner.cpu_s >= limits["cpu_s"]):
             result.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
         elif problem:
             result.update(status="fail", reason=problem)
-        elif os.WIFSIGNALED(status):
-            result.update(status="fail", reason=f"killed by {signal.Signals(os.WTERMSIG(status)).name}")
-        elif os.WEXITSTATUS(status) != 0:
-            result.update(status="fail", reason=f"exit code {os.WEXITSTATUS(status)}")
+        elif os.WIFSIGNALED(runner.exit_status):
+            result.update(
+                status="fail", reason=f"killed by {signal.Signals(os.WTERMSIG(runner.exit_status)).name}"
+            )
+        elif os.WEXITSTATUS(runner.exit_status) != 0:
+            result.update(status="fail", reason=_exit_reason(os.WEXITSTATUS(runner.exit_status)))
         else:
-            text = output.decode("utf-8", "replace")
-            reason = compare_output(text, case["output"], task.get("float_tol"))
+            reason = compare_output(output.decode("utf-8", "replace"), case["output"], task.get("float_tol"))
             if reason:
                 result.update(status="fail", reason=f"wrong answer: {reason}")
         if result["status"] != "pass" and stderr_tail:
@@ -888,18 +960,20 @@ class Supervisor:
         return result
 
     def _collect(self, runner: Runner, out_r: int, err_r: int, deadline: float, limits: dict):
-        """Read stdout/stderr until the program ends; (stdout, stderr tail, problem or None)."""
+        """Read stdout/stderr until the program ends; (stdout, stderr tail, problem or None).
+        A program past its deadline or its output limit is stopped at once."""
         output, stderr_tail, stderr_total = bytearray(), bytearray(), 0
         limit = int(limits["output_mb"] * (1 << 20))
         pidfd = os.pidfd_open(runner.pid)
-        open_fds, exited_at = {out_r, err_r}, None
+        open_fds, exited_at, problem = {out_r, err_r}, None, None
         try:
-            while open_fds:
+            while open_fds and problem is None:
                 now = time.monotonic()
                 if exited_at is None:
                     wait = deadline - now
                     if wait <= 0:
-                        return bytes(output), bytes(stderr_tail), "timeout"
+                        problem = "timeout"
+                        break
                     watched = [*open_fds, pidfd]
                 else:
                     wait = exited_at + 0.5 - now  # leftovers after exit: only the unsandboxed mode has any
@@ -910,8 +984,7 @@ class Supervisor:
                     if fd == pidfd:
                         runner.reap()
                         exited_at = time.monotonic()
-                        if not self.sandboxed:
-                            runner.kill()
+                        runner.stop()  # unsandboxed: its group; sandboxed: already gone with it
                         continue
                     chunk = os.read(fd, 1 << 16)
                     if not chunk:
@@ -919,107 +992,112 @@ class Supervisor:
                     elif fd == out_r:
                         output += chunk
                         if len(output) > limit:
-                            return (
-                                bytes(output),
-                                bytes(stderr_tail),
-                                f"output limit ({limits['output_mb']} MB) exceeded",
-                            )
+                            problem = f"output limit ({limits['output_mb']} MB) exceeded"
                     else:
                         stderr_total += len(chunk)
                         stderr_tail = (stderr_tail + chunk)[-STDERR_TAIL:]
                         if stderr_total > limit:
-                            return bytes(output), bytes(stderr_tail), "stderr output limit exceeded"
-            if exited_at is None:
+                            problem = "stderr output limit exceeded"
+            if problem is not None:
+                runner.stop()
+            if runner.exit_status is None:
                 runner.reap()
-            return bytes(output), bytes(stderr_tail), None
+            return bytes(output), bytes(stderr_tail), problem
         finally:
             os.close(pidfd)
 
-    # functions: one serving runner per sample, values compared (call) or tests run (assert) here
+    # --- functions: one serving runner per sample -----------------------------------------------------------
 
-    def run_served(self, task: dict) -> dict:
-        limits = task["limits"]
-        channel, child_end = socket.socketpair()
-        workdir = self._workdir()
-        start = time.perf_counter()
+    def _load(self, runner: Runner, session: Session, start: float) -> tuple[object, dict | None]:
+        """The runner's load report, or (None, the finished result when loading failed)."""
         try:
-            runner = Runner(self, [child_end.fileno(), self.devnull, self.devnull, self.devnull], workdir)
-        finally:
-            child_end.close()
-        session = Session(runner, channel, time.monotonic() + limits["wall_s"])
-        resolve, test_code = None, None
-        if task["kind"] == "assert":
-            test_code = self._compiled(task["test_code"], "<test>")
-            names = sorted(_referenced_names(test_code) - _BUILTIN_NAMES)
-            resolve = {"names": names, "entry": task["entry_point"]}
-        try:
-            send_frame(channel.fileno(), self._setup(task, "serve", workdir, resolve))
-            try:
-                loaded = session.receive()  # the load report: what `resolve` asked for
-            except SolutionTimeout:
-                return _one_case("timeout", start, "time limit exceeded while loading the solution")
-            except SolutionDied as error:
-                return _one_case("fail", start, str(error))
-            except Exception as error:  # noqa: BLE001 - the solution raised while loading
-                return _one_case("fail", start, f"the solution failed to load: {error}")
-            if task["kind"] == "call":
-                return self.run_call(task, session)
-            return self.run_assert(task, session, test_code, loaded, start)
-        finally:
-            channel.close()
-            runner.kill()
+            return session.receive(), None
+        except SolutionTimeout:
+            return None, _one_case("timeout", start, "time limit exceeded while loading the solution")
+        except SolutionDied as error:
+            return None, _one_case("fail", start, str(error))
+        except Exception as error:  # noqa: BLE001 - the solution raised while loading
+            return None, _one_case("fail", start, f"the solution failed to load: {error}")
 
-    def run_call(self, task: dict, session: Session) -> dict:
+    def run_call(self, task: dict) -> dict:
+        """Call the entry point once per case; return values are compared here with exact types.
+        Small requests are all queued at once, so no case waits for a round trip."""
         limits, results, status = task["limits"], [], "pass"
-        tolerance = task.get("float_tol")
-        tolerance = 1e-9 if tolerance is None else tolerance
-        for number, case in enumerate(task["cases"]):
-            start = time.perf_counter()
-            session.deadline = time.monotonic() + limits["wall_s"]
-            result, died = {"case": number, "status": "pass"}, False
-            try:
-                got = session.call({"op": "call", "entry": task["fn_name"]}, tuple(case["args"]), {})
-                if not same_value(got, case["expected"], tolerance):
-                    result.update(
-                        status="fail", reason=f"expected {_short(case['expected'])}, got {_short(got)}"
-                    )
-            except SolutionTimeout:
-                result.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
-            except SolutionDied as error:
-                result.update(status="fail", reason=str(error))
-                died = True
-            except Exception as error:  # noqa: BLE001 - what the solution raised
-                result.update(status="fail", reason=f"{type(error).__name__}: {error}")
-            result["seconds"] = round(time.perf_counter() - start, 6)
-            results.append(result)
-            if result["status"] != "pass":
-                status = result["status"]
-                if task.get("stop_on_fail", True) or status == "timeout" or died:
-                    break
-        return {"status": status, "cases": results, "message": ""}
+        tolerance = 1e-9 if task.get("float_tol") is None else task["float_tol"]
+        start = time.perf_counter()
+        runner, channel = self.start_runner(task, "serve", [self.devnull] * 3)
+        session = Session(channel, time.monotonic() + limits["wall_s"])
+        try:
+            _, failed = self._load(runner, session, start)
+            if failed:
+                return failed
+            frames = [
+                _call_frame({"op": "call", "entry": task["fn_name"]}, case["args"], {})
+                for case in task["cases"]
+            ]
+            pipelined = sum(map(len, frames)) <= 65536
+            if pipelined:
+                session.send_bytes(b"".join(frames))
+            for number, case in enumerate(task["cases"]):
+                case_start = time.perf_counter()
+                session.deadline = time.monotonic() + limits["wall_s"]
+                result, died = {"case": number, "status": "pass"}, False
+                try:
+                    if not pipelined:
+                        session.send_bytes(frames[number])
+                    got = session.value(session.receive())
+                    if not same_value(got, case["expected"], tolerance):
+                        result.update(
+                            status="fail", reason=f"expected {_short(case['expected'])}, got {_short(got)}"
+                        )
+                except SolutionTimeout:
+                    result.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
+                except SolutionDied as error:
+                    result.update(status="fail", reason=str(error))
+                    died = True
+                except Exception as error:  # noqa: BLE001 - what the solution raised
+                    result.update(status="fail", reason=f"{type(error).__name__}: {error}")
+                result["seconds"] = round(time.perf_counter() - case_start, 6)
+                results.append(result)
+                if result["status"] != "pass":
+                    status = result["status"]
+                    if task.get("stop_on_fail", True) or status == "timeout" or died:
+                        break
+            return {"status": status, "cases": results, "message": ""}
+        finally:
+            runner.stop()
+            channel.close()
 
-    def run_assert(
-        self, task: dict, session: Session, test_code: types.CodeType, loaded: object, start: float
-    ) -> dict:
-        limits = task["limits"]
-        session.deadline = time.monotonic() + limits["wall_s"]
-        test_source, prelude, entry = task["test_code"], task.get("prelude") or "", task["entry_point"]
+    def run_assert(self, task: dict) -> dict:
+        """Run the test here, against Remote proxies of the solution's entry point and names."""
+        limits, entry = task["limits"], task["entry_point"]
+        start = time.perf_counter()
+        test_code = self._compiled(task["test_code"], "<test>")
+        resolve = {"names": sorted(_referenced_names(test_code) - _BUILTIN_NAMES), "entry": entry}
+        runner, channel = self.start_runner(task, "serve", [self.devnull] * 3, resolve)
+        session = Session(channel, time.monotonic() + limits["wall_s"])
         case = {"case": 0, "status": "pass"}
         previous = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, max(0.001, session.deadline - time.monotonic()))
+        signal.setitimer(signal.ITIMER_REAL, limits["wall_s"] * 2)
         try:
+            # The trusted context (HumanEval's prompt, a judge's import prelude) is set up while the
+            # runner starts, and wins over the solution's copies of the same helpers.
+            namespace: dict = {"__name__": "__test__", "__builtins__": builtins}
+            if task.get("prelude"):
+                exec(self._compiled(task["prelude"], "<prelude>"), namespace)
+            loaded, failed = self._load(runner, session, start)
+            if failed:
+                return failed
             if type(loaded) is not dict or type(loaded.get("globals")) is not dict:
                 raise SolutionDied("the solution process sent a malformed reply")
-            namespace: dict = {"__name__": "__test__", "__builtins__": builtins}
             for name, data in loaded["globals"].items():
-                namespace[name] = _module(data) or session.value(data)
-            # The trusted context (HumanEval's prompt, a judge's import prelude) wins over the
-            # solution's copies of the same helpers; the entry point is always the solution's.
-            if prelude:
-                exec(self._compiled(prelude, "<prelude>"), namespace)
+                if name not in namespace:
+                    namespace[name] = _module(data) or session.value(data)
             candidate = session.value(loaded["entry"])
             if "." not in entry and "(" not in entry:
-                namespace[entry] = candidate
+                namespace[entry] = candidate  # the entry point is always the solution's
+            session.deadline = time.monotonic() + limits["wall_s"]
+            signal.setitimer(signal.ITIMER_REAL, limits["wall_s"])
             exec(test_code, namespace)
             check = namespace.get("check")
             if callable(check):
@@ -1033,13 +1111,21 @@ class Supervisor:
         except SystemExit:
             case.update(status="error", reason="the test code called exit()")
         except Exception as error:  # noqa: BLE001 - a failed assertion or what the solution raised
-            case.update(status="fail", reason=_test_failure(error, test_source))
+            case.update(status="fail", reason=_test_failure(error, task["test_code"]))
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+            runner.stop()
+            channel.close()
         case["calls"] = session.calls
         case["seconds"] = round(time.perf_counter() - start, 6)
         return {"status": case["status"], "cases": [case], "message": ""}
+
+
+def _exit_reason(code: int) -> str:
+    if code > 128 and code - 128 in signal.valid_signals():
+        return f"exit code {code} (killed by {signal.Signals(code - 128).name})"
+    return f"exit code {code}"
 
 
 def _one_case(status: str, start: float, reason: str) -> dict:
@@ -1148,6 +1234,7 @@ def main() -> None:
     except Exception as error:  # noqa: BLE001 - tell the host why this isolation cannot work here
         send_frame(host_out, {"ready": False, "message": f"{type(error).__name__}: {error}"})
         return
+    supervisor.finish_runners()
     if probe["status"] != "pass":
         send_frame(host_out, {"ready": False, "message": f"probe run failed: {probe['cases']}"})
         return

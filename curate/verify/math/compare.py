@@ -1,15 +1,22 @@
 """Decide whether a predicted answer is the same mathematical object as the reference.
 
-Numbers: exact rationals are compared exactly (`1/3` is not `0.33`). Any other pair of
-constants is first decided by sympy on their difference (`pi + 1/2004!` vs `pi + 1/2006!`
-differ by a nonzero rational); only if sympy cannot tell do we compare the two values
-numerically at NUMERIC_DIGITS significant digits, calling them equal when the relative
-difference is at most RELATIVE_TOLERANCE. A decimal written in an answer is an exact value, so it
-never equals an irrational (`1.41421356` is not `\\sqrt{2}`).
+Numbers are never compared as floats when an exact decision is possible:
+- two rationals (integers, fractions, decimals as written) are equal only if exactly equal, so
+  `1/3` is not `0.33` and `1/2004!` is not `1/2006!`;
+- if the difference of two constants reduces to a rational (`pi + 1/2004!` vs `pi + 1/2006!`),
+  that rational decides;
+- a rational and a value sympy knows to be irrational are different (`1.41421356` is not `\\sqrt{2}`);
+- algebraic values (radicals) are equal only if their difference has minimal polynomial x,
+  which is exact (`\\sqrt{5+2\\sqrt{6}}` equals `\\sqrt{2}+\\sqrt{3}`).
+Only what is left (transcendental values such as trigonometric or logarithmic expressions) is
+compared numerically: both sides are evaluated to NUMERIC_DIGITS significant digits and called
+equal when their relative difference is at most RELATIVE_TOLERANCE (1e-20). Two distinct
+transcendental values closer than that would be called equal; answers are not built that way.
 
-Expressions with variables: equal when their difference is exactly zero at several rational
-points (Schwartz-Zippel: a nonzero rational function vanishes at a few random points with
-negligible probability); points where either side is undefined are skipped.
+Expressions with variables: equal when they agree, by the rules above, at PROBE_POINTS fixed
+rational points (both signs), at least two of them defined. A nonzero rational function vanishes
+at a few such points with negligible probability (Schwartz-Zippel); at rational points polynomial
+and rational expressions evaluate exactly.
 
 Equations are compared as equations: `f = g` and `u = v` are the same when (f - g) / (u - v) is
 a nonzero constant, so `y = 2x + 3` equals `2y = 4x + 6` but `3x - y + 13 = 0` never equals
@@ -20,9 +27,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import mpmath
 import sympy
+from sympy.polys.polyerrors import BasePolynomialError
 
 from curate.verify.math.parse import Choice, Interval, Items, Matrix, Node, Relation, Scalar, Text, Union
 
@@ -30,9 +39,11 @@ NUMERIC_DIGITS = 40
 RELATIVE_TOLERANCE = mpmath.mpf("1e-20")
 PROBE_POINTS = 4  # points tried for expressions with variables; at least 2 must be defined
 _INFINITIES = (sympy.oo, -sympy.oo, sympy.zoo, sympy.nan)
+_X = sympy.Dummy("x")
 
 
-def _probe_values(count: int, symbols: int) -> list[list[sympy.Rational]]:
+@lru_cache(maxsize=64)
+def _probe_values(count: int, symbols: int) -> tuple[tuple[sympy.Rational, ...], ...]:
     """Fixed pseudo-random rational points, both signs, away from 0 and +-1 (seeded: reproducible)."""
     rng = random.Random(20240601)
     points = []
@@ -41,8 +52,8 @@ def _probe_values(count: int, symbols: int) -> list[list[sympy.Rational]]:
         for _ in range(symbols):
             value = sympy.Rational(rng.randint(23, 389), rng.randint(11, 97))
             row.append(value if rng.random() < 0.7 else -value)
-        points.append(row)
-    return points
+        points.append(tuple(row))
+    return tuple(points)
 
 
 def _to_mpc(value: sympy.Expr) -> mpmath.mpc | None:
@@ -87,7 +98,14 @@ def constants_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
         return False
     # (not difference.is_zero: sympy answers False for cot(245/79) - cos(245/79)/sin(245/79))
     x, y = _evaluate(a), _evaluate(b)
-    return x is not None and y is not None and _close(x, y)
+    if x is None or y is None or not _close(x, y):
+        return False
+    if difference.is_algebraic:
+        try:
+            return sympy.minimal_polynomial(difference, _X) == _X
+        except (NotImplementedError, ValueError, TypeError, BasePolynomialError):
+            pass  # sympy could not finish the exact test: the numeric agreement stands
+    return True
 
 
 def _value_at(expr: sympy.Expr, point: dict[sympy.Symbol, sympy.Rational]) -> sympy.Expr | None:

@@ -46,7 +46,7 @@ _THOUSANDS_SEP = re.compile(r"(?<=\d)(?:,\\!\s*|\{,\}|,\\,|\\,|\\;|\\ |\\!)(?=\d
 _COMMA_NUMBER = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SPACE_NUMBER = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _PHANTOM = re.compile(r"\\(?:h|v)?phantom\s*(?:\{[^{}]*\}|\S)")
-_LEADING_RELATION = re.compile(r"^(?:\\approx|\\sim|=)\s*")
+_LEADING_RELATION = re.compile(r"^\s*(?:\\approx|\\sim|=)\s*")
 _SIZING = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg|bigl|bigr|Bigl|Bigr|biggl|biggr)(?![a-zA-Z])\s*\.?")
 _SPACING = re.compile(r"(?<!\\)\\(?:[,;:! ]|(?:quad|qquad)(?![a-zA-Z]))|~")
 _STYLE = re.compile(r"\\(?:displaystyle|textstyle|scriptstyle)(?![a-zA-Z])")

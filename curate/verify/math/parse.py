@@ -103,7 +103,7 @@ _PERCENT = "\\%"
 
 # Plain numbers, read without latex2sympy: most answers are one of these.
 _INTEGER = re.compile(r"^[+-]?\d+$")
-_BASE_NUMBER = re.compile(r"^(\d+)_\{?(\d+)\}?$")
+_BASE_NUMBER = re.compile(r"^([+-]?\d+)_\{?(\d+)\}?$")
 _DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)$")
 _SLASH_FRACTION = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
 _LATEX_FRACTION = re.compile(r"^([+-]?)\s*\\frac\s*(?:\{\s*([+-]?\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))$")
@@ -123,9 +123,10 @@ _DECIMAL_IN_EXPR = re.compile(r"(?<![\d.])(\d*)\.(\d+)(?![\d.])")
 
 def _to_rational(text: str) -> sympy.Rational:
     try:
-        return sympy.Rational(Fraction(text).numerator, Fraction(text).denominator)
+        value = Fraction(text)
     except ValueError as error:  # e.g. more digits than Python's int conversion limit
         raise ParseError(f"number too long: {error}") from None
+    return sympy.Rational(value.numerator, value.denominator)
 
 
 def _number(s: str) -> sympy.Rational | None:
@@ -133,7 +134,6 @@ def _number(s: str) -> sympy.Rational | None:
     s = re.sub(r"^([+-])\s+", r"\1", s)
     if _INTEGER.match(s) or _DECIMAL.match(s):
         return _to_rational(s)
-
     match = _SLASH_FRACTION.match(s)
     if match:
         if int(match.group(2)) == 0:
@@ -191,17 +191,15 @@ _PM = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
 def _enclosed(s: str) -> tuple[str, str, str] | None:
     """(opener, inner, closer) when s is one bracketed group like `(1, 2]` or `\\{1, 2\\}`."""
     if s.startswith("\\{") and s.endswith("\\}"):
-        inner = s[2:-2]
-        if min(_depths(inner + " "), default=0) >= 0 and sum(inner.count(c) for c in _OPENERS) == sum(
-            inner.count(c) for c in _CLOSERS
-        ):
-            return "{", inner, "}"
+        opener, group, inner = "{", s[1:], s[2:-2]
+    elif len(s) >= 2 and s[0] in "([" and s[-1] in ")]":
+        opener, group, inner = s[0], s, s[1:-1]
+    else:
         return None
-    if len(s) >= 2 and s[0] in "([" and s[-1] in ")]":
-        depths = _depths(s)
-        # the opening bracket must close at the very end: "(1)(2)" is not one group
-        if all(d > 0 for d in depths[1:-1]) and depths[-1] == 0:
-            return s[0], s[1:-1], s[-1]
+    depths = _depths(group)
+    # the opening bracket must close at the very end: "(1)(2)" and "\\{1\\} \\cup \\{2\\}" are not one group
+    if all(d > 0 for d in depths[1:-1]) and depths[-1] == 0:
+        return opener, inner, "}" if opener == "{" else s[-1]
     return None
 
 

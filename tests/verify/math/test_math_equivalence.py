@@ -341,3 +341,10 @@ def test_verdict_fields_are_plain_text():
     assert verdict.status == "pass"
     assert verdict.extracted == "\\frac{1}{2}"
     assert isinstance(verdict.detail, str) and verdict.detail.startswith("boxed")
+
+
+def test_radicals_are_decided_exactly_not_numerically():
+    # the difference is sqrt(6) * (1/2004! - 1/2006!): nonzero, far below any float tolerance
+    assert status("\\sqrt{6} \\cdot (1 + \\frac{1}{2004!})", "\\sqrt{6} \\cdot (1 + \\frac{1}{2006!})") == "fail"
+    assert status("\\sqrt{x} (1 + \\frac{1}{2004!})", "\\sqrt{x} (1 + \\frac{1}{2006!})") == "fail"
+    assert status("\\frac{\\sqrt{6}-\\sqrt{2}}{4}", "\\frac{\\sqrt{2-\\sqrt{3}}}{2}") == "pass"
