@@ -54,7 +54,9 @@ QUOTES = {'"': ("\u201c", "\u201d"), "'": ("\u2019", "\u2019")}
 
 
 def spacing(text: str, rng: random.Random) -> str | None:
-    text = re.sub(r" ", lambda m: "  " if rng.random() < 0.15 else ("\n" if rng.random() < 0.03 else " "), text)
+    text = re.sub(
+        r" ", lambda m: "  " if rng.random() < 0.15 else ("\n" if rng.random() < 0.03 else " "), text
+    )
     text = re.sub(r"\s*([=+<>])\s*", lambda m: f" {m.group(1)} " if rng.random() < 0.5 else m.group(1), text)
     text = re.sub(r",(?=\S)", lambda m: ", " if rng.random() < 0.5 else ",", text)
     return text + rng.choice(["", " ", "\n", "  \n"])
@@ -66,8 +68,11 @@ def latex_variant(text: str, rng: random.Random) -> str | None:
     if "\\frac" in text:
         return text.replace("\\frac", "\\dfrac")
     if re.search(r"\$[^$]*\([^$]*\)[^$]*\$", text):
-        return re.sub(r"\$([^$]*)\$", lambda m: "$" + m.group(1).replace("(", "\\left(").replace(")", "\\right)") + "$",
-                      text)
+        return re.sub(
+            r"\$([^$]*)\$",
+            lambda m: "$" + m.group(1).replace("(", "\\left(").replace(")", "\\right)") + "$",
+            text,
+        )
     if "\\le " in text or "\\ge " in text:
         return text.replace("\\le ", "\\leq ").replace("\\ge ", "\\geq ")
     return None
@@ -95,7 +100,13 @@ def _sentence_ends(text: str) -> list[int]:
     for i, ch in enumerate(text):
         if ch == "$":
             in_math = not in_math
-        elif ch in ".?!" and not in_math and i + 2 < len(text) and text[i + 1] in " \n" and text[i + 2:].strip():
+        elif (
+            ch in ".?!"
+            and not in_math
+            and i + 2 < len(text)
+            and text[i + 1] in " \n"
+            and text[i + 2 :].strip()
+        ):
             ends.append(i + 1)
     return ends
 
@@ -116,7 +127,9 @@ def change_number(text: str, rng: random.Random) -> str | None:
         return None
     spot = rng.choice(spots)
     value = int(spot.group())
-    new = value + rng.choice([1, 2, 3, 5, 7]) if value < 3 or rng.random() < 0.5 else value - rng.choice([1, 2])
+    new = (
+        value + rng.choice([1, 2, 3, 5, 7]) if value < 3 or rng.random() < 0.5 else value - rng.choice([1, 2])
+    )
     return text[: spot.start()] + str(new) + text[spot.end() :]
 
 
@@ -187,8 +200,13 @@ def build_corpus(copies: float, changed: float, seed: int = 0, limit: int | None
             distinct = change_number(text, rng)
             if distinct is not None:
                 group += 1
-                docs.append({"text": spacing(distinct, rng) if rng.random() < 0.3 else distinct,
-                             "group": group, "kind": "changed_number"})
+                docs.append(
+                    {
+                        "text": spacing(distinct, rng) if rng.random() < 0.3 else distinct,
+                        "group": group,
+                        "kind": "changed_number",
+                    }
+                )
     rng.shuffle(docs)
     for index, doc in enumerate(docs):
         doc["id"] = f"d{index:07d}"
@@ -210,7 +228,9 @@ def score(docs: list[dict], kept_ids: set[str]) -> dict:
                 by_kind[part] += 1
                 missed_kind[part] += d["id"] in kept_ids and kept[d["group"]] > 1
     lost = sum(1 for g in size if kept[g] == 0)
-    wrongly_removed_changed = sum(1 for d in docs if d["kind"] == "changed_number" and d["id"] not in kept_ids)
+    wrongly_removed_changed = sum(
+        1 for d in docs if d["kind"] == "changed_number" and d["id"] not in kept_ids
+    )
     return {
         "docs": len(docs),
         "removed": removed,
@@ -242,7 +262,9 @@ def run_distillery(corpus: Path, work: Path, workers: int) -> list[str]:
     import polars as pl
 
     last = work / "ws" / "stages" / f"{results[-1]['index']:02d}_{results[-1]['name']}"
-    kept = pl.scan_parquet(str(last / "part-*.parquet")).select(pl.col("meta").str.json_path_match("$.doc_id"))
+    kept = pl.scan_parquet(str(last / "part-*.parquet")).select(
+        pl.col("meta").str.json_path_match("$.doc_id")
+    )
     return kept.collect()["meta"].to_list()
 
 
@@ -282,7 +304,9 @@ def run_datatrove(corpus: Path, work: Path, workers: int) -> list[str]:
     from datatrove.pipeline.writers import JsonlWriter
 
     language, _ = _datatrove_tokenizer()
-    config = MinhashConfig(n_grams=SHINGLE_SIZE, num_buckets=DATATROVE_BUCKETS, hashes_per_bucket=DATATROVE_ROWS)
+    config = MinhashConfig(
+        n_grams=SHINGLE_SIZE, num_buckets=DATATROVE_BUCKETS, hashes_per_bucket=DATATROVE_ROWS
+    )
     split = work / "input"
     split.mkdir(parents=True)
     lines = corpus.read_text().splitlines(keepends=True)
@@ -301,8 +325,13 @@ def run_datatrove(corpus: Path, work: Path, workers: int) -> list[str]:
         ([reader(), MinhashDedupFilter(input_folder=clusters), JsonlWriter(out, compression=None)], workers),
     ]
     for index, (pipeline, tasks) in enumerate(steps):
-        LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=min(workers, tasks),
-                              logging_dir=f"{logs}/{index}", skip_completed=False).run()
+        LocalPipelineExecutor(
+            pipeline=pipeline,
+            tasks=tasks,
+            workers=min(workers, tasks),
+            logging_dir=f"{logs}/{index}",
+            skip_completed=False,
+        ).run()
     return [json.loads(line)["id"] for file in sorted(Path(out).glob("*.jsonl")) for line in open(file)]
 
 
@@ -321,8 +350,20 @@ def measure(tool: str, corpus: Path, workers: int) -> dict:
 
     with tempfile.TemporaryDirectory(prefix=f"dedup-{tool}-") as tmp:
         work, result = Path(tmp), Path(tmp) / "result.json"
-        command = [sys.executable, __file__, "--child", tool, "--corpus", str(corpus), "--work", str(work / "w"),
-                   "--workers", str(workers), "--result", str(result)]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            tool,
+            "--corpus",
+            str(corpus),
+            "--work",
+            str(work / "w"),
+            "--workers",
+            str(workers),
+            "--result",
+            str(result),
+        ]
         started = time.perf_counter()
         child = subprocess.Popen(command, cwd=REPO)
         proc, peak = psutil.Process(child.pid), 0
@@ -355,22 +396,31 @@ def compare(name: str, docs: list[dict], workers: int, tools: list[str]) -> None
         for tool in tools:
             run = measure(tool, corpus, workers)
             rows[tool] = {**score(docs, run["kept"]), **run}
-        print(f"{'tool':<12}{'docs/s':>10}{'seconds':>9}{'peak RSS MB':>13}{'precision':>11}{'recall':>8}"
-              f"{'lost groups':>13}{'changed-number removed':>24}")
+        print(
+            f"{'tool':<12}{'docs/s':>10}{'seconds':>9}{'peak RSS MB':>13}{'precision':>11}{'recall':>8}"
+            f"{'lost groups':>13}{'changed-number removed':>24}"
+        )
         for tool, r in rows.items():
-            print(f"{tool:<12}{len(docs) / r['seconds']:>10,.0f}{r['seconds']:>9.1f}{r['peak_rss_mb']:>13,.0f}"
-                  f"{r['precision']:>11.4f}{r['recall']:>8.4f}{r['groups_lost']:>13,}{r['changed_number_removed']:>24,}")
+            speed = f"{len(docs) / r['seconds']:>10,.0f}{r['seconds']:>9.1f}{r['peak_rss_mb']:>13,.0f}"
+            quality = f"{r['precision']:>11.4f}{r['recall']:>8.4f}{r['groups_lost']:>13,}"
+            print(f"{tool:<12}{speed}{quality}{r['changed_number_removed']:>24,}")
         for tool, r in rows.items():
-            print(f"  {tool} duplicate copies left (kept while their group keeps another), by perturbation: "
-                  f"{r['dup_copies_kept_by_perturbation']}")
+            print(
+                f"  {tool} duplicate copies left (kept while their group keeps another), by perturbation: "
+                f"{r['dup_copies_kept_by_perturbation']}"
+            )
         if {"distillery", "datatrove"} <= set(rows):
             ours, theirs = rows["distillery"], rows["datatrove"]
-            print(f"ratio distillery/datatrove: docs/s x{theirs['seconds'] / ours['seconds']:.2f}, "
-                  f"peak RSS x{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}")
+            print(
+                f"ratio distillery/datatrove: docs/s x{theirs['seconds'] / ours['seconds']:.2f}, "
+                f"peak RSS x{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=["quality", "speed"], help="run one part")
     parser.add_argument("--tools", default="distillery,datatrove")
     parser.add_argument("--workers", type=int, default=2)
@@ -389,8 +439,10 @@ def main() -> None:
     tools = args.tools.split(",")
     if "datatrove" in tools:
         print(f"datatrove word tokenizer: {_datatrove_tokenizer()[1]}")
-    print(f"shingles: word/token {SHINGLE_SIZE}-grams, {NUM_PERM} hashes (datatrove {DATATROVE_BUCKETS} buckets x "
-          f"{DATATROVE_ROWS}; distillery near_dedup defaults otherwise)")
+    print(
+        f"shingles: word/token {SHINGLE_SIZE}-grams, {NUM_PERM} hashes "
+        f"(datatrove {DATATROVE_BUCKETS} buckets x {DATATROVE_ROWS}; near_dedup defaults otherwise)"
+    )
     if args.only in (None, "quality"):
         compare("quality", build_corpus(copies=0.7, changed=0.12, seed=args.seed), args.workers, tools)
     if args.only in (None, "speed"):

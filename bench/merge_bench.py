@@ -17,7 +17,9 @@ Configs (identical YAML for both tools, dtype bfloat16):
 
 Each run is a fresh child process (`mergekit-yaml CONFIG OUT` with default options, and the
 `distillery` console script), with every input file read once beforehand so both start from a
-warm page cache. Wall time is the child's; peak RSS is the child's ru_maxrss from wait4.
+warm page cache. Wall time is the child's; CPU time and peak RSS (ru_maxrss) come from wait4.
+This script itself never imports torch: building the models and comparing the outputs run in
+children of their own, so no child starts from a fork of a large parent.
 The merged tensors of both are compared at the end (max |diff|): mergekit computes ties and
 arcee_fusion in bfloat16 when the inputs are bfloat16, distillery in float32, so they agree to
 bfloat16 rounding, not bit for bit.
@@ -83,19 +85,18 @@ def warm(paths: list[Path]) -> None:
                     pass
 
 
-def measure(command: list[str], log: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in GB, exit code) of a child process."""
+def measure(command: list[str], log: Path) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS in GB, exit code) of a child process."""
     with open(log, "w") as out:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, usage.ru_maxrss * 1024 / 1e9, process.returncode
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024 / 1e9, process.returncode
 
 
 def compare(ours: Path, theirs: Path) -> str:
-    import torch
     from safetensors.torch import load_file
 
     def load(directory: Path) -> dict:
@@ -118,12 +119,21 @@ def main() -> int:
     parser.add_argument("--methods", default="linear,ties,arcee_fusion")
     parser.add_argument("--layers", type=int, default=24, help="decoder layers (24 = Qwen2.5-0.5B)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool and method (the fastest is kept)")
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # internal: build models in a child
+    parser.add_argument("--compare", type=Path, nargs=2, help=argparse.SUPPRESS)  # internal: compare outputs
     args = parser.parse_args()
+    if args.build:
+        build_models(args.build, args.layers)
+        return 0
+    if args.compare:
+        print(compare(*args.compare))
+        return 0
 
     import yaml
 
     models_dir = args.out / ("models" if args.layers == 24 else f"models-{args.layers}l")
-    paths = build_models(models_dir, args.layers)
+    subprocess.run([sys.executable, __file__, "--build", str(models_dir), "--layers", str(args.layers)], check=True)
+    paths = {name: models_dir / name for name in ("base", "s0", "s1", "s2")}
     bin_dir = Path(sys.executable).parent
     mergekit = bin_dir / "mergekit-yaml"
     distillery = bin_dir / "distillery"
@@ -148,24 +158,28 @@ def main() -> int:
             for _ in range(args.repeat):
                 shutil.rmtree(out, ignore_errors=True)
                 warm(inputs)
-                seconds, rss, code = measure(command + [str(out)], args.out / f"{method}-{tool}.log")
+                seconds, cpu, rss, code = measure(command + [str(out)], args.out / f"{method}-{tool}.log")
                 if code != 0:
                     print(f"{tool} {method} failed (exit {code}); see {args.out / f'{method}-{tool}.log'}")
                     return 1
-                best = (seconds, rss) if best is None or seconds < best[0] else best
+                best = (seconds, cpu, rss) if best is None or seconds < best[0] else best
             results[tool] = best
-            print(f"{method:13s} {tool:10s} {best[0]:7.1f} s  {best[1]:5.2f} GB", flush=True)
-        agreement = compare(args.out / f"{method}-distillery", args.out / f"{method}-mergekit")
+            print(f"{method:13s} {tool:10s} {best[0]:7.1f} s wall {best[1]:7.1f} s CPU {best[2]:5.2f} GB", flush=True)
+        agreement = subprocess.run(
+            [sys.executable, __file__, "--compare", str(args.out / f"{method}-distillery"),
+             str(args.out / f"{method}-mergekit")], capture_output=True, text=True, check=True).stdout.strip()
         rows.append((method, results, agreement))
 
-    print(f"\n{args.layers}-layer Qwen2 (0.5B shape at 24), bf16, {os.cpu_count()} CPUs")
-    header = f"{'method':13s} {'distillery s':>12s} {'mergekit s':>10s} {'time ratio':>10s} " \
-             f"{'distillery GB':>13s} {'mergekit GB':>11s} {'RSS ratio':>9s}"
+    load = os.getloadavg()[0]
+    print(f"\n{args.layers}-layer Qwen2 (0.5B shape at 24), bf16, {os.cpu_count()} CPUs, load average {load:.1f}")
+    header = (f"{'method':13s} {'distillery s':>12s} {'mergekit s':>10s} {'time ratio':>10s} {'CPU s ours/theirs':>17s} "
+              f"{'distillery GB':>13s} {'mergekit GB':>11s} {'RSS ratio':>9s}")
     print(header)
     print("-" * len(header))
     for method, results, _ in rows:
-        (ours_s, ours_gb), (theirs_s, theirs_gb) = results["distillery"], results["mergekit"]
-        print(f"{method:13s} {ours_s:12.1f} {theirs_s:10.1f} {ours_s / theirs_s:10.2f} "
+        (ours_s, ours_cpu, ours_gb), (theirs_s, theirs_cpu, theirs_gb) = results["distillery"], results["mergekit"]
+        cpu = f"{ours_cpu:.0f}/{theirs_cpu:.0f}"
+        print(f"{method:13s} {ours_s:12.1f} {theirs_s:10.1f} {ours_s / theirs_s:10.2f} {cpu:>17s} "
               f"{ours_gb:13.2f} {theirs_gb:11.2f} {ours_gb / theirs_gb:9.2f}")
     print()
     for method, _, agreement in rows:

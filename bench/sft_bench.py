@@ -249,6 +249,7 @@ def main() -> int:
         "--preset", choices=sorted(PRESETS), default="tiny", help="model shape (overrides sizes)"
     )
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, help="torch CPU threads for both (default: torch's choice)")
     parser.add_argument("--skip-trl", action="store_true", help="distillery only (e.g. the GPU MFU run)")
     parser.add_argument("--trl-flash", action="store_true", help="TRL with flash_attention_2 (GPU)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "sft")
@@ -259,6 +260,8 @@ def main() -> int:
 
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     shutil.rmtree(args.out, ignore_errors=True)
     shard, base, heldout = prepare(args.out, args)
     device = (

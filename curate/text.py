@@ -19,18 +19,27 @@ from __future__ import annotations
 import polars as pl
 
 # Typographic characters NFKC leaves alone but that vary between copies of one problem.
-_CHAR_MAP = {
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'", "`": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
-    "\u2044": "/", "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
-    "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u00d7": "\\times ", "\u00f7": "\\div ", "\u2264": "\\leq ",
-    "\u2265": "\\geq ", "\u2260": "\\neq ",
+_LOOKALIKES = {
+    "'": "\u2018\u2019\u201a\u201b\u2032\u00b4`",
+    '"': "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb",
+    "-": "\u2010\u2011\u2012\u2013\u2014\u2212",
+    "/": "\u2044",
+    " ": "\u00a0\u2009\u202f",
 }
+_SYMBOLS = {
+    "\u00d7": "\\times ",
+    "\u00f7": "\\div ",
+    "\u2264": "\\leq ",
+    "\u2265": "\\geq ",
+    "\u2260": "\\neq ",
+}
+_CHAR_MAP = {char: plain for plain, chars in _LOOKALIKES.items() for char in chars}
+_CHAR_MAP.update(_SYMBOLS)
 
 # LaTeX spellings that render alike. Applied in order, after lowercasing, with Rust regex syntax.
 _LATEX_RULES: tuple[tuple[str, str], ...] = (
-    (r"\\[dt]frac\b", r"\frac"),
-    (r"\\[dt]binom\b", r"\binom"),
+    (r"\\[dt]frac", r"\frac"),
+    (r"\\[dt]binom", r"\binom"),
     (r"\\frac\s*(\d)\s*(\d)", r"\frac{$1}{$2}"),  # \frac12 -> \frac{1}{2}
     (r"\\(?:left|right|bigl|bigr|biggl|biggr|big|bigg)\b\s*\.?", ""),
     (r"\\(?:displaystyle|textstyle|limits|nolimits)\b", ""),
@@ -65,8 +74,8 @@ WORD_PATTERN = r"[^\W_]+"
 NUMBER_PATTERN = r"\d+(?:\s*\.\s*\d+)?"
 
 
-def normalize_expr(column: str | pl.Expr) -> pl.Expr:
-    """The comparison form of a text column: normalised tokens joined by single spaces."""
+def _canonical(column: str | pl.Expr) -> pl.Expr:
+    """Every rule but the tokenisation: NFKC, case, characters, LaTeX, instructions."""
     expr = pl.col(column) if isinstance(column, str) else column
     # NFKC is the identity on ASCII, which most problems are: only pay for it where it can matter
     expr = pl.when(expr.str.contains(r"[^\x00-\x7f]")).then(expr.str.normalize("NFKC")).otherwise(expr)
@@ -74,19 +83,23 @@ def normalize_expr(column: str | pl.Expr) -> pl.Expr:
     expr = expr.str.replace_many(list(_CHAR_MAP), list(_CHAR_MAP.values()))
     for pattern, replacement in _LATEX_RULES:
         expr = expr.str.replace_all(pattern, replacement)
-    expr = expr.str.replace(_SUFFIX, "").str.replace(_PREFIX, "")
-    return expr.str.extract_all(TOKEN_PATTERN).list.join(" ")
+    return expr.str.replace(_SUFFIX, "").str.replace(_PREFIX, "")
+
+
+def normalize_expr(column: str | pl.Expr) -> pl.Expr:
+    """The comparison form of a text column: normalised tokens joined by single spaces."""
+    return _canonical(column).str.extract_all(TOKEN_PATTERN).list.join(" ")
+
+
+def exact_key_expr(column: str | pl.Expr) -> pl.Expr:
+    """What exact_dedup compares: the normalised text without any whitespace (cheaper than
+    tokenising; equal token sequences give equal keys, so spacing never separates two copies)."""
+    return _canonical(column).str.replace_all(r"\s+", "")
 
 
 def normalize_text(text: str | None) -> str | None:
     """`normalize_expr` for one string."""
     return pl.select(normalize_expr(pl.lit(text, pl.String))).item()
-
-
-def words_expr(normalized: str | pl.Expr) -> pl.Expr:
-    """The word list of a normalised text column (for n-gram overlap)."""
-    expr = pl.col(normalized) if isinstance(normalized, str) else normalized
-    return expr.str.extract_all(WORD_PATTERN)
 
 
 def numbers_expr(normalized: str | pl.Expr) -> pl.Expr:

@@ -8,6 +8,8 @@ the connected components of the confirmed pairs, found with an array union-find.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
@@ -19,7 +21,9 @@ def candidate_probability(similarity: float, bands: int, rows: int) -> float:
     return 1.0 - (1.0 - similarity**rows) ** bands
 
 
-def bands_for_threshold(threshold: float, num_perm: int, recall_at_threshold: float = 0.99) -> tuple[int, int]:
+def bands_for_threshold(
+    threshold: float, num_perm: int, recall_at_threshold: float = 0.99
+) -> tuple[int, int]:
     """(bands, rows) using at most num_perm permutations: the most rows per band (fewest false
     candidates) that still make a pair at `threshold` a candidate with `recall_at_threshold`."""
     if not 0.0 < threshold < 1.0:
@@ -32,7 +36,9 @@ def bands_for_threshold(threshold: float, num_perm: int, recall_at_threshold: fl
     return best
 
 
-def candidate_pairs(band_hash: np.ndarray, eligible: np.ndarray | None = None, max_bucket: int = 64) -> np.ndarray:
+def candidate_pairs(
+    band_hash: np.ndarray, eligible: np.ndarray | None = None, max_bucket: int = 64
+) -> np.ndarray:
     """Unique (a, b) index pairs, a < b, of texts that share a band hash.
 
     A bucket of up to `max_bucket` texts yields all its pairs; a bigger one (degenerate texts that
@@ -64,9 +70,9 @@ def candidate_pairs(band_hash: np.ndarray, eligible: np.ndarray | None = None, m
         .select(pl.col("doc").alias("a"), pl.col("doc_b").alias("b"))
     )
     big = members.filter(pl.col("size") > max_bucket)
-    pairs_big = big.join(
-        big.with_columns(pl.col("pos") - 1), on=["bucket", "pos"], suffix="_b"
-    ).select(pl.col("doc").alias("a"), pl.col("doc_b").alias("b"))
+    pairs_big = big.join(big.with_columns(pl.col("pos") - 1), on=["bucket", "pos"], suffix="_b").select(
+        pl.col("doc").alias("a"), pl.col("doc_b").alias("b")
+    )
     pairs = pl.concat([pairs_small, pairs_big]).unique().sort("a", "b")
     return np.stack([pairs["a"].to_numpy(), pairs["b"].to_numpy()], axis=1).astype(np.int64).reshape(-1, 2)
 
@@ -99,12 +105,32 @@ def jaccard(pairs: np.ndarray, shingles: Shingles) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
-def is_subsequence(short: list[str], long: list[str]) -> bool:
+@dataclass
+class NumberLists:
+    """The numbers of n texts, in text order, as 64-bit hashes.
+
+    Text i owns values[offsets[i]:offsets[i + 1]]."""
+
+    offsets: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def from_series(cls, numbers: pl.Series) -> NumberLists:
+        """From a list[str] column (curate.text.numbers_expr)."""
+        lengths = numbers.list.len().fill_null(0).to_numpy().astype(np.int64)
+        values = numbers.explode().drop_nulls().hash(11).to_numpy()
+        return cls(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), values)
+
+    def of(self, index: int) -> list[int]:
+        return self.values[self.offsets[index] : self.offsets[index + 1]].tolist()
+
+
+def is_subsequence(short: list, long: list) -> bool:
     remaining = iter(long)
     return all(item in remaining for item in short)
 
 
-def numbers_compatible(pairs: np.ndarray, numbers: list[list[str]]) -> np.ndarray:
+def numbers_compatible(pairs: np.ndarray, numbers: NumberLists) -> np.ndarray:
     """Per pair: True when one text's numbers, in order, are a subsequence of the other's.
 
     A dropped sentence or a cut-off statement loses numbers but adds or reorders none; a changed
@@ -112,7 +138,7 @@ def numbers_compatible(pairs: np.ndarray, numbers: list[list[str]]) -> np.ndarra
     """
     out = np.zeros(len(pairs), dtype=bool)
     for k, (a, b) in enumerate(pairs.tolist()):
-        first, second = numbers[a] or [], numbers[b] or []
+        first, second = numbers.of(a), numbers.of(b)
         if len(first) > len(second):
             first, second = second, first
         out[k] = is_subsequence(first, second)

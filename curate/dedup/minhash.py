@@ -52,8 +52,10 @@ class MinHasher:
             last = min(last, n)
             lo, hi = shingles.offsets[first], shingles.offsets[last]
             if hi > lo:
-                with np.errstate(over="ignore"):
-                    permuted = mixed[lo:hi, None] * self.a[None, :] + self.b[None, :]
+                permuted = np.empty((hi - lo, self.num_perm), dtype=np.uint32)
+                with np.errstate(over="ignore"):  # wrapping is the mod 2**32 of the permutation
+                    np.multiply(mixed[lo:hi, None], self.a[None, :], out=permuted)
+                    np.add(permuted, self.b[None, :], out=permuted)
                 present = np.nonzero(sizes[first:last])[0] + first
                 out[present] = np.minimum.reduceat(permuted, shingles.offsets[present] - lo, axis=0)
             first = last
@@ -63,7 +65,9 @@ class MinHasher:
 def band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(texts x bands) uint64: one hash of each band's `rows` signature values."""
     if bands * rows > signatures.shape[1]:
-        raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} permutations, have {signatures.shape[1]}")
+        raise ValueError(
+            f"{bands} bands x {rows} rows need {bands * rows} permutations, have {signatures.shape[1]}"
+        )
     if rows > len(_ROW_MULTIPLIERS):
         raise ValueError(f"at most {len(_ROW_MULTIPLIERS)} rows per band")
     cube = signatures[:, : bands * rows].reshape(len(signatures), bands, rows).astype(np.uint64)

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from curate.stage import decide, keep
-from curate.text import light_normalize_expr, normalize_expr
+from curate.text import light_normalize_expr
 
 EXTRA_TRACE = "extra_trace"
 # Given one cluster's responded row_ids in rank order: which repeat an earlier kept response.
@@ -30,16 +30,19 @@ NearIdentical = Callable[[np.ndarray], np.ndarray]
 RANK_ORDER = (["cluster", "verifiable", "has_response", "plen", "row_id"], [False, True, True, True, False])
 
 
-def row_features(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """The per-row facts dedup needs, computed lazily so only small columns are materialised."""
+def row_features(lf: pl.LazyFrame, problem_key: pl.Expr) -> pl.LazyFrame:
+    """The per-row facts dedup needs, computed lazily so only small columns are materialised:
+    `norm` is `problem_key` (an expression of the problem column)."""
     has_response = pl.col("response").is_not_null() & (pl.col("response").str.strip_chars() != "")
     return lf.select(
         "row_id",
         "id",
-        normalize_expr("problem").alias("norm"),
+        problem_key.alias("norm"),
         pl.when(has_response).then(light_normalize_expr("response").hash(7)).alias("rkey"),
         has_response.alias("has_response"),
-        (has_response & (pl.col("reference").is_not_null() | pl.col("tests").is_not_null())).alias("verifiable"),
+        (has_response & (pl.col("reference").is_not_null() | pl.col("tests").is_not_null())).alias(
+            "verifiable"
+        ),
     ).with_columns(pl.col("norm").str.len_chars().fill_null(0).alias("plen"))
 
 
@@ -64,14 +67,19 @@ def choose(
         )
     )
     bare_repeat = ~pl.col("has_response") & ~pl.col("is_rep")
-    same_response = pl.col("has_response") & pl.col("rkey").is_duplicated().over("cluster") & (
-        pl.int_range(pl.len()).over("cluster", "rkey") > 0
+    same_response = (
+        pl.col("has_response")
+        & pl.col("rkey").is_duplicated().over("cluster")
+        & (pl.int_range(pl.len()).over("cluster", "rkey") > 0)
     )
     ranked = ranked.with_columns((bare_repeat | same_response.fill_null(False)).alias("duplicate"))
     if near_identical is not None:
         ranked = ranked.with_columns(_near_repeats(ranked, near_identical).alias("duplicate"))
     ranked = ranked.with_columns(
-        (pl.when(~pl.col("duplicate")).then(pl.int_range(pl.len()).over("cluster", "duplicate")) >= max_traces)
+        (
+            pl.when(~pl.col("duplicate")).then(pl.int_range(pl.len()).over("cluster", "duplicate"))
+            >= max_traces
+        )
         .fill_null(False)
         .alias("extra")
     )
@@ -92,7 +100,11 @@ def choose(
         pl.when(pl.col("duplicate"))
         .then(pl.format("duplicate of {}, similarity {}", rep, pl.col("similarity").round(3)))
         .when(pl.col("extra"))
-        .then(pl.format("the problem's cluster already keeps {} traces (representative {})", pl.lit(max_traces), rep))
+        .then(
+            pl.format(
+                "the problem's cluster already keeps {} traces (representative {})", pl.lit(max_traces), rep
+            )
+        )
         .alias("detail"),
     )
 
@@ -110,9 +122,19 @@ def _near_repeats(ranked: pl.DataFrame, near_identical: NearIdentical) -> pl.Ser
 
 
 def apply_decisions(batch: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
-    """The batch with the `reason`/`detail` of its dropped rows (decisions: row_id, reason, detail)."""
+    """The batch with the `reason`/`detail` of its dropped rows.
+
+    decisions: row_id, reason, detail, sorted by row_id; only the slice covering the batch's
+    row_id range is joined, so a batch does not pay for the whole table."""
+    if batch.height and decisions.height:
+        ids = decisions["row_id"]
+        lo = ids.search_sorted(batch["row_id"].min(), side="left")
+        hi = ids.search_sorted(batch["row_id"].max(), side="right")
+        decisions = decisions.slice(lo, hi - lo)
     joined = batch.join(
-        decisions.select("row_id", pl.col("reason").alias("_dedup_reason"), pl.col("detail").alias("_dedup_detail")),
+        decisions.select(
+            "row_id", pl.col("reason").alias("_dedup_reason"), pl.col("detail").alias("_dedup_detail")
+        ),
         on="row_id",
         how="left",
         maintain_order="left",

@@ -20,10 +20,24 @@ SHINGLE_KINDS = ("token", "word", "char")
 _TOKEN_SEED = 0x5EED
 # Odd 64-bit multipliers, one per n-gram position (so "a b" and "b a" hash differently).
 _POSITION_MULTIPLIERS = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
-     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9,
-     0x2545F4914F6CDD1D, 0x27BB2EE687B0B0FD, 0x9FB21C651E98DF25, 0xA0761D6478BD642F,
-     0xE7037ED1A0B428DB, 0x8EBC6AF09C88C6E3, 0x589965CC75374CC3, 0x1D8E4E27C47D124F],
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+        0x94D049BB133111EB,
+        0xBF58476D1CE4E5B9,
+        0x2545F4914F6CDD1D,
+        0x27BB2EE687B0B0FD,
+        0x9FB21C651E98DF25,
+        0xA0761D6478BD642F,
+        0xE7037ED1A0B428DB,
+        0x8EBC6AF09C88C6E3,
+        0x589965CC75374CC3,
+        0x1D8E4E27C47D124F,
+    ],
     dtype=np.uint64,
 )
 MAX_SHINGLE_SIZE = len(_POSITION_MULTIPLIERS)
@@ -85,7 +99,9 @@ def token_hashes(texts: pl.Series, kind: str = "token") -> tuple[np.ndarray, np.
     )
 
 
-def ngram_hashes(texts: pl.Series, size: int, kind: str = "token") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ngram_hashes(
+    texts: pl.Series, size: int, kind: str = "token"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(owner, start token position, 64-bit hash) of every n-gram of `size` tokens of every text.
 
     A text with fewer than `size` tokens (but at least one) has one n-gram: all its tokens."""
@@ -93,19 +109,21 @@ def ngram_hashes(texts: pl.Series, size: int, kind: str = "token") -> tuple[np.n
         raise ValueError(f"n-gram size must be between 1 and {MAX_SHINGLE_SIZE}, got {size}")
     owner, hashes = token_hashes(texts, kind)
     counts = np.bincount(owner, minlength=len(texts)).astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    total = len(hashes)
-    index = np.arange(total, dtype=np.int64)
-    end = starts[1:][owner]  # one past the owner's last token
-    combined = np.zeros(total, dtype=np.uint64)
+    first = (np.cumsum(counts) - counts)[owner]  # index of the owner's first token
+    # Lay the texts out with size - 1 zero hashes after each one, so that a window never reaches
+    # into the next text and a short text's one window holds just its own tokens.
+    padded = np.zeros(len(hashes) + len(texts) * (size - 1) + size, dtype=np.uint64)
+    slot = np.arange(len(hashes), dtype=np.int64) + owner * (size - 1)
+    padded[slot] = hashes
+    combined = np.zeros(len(hashes), dtype=np.uint64)
+    window = np.empty(len(hashes), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in range(size):
-            shifted = np.zeros(total, dtype=np.uint64)
-            shifted[: total - k] = hashes[k:]
-            combined += np.where(index + k < end, shifted * _POSITION_MULTIPLIERS[k], np.uint64(0))
-    first = starts[:-1][owner]
-    keep = (index + size <= end) | ((index == first) & (counts[owner] < size))
-    return owner[keep], index[keep] - first[keep], fmix64(combined[keep] + np.uint64(size))
+            np.multiply(padded[slot + k], _POSITION_MULTIPLIERS[k], out=window)
+            combined += window
+    index = np.arange(len(hashes), dtype=np.int64) - first
+    keep = (index + size <= counts[owner]) | ((index == 0) & (counts[owner] < size))
+    return owner[keep], index[keep], fmix64(combined[keep] + np.uint64(size))
 
 
 def shingle(texts: pl.Series, size: int = 5, kind: str = "token") -> Shingles:

@@ -359,14 +359,21 @@ def _contamination(con: duckdb.DuckDBPyConnection) -> str:
     )
     examples = _rows(
         con,
-        """SELECT c.benchmark, c.benchmark_item, c.matched_ngram, t.problem
+        """SELECT c.benchmark, c.benchmark_item, count(*) AS rows, min(c.matched_ngram) AS ngram,
+                  min(t.problem) AS problem
            FROM contamination c LEFT JOIN traces t USING (row_id)
-           ORDER BY c.benchmark, c.benchmark_item, c.row_id LIMIT 15""",
+           GROUP BY c.benchmark, c.benchmark_item ORDER BY rows DESC, c.benchmark, c.benchmark_item LIMIT 15""",
     )
     table = _table(
-        ["benchmark", "item", "matched n-gram", "training problem"],
+        ["benchmark", "item", "training rows", "matched n-gram", "training problem"],
         [
-            [e["benchmark"], str(e["benchmark_item"]), _snippet(e["matched_ngram"]), _snippet(e["problem"])]
+            [
+                e["benchmark"],
+                str(e["benchmark_item"]),
+                number(e["rows"]),
+                _snippet(e["ngram"]),
+                _snippet(e["problem"]),
+            ]
             for e in examples
         ],
         "contamination",

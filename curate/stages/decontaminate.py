@@ -3,12 +3,12 @@
 Benchmarks are files (`stages: {decontaminate: {benchmarks: [aime24.jsonl, math500.jsonl]}}`), read
 like any input (curate.readers + curate.formats: the problem text of each record). Problems and
 benchmark items get the comparison normalisation (curate.text), then their word n-grams (`ngram`,
-default 8; 13 is the other common choice) are hashed; a row is contaminated when one of its n-grams
-is an n-gram of a benchmark item. A text with fewer than `ngram` words is one n-gram of all its
-words, so a short problem matches only a benchmark item that is the same whole text.
+default 8; 13 is the other common choice) are hashed and joined with the benchmark n-grams. A
+text with fewer than `ngram` words is one n-gram of all its words, so a short problem matches only
+a benchmark item that is the same whole text.
 
-A pair counts when the shared n-grams make up at least `min_overlap` (default 0.5) of the shorter
-text's n-grams: math statements share boilerplate 8-grams ("where m and n are relatively prime
+A row is contaminated by an item when their shared n-grams make up at least `min_overlap`
+(default 0.5) of the shorter text's n-grams: math statements share boilerplate 8-grams ("where m and n are relatively prime
 positive integers") with hundreds of unrelated problems, and one such phrase is not a leaked
 item. `min_overlap: 0` flags any shared n-gram.
 
@@ -33,6 +33,7 @@ from curate.errors import CurateError, InputError
 from curate.formats import detect_format
 from curate.readers import checksum, iter_chunks, resolve_inputs, sample_records
 from curate.stage import Stage, StageContext, keep
+from curate.stages.ingest import convert_chunk
 from curate.text import WORD_PATTERN, normalize_expr
 
 MODES = ("drop", "flag")
@@ -41,21 +42,24 @@ ROW_CHUNK = 50_000
 
 
 def load_benchmark(path: str) -> pl.DataFrame:
-    """benchmark, item, problem of every record of one benchmark file."""
-    from curate.stages.ingest import convert_chunk
-
-    (inp,) = resolve_inputs([path])
-    sample = sample_records(inp)
-    adapter = detect_format(sample) if sample else None
-    if adapter is None:
-        raise InputError(path, "cannot read benchmark problems from this file (no known format)", line=1)
-    tables = [convert_chunk((chunk, adapter, inp.stem)) for chunk in iter_chunks(inp)]
-    frame = pl.concat([pl.from_arrow(t) for t in tables]).filter(pl.col("problem").is_not_null())
-    item = pl.coalesce(
-        *(pl.col("meta").str.json_path_match(f"$.{key}") for key in ITEM_KEYS),
-        pl.col("origin").str.replace(r".*:(\d+)$", "line $1"),
-    )
-    return frame.select(pl.lit(inp.stem).alias("benchmark"), item.alias("item"), "problem")
+    """benchmark (the file's stem), item (its id field, else its line) and problem of every record
+    of a benchmark file (or of each file of a folder)."""
+    frames = []
+    for inp in resolve_inputs([path]):
+        sample = sample_records(inp)
+        adapter = detect_format(sample) if sample else None
+        if adapter is None:
+            raise InputError(
+                inp.path, "cannot read benchmark problems from this file (no known format)", line=1
+            )
+        tables = [convert_chunk((chunk, adapter, inp.stem)) for chunk in iter_chunks(inp)]
+        frame = pl.concat([pl.from_arrow(t) for t in tables]).filter(pl.col("problem").is_not_null())
+        item = pl.coalesce(
+            *(pl.col("meta").str.json_path_match(f"$.{key}") for key in ITEM_KEYS),
+            pl.col("origin").str.replace(r".*:(\d+)$", "line $1"),
+        )
+        frames.append(frame.select(pl.lit(inp.stem).alias("benchmark"), item.alias("item"), "problem"))
+    return pl.concat(frames)
 
 
 def word_ngrams(normalized: pl.Series, size: int) -> pl.DataFrame:
@@ -81,7 +85,9 @@ class Decontaminate(Stage):
         super().__init__(**options)
         o = self.options
         if o["mode"] not in MODES:
-            raise CurateError(f"stage decontaminate: mode must be one of {', '.join(MODES)}, got {o['mode']!r}")
+            raise CurateError(
+                f"stage decontaminate: mode must be one of {', '.join(MODES)}, got {o['mode']!r}"
+            )
         if not isinstance(o["ngram"], int) or not 1 <= o["ngram"] <= MAX_SHINGLE_SIZE:
             raise CurateError(f"stage decontaminate: ngram must be an integer from 1 to {MAX_SHINGLE_SIZE}")
         benchmarks = o["benchmarks"]
@@ -93,7 +99,9 @@ class Decontaminate(Stage):
                 raise CurateError(f"stage decontaminate: benchmark file {path} does not exist")
         self.checksums = {path: checksum(inp) for path in self.benchmarks for inp in resolve_inputs([path])}
         self.hits = pl.DataFrame()
-        self.flagged = pl.DataFrame(schema={"row_id": pl.Int64, "contaminated_by": pl.String, "evidence": pl.String})
+        self.flagged = pl.DataFrame(
+            schema={"row_id": pl.Int64, "contaminated_by": pl.String, "evidence": pl.String}
+        )
 
     def fingerprint(self) -> dict[str, Any]:
         return {**super().fingerprint(), "benchmark_sha256": self.checksums, "polars": pl.__version__}
@@ -101,7 +109,9 @@ class Decontaminate(Stage):
     def prepare(self, ctx: StageContext) -> None:
         size = self.options["ngram"]
         if not self.benchmarks:
-            message = "no benchmark files configured (stages: decontaminate: benchmarks: [...]); every row kept"
+            message = (
+                "no benchmark files configured (stages: decontaminate: benchmarks: [...]); every row kept"
+            )
             print(f"decontaminate: {message}", file=sys.stderr)
             ctx.stats["note"] = message
             return
@@ -111,13 +121,19 @@ class Decontaminate(Stage):
         grams = grams.with_columns(pl.len().over("owner").alias("item_grams")).select(
             "hash", pl.col("owner").alias("item_index"), "item_grams"
         )
-        problems = ctx.scan().select("row_id", "id", normalize_expr("problem").alias("norm")).collect(engine="streaming")
+        problems = (
+            ctx.scan()
+            .select("row_id", "id", normalize_expr("problem").alias("norm"))
+            .collect(engine="streaming")
+        )
         matches = []
         for start in range(0, problems.height, ROW_CHUNK):
             row_grams = word_ngrams(problems["norm"].slice(start, ROW_CHUNK), size).unique(
                 ["owner", "hash"], keep="first", maintain_order=True
             )
-            row_grams = row_grams.with_columns(pl.col("owner") + start, pl.len().over("owner").alias("row_grams"))
+            row_grams = row_grams.with_columns(
+                pl.col("owner") + start, pl.len().over("owner").alias("row_grams")
+            )
             matches.append(
                 row_grams.join(grams, on="hash")
                 .group_by("owner", "item_index")
@@ -147,12 +163,20 @@ class Decontaminate(Stage):
             "overlap",
             pl.lit(self.options["mode"] == "drop").alias("dropped"),
         )
-        first = self.hits.sort("row_id", "benchmark", "benchmark_item").unique("row_id", keep="first", maintain_order=True)
+        first = self.hits.sort("row_id", "benchmark", "benchmark_item").unique(
+            "row_id", keep="first", maintain_order=True
+        )
+        # sorted by row_id, as curate.dedup.select.apply_decisions expects
         self.flagged = first.select(
             "row_id",
             pl.format("{}:{}", "benchmark", "benchmark_item").alias("contaminated_by"),
-            pl.format('{} item {}: {} of n-grams shared, first "{}"', "benchmark", "benchmark_item",
-                      pl.col("overlap").round(2), "matched_ngram").alias("evidence"),
+            pl.format(
+                '{} item {}: {} of n-grams shared, first "{}"',
+                "benchmark",
+                "benchmark_item",
+                pl.col("overlap").round(2),
+                "matched_ngram",
+            ).alias("evidence"),
         )
         ctx.stats.update(
             benchmarks={b: int(n) for b, n in items.group_by("benchmark").len().iter_rows()},
@@ -163,9 +187,12 @@ class Decontaminate(Stage):
         if self.options["mode"] == "flag":
             flags = self.flagged.select("row_id", "contaminated_by")
             return keep(batch).join(flags, on="row_id", how="left", maintain_order="left")
-        return apply_decisions(batch, self.flagged.select(
-            "row_id", pl.lit("contaminated").alias("reason"), pl.col("evidence").alias("detail")
-        ))
+        return apply_decisions(
+            batch,
+            self.flagged.select(
+                "row_id", pl.lit("contaminated").alias("reason"), pl.col("evidence").alias("detail")
+            ),
+        )
 
     def finish(self, ctx: StageContext) -> None:
         if self.hits.height:

@@ -20,6 +20,7 @@ import polars as pl
 from curate.dedup.select import apply_decisions, choose, row_features
 from curate.errors import CurateError
 from curate.stage import Stage, StageContext
+from curate.text import exact_key_expr
 
 KEYS = ("problem", "problem+response")
 
@@ -34,33 +35,40 @@ class ExactDedup(Stage):
     def __init__(self, **options: Any):
         super().__init__(**options)
         if self.options["key"] not in KEYS:
-            raise CurateError(f"stage exact_dedup: key must be one of {', '.join(KEYS)}, got {self.options['key']!r}")
+            raise CurateError(
+                f"stage exact_dedup: key must be one of {', '.join(KEYS)}, got {self.options['key']!r}"
+            )
         if not isinstance(self.options["max_traces"], int) or self.options["max_traces"] < 1:
             raise CurateError("stage exact_dedup: max_traces must be a positive integer")
-        self.lineage = pl.DataFrame()
+        self.lineage = self.drops = pl.DataFrame()
 
     def fingerprint(self) -> dict[str, Any]:
         # Keys are Polars hashes, stable for one Polars version: a new version recomputes the stage.
         return {**super().fingerprint(), "polars": pl.__version__}
 
     def prepare(self, ctx: StageContext) -> None:
-        rows = row_features(ctx.scan()).with_columns(
+        rows = row_features(ctx.scan(), exact_key_expr("problem")).with_columns(
             pl.col("norm").hash(0).alias("k0"),
             pl.col("norm").hash(1).alias("k1"),
         )
         if self.options["key"] == "problem+response":
-            rows = rows.with_columns(pl.col("k0") ^ pl.col("rkey").fill_null(0), pl.col("k1") + pl.col("rkey").fill_null(0))
+            rows = rows.with_columns(
+                pl.col("k0") ^ pl.col("rkey").fill_null(0), pl.col("k1") + pl.col("rkey").fill_null(0)
+            )
         rows = rows.drop("norm").collect(engine="streaming")
         rows = rows.with_columns(
             pl.struct("k0", "k1").rank("dense").cast(pl.Int64).alias("cluster"),
             pl.lit(1.0).alias("similarity"),
         )
         self.lineage = choose(rows, self.options["max_traces"], "duplicate")
+        self.drops = self.lineage.filter(~pl.col("kept")).select("row_id", "reason", "detail").sort("row_id")
         ctx.stats["clusters"] = self.lineage["cluster_id"].n_unique()
         ctx.stats["clustered_rows"] = self.lineage.height
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return apply_decisions(batch, self.lineage.filter(~pl.col("kept")))
+        return apply_decisions(batch, self.drops)
 
     def finish(self, ctx: StageContext) -> None:
-        ctx.write_side_table("clusters", self.lineage.with_columns(pl.lit(self.name).alias("stage")).sort("row_id"))
+        ctx.write_side_table(
+            "clusters", self.lineage.with_columns(pl.lit(self.name).alias("stage")).sort("row_id")
+        )

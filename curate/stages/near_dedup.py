@@ -43,12 +43,12 @@ from curate.dedup import (
     shingle,
     union_find,
 )
-from curate.dedup.lsh import numbers_compatible
+from curate.dedup.lsh import NumberLists, numbers_compatible
 from curate.dedup.select import apply_decisions, choose, row_features
 from curate.dedup.shingles import SHINGLE_KINDS, Shingles
 from curate.errors import CurateError
 from curate.stage import Stage, StageContext
-from curate.text import light_normalize_expr, numbers_expr
+from curate.text import light_normalize_expr, normalize_expr, numbers_expr
 
 NODE_CHUNK = 20_000  # distinct problems shingled and signed at a time
 BAND_GROUP = 8  # bands grouped per pass, to bound the memory of the (band, hash) table
@@ -92,7 +92,7 @@ class NearDedup(Stage):
             self.bands, self.rows = int(o["bands"]), int(o["rows"])
         if self.bands * self.rows > o["num_perm"]:
             raise CurateError(f"stage near_dedup: bands x rows ({self.bands} x {self.rows}) exceeds num_perm")
-        self.lineage = pl.DataFrame()
+        self.lineage = self.drops = pl.DataFrame()
 
     def fingerprint(self) -> dict[str, Any]:
         # Token hashes come from Polars, stable for one Polars version: a new version recomputes.
@@ -100,7 +100,7 @@ class NearDedup(Stage):
 
     # -- prepare: nodes, signatures, candidates, clusters, decisions ------------------------------
     def prepare(self, ctx: StageContext) -> None:
-        rows = row_features(ctx.scan()).collect(engine="streaming")
+        rows = row_features(ctx.scan(), normalize_expr("problem")).collect(engine="streaming")
         nodes = (
             rows.group_by("norm")
             .agg(pl.col("row_id").min().alias("first_row"), pl.col("plen").first())
@@ -109,13 +109,16 @@ class NearDedup(Stage):
         )
         rows = rows.join(nodes.select("norm", "node"), on="norm").drop("norm").sort("row_id")
         shingles, bands = self._sign(ctx, nodes)
-        numbers = nodes.select(numbers_expr("norm"))["norm"].to_list() if self.options["math_aware"] else None
+        numbers = None
+        if self.options["math_aware"]:
+            numbers = NumberLists.from_series(nodes.select(numbers_expr("norm"))["norm"])
+        nodes = nodes.drop("norm")  # the texts are not needed any more: free them before banding
         eligible = shingles.sizes() > 0  # an empty problem is like nothing
-        pairs, similarity = self._confirmed_pairs(bands, eligible, shingles, numbers)
+        pairs, counts = self._confirmed_pairs(bands, eligible, shingles, numbers)
         del bands
         rank = self._node_rank(rows, nodes)
         labels = self._clusters(len(nodes), pairs, rank, numbers)
-        node_similarity = self._similarity_to_representative(labels, rank, shingles)
+        node_similarity = self._similarity_to_representative(labels, shingles)
         node_of_row = rows["node"].to_numpy()
         rows = rows.with_columns(
             pl.Series("cluster", labels[node_of_row]),
@@ -123,12 +126,13 @@ class NearDedup(Stage):
         )
         near = self._near_identical_responses(ctx, rows)
         self.lineage = choose(rows, self.options["max_traces"], "near_duplicate", near)
+        self.drops = self.lineage.filter(~pl.col("kept")).select("row_id", "reason", "detail").sort("row_id")
         ctx.stats.update(
             distinct_problems=len(nodes),
             bands=self.bands,
             rows_per_band=self.rows,
-            candidate_pairs=int(similarity[0]),
-            confirmed_pairs=int(similarity[1]),
+            candidate_pairs=counts[0],
+            confirmed_pairs=counts[1],
             clusters=self.lineage["cluster_id"].n_unique(),
             clustered_rows=self.lineage.height,
         )
@@ -137,8 +141,13 @@ class NearDedup(Stage):
         """Shingle sets and band hashes of every node; signatures go to signatures.parquet."""
         o = self.options
         hasher = MinHasher(o["num_perm"], o["seed"])
-        schema = pa.schema([("node", pa.int64()), ("first_row", pa.int64()),
-                            ("signature", pa.list_(pa.uint32(), o["num_perm"]))])
+        schema = pa.schema(
+            [
+                ("node", pa.int64()),
+                ("first_row", pa.int64()),
+                ("signature", pa.list_(pa.uint32(), o["num_perm"])),
+            ]
+        )
         offsets, hashes, bands = [np.zeros(1, dtype=np.int64)], [], []
         with pq.ParquetWriter(ctx.out_dir / "signatures.parquet", schema, compression="zstd") as writer:
             for start in range(0, len(nodes), NODE_CHUNK):
@@ -149,17 +158,24 @@ class NearDedup(Stage):
                 offsets.append(sets.offsets[1:] + offsets[-1][-1])
                 hashes.append(sets.hashes)
                 flat = pa.array(signatures.ravel(), pa.uint32())
-                writer.write_table(pa.table({
-                    "node": chunk["node"].cast(pl.Int64).to_arrow(),
-                    "first_row": chunk["first_row"].to_arrow(),
-                    "signature": pa.FixedSizeListArray.from_arrays(flat, o["num_perm"]),
-                }, schema=schema))
-        shingles = Shingles(np.concatenate(offsets), np.concatenate(hashes) if hashes else np.zeros(0, np.uint32))
+                writer.write_table(
+                    pa.table(
+                        {
+                            "node": chunk["node"].cast(pl.Int64).to_arrow(),
+                            "first_row": chunk["first_row"].to_arrow(),
+                            "signature": pa.FixedSizeListArray.from_arrays(flat, o["num_perm"]),
+                        },
+                        schema=schema,
+                    )
+                )
+        shingles = Shingles(
+            np.concatenate(offsets), np.concatenate(hashes) if hashes else np.zeros(0, np.uint32)
+        )
         all_bands = np.concatenate(bands) if bands else np.zeros((0, self.bands), np.uint64)
         return shingles, all_bands
 
     def _confirmed_pairs(
-        self, bands: np.ndarray, eligible: np.ndarray, shingles: Shingles, numbers: list | None
+        self, bands: np.ndarray, eligible: np.ndarray, shingles: Shingles, numbers: NumberLists | None
     ) -> tuple[np.ndarray, tuple[int, int]]:
         o = self.options
         found = [
@@ -203,7 +219,9 @@ class NearDedup(Stage):
         reps[order] = order[first][group]
         return reps
 
-    def _clusters(self, n: int, pairs: np.ndarray, rank: np.ndarray, numbers: list | None) -> np.ndarray:
+    def _clusters(
+        self, n: int, pairs: np.ndarray, rank: np.ndarray, numbers: NumberLists | None
+    ) -> np.ndarray:
         """Cluster label of each node: its representative's index."""
         while True:
             reps = self._representatives(union_find(n, pairs), rank)
@@ -219,7 +237,7 @@ class NearDedup(Stage):
             pairs = pairs[loose[pairs[:, 0]] == loose[pairs[:, 1]]]
 
     @staticmethod
-    def _similarity_to_representative(labels: np.ndarray, rank: np.ndarray, shingles: Shingles) -> np.ndarray:
+    def _similarity_to_representative(labels: np.ndarray, shingles: Shingles) -> np.ndarray:
         similarity = np.ones(len(labels))
         members = np.nonzero(labels != np.arange(len(labels)))[0]
         similarity[members] = jaccard(np.stack([members, labels[members]], axis=1), shingles)
@@ -231,7 +249,6 @@ class NearDedup(Stage):
         o = self.options
         wanted = rows.filter(pl.col("has_response") & (pl.col("has_response").sum().over("cluster") > 1))
         wanted_ids = wanted["row_id"]
-        hasher = MinHasher(RESPONSE_PERM, o["seed"])
         signatures = np.zeros((len(wanted_ids), RESPONSE_PERM), dtype=np.uint32)
         responses = (
             ctx.scan()
@@ -240,9 +257,12 @@ class NearDedup(Stage):
             .sort("row_id")
             .collect(engine="streaming")
         )
+        hasher = MinHasher(RESPONSE_PERM, o["seed"])
         for start in range(0, responses.height, NODE_CHUNK):
             chunk = responses.slice(start, NODE_CHUNK)
-            signatures[start : start + chunk.height] = hasher.signatures(shingle(chunk["r"], o["shingle_size"]))
+            signatures[start : start + chunk.height] = hasher.signatures(
+                shingle(chunk["r"], o["shingle_size"])
+            )
         sorted_ids = responses["row_id"].to_numpy()
         threshold = o["response_threshold"]
 
@@ -261,7 +281,9 @@ class NearDedup(Stage):
 
     # -- per batch and after ---------------------------------------------------------------------
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return apply_decisions(batch, self.lineage.filter(~pl.col("kept")))
+        return apply_decisions(batch, self.drops)
 
     def finish(self, ctx: StageContext) -> None:
-        ctx.write_side_table("clusters", self.lineage.with_columns(pl.lit(self.name).alias("stage")).sort("row_id"))
+        ctx.write_side_table(
+            "clusters", self.lineage.with_columns(pl.lit(self.name).alias("stage")).sort("row_id")
+        )

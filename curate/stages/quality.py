@@ -7,10 +7,11 @@ Checks, in order (the first that fails names the row's reason):
     think_missing           no reasoning where reasoning is required (option `think`)
     empty_reasoning         `<think></think>` with nothing inside
     truncated               the teacher hit its token limit (meta `finish_reason: length`,
-                            `is_reasoning_complete: false`, or `max_new_tokens` reached), or there
-                            is no final answer after the reasoning
+                            `is_reasoning_complete: false`, or `max_new_tokens` reached)
     answer_only_in_reasoning  the final answer (\\boxed{}, a code block, "final answer") appears in
                             the reasoning but not in the answer the user sees
+    truncated               no final answer after the reasoning (with `require_final_answer`, also
+                            an answer with no final-answer marker at all)
     repetition              degenerate loops: the share of repeated word n-grams, or one paragraph
                             repeated many times
     language_mix            letters of a script the problem does not use (R1-Zero's English/Chinese mix)
@@ -180,7 +181,7 @@ class Quality(Stage):
 
     def prepare(self, ctx: StageContext) -> None:
         ctx.stats["token_counter"] = self.options["tokenizer"] or "whitespace"
-        if self.options["think"] != "auto":
+        if self.options["think"] != "auto" or not ctx.input_parts():
             return
         shares = (
             ctx.scan()
@@ -216,8 +217,8 @@ class Quality(Stage):
                 [max_paragraph_repeats(t, opts["paragraph_min_chars"]) for t in assistant],
                 pl.Int64,
             ),
-            _foreign_share(pl.col("problem"), pl.col("_assistant")).alias("_foreign"),
         )
+        batch = batch.with_columns(_foreign_share(batch))
         response, reasoning, answer = pl.col("response"), pl.col("reasoning"), pl.col("_answer")
         blank_response = response.is_null() | (response.str.strip_chars().str.len_chars() == 0)
         final_in_answer = answer.str.contains(FINAL_ANSWER)
@@ -318,15 +319,33 @@ class Quality(Stage):
 _NOT_PROSE = r"(?s)```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|\\\[.*?\\\]|\\\(.*?\\\)|\\[A-Za-z]+|</?think>"
 
 
-def _foreign_share(problem: pl.Expr, text: pl.Expr) -> pl.Expr:
-    """Share of `text`'s prose letters written in scripts that `problem` does not use at all
-    (0 when the problem has no letters to tell its language by)."""
-    problem, text = problem.str.replace_all(_NOT_PROSE, " "), text.str.replace_all(_NOT_PROSE, " ")
+def _foreign_share(batch: pl.DataFrame) -> pl.Series:
+    """Share of the assistant turn's prose letters written in scripts that the problem does not use
+    at all (0 when the problem has no letters to tell its language by).
+
+    Scripts other than Latin are counted on the non-ASCII characters only, which are few: one pass
+    over the long text instead of one per script.
+    """
+    prose = batch.select(
+        *(pl.col(c).str.replace_all(_NOT_PROSE, " ").alias(c) for c in ("problem", "_assistant"))
+    ).with_columns(
+        *(
+            pl.col(c).str.replace_all(r"[\x00-\x7F]+", "").alias(f"{c}_wide")
+            for c in ("problem", "_assistant")
+        )
+    )
+
+    def letters(script: str, column: str) -> pl.Expr:
+        count = pl.col(f"{column}_wide").str.count_matches(rf"\p{{{script}}}")
+        if script == "Latin":
+            count = count + pl.col(column).str.count_matches("[A-Za-z]")
+        return count.fill_null(0)
+
     total, foreign, problem_letters = pl.lit(0), pl.lit(0), pl.lit(0)
     for script in SCRIPTS:
-        in_text = text.str.count_matches(rf"\p{{{script}}}").fill_null(0)
-        in_problem = problem.str.count_matches(rf"\p{{{script}}}").fill_null(0)
+        in_text, in_problem = letters(script, "_assistant"), letters(script, "problem")
         total = total + in_text
         problem_letters = problem_letters + in_problem
         foreign = foreign + pl.when(in_problem == 0).then(in_text).otherwise(0)
-    return pl.when((total > 0) & (problem_letters > 0)).then(foreign / total).otherwise(0.0)
+    share = pl.when((total > 0) & (problem_letters > 0)).then(foreign / total).otherwise(0.0)
+    return prose.select(share.cast(pl.Float64).alias("_foreign")).to_series()

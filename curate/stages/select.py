@@ -44,6 +44,7 @@ def seeded_key(values: list[Any], seed: int | str) -> list[float]:
 class Select(Stage):
     name = "select"
     version = "1"
+    parallel = False  # process() is a join against decisions made in prepare(): a pool only copies
     defaults = {
         "easy_pass_rate": 1.0,
         "easy_min_samples": 2,
@@ -67,6 +68,9 @@ class Select(Stage):
         self.decisions: pl.DataFrame | None = None
 
     def prepare(self, ctx: StageContext) -> None:
+        if not ctx.input_parts():  # an earlier stage dropped every row
+            self.decisions = pl.DataFrame(schema={"row_id": pl.Int64})
+            return
         lf = ctx.scan()
         names = lf.collect_schema().names()
         length = pl.col("n_tokens") if "n_tokens" in names else _whitespace_length()

@@ -53,6 +53,7 @@ def messages_expr(system: str | None) -> pl.Expr:
 class Shard(Stage):
     name = "shard"
     version = "1"
+    parallel = False  # process() is a join against decisions made in prepare(): a pool only copies
     defaults = {
         "val_fraction": 0.05,
         "val_max_problems": None,  # cap on val problems per domain
@@ -75,6 +76,9 @@ class Shard(Stage):
         return {**super().fingerprint(), "tokenizer_checksum": checksum}
 
     def prepare(self, ctx: StageContext) -> None:
+        if not ctx.input_parts():  # an earlier stage dropped every row
+            self.val_problems = pl.DataFrame(schema={"problem_id": pl.String, "split": pl.String})
+            return
         problems = (
             ctx.scan()
             .group_by("problem_id", "domain")
@@ -165,7 +169,8 @@ class Shard(Stage):
             return self.options["tokenizer"], False
         quality = ctx.workspace.stage("quality")
         counter = quality.info().get("token_counter") if quality is not None else None
-        if counter and counter != "whitespace" and "n_tokens" in ctx.scan().collect_schema().names():
+        has_counts = bool(ctx.input_parts()) and "n_tokens" in ctx.scan().collect_schema().names()
+        if counter and counter != "whitespace" and has_counts:
             return counter, True
         return "whitespace", False
 

@@ -42,8 +42,8 @@ from curate.stage import Stage, StageContext, decide
 from curate.stages.select import seeded_key
 
 DOMAINS = ("math", "code", "science", "other")
-SCORED = DOMAINS[:3]  # `other` gets no votes, only the prior
 METHODS = ("rules", "learned")
+RULE_FIELDS = ("problem", "response", "reasoning", "reference", "source", "meta")
 DEFAULT_WEIGHTS = {
     "given": 10.0,
     "source_map": 10.0,
@@ -112,9 +112,9 @@ class Rule:
     """One vote: `domain` gets `weight` where `when` holds."""
 
     def __init__(self, name: str, domain: str, when: pl.Expr):
-        if domain not in SCORED:
+        if domain not in DOMAINS:
             raise CurateError(
-                f"stage split: rule {name!r} votes for {domain!r}; expected one of {', '.join(SCORED)}"
+                f"stage split: rule {name!r} votes for {domain!r}; expected one of {', '.join(DOMAINS)}"
             )
         self.name, self.domain, self.when = name, domain, when.fill_null(False)
 
@@ -142,7 +142,15 @@ class Split(Stage):
         opts = self.options
         if opts["method"] not in METHODS:
             raise CurateError(f"stage split: method must be one of {', '.join(METHODS)}")
-        unknown = set(opts["weights"]) - set(DEFAULT_WEIGHTS) - {r.get("name") for r in opts["rules"]}
+        for spec in opts["rules"]:
+            if (
+                not {"name", "domain", "pattern"} <= set(spec)
+                or spec.get("field", "problem") not in RULE_FIELDS
+            ):
+                raise CurateError(
+                    f"stage split: a rule needs name, domain and pattern, and field one of {', '.join(RULE_FIELDS)}: {spec}"
+                )
+        unknown = set(opts["weights"]) - set(DEFAULT_WEIGHTS) - {r["name"] for r in opts["rules"]}
         if unknown:
             raise CurateError(f"stage split: unknown rule(s) in weights: {', '.join(sorted(unknown))}")
         for domain in list(opts["sources"].values()) + list(opts["keep_domains"] or []):
@@ -171,11 +179,10 @@ class Split(Stage):
             .list.unique()
             .list.len()
         )
-        rules = [Rule("given", d, pl.col("domain") == d) for d in SCORED]
+        rules = [Rule("given", d, pl.col("domain") == d) for d in DOMAINS]
         rules += [
             Rule("source_map", domain, pl.col("source").str.contains(_glob_regex(glob)))
             for glob, domain in opts["sources"].items()
-            if domain in SCORED
         ]
         for domain, values in META_VALUES.items():
             tagged = pl.lit(False)
@@ -207,7 +214,7 @@ class Split(Stage):
         """Per row: the vote of each scored domain (`v_math` …) and the rules behind each (`r_math` …)."""
         rules = self.rules()
         columns = []
-        for domain in SCORED:
+        for domain in DOMAINS:
             mine = [r for r in rules if r.domain == domain]
             score = pl.sum_horizontal(
                 [r.when.cast(pl.Float64) * self.weights[r.name] for r in mine] or [pl.lit(0.0)]
@@ -241,7 +248,7 @@ class Split(Stage):
         if self.options["per_problem"]:
             sums = [
                 pl.concat(
-                    [batch.select("problem_id"), self.votes(batch).select(f"v_{d}" for d in SCORED)],
+                    [batch.select("problem_id"), self.votes(batch).select(f"v_{d}" for d in DOMAINS)],
                     how="horizontal",
                 )
                 for batch in ctx.input_batches()
@@ -249,7 +256,7 @@ class Split(Stage):
             self.problem_votes = (
                 pl.concat(sums)
                 .group_by("problem_id")
-                .agg(pl.col(f"v_{d}").sum().alias(f"p_{d}") for d in SCORED)
+                .agg(pl.col(f"v_{d}").sum().alias(f"p_{d}") for d in DOMAINS)
                 if sums
                 else None
             )
@@ -312,7 +319,7 @@ class Split(Stage):
             joined = batch.select("problem_id").join(
                 self.problem_votes, on="problem_id", how="left", maintain_order="left"
             )
-            votes = votes.with_columns(joined.select(pl.col(f"p_{d}").alias(f"v_{d}") for d in SCORED))
+            votes = votes.with_columns(joined.select(pl.col(f"p_{d}").alias(f"v_{d}") for d in DOMAINS))
         decided = _decide(votes, self.options["other_prior"])
         batch = batch.with_columns(decided["domain"], decided["domain_confidence"], decided["domain_rules"])
         opts = self.options
@@ -335,20 +342,20 @@ class Split(Stage):
 def _decide(votes: pl.DataFrame, other_prior: float) -> pl.DataFrame:
     """Domain, confidence and the rules that voted for the winner, from the vote columns."""
     scores = votes.select(
-        *(pl.col(f"v_{d}") for d in SCORED), pl.lit(other_prior).alias("v_other")
+        *(pl.col(f"v_{d}") + (other_prior if d == "other" else 0.0) for d in DOMAINS)
     ).to_numpy()
     order = np.argsort(-scores, axis=1, kind="stable")  # ties go to the earlier domain in DOMAINS
     rows = np.arange(len(scores))
     margin = scores[rows, order[:, 0]] - scores[rows, order[:, 1]]
     domain = pl.Series("domain", np.array(DOMAINS)[order[:, 0]].tolist(), pl.String)
-    winner_rules = pl.lit("no evidence")
-    for d in reversed(SCORED):
-        own = pl.col(f"r_{d}").list.join("+")
+    winner_rules = pl.lit(None, pl.String)
+    for d in DOMAINS:
         winner_rules = (
-            pl.when(pl.col("domain") == d)
-            .then(pl.when(own == "").then(pl.lit("problem")).otherwise(own))
-            .otherwise(winner_rules)
+            pl.when(pl.col("domain") == d).then(pl.col(f"r_{d}").list.join("+")).otherwise(winner_rules)
         )
+    # No rule of the row itself: `other` by default, or its problem's other generations decided.
+    fallback = pl.when(pl.col("domain") == "other").then(pl.lit("no evidence")).otherwise(pl.lit("problem"))
+    winner_rules = pl.when(winner_rules == "").then(fallback).otherwise(winner_rules)
     return votes.with_columns(domain).select(
         "domain",
         pl.Series("domain_confidence", np.round(1.0 - np.exp(-margin), 6), pl.Float64),

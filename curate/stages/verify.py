@@ -98,7 +98,8 @@ class Verify(Stage):
             for i, verdict in zip(code_rows, self._code_verifier().map(items), strict=True):
                 verdicts[i] = verdict
         filled = [
-            v if v is not None else NO_REFERENCE if kinds[i] is None else NO_RESPONSE for i, v in enumerate(verdicts)
+            v if v is not None else NO_REFERENCE if kinds[i] is None else NO_RESPONSE
+            for i, v in enumerate(verdicts)
         ]
         return kinds, filled
 
@@ -113,7 +114,10 @@ class Verify(Stage):
         )
         self._write_side(batch)
         return decide(
-            batch, ~pl.col("verify_status").is_in(self.options["keep"]), pl.col("verify_status"), pl.col("verify_detail")
+            batch,
+            ~pl.col("verify_status").is_in(self.options["keep"]),
+            pl.col("verify_status"),
+            pl.col("verify_detail"),
         )
 
     def _write_side(self, batch: pl.DataFrame) -> None:

@@ -18,7 +18,9 @@ Planted defects (each an extra row; clean rows are never modified):
                       ("Warm-up: ...") as a second source would write it       -> near_dedup
     contaminated      an eval problem with a correct trace                     -> decontaminate
     truncated         the trace stops inside <think>, or after it with no
-                      final answer / inside the code block                     -> verify or quality
+                      final answer / inside the code block                     -> verify, or quality
+                      (a cut science answer whose <think> names the option passes verify; quality
+                      with `require_final_answer: true` drops it)
     malicious_code    code that games the tests: sys.exit(0) before the
                       asserts, os._exit(0) in the function, an object equal to
                       everything, a (bounded, 2**5 processes) fork bomb        -> verify
@@ -28,10 +30,12 @@ element symbols and unit conversions. A two-layer model trained for a few hundre
 can learn the answer format and much of the arithmetic and code patterns, so a student's gain on
 its own domain is measurable in minutes.
 
-Problems are kept apart so that the curation stages are judged on the planted defects only: no
-two problems are equal after normalisation, no training problem shares a word 8-gram with an eval
-problem, and two training problems of one family share at most half their word 5-grams. Code
-problems name their function with a made-up word that appears nowhere else.
+Problems are kept apart so that the curation stages are judged on the planted defects only. Each
+is compared as the stages see it (its R1 prompt, normalised by curate.text): no two are equal, no
+two look like near-duplicates (token 5-gram Jaccard >= 0.6 or 90% containment, with no number
+telling them apart: near_dedup's rule with a margin), and no training problem shares a word
+8-gram with an eval problem (decontaminate's rule). Code problems name their function with a
+made-up word (`lomika`) and show examples, so two tasks differ in more than a name.
 """
 
 from __future__ import annotations
@@ -180,14 +184,14 @@ def math_mul(rng: random.Random) -> Task:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
     a, b = rng.randint(2, 5), rng.randint(2, 5)
     answer = _integer(sp.Integer(a) * b)
-    wrong = _integer(sp.Integer(a) + b)
+    wrong = _integer(sp.Integer(a) * b + rng.choice((-1, 1)))
     return Task(
         "math", "mul",
         f"{name} packs {a} boxes with {b} {item} in each box. How many {item} did {name} pack?",
         answer, None,
         f"There are {a} boxes of {b} {item}.\n{a} * {b} = {answer}",
         boxed_final(f"{name} packed {answer} {item}.", answer),
-        f"There are {a} boxes of {b} {item}.\n{a} + {b} = {wrong}",
+        f"There are {a} boxes of {b} {item}.\n{a} * {b} = {wrong}",
         boxed_final(f"{name} packed {wrong} {item}.", wrong),
     )
 
@@ -268,7 +272,7 @@ STRING_OPS = (
     ("reversed", "s[::-1]", "s", lambda s, k: s[::-1]),
     ("in upper case", "s.upper()", "s.lower()", lambda s, k: s.upper()),
     ("in lower case", "s.lower()", "s.upper()", lambda s, k: s.lower()),
-    ("repeated {k} times", "s * {k}", "s * {k1}", lambda s, k: s * k),
+    ("repeated {k1} times", "s * {k1}", "s * {k2}", lambda s, k: s * (k + 1)),
     ("without its first {k} characters", "s[{k}:]", "s[{k1}:]", lambda s, k: s[k:]),
     ("without its last {k} characters", "s[:-{k}]", "s[:-{k1}]", lambda s, k: s[:-k]),
 )
@@ -319,8 +323,9 @@ def code_arithmetic(rng: random.Random) -> Task:
 def code_string(rng: random.Random) -> Task:
     name = made_up_name(rng)
     words, expression, wrong_expression, function = rng.choice(STRING_OPS)
-    k = rng.randint(2, 4)
-    words, expression, wrong_expression = (t.format(k=k, k1=k + 1) for t in (words, expression, wrong_expression))
+    k = rng.randint(1, 3)  # every input word is longer than k + 1: the buggy slice differs
+    words, expression, wrong_expression = (t.format(k=k, k1=k + 1, k2=k + 2)
+                                           for t in (words, expression, wrong_expression))
     inputs = rng.sample(WORDS_IN, 3)
     return Task(
         "code", "string",

@@ -22,8 +22,11 @@ NAME = "distill_packed"
 def _varlen_cuda(query, key, value, cu_seqlens, max_len, scaling):
     from torch.nn.attention.varlen import varlen_attn
 
+    # The flash kernel takes bf16/fp16 only. Under autocast, RoPE leaves q and k in float32 (cos/sin
+    # follow the float32 residual stream), so cast all three to the autocast dtype, as SDPA would.
+    dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else value.dtype
     # (1, H, T, D) -> (T, H, D), the layout of the varlen kernel.
-    q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))
+    q, k, v = (t[0].transpose(0, 1).to(dtype) for t in (query, key, value))
     out = varlen_attn(
         q,
         k,
@@ -84,7 +87,11 @@ def packed_attention(
             raise ValueError(f"{NAME} attention is for training forwards; use 'sdpa' with a KV cache")
         cu_seq_lens_q = torch.tensor([0, length], dtype=torch.int32, device=query.device)
         max_length_q = length
-    if query.is_cuda and dropout == 0.0:
+    if (
+        query.is_cuda
+        and dropout == 0.0
+        and (torch.is_autocast_enabled("cuda") or value.dtype != torch.float32)
+    ):
         return _varlen_cuda(query, key, value, cu_seq_lens_q, max_length_q, scaling), None
     return _per_sample(query, key, value, cu_seq_lens_q, scaling, dropout), None
 

@@ -245,9 +245,12 @@ class Checkpoints:
     def __init__(self, out: Path, env: Dist, keep: int):
         self.root, self.env, self.keep = out / "checkpoints", env, keep
 
+    def completed(self) -> list[Path]:
+        return sorted(p for p in self.root.glob("step-*") if (p / "trainer_state.json").is_file())
+
     def latest(self) -> Path | None:
-        done = sorted(p for p in self.root.glob("step-*") if (p / "trainer_state.json").is_file())
-        return done[-1] if done else None
+        completed = self.completed()
+        return completed[-1] if completed else None
 
     def save(self, step: int, model, optimizer, scheduler, meta: dict) -> None:
         import torch.distributed.checkpoint as dcp
@@ -260,21 +263,17 @@ class Checkpoints:
             tmp.mkdir(parents=True)
         self.env.barrier()
         model_state, optim_state = get_state_dict(model, optimizer)
+        state = {"model": model_state, "optim": optim_state}
         with _quiet_single_process():
-            dcp.save(
-                {"model": model_state, "optim": optim_state}, checkpoint_id=tmp, no_dist=self.env.world == 1
-            )
-        torch.save(
-            {"scheduler": scheduler.state_dict(), "rng": _rng_state()}, tmp / f"rank-{self.env.rank}.pt"
-        )
+            dcp.save(state, checkpoint_id=tmp, no_dist=self.env.world == 1)
+        extra = {"scheduler": scheduler.state_dict(), "rng": _rng_state()}
+        torch.save(extra, tmp / f"rank-{self.env.rank}.pt")
         self.env.barrier()
         if self.env.main:
             (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **meta}, indent=2))
             shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)  # atomic: a checkpoint exists only once complete
-            for old in sorted(p for p in self.root.glob("step-*") if not p.name.endswith(".tmp"))[
-                : -self.keep
-            ]:
+            tmp.rename(final)  # a checkpoint appears only once complete
+            for old in self.completed()[: -self.keep]:
                 shutil.rmtree(old)
         self.env.barrier()
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from .base import Method, TensorJob, broadcast, weights_of
+from .base import Method, TensorJob
 
 # Tensors up to this size get an exact kthvalue directly; larger ones are bracketed first.
 _DIRECT_SELECT = 1 << 22
@@ -37,54 +37,75 @@ class TaskVectorMethod(Method):
 
     def prepare(self, job: TensorJob) -> dict[int, tuple[float | None, float]]:
         """Per non-base model: (magnitude threshold or None, rescale factor)."""
+        sparse = [i for i in job.others if self.sparsify is not None and job.model_params[i]["density"] < 1]
+        thresholds: dict[int, float | None] = dict.fromkeys(job.others)
+        if self.sparsify == "magnitude":
+            thresholds.update(_magnitude_thresholds(job, sparse))
         state = {}
         for index in job.others:
-            density = job.model_params[index]["density"]
-            if self.sparsify is None or density >= 1:
-                state[index] = (None, 1.0)
-                continue
-            threshold = _magnitude_threshold(job, index, density) if self.sparsify == "magnitude" else None
             scale = 1.0
-            if job.params["rescale"]:
-                scale = _l1_rescale(job, index, threshold, density, self)
-            state[index] = (threshold, scale)
+            if index in sparse and job.params["rescale"]:
+                scale = _l1_rescale(job, index, thresholds[index], self)
+            state[index] = (thresholds[index], scale)
         return state
 
-    def sparse_delta(self, job: TensorJob, index: int, rows: slice, state: Any) -> torch.Tensor:
-        """The (sparsified, rescaled) task vector of input `index` on `rows`."""
-        delta = job.delta(index, rows)
+    def sparse_delta(self, job: TensorJob, index: int, rows: slice, base: torch.Tensor, state: Any) -> torch.Tensor:
+        """The (sparsified, rescaled) task vector of input `index` on `rows`, in a fresh tensor."""
+        delta = torch.sub(job.rows(index, rows), base)
         threshold, scale = state[index]
         density = job.model_params[index]["density"]
         if self.sparsify is None or density >= 1:
             return delta
         if self.sparsify == "magnitude":
-            delta = delta * (delta.abs() >= threshold)
+            delta = _keep_at_least(delta, threshold)
         else:
-            delta = delta * _random_keep(job, index, rows, delta.shape, density)
-        return delta * scale if scale != 1.0 else delta
+            delta.mul_(_random_keep(job, index, rows, delta.shape, density))
+        return delta.mul_(scale) if scale != 1.0 else delta
 
     def combine(self, job: TensorJob, rows: slice, state: Any) -> torch.Tensor:
         base = job.rows(job.base, rows)
-        others = job.others
-        weights = weights_of(job, others)
-        deltas = torch.stack([self.sparse_delta(job, i, rows, state) for i in others])
-        column = broadcast(weights, deltas)
-        deltas.mul_(column)
+        weights = [job.model_params[i]["weight"] for i in job.others]
+        deltas = []
+        for index, weight in zip(job.others, weights, strict=True):
+            delta = self.sparse_delta(job, index, rows, base, state)
+            deltas.append(delta.mul_(weight) if weight != 1 else delta)
         if self.consensus:
-            majority = torch.where(deltas.sum(dim=0) >= 0, 1.0, -1.0).to(deltas.dtype)
-            agree = deltas.sign() == majority
-            mixed = (deltas * agree).sum(dim=0)
-            divisor = (column * agree).sum(dim=0)
-            divisor[divisor == 0] = 1
+            mixed, divisor = _agreeing_sum(deltas, weights)
         else:
-            mixed = deltas.sum(dim=0)
-            total = float(weights.sum())
+            mixed = sum(deltas[1:], deltas[0])
+            total = sum(weights)
             divisor = 1.0 if abs(total) < 1e-8 else total
         if job.params["normalize"]:
-            mixed = mixed / divisor
+            mixed.div_(divisor)
         if job.params["lambda"] != 1:
-            mixed = mixed * job.params["lambda"]
-        return base + mixed
+            mixed.mul_(job.params["lambda"])
+        return mixed.add_(base)
+
+
+def _agreeing_sum(deltas: list[torch.Tensor], weights: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """TIES' disjoint merge: the sum of the weighted deltas whose sign is the elected one, and
+    the sum of their weights (1 where none agrees). Written with cheap elementwise ops only."""
+    # The elected sign, +1 where the sum is 0: sign(sign(x) + 0.5) maps -1, 0, +1 to -1, +1, +1.
+    elected = deltas[0].clone()
+    for delta in deltas[1:]:
+        elected.add_(delta)
+    elected.sign_().add_(0.5).sign_()
+    magnitude = torch.zeros_like(elected)
+    divisor = torch.zeros_like(elected)
+    for delta, weight in zip(deltas, weights, strict=True):
+        agreeing = delta.mul_(elected).relu_()  # |w d| where sign(w d) is the elected sign, else 0
+        magnitude.add_(agreeing)
+        divisor.add_(agreeing.sign_(), alpha=weight)
+    divisor.add_(divisor == 0)
+    return magnitude.mul_(elected), divisor
+
+
+def _keep_at_least(delta: torch.Tensor, threshold: float) -> torch.Tensor:
+    """delta where |delta| >= threshold, else 0 (hardshrink keeps |x| > lambda, so step just below)."""
+    if threshold <= 0:
+        return delta
+    below = torch.nextafter(torch.tensor(threshold, dtype=delta.dtype), torch.tensor(0.0, dtype=delta.dtype))
+    return torch.nn.functional.hardshrink(delta, float(below))
 
 
 def _random_keep(job: TensorJob, index: int, rows: slice, shape: torch.Size, density: float) -> torch.Tensor:
@@ -93,63 +114,71 @@ def _random_keep(job: TensorJob, index: int, rows: slice, shape: torch.Size, den
     return torch.rand(shape, generator=generator, dtype=torch.float32) < density
 
 
-def _l1_rescale(job: TensorJob, index: int, threshold: float | None, density: float,
-                method: TaskVectorMethod) -> float:
+def _l1_rescale(job: TensorJob, index: int, threshold: float | None, method: TaskVectorMethod) -> float:
     """|d|_1 / |kept d|_1 over the whole tensor (1 when either is ~0)."""
+    density = job.model_params[index]["density"]
     before = after = 0.0
     for rows in job.chunks():
-        delta = job.delta(index, rows)
-        before += float(delta.abs().sum(dtype=torch.float64))
+        magnitude = job.delta(index, rows).abs_()
+        before += float(magnitude.sum(dtype=torch.float64))
         if method.sparsify == "magnitude":
-            kept = delta * (delta.abs() >= threshold)
+            magnitude = _keep_at_least(magnitude, threshold)
         else:
-            kept = delta * _random_keep(job, index, rows, delta.shape, density)
-        after += float(kept.abs().sum(dtype=torch.float64))
+            magnitude.mul_(_random_keep(job, index, rows, magnitude.shape, density))
+        after += float(magnitude.sum(dtype=torch.float64))
     if before < _RESCALE_EPS or after < _RESCALE_EPS:
         return 1.0
     return before / after
 
 
-def _magnitude_threshold(job: TensorJob, index: int, density: float) -> float:
-    """The k-th largest |d| with k = max(1, int(density * numel)): keeping |d| >= it keeps k entries.
+def _magnitude_thresholds(job: TensorJob, indices: list[int]) -> dict[int, float]:
+    """Per model, the k-th largest |d| with k = max(1, int(density * numel)); keeping |d| >= it keeps k.
 
     Entries tied with the k-th largest are all kept (mergekit breaks such ties arbitrarily).
+    Large tensors are bracketed first (one pass for all models, see _bracket); the rest, and any
+    model whose bracket missed, get an exact kthvalue over all of |d|.
     """
     n = job.numel
-    if density <= 0 or n == 0:
-        return math.inf
-    k = max(1, int(density * n))
-    if n > _DIRECT_SELECT:
-        found = _bracketed_kth_largest(job, index, k)
-        if found is not None:
-            return found
-    values = torch.cat([job.delta(index, rows).abs().reshape(-1) for rows in job.chunks()])
-    return float(torch.kthvalue(values, n - k + 1).values)
+    ranks = {i: max(1, int(job.model_params[i]["density"] * n)) for i in indices if job.model_params[i]["density"] > 0}
+    found = {i: math.inf for i in indices if i not in ranks}  # density 0 keeps nothing
+    if n > _DIRECT_SELECT and ranks:
+        found.update(_bracket(job, ranks))
+    for index, k in ranks.items():
+        if index not in found:
+            values = torch.cat([job.delta(index, rows).abs_().reshape(-1) for rows in job.chunks()])
+            found[index] = float(torch.kthvalue(values, n - k + 1).values)
+    return found
 
 
-def _bracketed_kth_largest(job: TensorJob, index: int, k: int) -> float | None:
+def _bracket(job: TensorJob, ranks: dict[int, int]) -> dict[int, float]:
     """Exact k-th largest |d| of a large tensor without sorting it.
 
-    A seeded sample brackets the answer in [low, high]; one pass counts the entries above `high`
-    and gathers those inside the bracket, whose own order statistic is then the answer. Returns
-    None in the (unlikely) case that the bracket missed it.
+    A seeded sample brackets each answer in [low, high]; one pass over the tensor counts the
+    entries above `high` and gathers those inside the bracket, whose own order statistic is then
+    the answer. Models whose bracket missed (unlikely) are left out of the result.
     """
     n = job.numel
-    picks = torch.randint(n, (_SAMPLE,), generator=job.generator("bracket", index))
-    flat = job.tensors[index].reshape(-1)[picks].to(job.compute_dtype)
-    flat_base = job.tensors[job.base].reshape(-1)[picks].to(job.compute_dtype)
-    sample = (flat - flat_base).abs().sort().values
-    position = (n - k) / n  # fraction of entries below the answer
-    low = sample[max(0, math.floor((position - _MARGIN) * _SAMPLE))]
-    high = sample[min(_SAMPLE - 1, math.ceil((position + _MARGIN) * _SAMPLE))]
-    above = 0
-    inside = []
+    picks = torch.randint(n, (_SAMPLE,), generator=job.generator("bracket"))
+    sample_base = job.tensors[job.base].reshape(-1)[picks].to(job.compute_dtype)
+    bounds = {}
+    for index, k in ranks.items():
+        sample = (job.tensors[index].reshape(-1)[picks].to(job.compute_dtype) - sample_base).abs_().sort().values
+        position = (n - k) / n  # fraction of entries below the answer
+        low = float(sample[max(0, math.floor((position - _MARGIN) * _SAMPLE))])
+        high = float(sample[min(_SAMPLE - 1, math.ceil((position + _MARGIN) * _SAMPLE))])
+        bounds[index] = (low, high)
+    above = dict.fromkeys(ranks, 0)
+    inside: dict[int, list[torch.Tensor]] = {index: [] for index in ranks}
     for rows in job.chunks():
-        magnitude = job.delta(index, rows).abs()
-        above += int((magnitude > high).sum())
-        inside.append(magnitude[(magnitude >= low) & (magnitude <= high)])
-    band = torch.cat(inside)
-    rank = k - above  # the answer is the rank-th largest inside the bracket
-    if not 1 <= rank <= band.numel():
-        return None
-    return float(torch.kthvalue(band, band.numel() - rank + 1).values)
+        base = job.rows(job.base, rows)
+        for index, (low, high) in bounds.items():
+            magnitude = torch.sub(job.rows(index, rows), base).abs_()
+            above[index] += int((magnitude > high).sum())
+            inside[index].append(magnitude[(magnitude >= low) & (magnitude <= high)])
+    found = {}
+    for index, k in ranks.items():
+        band = torch.cat(inside[index])
+        rank = k - above[index]  # the answer is the rank-th largest inside the bracket
+        if 1 <= rank <= band.numel():
+            found[index] = float(torch.kthvalue(band, band.numel() - rank + 1).values)
+    return found

@@ -61,14 +61,14 @@ class TensorJob:
         return [slice(start, min(rows, start + step)) for start in range(0, rows, step)]
 
     def rows(self, index: int, rows: slice) -> torch.Tensor:
-        """Rows of input `index`, in the compute dtype."""
+        """Rows of input `index`, in the compute dtype (may share memory with the input: never modify it)."""
         tensor = self.tensors[index]
         if tensor.dim() == 0:
             return tensor.to(self.compute_dtype)
         return tensor[rows].to(self.compute_dtype)
 
     def delta(self, index: int, rows: slice) -> torch.Tensor:
-        """Rows of input `index` minus the base's."""
+        """Rows of input `index` minus the base's (a new tensor)."""
         return self.rows(index, rows) - self.rows(self.base, rows)
 
     def generator(self, *salt: Any) -> torch.Generator:

@@ -30,10 +30,14 @@ def train_tokenizer(folder: Path) -> Path:
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<unk>", "<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=400,
+        special_tokens=["<unk>", "<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tokenizer.train_from_iterator([REASONING, GOOD, "What is 2 + 2? The answer is four."] * 20, trainer)
-    PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>", unk_token="<unk>").save_pretrained(folder)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, eos_token="<|endoftext|>", unk_token="<unk>"
+    ).save_pretrained(folder)
     return folder
 
 
@@ -61,7 +65,9 @@ def outcomes(ws: Workspace) -> dict[str, tuple[str | None, str | None]]:
     assert_ledger_balances(ws)
     con = sql.connect(ws.root)
     kept = {p: (None, None) for (p,) in con.execute("SELECT problem FROM kept").fetchall()}
-    rejected = {p: (r, d) for p, r, d in con.execute("SELECT problem, reason, detail FROM rejected").fetchall()}
+    rejected = {
+        p: (r, d) for p, r, d in con.execute("SELECT problem, reason, detail FROM rejected").fetchall()
+    }
     return {**kept, **rejected}
 
 
@@ -99,7 +105,9 @@ def test_think_tags_and_empty_rows(tmp_path):
 
 
 def test_think_auto_requires_reasoning_only_for_sources_that_have_it(tmp_path):
-    traces = [row(f"trace {i}", GOOD, source="r1") for i in range(3)] + [row("lost its think", "$\\boxed{4}$", source="r1")]
+    traces = [row(f"trace {i}", GOOD, source="r1") for i in range(3)] + [
+        row("lost its think", "$\\boxed{4}$", source="r1")
+    ]
     human = [row(f"human {i}", "Add them: $\\boxed{4}$.", source="textbook") for i in range(3)]
     result = run_quality(tmp_path, traces + human)
     assert reason_of(result, "lost its think") == "think_missing"
@@ -124,7 +132,10 @@ def test_truncated_generations(tmp_path):
     assert reason_of(result, "nothing after think") == "truncated"
     words = len(LONG.split())
     assert words >= 60 > len(GOOD.split())
-    assert result["long: what is 2 + 2?"] == ("truncated", f"{words} completion tokens reach max_new_tokens 60")
+    assert result["long: what is 2 + 2?"] == (
+        "truncated",
+        f"{words} completion tokens reach max_new_tokens 60",
+    )
 
 
 def test_require_final_answer(tmp_path):
@@ -156,10 +167,19 @@ def test_degenerate_repetition(tmp_path):
     paragraph = "Let me double check this step by recomputing the value of the expression carefully."
     records = [
         row("good", GOOD),
-        row("varied long", f"<think>\n{' '.join(f'Step {i}: {i} + {i} = {2 * i}.' for i in range(300))}\n</think>\n\n$\\boxed{{4}}$"),
+        row(
+            "varied long",
+            f"<think>\n{' '.join(f'Step {i}: {i} + {i} = {2 * i}.' for i in range(300))}\n</think>\n\n$\\boxed{{4}}$",
+        ),
         row("loop", f"<think>\n{REASONING} {loop * 40}\n</think>\n\n$\\boxed{{4}}$"),
-        row("paragraphs", "<think>\n" + "\n\n".join([REASONING] + [paragraph] * 4) + "\n</think>\n\n$\\boxed{4}$"),
-        row("three paragraphs", "<think>\n" + "\n\n".join([REASONING] + [paragraph] * 3) + "\n</think>\n\n$\\boxed{4}$"),
+        row(
+            "paragraphs",
+            "<think>\n" + "\n\n".join([REASONING] + [paragraph] * 4) + "\n</think>\n\n$\\boxed{4}$",
+        ),
+        row(
+            "three paragraphs",
+            "<think>\n" + "\n\n".join([REASONING] + [paragraph] * 3) + "\n</think>\n\n$\\boxed{4}$",
+        ),
     ]
     result = run_quality(tmp_path, records)
     assert reason_of(result, "good") is None
@@ -174,11 +194,26 @@ def test_language_mixing(tmp_path):
     chinese = "我们需要计算二加二的结果然后检查答案是否正确"
     records = [
         row("english", GOOD),
-        row("greek letters", f"<think>\nLet θ = 2 and φ = 2, so θ + φ = 4. {REASONING}\n</think>\n\n$\\boxed{{4}}$"),
+        row(
+            "greek letters",
+            f"<think>\nLet θ = 2 and φ = 2, so θ + φ = 4. {REASONING}\n</think>\n\n$\\boxed{{4}}$",
+        ),
         row("mixed", f"<think>\n{REASONING} {chinese} {chinese}\n</think>\n\n$\\boxed{{4}}$"),
-        {"problem": "计算二加二等于多少？", "response": f"<think>\n{chinese}\n</think>\n\n答案是 $\\boxed{{4}}$", "source": "teacher"},
-        {"problem": "$2+2=?$", "response": f"<think>\n{chinese}\n</think>\n\n$\\boxed{{4}}$", "source": "teacher"},
-        {"problem": "写一个函数返回二加二", "response": f"<think>\n{chinese}\n</think>\n\n```python\ndef add():\n    return 2 + 2\n```", "source": "teacher"},
+        {
+            "problem": "计算二加二等于多少？",
+            "response": f"<think>\n{chinese}\n</think>\n\n答案是 $\\boxed{{4}}$",
+            "source": "teacher",
+        },
+        {
+            "problem": "$2+2=?$",
+            "response": f"<think>\n{chinese}\n</think>\n\n$\\boxed{{4}}$",
+            "source": "teacher",
+        },
+        {
+            "problem": "写一个函数返回二加二",
+            "response": f"<think>\n{chinese}\n</think>\n\n```python\ndef add():\n    return 2 + 2\n```",
+            "source": "teacher",
+        },
     ]
     result = run_quality(tmp_path, records)
     assert reason_of(result, "english") is None
@@ -193,8 +228,15 @@ def test_token_bounds_use_the_target_tokenizer(tmp_path):
     folder = train_tokenizer(tmp_path / "tokenizer")
     tokenizer = load_tokenizer(str(folder))
     checks = " ".join(f"Check {i}: {i} + {i} = {2 * i}." for i in range(12))
-    responses = {"short": "$\\boxed{4}$", "medium": GOOD, "long": f"<think>\n{REASONING} {checks}\n</think>\n\n$\\boxed{{4}}$"}
-    sizes = {name: sum(count_tokens([f"{name}: what is 2 + 2?", text], tokenizer)) for name, text in responses.items()}
+    responses = {
+        "short": "$\\boxed{4}$",
+        "medium": GOOD,
+        "long": f"<think>\n{REASONING} {checks}\n</think>\n\n$\\boxed{{4}}$",
+    }
+    sizes = {
+        name: sum(count_tokens([f"{name}: what is 2 + 2?", text], tokenizer))
+        for name, text in responses.items()
+    }
     assert sizes["short"] < sizes["medium"] < sizes["long"]
     bounds = {"min_tokens": sizes["short"] + 1, "max_tokens": sizes["long"] - 1}
     records = [row(name, text) for name, text in responses.items()]

@@ -31,7 +31,10 @@ class VerdictsFromMeta(Stage):
     @staticmethod
     def _status() -> list[pl.Expr]:
         passed = pl.col("meta").str.json_path_match("$.score") == "true"
-        return [pl.lit("math").alias("kind"), pl.when(passed).then(pl.lit("pass")).otherwise(pl.lit("fail")).alias("status")]
+        return [
+            pl.lit("math").alias("kind"),
+            pl.when(passed).then(pl.lit("pass")).otherwise(pl.lit("fail")).alias("status"),
+        ]
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         batch = batch.with_columns(*self._status())
@@ -41,7 +44,9 @@ class VerdictsFromMeta(Stage):
         ctx.write_side_table(
             "verify",
             self.verdicts.with_columns(
-                pl.lit(None, pl.String).alias("extracted"), pl.lit("").alias("detail"), pl.lit(0.0).alias("seconds")
+                pl.lit(None, pl.String).alias("extracted"),
+                pl.lit("").alias("detail"),
+                pl.lit(0.0).alias("seconds"),
             ),
         )
 
@@ -76,7 +81,9 @@ def test_pass_rate_comes_from_every_verified_generation(tmp_path):
     for row in kept_rows(ws):
         scores = truth[row["problem_id"]]
         assert row["n_samples"] == len(scores) == 8
-        assert row["pass_rate"] == pytest.approx(sum(scores) / 8), "failed samples count, though verify dropped them"
+        assert row["pass_rate"] == pytest.approx(sum(scores) / 8), (
+            "failed samples count, though verify dropped them"
+        )
     easy = {p for p, scores in truth.items() if all(scores)}
     dropped = rejected_by(ws, "too_easy")
     dropped_problems = {r["problem_id"] for r in dropped}
@@ -89,14 +96,18 @@ def test_pass_rate_comes_from_every_verified_generation(tmp_path):
 
     again = run_pipeline(tmp_path / "again", qwen, [Normalize(), VerdictsFromMeta(), Select(easy_keep=0.5)])
     assert {r["row_id"] for r in rejected_by(again, "too_easy")} == {r["row_id"] for r in dropped}
-    other_seed = run_pipeline(tmp_path / "seed", qwen, [Normalize(), VerdictsFromMeta(), Select(easy_keep=0.5, seed=1)])
+    other_seed = run_pipeline(
+        tmp_path / "seed", qwen, [Normalize(), VerdictsFromMeta(), Select(easy_keep=0.5, seed=1)]
+    )
     assert {r["problem_id"] for r in rejected_by(other_seed, "too_easy")} != dropped_problems
 
 
 def test_pass_field_from_meta_without_verify(tmp_path):
     truth = qwen_truth()
     ws = run_pipeline(
-        tmp_path, [str(shared_file("math/qwen_math_cot_100.jsonl"))], [Select(pass_field="score", easy_keep=0.0)]
+        tmp_path,
+        [str(shared_file("math/qwen_math_cot_100.jsonl"))],
+        [Select(pass_field="score", easy_keep=0.0)],
     )
     assert ws.manifest()["stages"][-1]["pass_rate_from"] == "meta.score"
     assert {r["problem_id"] for r in rejected_by(ws, "too_easy")} == {p for p, s in truth.items() if all(s)}
@@ -107,7 +118,9 @@ def test_pass_field_from_meta_without_verify(tmp_path):
 @pytest.mark.parametrize("prefer", ["shortest", "longest"])
 def test_keep_k_per_problem_by_length(tmp_path, prefer):
     ws = run_pipeline(
-        tmp_path, [str(shared_file("math/qwen_math_cot_100.jsonl"))], [Select(max_per_problem=2, prefer=prefer)]
+        tmp_path,
+        [str(shared_file("math/qwen_math_cot_100.jsonl"))],
+        [Select(max_per_problem=2, prefer=prefer)],
     )
     con = sql.connect(ws.root)
     length = "len(string_split_regex(trim(concat_ws(' ', problem, reasoning, response)), '\\s+'))"
@@ -146,12 +159,16 @@ def test_length_window_per_domain(tmp_path):
 
 def test_domain_targets_fill_problem_by_problem(tmp_path):
     files = ["math/math500.jsonl", "math/qwen_math_cot_100.jsonl", "code/humaneval.jsonl"]
-    ws = run_pipeline(tmp_path, [str(shared_file(f)) for f in files], [Split(), Select(targets={"math": 300, "code": 50})])
+    ws = run_pipeline(
+        tmp_path, [str(shared_file(f)) for f in files], [Split(), Select(targets={"math": 300, "code": 50})]
+    )
     assert_ledger_balances(ws)
     con = sql.connect(ws.root)
     counts = dict(con.execute("SELECT domain, count(*) FROM kept GROUP BY 1").fetchall())
     assert counts == {"math": 300, "code": 50}
-    assert con.execute("SELECT count(DISTINCT problem_id) FROM kept WHERE domain = 'math'").fetchone()[0] == 300
+    assert (
+        con.execute("SELECT count(DISTINCT problem_id) FROM kept WHERE domain = 'math'").fetchone()[0] == 300
+    )
     reasons = dict(con.execute("SELECT reason, count(*) FROM rejected GROUP BY 1").fetchall())
     assert reasons == {"over_target": 1464 - 350}
 

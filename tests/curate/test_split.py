@@ -11,7 +11,7 @@ from curate.schema import TRACE_SCHEMA, problem_id
 from curate.stages.normalize import Normalize
 from curate.stages.split import HashedNgramClassifier, Split
 from tests.conftest import shared_file
-from tests.curate.test_quality import outcomes, run_pipeline
+from tests.curate.test_quality import run_pipeline
 
 CONTENT_ONLY = {"source_name": 0, "meta_tag": 0}  # judge by content, not by the dataset's name
 
@@ -34,7 +34,14 @@ ROWS = {
 def frame(rows: dict[str, dict]) -> pl.DataFrame:
     """Trace rows (source `mixed`), one per entry, `problem_id` from the problem text."""
     records = [
-        {**{c: None for c in TRACE_SCHEMA.names}, "row_id": i, "source": "mixed", "meta": "{}", "id": name, **row}
+        {
+            **{c: None for c in TRACE_SCHEMA.names},
+            "row_id": i,
+            "source": "mixed",
+            "meta": "{}",
+            "id": name,
+            **row,
+        }
         for i, (name, row) in enumerate(rows.items())
     ]
     for record in records:
@@ -61,13 +68,17 @@ def test_content_rules_pick_each_domain():
     assert result["science"]["domain_rules"] == "mc_science+science_terms"
     assert result["nothing"]["domain_rules"] == "no evidence"
     assert result["nothing"]["domain_confidence"] < 0.5 < result["boxed"]["domain_confidence"]
-    assert result["tests"]["domain_confidence"] > result["fence"]["domain_confidence"], "a stronger hint, more sure"
+    assert result["tests"]["domain_confidence"] > result["fence"]["domain_confidence"], (
+        "a stronger hint, more sure"
+    )
     assert all(r["_reason"] is None for r in result.values())
 
 
 def test_config_overrides_rules():
     mapped = split(ROWS, sources={"mix*": "science"})
     assert {r["domain"] for r in mapped.values()} == {"science"}, "trusted source metadata outweighs content"
+    chat = split(ROWS, sources={"mixed": "other"})["boxed"]
+    assert (chat["domain"], chat["domain_rules"]) == ("other", "source_map"), "a source can be declared `other`"
     assert split(ROWS, weights={"boxed": 0})["boxed"]["domain"] == "other"
     custom = split(
         {"titration": {"problem": "Describe a titration endpoint.", "response": "The color changes."}},
@@ -75,8 +86,13 @@ def test_config_overrides_rules():
     )
     assert (custom["titration"]["domain"], custom["titration"]["domain_rules"]) == ("science", "lab")
     narrower = split(ROWS, science_terms=["haiku", "autumn", "leaves"])
-    assert (narrower["nothing"]["domain"], narrower["nothing"]["domain_rules"]) == ("science", "science_terms")
+    assert (narrower["nothing"]["domain"], narrower["nothing"]["domain_rules"]) == (
+        "science",
+        "science_terms",
+    )
     assert narrower["science"]["domain"] == "other", "multiple choice alone is not science"
+    with pytest.raises(CurateError, match="needs name, domain and pattern"):
+        Split(rules=[{"name": "lab", "domain": "science"}])
     with pytest.raises(CurateError, match="unknown rule"):
         Split(weights={"boxd": 1})
     with pytest.raises(CurateError, match="unknown domain"):
@@ -125,11 +141,18 @@ def test_content_rules_on_the_shared_data(tmp_path):
     rows = sql.connect(ws.root).execute("SELECT source, domain FROM kept").fetchall()
     expected = {f.split("/")[1].removesuffix(".jsonl"): d for f, d in files.items()}
     right = sum(domain == expected[source] for source, domain in rows)
-    assert len(rows) == 2847 and right / len(rows) > 0.995, f"{right}/{len(rows)} rows in their source's domain"
+    assert len(rows) == 2847 and right / len(rows) > 0.995, (
+        f"{right}/{len(rows)} rows in their source's domain"
+    )
 
 
 def test_learned_classifier_agrees_with_rules_and_labels_rows_without_hints(tmp_path):
-    files = ["math/math500.jsonl", "code/humaneval.jsonl", "code/codeforces.jsonl", "problems/math_train.jsonl"]
+    files = [
+        "math/math500.jsonl",
+        "code/humaneval.jsonl",
+        "code/codeforces.jsonl",
+        "problems/math_train.jsonl",
+    ]
     inputs = [str(shared_file(f)) for f in files]
     rules_only = run_pipeline(tmp_path / "rules", inputs, [Split(weights=CONTENT_ONLY)])
     unhinted = {
@@ -139,7 +162,9 @@ def test_learned_classifier_agrees_with_rules_and_labels_rows_without_hints(tmp_
         .fetchall()
     }
     assert unhinted, "some MATH problems carry no LaTeX, no numeric answer and no solution"
-    ws = run_pipeline(tmp_path / "learned", inputs, [Split(method="learned", weights=CONTENT_ONLY, learned_max_train=3000)])
+    ws = run_pipeline(
+        tmp_path / "learned", inputs, [Split(method="learned", weights=CONTENT_ONLY, learned_max_train=3000)]
+    )
     stats = ws.manifest()["stages"][-1]["classifier"]
     print(f"learned split: {stats}")
     assert stats["classes"] == ["code", "math"] and stats["train_rows"] > 1000

@@ -68,7 +68,7 @@ def kill_when(process: subprocess.Popen, marker: Path, timeout: float = 120) -> 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    return make_corpus(tmp_path_factory.mktemp("corpus") / "traces.jsonl", 40_000)
+    return make_corpus(tmp_path_factory.mktemp("corpus") / "traces.jsonl", 24_000)
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,17 @@ def math500_conversations(limit: int | None = None) -> list[list[dict]]:
     ]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models train as fast on one thread; a second one only spin-waits when other jobs share the cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def conversations():
     return arithmetic_conversations(64)

@@ -107,3 +107,19 @@ def test_bad_shards_are_named(tmp_path, conversations, make_shard):
     no_reply = make_shard(tmp_path / "no_reply", [[{"role": "user", "content": "x"}]])
     with pytest.raises(SFTDataError, match="no assistant message"):
         read_conversations([no_reply])
+
+
+def test_tiny_helper_round_trips_and_keeps_think(tmp_path, conversations):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from distill.sft.tiny import make_tiny_base
+
+    base = make_tiny_base(tmp_path / "base", [m["content"] for c in conversations for m in c], vocab_size=400)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    assert model.config.vocab_size == len(tokenizer) and model.config.eos_token_id == tokenizer.eos_token_id
+    assert len(tokenizer("<think>", add_special_tokens=False)["input_ids"]) == 1
+    text = tokenizer.apply_chat_template(conversations[0], tokenize=False)
+    assert conversations[0][1]["content"] in text  # rendered verbatim, <think> block included
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert "<think>" in tokenizer.decode(ids, skip_special_tokens=True)

@@ -385,8 +385,9 @@ def runner_main(
             _enter_namespaces(*outer_ids)
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         _install_fds(fds)
-        if not sandboxed:
-            os.setpgid(0, 0)  # a group to kill; sandboxed, the PID namespace does that (setsid costs ms)
+        # Its own process group: kill(0, ...) reaches a whole group, across PID namespaces. (Not a
+        # session: setsid() creates a scheduler autogroup, which costs milliseconds.)
+        os.setpgid(0, 0)
         setup = recv_frame(3)
         if sandboxed:
             _private_tmp(setup["limits"])
@@ -703,10 +704,10 @@ def _solution_exception(described: object) -> BaseException:
         return SolutionDied(f"the solution raised {name}")
     if isinstance(kind, type) and issubclass(kind, Exception):
         try:
-            return kind(f"{message} (raised by the solution)")
+            return kind(message)
         except Exception:  # noqa: BLE001 - builtins with unusual constructors (UnicodeError subclasses)
             pass
-    return RuntimeError(f"{name}: {message} (raised by the solution)")
+    return RuntimeError(f"{name}: {message}")
 
 
 class Remote:
@@ -1017,7 +1018,9 @@ class Supervisor:
         except SolutionDied as error:
             return None, _one_case("fail", start, str(error))
         except Exception as error:  # noqa: BLE001 - the solution raised while loading
-            return None, _one_case("fail", start, f"the solution failed to load: {error}")
+            return None, _one_case(
+                "fail", start, f"the solution failed to load: {type(error).__name__}: {error}"
+            )
 
     def run_call(self, task: dict) -> dict:
         """Call the entry point once per case; return values are compared here with exact types.

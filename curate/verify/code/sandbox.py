@@ -97,9 +97,11 @@ def mount_plan(python: str) -> tuple[list[list[str]], list[list[str]]]:
 
 def _bwrap_command(python: str, as_root: bool, tmp_mb: int) -> list[str]:
     links, binds = mount_plan(python)
+    # No --die-with-parent: its signal fires when the *thread* that started bwrap exits. The worker
+    # ends with us anyway: the supervisor reads EOF on its task pipe and exits.
     command = [
-        "bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-        "--unshare-uts", "--unshare-cgroup-try", "--clearenv",
+        "bwrap", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+        "--unshare-cgroup-try", "--clearenv",
     ]  # fmt: skip
     if not as_root:
         command.append("--unshare-user")

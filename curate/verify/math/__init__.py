@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 from collections.abc import Iterable
 
 from curate.verify.math.pool import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, MathVerifier, Pair
 from curate.verify.result import Verdict
 
-__all__ = ["DEFAULT_MEMORY_MB", "DEFAULT_TIMEOUT_S", "MathVerifier", "check_math", "judge", "verify_math_batch"]
+__all__ = [
+    "DEFAULT_MEMORY_MB",
+    "DEFAULT_TIMEOUT_S",
+    "MathVerifier",
+    "check_math",
+    "judge",
+    "verify_math_batch",
+]
 
 _shared: MathVerifier | None = None
 _shared_lock = threading.Lock()
@@ -27,9 +35,7 @@ _shared_lock = threading.Lock()
 
 def judge(response: str | None, reference: str | None) -> Verdict:
     """One check in this process, without time or memory limits (trusted input only)."""
-    import time
-
-    from curate.verify.math.check import check_outcome
+    from curate.verify.math.check import check_outcome  # here: importing the package stays light (no sympy)
 
     start = time.perf_counter()
     status, extracted, detail = check_outcome(response, reference)

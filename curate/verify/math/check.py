@@ -14,14 +14,13 @@ from collections.abc import Callable
 from curate.verify.math.compare import describe, equivalent
 from curate.verify.math.extract import extract_answer, find_boxed
 from curate.verify.math.normalize import clean_answer, strip_delimiters
-from curate.verify.math.parse import Choice, Node, ParseError, parse_answer
+from curate.verify.math.parse import ParseError, parse_answer
 
 Outcome = tuple[str, str | None, str]  # status, extracted answer, detail
 
 _DETAIL_LIMIT = 300
 _GOLD_CHOICE = re.compile(r"^\(?([A-J])\)?$")
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
-
 
 
 def reference_answer(reference: str) -> str:
@@ -40,35 +39,33 @@ def gold_choice(answer: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _gold(reference: str) -> Node:
-    letter = gold_choice(reference)
-    if letter:
-        return Choice(letter)
-    return parse_answer(clean_answer(reference))
-
-
-def check_raw(response: str | None, reference: str | None, on_extracted: Callable[[str], None] | None = None) -> Outcome:
+def check_raw(
+    response: str | None, reference: str | None, on_extracted: Callable[[str], None] | None = None
+) -> Outcome:
     """The check itself. MemoryError and RecursionError propagate (the caller maps them)."""
     if reference is None or not reference.strip():
         return "no_reference", None, "no reference answer"
     gold_text = reference_answer(reference)
-    try:
-        gold = _gold(gold_text)
-    except ParseError as error:
-        return "invalid_reference", None, f"reference cannot be parsed: {error}"
+    letter = gold_choice(gold_text)
+    if letter is None:
+        cleaned_gold = clean_answer(gold_text)
+        try:
+            gold = parse_answer(cleaned_gold)
+        except ParseError as error:
+            return "invalid_reference", None, f"reference cannot be parsed: {error}"
     if response is None or not response.strip():
-        return "no_answer", None, "empty response"
-    found = extract_answer(response, choices=isinstance(gold, Choice))
+        return "no_answer", None, "no response"
+    found = extract_answer(response, choices=letter is not None)
     if found is None:
         return "no_answer", None, "no final answer found in the response"
     if on_extracted is not None:
         on_extracted(found.text)
     source = found.source + (" inside <think>" if found.in_reasoning else "")
-    if isinstance(gold, Choice):
-        pred: Node = Choice(found.text) if len(found.text) == 1 else Choice("?")
-        same = equivalent(gold, pred)
-        return ("pass" if same else "fail"), found.text, f"{source}: option {'matches' if same else 'differs'}"
-    cleaned_gold, cleaned_pred = clean_answer(gold_text), clean_answer(found.text)
+    if letter is not None:
+        if found.text == letter:
+            return "pass", found.text, f"{source}: option {letter} matches"
+        return "fail", found.text, f"{source}: option {letter} expected"
+    cleaned_pred = clean_answer(found.text)
     if cleaned_gold.key == cleaned_pred.key:
         return "pass", found.text, f"{source}: same answer as written"
     try:
@@ -81,7 +78,9 @@ def check_raw(response: str | None, reference: str | None, on_extracted: Callabl
     return "fail", found.text, f"{source}: not equivalent ({kinds})"
 
 
-def check_outcome(response: str | None, reference: str | None, on_extracted: Callable[[str], None] | None = None) -> Outcome:
+def check_outcome(
+    response: str | None, reference: str | None, on_extracted: Callable[[str], None] | None = None
+) -> Outcome:
     """check_raw with resource exhaustion reported as `timeout` and any other crash as `error`."""
     extracted: list[str] = []
 
@@ -95,8 +94,19 @@ def check_outcome(response: str | None, reference: str | None, on_extracted: Cal
     except MemoryError:
         return "timeout", extracted[-1] if extracted else None, "memory limit exceeded"
     except RecursionError:
-        return "timeout", extracted[-1] if extracted else None, "recursion limit exceeded (input nested too deeply)"
+        return (
+            "timeout",
+            extracted[-1] if extracted else None,
+            "recursion limit exceeded (input nested too deeply)",
+        )
     except Exception as error:  # a verifier bug must not take the batch down; the row says what happened
-        message = f"{type(error).__name__}: {error}"
-        return "error", extracted[-1] if extracted else None, message[:_DETAIL_LIMIT]
+        return "error", extracted[-1] if extracted else None, _describe_error(error)
     return status, answer, detail[:_DETAIL_LIMIT]
+
+
+def _describe_error(error: Exception) -> str:
+    try:
+        message = f"{type(error).__name__}: {error}"
+    except Exception:  # the message itself may embed an object too big to print
+        message = type(error).__name__
+    return message[:_DETAIL_LIMIT]

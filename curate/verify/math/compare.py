@@ -33,7 +33,7 @@ import mpmath
 import sympy
 from sympy.polys.polyerrors import BasePolynomialError
 
-from curate.verify.math.parse import Choice, Interval, Items, Matrix, Node, Relation, Scalar, Text, Union
+from curate.verify.math.parse import Interval, Items, Matrix, Node, Relation, Scalar, Text, Union
 
 NUMERIC_DIGITS = 40
 RELATIVE_TOLERANCE = mpmath.mpf("1e-20")
@@ -181,20 +181,16 @@ def _canonical(relation: Relation) -> tuple[tuple[str, ...], tuple[Node, ...]]:
 
 
 def _constant_ratio(f: sympy.Expr, g: sympy.Expr) -> sympy.Expr | None:
-    """The constant c with f = c * g (c != 0), or None when f / g is not constant."""
-    if g == 0:
-        return None
-    ratio = sympy.cancel(sympy.together(f / g))
-    if not ratio.free_symbols:
-        return ratio if ratio != 0 and ratio.is_finite else None
-    symbols = sorted(ratio.free_symbols, key=lambda s: s.name)
-    values = []
-    for point in _probe_values(PROBE_POINTS, len(symbols)):
-        value = _value_at(ratio, dict(zip(symbols, point, strict=True)))
-        if value is not None:
-            values.append(value)
-    if len(values) >= 2 and all(constants_equal(values[0], v) for v in values[1:]) and values[0] != 0:
-        return values[0]
+    """The constant c with f = c * g (c != 0), judged at the probe points; None when f / g varies."""
+    symbols = sorted(f.free_symbols | g.free_symbols, key=lambda s: s.name)
+    ratios = []
+    for values in _probe_values(PROBE_POINTS, len(symbols)):
+        point = dict(zip(symbols, values, strict=True))
+        at_f, at_g = _value_at(f, point), _value_at(g, point)
+        if at_f is not None and at_g is not None and at_g != 0:
+            ratios.append(at_f / at_g)
+    if len(ratios) >= 2 and ratios[0] != 0 and all(constants_equal(ratios[0], r) for r in ratios[1:]):
+        return ratios[0]
     return None
 
 
@@ -352,8 +348,6 @@ def equivalent(gold: Node, pred: Node) -> bool:
     """Whether pred is the same answer as gold."""
     if isinstance(gold, Text) or isinstance(pred, Text):
         return isinstance(gold, Text) and isinstance(pred, Text) and gold.words == pred.words
-    if isinstance(gold, Choice) or isinstance(pred, Choice):
-        return isinstance(gold, Choice) and isinstance(pred, Choice) and gold.letter == pred.letter
     if isinstance(gold, Relation) and isinstance(pred, Relation):
         if relations_equal(gold, pred):
             return True
@@ -375,7 +369,11 @@ def equivalent(gold: Node, pred: Node) -> bool:
         if not (isinstance(gold, Items) and isinstance(pred, Items)):
             return _matched(gold_intervals, pred_intervals, _intervals_equal)
     gold_vector, pred_vector = _vector(gold), _vector(pred)
-    if gold_vector is not None and pred_vector is not None and (gold_matrix is not None or pred_matrix is not None):
+    if (
+        gold_vector is not None
+        and pred_vector is not None
+        and (gold_matrix is not None or pred_matrix is not None)
+    ):
         return len(gold_vector) == len(pred_vector) and all(
             equivalent(g, p) for g, p in zip(gold_vector, pred_vector, strict=True)
         )

@@ -21,7 +21,9 @@ CHOICE_LETTERS = "ABCDEFGHIJ"
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 # What may sit between two boxes that together form one answer: "\boxed{1}, \boxed{2}".
-_BOX_JOINER = re.compile(r"^(?:\s|\$|,|;|\\quad|\\qquad|\\text\{\s*(?:and|or|,)\s*\}|\band\b|\bor\b|\\\\|\\,|\\;)*$")
+_BOX_JOINER = re.compile(
+    r"^(?:\s|\$|,|;|\\quad|\\qquad|\\text\{\s*(?:and|or|,)\s*\}|\band\b|\bor\b|\\\\|\\,|\\;)*$"
+)
 _FINAL_ANSWER = re.compile(r"final answer\s*(?:is|:|=)?\s*:?", re.IGNORECASE)
 _ANSWER_COLON = re.compile(r"(?:^|\n)[ \t>*#_]*(?:final\s+)?answer[ \t*_]*[:：][ \t*_]*", re.IGNORECASE)
 _ANSWER_IS = re.compile(r"\bthe (?:correct |right )?(?:answer|option|choice) is\s*:?", re.IGNORECASE)
@@ -40,7 +42,7 @@ class Extraction:
     """An answer found in a response: the raw text, how it was found, and where."""
 
     text: str
-    source: str  # boxed, final answer, answer:, answer is, ####, bold, choice
+    source: str  # boxed, final answer, answer line, answer is, ####, bold, choice
     in_reasoning: bool = False  # taken from inside <think> because nothing was outside
 
 
@@ -186,7 +188,7 @@ def _answer_in(text: str) -> Extraction | None:
     finders = (
         ("boxed", find_boxed),
         ("final answer", lambda t: _after_last(_FINAL_ANSWER, t)),
-        ("answer:", lambda t: _after_last(_ANSWER_COLON, t)),
+        ("answer line", lambda t: _after_last(_ANSWER_COLON, t)),
         ("answer is", lambda t: _after_last(_ANSWER_IS, t)),
         ("####", lambda t: _after_last(_GSM8K, t)),
         ("bold", _bold_answer),

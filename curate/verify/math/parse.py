@@ -36,15 +36,10 @@ class Text:
 
 
 @dataclass(frozen=True)
-class Choice:
-    letter: str
-
-
-@dataclass(frozen=True)
 class Relation:
     ops: tuple[str, ...]  # "=", "<", "<=", ">", ">=", "!=" between consecutive parts
     parts: tuple[Node, ...]
-    name: str | None = None  # set for an assignment `x = ...` (one "=", a bare name on the left)
+    name: str | None = None  # set for an assignment `x = ...` or `AB = ... = 5` (a bare name on the left)
 
 
 @dataclass(frozen=True)
@@ -71,7 +66,7 @@ class Matrix:
     rows: tuple[tuple[Scalar, ...], ...]
 
 
-Node = Scalar | Text | Choice | Relation | Items | Interval | Union | Matrix
+Node = Scalar | Text | Relation | Items | Interval | Union | Matrix
 
 _CONVERSION = ConversionConfig(
     interpret_as_mixed_fractions=True,
@@ -84,9 +79,24 @@ _RELATION_OPS = re.compile(
     r"\\(?:leqslant|geqslant|leq|geq|le|ge|neq|ne|lt|gt|approx|in)(?![a-zA-Z])|<=|>=|!=|<|>|="
 )
 _OP_NAMES = {
-    "\\leqslant": "<=", "\\leq": "<=", "\\le": "<=", "<=": "<=", "\\geqslant": ">=", "\\geq": ">=",
-    "\\ge": ">=", ">=": ">=", "\\neq": "!=", "\\ne": "!=", "!=": "!=", "\\lt": "<", "<": "<",
-    "\\gt": ">", ">": ">", "=": "=", "\\in": "in", "\\approx": "~",
+    "\\leqslant": "<=",
+    "\\leq": "<=",
+    "\\le": "<=",
+    "<=": "<=",
+    "\\geqslant": ">=",
+    "\\geq": ">=",
+    "\\ge": ">=",
+    ">=": ">=",
+    "\\neq": "!=",
+    "\\ne": "!=",
+    "!=": "!=",
+    "\\lt": "<",
+    "<": "<",
+    "\\gt": ">",
+    ">": ">",
+    "=": "=",
+    "\\in": "in",
+    "\\approx": "~",
 }
 _GREEK = (
     "alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|iota|kappa|lambda|mu|nu|xi|rho|"
@@ -254,7 +264,7 @@ def _relation(pieces: list[str], seps: list[str]) -> Node:
         raise ParseError("relation with an empty side")
     parts = tuple(parse_latex(p) for p in pieces)
     lhs = pieces[0].strip()
-    name = re.sub(r"\s+", "", lhs).lower() if ops == ["="] and _NAME.match(lhs) else None
+    name = re.sub(r"\s+", "", lhs).lower() if set(ops) == {"="} and _NAME.match(lhs) else None
     return Relation(tuple(ops), parts, name)
 
 
@@ -305,7 +315,9 @@ def _prepare(s: str) -> str:
     for pattern, replacement in _SHORT_FRAC:
         s = pattern.sub(replacement, s)
     s = _REPEATING.sub(lambda m: f"({_repeating_fraction(*m.groups())})", s)
-    return _DECIMAL_IN_EXPR.sub(lambda m: f"(\\frac{{{m.group(1)}{m.group(2)}}}{{1{'0' * len(m.group(2))}}})", s)
+    return _DECIMAL_IN_EXPR.sub(
+        lambda m: f"(\\frac{{{m.group(1)}{m.group(2)}}}{{1{'0' * len(m.group(2))}}})", s
+    )
 
 
 def _repeating_fraction(whole: str, fixed: str, period: str) -> str:
@@ -335,8 +347,8 @@ def _scalar(s: str) -> Scalar:
         expr = latex2sympy(_prepare(s), normalization_config=None, conversion_config=_CONVERSION)
     except (MemoryError, RecursionError):
         raise
-    except Exception as error:  # the parser raises bare Exceptions for syntax errors
-        raise ParseError(f"cannot parse {s[:60]!r}: {type(error).__name__}") from None
+    except Exception:  # the parser raises bare Exceptions for syntax errors
+        raise ParseError(f"cannot parse `{s[:60]}`") from None
     if isinstance(expr, sympy.MatrixBase):
         return Scalar(sympy.ImmutableMatrix(expr).applyfunc(_evaluated), unit)
     if not isinstance(expr, sympy.Expr):

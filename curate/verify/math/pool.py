@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import socket
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -32,8 +33,9 @@ from curate.verify.result import Verdict
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_MEMORY_MB = 1024
 _START_TIMEOUT_S = 120.0  # a worker that is not ready by then is broken, not slow
-_CHUNK_TASKS = 8
-_CHUNK_BYTES = 16_384  # pipes hold 64 kB: two queued chunks of this size can never block a send
+_CHUNK_TASKS = 16
+_CHUNKS_IN_FLIGHT = 4  # per worker: one running, the rest waiting in its socket
+_MIN_QUEUE_BYTES = 16_384
 _EXTRACTED_BYTES = 256 * 1024  # room for the running task's extracted answer (longer ones are cut)
 _IDLE = -1.0
 _PRELOAD = ["curate.verify.math.warm", "curate.verify.math.pool"]
@@ -145,6 +147,7 @@ class _Worker:
     conn: Connection
     progress: _Progress
     born: float
+    queue_bytes: int  # how much may wait in its socket without blocking a send
     ready: bool = False
     chunks: deque[list[int]] = field(default_factory=deque)  # task indices sent, not reported yet
 
@@ -185,7 +188,7 @@ class MathVerifier:
         )
         process.start()
         child_end.close()
-        return _Worker(process, parent_end, progress, time.monotonic())
+        return _Worker(process, parent_end, progress, time.monotonic(), _queue_bytes(parent_end))
 
     def _replace(self, worker: _Worker) -> None:
         worker.process.kill()
@@ -231,7 +234,10 @@ class MathVerifier:
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
-            self.close()
+            try:
+                self.close()
+            except Exception:  # at interpreter exit the modules close() needs may be gone
+                pass
 
     # --- checking -------------------------------------------------------------------------------------
 
@@ -289,7 +295,7 @@ class MathVerifier:
         return None
 
     def _next_chunk(self, limit_bytes: int) -> list[int]:
-        """Up to _CHUNK_TASKS tasks within limit_bytes (a lone bigger task only when limit allows any)."""
+        """Up to _CHUNK_TASKS tasks within limit_bytes; a task that does not fit waits for the next chunk."""
         chunk: list[int] = []
         size = 0
         while len(chunk) < _CHUNK_TASKS:
@@ -297,7 +303,7 @@ class MathVerifier:
             if index is None:
                 break
             task_size = _size(self._payloads[index])
-            if chunk and size + task_size > limit_bytes or task_size > limit_bytes:
+            if size + task_size > limit_bytes:
                 self._retry.appendleft(index)
                 break
             chunk.append(index)
@@ -305,12 +311,19 @@ class MathVerifier:
         return chunk
 
     def _dispatch(self) -> None:
-        """Keep each ready worker busy: one chunk running and one waiting in its pipe."""
+        """Keep each ready worker busy, with chunks queued behind the running one.
+
+        Queued chunks wait in the worker's socket, so a send to a busy worker must fit in the
+        socket's buffer: a send that blocks would stop this loop from enforcing deadlines. The
+        queue is deep (tens of milliseconds of work) so that workers keep going while this
+        process waits for its turn on a busy machine.
+        """
         for worker in self._workers:
-            while worker.ready and len(worker.chunks) < 2:
-                # an idle worker takes any task, however big; a busy one only a chunk that fits the pipe
-                limit = _CHUNK_BYTES if worker.chunks else 1 << 62
-                chunk = self._next_chunk(limit)
+            while worker.ready and len(worker.chunks) < _CHUNKS_IN_FLIGHT:
+                queued = sum(_size(self._payloads[index]) for index in worker.unreported())
+                # an idle worker takes any task, however big (it is reading: the send cannot block)
+                room = worker.queue_bytes - queued if worker.chunks else 1 << 62
+                chunk = self._next_chunk(room) if room > 0 else []
                 if not chunk:
                     break
                 worker.chunks.append(chunk)
@@ -339,7 +352,9 @@ class MathVerifier:
                 detail = f"no result within {self.timeout:g} s; worker killed"
                 if worker.progress.truncated():
                     detail += f"; extracted answer cut to {_EXTRACTED_BYTES // 1024} kB"
-                self._record(index, Verdict("timeout", worker.progress.extracted(), detail, round(now - start, 6)))
+                self._record(
+                    index, Verdict("timeout", worker.progress.extracted(), detail, round(now - start, 6))
+                )
                 self._retire(worker, skip=index)
             elif not worker.ready and now >= worker.born + _START_TIMEOUT_S:
                 raise RuntimeError(f"a math verification worker did not start within {_START_TIMEOUT_S:g} s")
@@ -380,6 +395,20 @@ class MathVerifier:
             self._retire(worker, skip=running[0] if running else None)
 
 
+def _queue_bytes(conn: Connection) -> int:
+    """Half the send buffer of the connection's socket (the rest covers per-message overhead)."""
+    try:
+        sock = socket.socket(fileno=conn.fileno())
+    except OSError:
+        return _MIN_QUEUE_BYTES
+    try:
+        return max(_MIN_QUEUE_BYTES, sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2)
+    except OSError:
+        return _MIN_QUEUE_BYTES
+    finally:
+        sock.detach()  # the descriptor stays the connection's
+
+
 def _size(payload: tuple[str | None, str | None]) -> int:
     return sum(len(text) for text in payload if text)
 
@@ -389,7 +418,9 @@ def _payload(response: object, reference: object) -> tuple[tuple[str | None, str
     if isinstance(reference, (int, float)) and not isinstance(reference, bool):
         reference = str(reference)
     if reference is not None and not isinstance(reference, str):
-        return (None, None), Verdict("invalid_reference", None, f"reference is a {type(reference).__name__}, not text")
+        return (None, None), Verdict(
+            "invalid_reference", None, f"reference is a {type(reference).__name__}, not text"
+        )
     if response is not None and not isinstance(response, str):
         return (None, None), Verdict("no_answer", None, f"response is a {type(response).__name__}, not text")
     return (response, reference), None

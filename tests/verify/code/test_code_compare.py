@@ -67,7 +67,13 @@ def test_values_that_are_not_exactly_builtin_stay_behind_as_references():
 
 
 def test_decode_refuses_what_encode_never_sends():
-    for bad in ({"tuple": [1], "extra": 1}, {"eval": "1"}, {"set": [[1]]}, {"ref": ["0", "x"]}, {"dict": [[1]]}):
+    for bad in (
+        {"tuple": [1], "extra": 1},
+        {"eval": "1"},
+        {"set": [[1]]},
+        {"ref": ["0", "x"]},
+        {"dict": [[1]]},
+    ):
         with pytest.raises(ProtocolError):
             decode(bad, lambda n, t: None)
     deep: list = []

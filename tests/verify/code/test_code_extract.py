@@ -6,7 +6,9 @@ from curate.verify.code.extract import extract_code, fenced_blocks
 
 
 def test_last_python_block_wins():
-    response = "First try:\n```python\ndef f():\n    return 1\n```\nBetter:\n```py\ndef f():\n    return 2\n```\n"
+    response = (
+        "First try:\n```python\ndef f():\n    return 1\n```\nBetter:\n```py\ndef f():\n    return 2\n```\n"
+    )
     assert extract_code(response) == "def f():\n    return 2\n"
 
 

@@ -59,7 +59,12 @@ def test_humaneval_record():
         "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n",
     }
     spec = from_humaneval(record)
-    assert spec == {"kind": "assert", "entry_point": "add", "code": record["test"], "prelude": record["prompt"]}
+    assert spec == {
+        "kind": "assert",
+        "entry_point": "add",
+        "code": record["test"],
+        "prelude": record["prompt"],
+    }
     assert parse_spec(spec) == spec
     with pytest.raises(SpecError, match="entry_point"):
         from_humaneval({**record, "entry_point": None})
@@ -84,7 +89,10 @@ def test_mbpp_record_finds_the_entry_point_and_keeps_setup_code():
 
 
 def test_codeforces_tests_list():
-    record = {"problem": "...", "tests": [{"input": "1 2\n", "output": "3\n"}, {"input": ["4 5"], "output": ["9"]}]}
+    record = {
+        "problem": "...",
+        "tests": [{"input": "1 2\n", "output": "3\n"}, {"input": ["4 5"], "output": ["9"]}],
+    }
     assert from_codeforces(record) == {
         "kind": "stdin",
         "cases": [{"input": "1 2\n", "output": "3\n"}, {"input": "4 5", "output": "9"}],
@@ -115,7 +123,12 @@ def test_leetcode_dataset_and_taco_functional():
         "test": "def check(candidate):\n    assert candidate(height=[1, 1]) == 1\n",
     }
     spec = from_leetcode(record)
-    assert spec == {"kind": "assert", "entry_point": "Solution().maxArea", "code": record["test"], "prelude": LEETCODE_PRELUDE}
+    assert spec == {
+        "kind": "assert",
+        "entry_point": "Solution().maxArea",
+        "code": record["test"],
+        "prelude": LEETCODE_PRELUDE,
+    }
     with_prompt = from_leetcode({**record, "prompt": "from typing import *\n"})
     assert with_prompt["prelude"] == "from typing import *\n"
     taco = {"input_output": json.dumps({"fn_name": "maxArea", "inputs": [[[1, 1]]], "outputs": [[1]]})}

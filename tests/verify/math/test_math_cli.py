@@ -53,7 +53,10 @@ def test_other_field_names(tmp_path):
 @pytest.mark.parametrize(
     "lines, message",
     [
-        (['{"response": "\\\\boxed{1}", "reference": "1"}', '{"response": broken'], "in.jsonl:2: not valid JSON"),
+        (
+            ['{"response": "\\\\boxed{1}", "reference": "1"}', '{"response": broken'],
+            "in.jsonl:2: not valid JSON",
+        ),
         (['{"response": "x", "reference": "1"}', "", "[1, 2]"], "in.jsonl:3: expected a JSON object"),
     ],
 )
@@ -67,5 +70,8 @@ def test_bad_lines_are_errors_naming_file_and_line(tmp_path, capsys, lines, mess
 
 
 def test_missing_input_file(tmp_path, capsys):
-    assert main(["verify", "math", "--input", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert (
+        main(["verify", "math", "--input", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl")])
+        == 2
+    )
     assert "nope.jsonl: cannot read" in capsys.readouterr().err

@@ -247,11 +247,31 @@ def test_intervals_open_and_closed_matter():
 def test_matrices_and_vectors():
     assert_family(
         [
-            ("\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}", "\\begin{bmatrix} -1 & 0 \\\\ 0 & -1 \\end{bmatrix}", True),
-            ("\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}", "\\begin{pmatrix} -1 & 0 \\\\ 0 & 1 \\end{pmatrix}", False),
-            ("\\begin{pmatrix} 1/5 \\\\ -18/5 \\end{pmatrix}", "\\begin{pmatrix} 0.2 \\\\ -3.6 \\end{pmatrix}", True),
-            ("\\begin{pmatrix} 1/5 \\\\ -18/5 \\end{pmatrix}", "\\left(\\frac{1}{5}, -\\frac{18}{5}\\right)", True),
-            ("\\begin{pmatrix} -7 \\\\ 16 \\\\ 5 \\end{pmatrix}", "\\begin{pmatrix} -7 \\\\ 5 \\\\ 16 \\end{pmatrix}", False),
+            (
+                "\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}",
+                "\\begin{bmatrix} -1 & 0 \\\\ 0 & -1 \\end{bmatrix}",
+                True,
+            ),
+            (
+                "\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}",
+                "\\begin{pmatrix} -1 & 0 \\\\ 0 & 1 \\end{pmatrix}",
+                False,
+            ),
+            (
+                "\\begin{pmatrix} 1/5 \\\\ -18/5 \\end{pmatrix}",
+                "\\begin{pmatrix} 0.2 \\\\ -3.6 \\end{pmatrix}",
+                True,
+            ),
+            (
+                "\\begin{pmatrix} 1/5 \\\\ -18/5 \\end{pmatrix}",
+                "\\left(\\frac{1}{5}, -\\frac{18}{5}\\right)",
+                True,
+            ),
+            (
+                "\\begin{pmatrix} -7 \\\\ 16 \\\\ 5 \\end{pmatrix}",
+                "\\begin{pmatrix} -7 \\\\ 5 \\\\ 16 \\end{pmatrix}",
+                False,
+            ),
         ]
     )
 
@@ -262,7 +282,10 @@ def test_multiple_answers():
     assert judge("The roots are $\\boxed{3}$ and $\\boxed{4}$.", reference).status == "fail"
     assert judge("x = 2 or x = 3, so \\boxed{x=2 \\text{ or } x=3}", reference).status == "pass"
     # one answer written two ways is not hedging
-    assert judge("$\\boxed{15\\frac{39}{40}}$, or $\\boxed{\\frac{639}{40}}$ inches", "\\frac{639}{40}").status == "pass"
+    assert (
+        judge("$\\boxed{15\\frac{39}{40}}$, or $\\boxed{\\frac{639}{40}}$ inches", "\\frac{639}{40}").status
+        == "pass"
+    )
     # hedging between two values is wrong even if one of them is right
     assert judge("It is $\\boxed{4}$ or $\\boxed{5}$.", "4").status == "fail"
 
@@ -331,7 +354,10 @@ def test_statuses():
 
 def test_references_as_datasets_store_them():
     # GSM8K: the reference is a whole solution ending in "#### n"; MATH: sometimes a boxed solution
-    assert judge("She pays \\boxed{18} dollars.", "Janet pays 16 - 3 - 4 = 9 eggs * 2 = 18\n#### 18").status == "pass"
+    assert (
+        judge("She pays \\boxed{18} dollars.", "Janet pays 16 - 3 - 4 = 9 eggs * 2 = 18\n#### 18").status
+        == "pass"
+    )
     assert judge("\\boxed{5}", "so $x = \\boxed{5}$.").status == "pass"
     assert judge("\\boxed{5}", "$5$").status == "pass"
 
@@ -345,6 +371,14 @@ def test_verdict_fields_are_plain_text():
 
 def test_radicals_are_decided_exactly_not_numerically():
     # the difference is sqrt(6) * (1/2004! - 1/2006!): nonzero, far below any float tolerance
-    assert status("\\sqrt{6} \\cdot (1 + \\frac{1}{2004!})", "\\sqrt{6} \\cdot (1 + \\frac{1}{2006!})") == "fail"
+    assert (
+        status("\\sqrt{6} \\cdot (1 + \\frac{1}{2004!})", "\\sqrt{6} \\cdot (1 + \\frac{1}{2006!})") == "fail"
+    )
     assert status("\\sqrt{x} (1 + \\frac{1}{2004!})", "\\sqrt{x} (1 + \\frac{1}{2006!})") == "fail"
     assert status("\\frac{\\sqrt{6}-\\sqrt{2}}{4}", "\\frac{\\sqrt{2-\\sqrt{3}}}{2}") == "pass"
+
+
+def test_worked_chains_end_in_the_answer():
+    assert status("\\sqrt{5}", "AB = \\sqrt{2^2 + 1} = \\sqrt{5}") == "pass"
+    assert status("5", "2 + 3 = 5") == "pass"
+    assert status("6", "2 + 3 = 5") == "fail"

@@ -27,7 +27,9 @@ def test_unclosed_think_is_all_reasoning():
 
 
 def test_last_box_wins_and_nested_braces_are_kept():
-    assert answer("First \\boxed{1}, then \\boxed{\\frac{1}{\\sqrt{2}}} at the end.") == "\\frac{1}{\\sqrt{2}}"
+    assert (
+        answer("First \\boxed{1}, then \\boxed{\\frac{1}{\\sqrt{2}}} at the end.") == "\\frac{1}{\\sqrt{2}}"
+    )
 
 
 def test_fbox_and_brace_free_box():

@@ -1,5 +1,7 @@
 """Isolation: checks run in killable worker processes; pathological inputs time out, the pool goes on."""
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -65,6 +67,26 @@ def test_stopping_early_does_not_leak_answers_into_the_next_call(verifier):
     assert [v.extracted for v in later] == ["7", "9"]
 
 
+def test_large_responses_never_block_the_pool(verifier):
+    # bigger than what may wait in a worker's socket: sent only to idle workers
+    big = "Let me think. " * 20_000 + "So the answer is \\boxed{7}."
+    pairs = [(big, "7"), (boxed(PATHOLOGICAL["huge factorial"]), "1"), (big, "8"), (boxed("3"), "3")] * 2
+    assert [v.status for v in verifier.map(pairs)] == ["pass", "timeout", "fail", "pass"] * 2
+
+
+def test_a_worker_that_dies_gives_error_and_the_rest_go_on():
+    with MathVerifier(workers=1, timeout=30) as pool:
+        pool.wait_ready()
+        pid = pool._workers[0].process.pid
+        killer = threading.Timer(1.0, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        pairs = [(boxed(PATHOLOGICAL["huge factorial"]), "1"), (boxed("2"), "2"), (boxed("3"), "4")]
+        verdicts = list(pool.map(pairs))
+        killer.join()
+    assert [v.status for v in verdicts] == ["error", "pass", "fail"]
+    assert "worker died" in verdicts[0].detail and verdicts[0].extracted == "9999999!"
+
+
 def test_verdicts_hold_plain_values(verifier):
     verdict = verifier.check(boxed("\\sqrt{8}"), "2\\sqrt{2}")
     assert isinstance(verdict, Verdict)
@@ -77,14 +99,18 @@ def test_verdicts_hold_plain_values(verifier):
 
 
 def test_values_of_other_types(verifier):
-    statuses = [v.status for v in verifier.map([(boxed("12"), 12), (boxed("1"), [1]), (["x"], "1"), (None, None)])]
+    statuses = [
+        v.status for v in verifier.map([(boxed("12"), 12), (boxed("1"), [1]), (["x"], "1"), (None, None)])
+    ]
     assert statuses == ["pass", "invalid_reference", "no_answer", "no_reference"]
 
 
 def test_works_from_a_thread():
     # math-verify's signal.alarm timeouts raise ValueError outside the main thread
     out: list[Verdict] = []
-    thread = threading.Thread(target=lambda: out.append(check_math(boxed("6-5i"), "6 - 5i", timeout=TIMEOUT_S)))
+    thread = threading.Thread(
+        target=lambda: out.append(check_math(boxed("6-5i"), "6 - 5i", timeout=TIMEOUT_S))
+    )
     thread.start()
     thread.join(60)
     assert out and out[0].status == "pass"

@@ -1,0 +1,126 @@
+"""The near-dedup building blocks: shingles, MinHash (against datasketch), banding, Jaccard, union-find."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import polars as pl
+import pytest
+from datasketch import MinHash
+
+from curate.dedup import (
+    MinHasher,
+    band_hashes,
+    bands_for_threshold,
+    candidate_pairs,
+    estimated_jaccard,
+    jaccard,
+    shingle,
+    union_find,
+)
+from curate.dedup import minhash as minhash_module
+from curate.dedup.lsh import NumberLists, candidate_probability, numbers_compatible
+from curate.dedup.shingles import ngram_hashes
+
+
+def random_texts(count: int, seed: int = 0) -> pl.Series:
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(40)]
+    return pl.Series([" ".join(rng.choice(words, size=rng.integers(1, 60))) for _ in range(count)])
+
+
+def test_shingles_are_sets_of_ordered_ngrams():
+    sets = shingle(pl.Series(["a b c d", "d c b a", "a b c d a b c", "x y", "", None]), size=3)
+    assert list(sets.sizes()) == [2, 2, 4, 1, 0, 0]  # "x y" is shorter than 3: one shingle of all of it
+    assert set(sets.of(0)) & set(sets.of(1)) == set()  # order matters
+    assert set(sets.of(0)) <= set(sets.of(2))
+    for i in range(len(sets)):
+        assert np.all(np.diff(sets.of(i).astype(np.int64)) > 0)  # sorted, unique
+
+
+def test_ngram_positions_point_at_the_words():
+    owner, pos, _ = ngram_hashes(pl.Series(["a b c", "d"]), size=2, kind="word")
+    assert owner.tolist() == [0, 0, 1] and pos.tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize("chunk_cells", [1 << 23, 300])  # one numpy product, or many small ones
+def test_signatures_equal_datasketch(monkeypatch, chunk_cells):
+    monkeypatch.setattr(minhash_module, "_CHUNK_CELLS", chunk_cells)
+    sets = shingle(pl.concat([random_texts(30), pl.Series([None, "solo"])]), size=3)
+    signatures = MinHasher(num_perm=64, seed=7).signatures(sets)
+    for i in range(len(sets)):
+        reference = MinHash(num_perm=64, seed=7, scheme="affine32", hashfunc=int)
+        reference.update_batch(sets.of(i).tolist())
+        assert np.array_equal(signatures[i], reference.hashvalues), i
+
+
+def test_true_and_estimated_jaccard():
+    texts = random_texts(60, seed=1)
+    sets = shingle(texts, size=2)
+    pairs = np.array(list(itertools.combinations(range(len(texts)), 2)))
+    exact = jaccard(pairs, sets)
+    for (a, b), value in zip(pairs, exact, strict=True):
+        left, right = set(sets.of(a)), set(sets.of(b))
+        assert value == pytest.approx(len(left & right) / len(left | right))
+    signatures = MinHasher(256).signatures(sets)
+    estimate = estimated_jaccard(signatures[pairs[:, 0]], signatures[pairs[:, 1]])
+    assert np.abs(estimate - exact).mean() < 0.03
+
+
+def test_bands_for_threshold_meet_the_recall_target():
+    for threshold in (0.5, 0.7, 0.85):
+        bands, rows = bands_for_threshold(threshold, 128)
+        assert bands * rows <= 128
+        assert candidate_probability(threshold, bands, rows) >= 0.99
+        # one more row per band would miss the target: the choice is the strictest that meets it
+        assert candidate_probability(threshold, 128 // (rows + 1), rows + 1) < 0.99
+
+
+def test_candidate_pairs_from_shared_bands():
+    bands = np.array([[1, 2], [1, 3], [4, 3], [5, 6], [7, 8]], dtype=np.uint64)
+    pairs = candidate_pairs(bands)
+    assert pairs.tolist() == [[0, 1], [1, 2]]
+    assert candidate_pairs(bands, eligible=np.array([True, False, True, True, True])).tolist() == []
+    # a bucket larger than max_bucket only links neighbours, still one connected group
+    crowd = np.zeros((6, 1), dtype=np.uint64)
+    assert candidate_pairs(crowd, max_bucket=3).tolist() == [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5]]
+    assert len(candidate_pairs(crowd, max_bucket=64)) == 15
+
+
+def test_lsh_finds_near_duplicates_not_strangers():
+    base = random_texts(200, seed=3).to_list()
+    copies = [" ".join(text.split()[:-1] + ["extra"]) for text in base[:50]]
+    sets = shingle(pl.Series(base + copies), size=2)
+    bands, rows = bands_for_threshold(0.5, 128)
+    pairs = candidate_pairs(band_hashes(MinHasher(128).signatures(sets), bands, rows), sets.sizes() > 0)
+    similar = jaccard(pairs, sets)
+    found = {tuple(p) for p, s in zip(pairs.tolist(), similar, strict=True) if s >= 0.7}
+    truth = {(i, 200 + i) for i in range(50) if jaccard(np.array([[i, 200 + i]]), sets)[0] >= 0.7}
+    assert truth and truth <= found
+
+
+def test_union_find_components():
+    rng = np.random.default_rng(5)
+    n = 300
+    pairs = rng.integers(0, n, size=(200, 2))
+    labels = union_find(n, pairs)
+    parent = list(range(n))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in pairs.tolist():
+        parent[max(root(a), root(b))] = min(root(a), root(b))
+    assert labels.tolist() == [root(i) for i in range(n)]
+    assert union_find(3, np.zeros((0, 2), dtype=np.int64)).tolist() == [0, 1, 2]
+
+
+def test_numbers_compatible_is_an_ordered_subsequence():
+    numbers = NumberLists.from_series(
+        pl.Series([["3", "5", "7"], ["3", "5"], ["3", "6", "7"], ["5", "3"], [], ["3", "5", "7", "9"]])
+    )
+    pairs = np.array([[0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [1, 3]])
+    assert numbers_compatible(pairs, numbers).tolist() == [True, False, False, True, True, False]

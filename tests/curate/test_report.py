@@ -1,0 +1,195 @@
+"""The curation report: self-contained, rendered by headless Chromium, same numbers as the SQL views."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import sql
+from curate.pipeline import curate
+from curate.report import write_report
+from curate.stages.normalize import Normalize
+from tests.conftest import shared_file
+from tests.curate.test_quality import run_pipeline
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND",  # any network fetch would fail: the page must not need one
+]
+
+# Pixel statistics of a PNG, computed by Chromium itself on a canvas (no image library needed).
+PIXEL_HARNESS = """<!DOCTYPE html><html><body><pre id="out">pending</pre><script>
+const img = new Image();
+img.onload = () => {
+  const c = document.createElement("canvas");
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext("2d"); ctx.drawImage(img, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height).data;
+  let n = 0, sum = 0, sq = 0; const colors = new Set();
+  for (let i = 0; i < d.length; i += 4) {
+    const v = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+    sum += v; sq += v * v; n++;
+    if (colors.size < 10000) colors.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+  }
+  const mean = sum / n;
+  document.getElementById("out").textContent = JSON.stringify(
+    {width: c.width, height: c.height, mean: mean, std: Math.sqrt(sq / n - mean * mean), colors: colors.size});
+};
+img.src = "data:image/png;base64,__PNG__";
+</script></body></html>"""
+
+
+def chromium(tmp_path: Path, *args: str) -> str:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package)")
+    profile = tmp_path / "chromium-profile"
+    command = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+class Cells(HTMLParser):
+    """Text of every element with `data-field`, keyed by (the row's data-stage/data-domain, field)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells: dict[tuple[str | None, str], str] = {}
+        self.row: str | None = None
+        self.field: str | None = None
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr":
+            self.row = attrs.get("data-stage") or attrs.get("data-domain")
+        if "data-field" in attrs:
+            self.field, self.text = attrs["data-field"], []
+
+    def handle_data(self, data):
+        if self.field:
+            self.text.append(data)
+
+    def handle_endtag(self, tag):
+        if self.field and tag in ("td", "div"):
+            self.cells[(self.row if tag == "td" else None, self.field)] = "".join(self.text).strip()
+            self.field = None
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def report_ws(tmp_path_factory) -> Path:
+    """The default pipeline on real data with something in every section: Qwen samples (duplicates,
+    verification failures), HumanEval (code), Codeforces (prompts only) and MATH-500 as a benchmark
+    that five Qwen problems come from."""
+    inputs = [
+        shared_file(f)
+        for f in ("math/qwen_math_cot_100.jsonl", "code/humaneval.jsonl", "code/codeforces.jsonl")
+    ]
+    config = {"stages": {"decontaminate": {"benchmarks": [str(shared_file("math/math500.jsonl"))]}}}
+    ws = tmp_path_factory.mktemp("report") / "ws"
+    curate([str(p) for p in inputs], ws, config, progress=False)
+    return ws
+
+
+def test_curate_writes_a_self_contained_report(report_ws):
+    html = (report_ws / "report" / "index.html").read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    for forbidden in ("<script", "<link", "<img", "<iframe", "src=", "url(", "@import"):
+        assert forbidden not in html, f"the report must not load anything ({forbidden})"
+    assert set(re.findall(r'href="([^"]*)"', html)) <= {
+        f"#{a}" for a in ("funnel", "domains", "lengths", "verify", "clusters", "contamination")
+    }
+    assert set(re.findall(r"https?://[^\"' )]+", html)) == {"http://www.w3.org/2000/svg"}, (
+        "only the SVG namespace"
+    )
+    assert html.count("<svg") >= 6, (
+        "funnel, drops, domain mix, a histogram per domain, verification, contamination"
+    )
+
+
+def test_rendered_report_shows_the_funnel_view_numbers(report_ws, tmp_path):
+    dom = chromium(tmp_path, "--dump-dom", (report_ws / "report" / "index.html").as_uri())
+    cells = Cells()
+    cells.feed(dom)
+    con = sql.connect(report_ws)
+    funnel = con.execute("SELECT stage, rows_in, rows_out, dropped, by_reason FROM funnel").fetchall()
+    assert len(funnel) == 10
+    for stage, rows_in, rows_out, dropped, by_reason in funnel:
+        assert number(cells.cells[(stage, "rows_in")]) == rows_in
+        assert number(cells.cells[(stage, "rows_out")]) == rows_out
+        assert number(cells.cells[(stage, "dropped")]) == dropped
+        shown = dict(re.findall(r"(\w+) ([\d,]+)", cells.cells[(stage, "by_reason")]))
+        assert {r: number(n) for r, n in shown.items()} == (by_reason or {})
+    assert number(cells.cells[(None, "ingested")]) == con.execute("SELECT count(*) FROM traces").fetchone()[0]
+    assert number(cells.cells[(None, "kept")]) == con.execute("SELECT count(*) FROM kept").fetchone()[0]
+    for domain, rows in con.execute("SELECT domain, count(*) FROM kept GROUP BY 1").fetchall():
+        assert number(cells.cells[(domain, "rows")]) == rows
+        for split, n in con.execute(
+            "SELECT split, count(*) FROM shards WHERE domain = ? GROUP BY 1", [domain]
+        ).fetchall():
+            assert number(cells.cells[(domain, split)]) == n
+
+
+def test_report_sections_have_the_real_data(report_ws):
+    html = (report_ws / "report" / "index.html").read_text()
+    con = sql.connect(report_ws)
+    pass_rate = con.execute(
+        """SELECT 100.0 * count(*) FILTER (WHERE v.status = 'pass') / count(*) FROM verify v
+           JOIN traces t USING (row_id) WHERE t.source = 'qwen_math_cot_100'"""
+    ).fetchone()[0]
+    assert 80 < pass_rate < 100 and f"{pass_rate:.1f}%" in html
+    biggest = con.execute(
+        "SELECT count(*) AS n FROM clusters GROUP BY stage, cluster_id ORDER BY n DESC LIMIT 1"
+    ).fetchone()[0]
+    assert biggest >= 2 and re.search(rf'<table id="clusters">.*?<td>{biggest}</td>', html, re.S)
+    hits = con.execute(
+        "SELECT count(DISTINCT row_id) FROM contamination WHERE benchmark = 'math500'"
+    ).fetchone()[0]
+    assert hits >= 5 and "math500" in html
+    assert 'data-domain="math"' in html and 'data-domain="code"' in html and "length histogram" in html
+
+
+def pixel_stats(tmp_path: Path, page: Path) -> dict:
+    """Screenshot `page` at 1280x2000 and measure its pixels (luminance mean and spread, colours)."""
+    shot = tmp_path / f"{page.stem}.png"
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri())
+    harness = tmp_path / f"{page.stem}-pixels.html"
+    harness.write_text(PIXEL_HARNESS.replace("__PNG__", base64.b64encode(shot.read_bytes()).decode()))
+    dom = chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", harness.as_uri())
+    return json.loads(re.search(r'<pre id="out">([^<]*)</pre>', dom).group(1))
+
+
+def test_screenshot_is_a_real_page(report_ws, tmp_path):
+    stats = pixel_stats(tmp_path, report_ws / "report" / "index.html")
+    assert (stats["width"], stats["height"]) == (1280, 2000)
+    assert stats["std"] > 15 and stats["colors"] > 50, f"the screenshot looks blank: {stats}"
+    blank = tmp_path / "blank.html"
+    blank.write_text("<!DOCTYPE html><html><body></body></html>")
+    empty = pixel_stats(tmp_path, blank)
+    assert empty["std"] < 1 and empty["colors"] <= 2, "the check tells a blank page apart"
+
+
+def test_report_of_an_early_workspace_says_what_has_not_run(tmp_path):
+    ws = run_pipeline(tmp_path, [{"problem": "What is 1 + 1?", "response": "$\\boxed{2}$"}], [Normalize()])
+    html = write_report(ws.root).read_text()
+    assert "the verify stage has not run" in html and "no duplicate clusters" in html
+    assert 'data-stage="normalize"' in html
