@@ -78,7 +78,9 @@ def test_config_overrides_rules():
     mapped = split(ROWS, sources={"mix*": "science"})
     assert {r["domain"] for r in mapped.values()} == {"science"}, "trusted source metadata outweighs content"
     chat = split(ROWS, sources={"mixed": "other"})["boxed"]
-    assert (chat["domain"], chat["domain_rules"]) == ("other", "source_map"), "a source can be declared `other`"
+    assert (chat["domain"], chat["domain_rules"]) == ("other", "source_map"), (
+        "a source can be declared `other`"
+    )
     assert split(ROWS, weights={"boxed": 0})["boxed"]["domain"] == "other"
     custom = split(
         {"titration": {"problem": "Describe a titration endpoint.", "response": "The color changes."}},

@@ -14,10 +14,8 @@ it stays linear in the length of the response. The order of preference:
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass
-
-# Letters accepted as options of a multiple-choice question (A-J covers MMLU-Pro's ten options).
-CHOICE_LETTERS = "ABCDEFGHIJ"
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 # What may sit between two boxes that together form one answer: "\boxed{1}, \boxed{2}".
@@ -32,6 +30,7 @@ _BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|textrm|textit|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
 _STYLE = re.compile(r"\\(?:displaystyle|textstyle|left|right)(?![a-zA-Z])")
+# Option letters are A-J: MMLU-Pro has ten options.
 _CHOICE_ALONE = re.compile(r"^\(?([A-J])\)?[.:]?$")
 _CHOICE_LEADING = re.compile(r"^(?:option\s+|choice\s+)?\(([A-J])\)|^([A-J])(?:\)|[.:]\s)")
 _CHOICE_IN_LINE = re.compile(r"\(([A-J])\)|(?:answer|option|choice)(?: is)?\s*:?\s*\(?([A-J])\b")
@@ -162,10 +161,13 @@ def _take_span(text: str) -> str | None:
     return line or None
 
 
+def _last_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    matches = deque(pattern.finditer(text), maxlen=1)  # keeps only the last
+    return matches[0] if matches else None
+
+
 def _after_last(pattern: re.Pattern[str], text: str) -> str | None:
-    last = None
-    for last in pattern.finditer(text):  # noqa: B007 - we want the last match
-        pass
+    last = _last_match(pattern, text)
     if last is None:
         return None
     span = _take_span(text[last.end() :])
@@ -214,9 +216,7 @@ def _last_line_choice(text: str) -> str | None:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return None
-    found = None
-    for found in _CHOICE_IN_LINE.finditer(lines[-1]):  # noqa: B007 - we want the last match
-        pass
+    found = _last_match(_CHOICE_IN_LINE, lines[-1])
     return (found.group(1) or found.group(2)) if found else None
 
 

@@ -190,6 +190,6 @@ def clean_answer(answer: str) -> Cleaned:
     elif _SPACE_NUMBER.match(s):
         s = s.replace(" ", "")
     if _WORDS.fullmatch(s) and re.search(r"[A-Za-z]{3}", s):
-        # bare words ("east", "no solution"): a text answer, unless they read as math (3+ letters)
+        # bare words with a run of 3+ letters ("east", "no solution") are text; "xy" reads as math
         return Cleaned(s, text_key(s))
     return Cleaned(s)

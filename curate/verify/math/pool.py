@@ -21,9 +21,11 @@ import ctypes
 import multiprocessing
 import os
 import socket
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -133,6 +135,28 @@ def _worker_main(conn: Connection, progress: _Progress, memory_mb: int) -> None:
             return
 
 
+@contextmanager
+def _caller_main_hidden() -> Iterator[None]:
+    """Start processes without the caller's __main__ module.
+
+    multiprocessing re-imports the parent's main script in every new process (as __mp_main__),
+    which runs an unguarded script's top level again and fails outright for `python - <<EOF`.
+    Workers need nothing from it (their code is in this module), so while a worker starts,
+    __main__ shows neither a file nor a spec, as in an interactive session.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if main and name in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__dict__["__spec__"] = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
 def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
@@ -186,7 +210,8 @@ class MathVerifier:
             daemon=True,
             name="math-verify-worker",
         )
-        process.start()
+        with _caller_main_hidden():
+            process.start()
         child_end.close()
         return _Worker(process, parent_end, progress, time.monotonic(), _queue_bytes(parent_end))
 

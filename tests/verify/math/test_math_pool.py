@@ -135,6 +135,18 @@ def test_address_space_limit_turns_a_runaway_allocation_into_memory_error():
     assert result.stdout.strip() == "limited", result.stderr
 
 
+def test_an_unguarded_script_is_not_run_again_in_the_workers(tmp_path):
+    # multiprocessing would re-import the caller's script in each worker; ours must not need it
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from curate.verify.math import check_math\n"
+        "print('ran', flush=True)\n"
+        "print(check_math('so \\\\boxed{2}', '2').status)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["ran", "pass"], result.stderr
+
+
 def test_bad_settings():
     with pytest.raises(ValueError):
         MathVerifier(workers=0)
