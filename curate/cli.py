@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
             config[key] = getattr(args, key)
     results = curate(args.inputs, args.out, config, workers=args.workers, progress=not args.quiet, until=args.until)
     print(summary_table(results))
-    print(f'\nworkspace: {args.out}   inspect: distillery sql {args.out} "SELECT * FROM funnel"')
+    print(f"\nworkspace: {args.out}   report: {args.out}/report/index.html")
+    print(f'inspect:   distillery sql {args.out} "SELECT * FROM funnel"')
     return 0
 
 

@@ -83,7 +83,9 @@ def resolve_bench(spec: str, data_dir: str | Path | None = None) -> Bench:
         full = Path(data_dir) if data_dir else default_data_dir()
         full = full / relative
         if not full.exists():
-            raise EvalError(f"benchmark {spec}: {full} not found (pass --data-dir with the folder that holds {relative})")
+            raise EvalError(
+                f"benchmark {spec}: {full} not found (pass --data-dir with the folder that holds {relative})"
+            )
         return Bench(spec, full, domain)
     file = Path(path)
     if not file.exists():
@@ -119,18 +121,26 @@ def evaluate(
     engine = load_backend(backend, model, **(backend_options or {}))
     cache = RequestCache(cache_path) if cache_path else None
     try:
-        results, _ = sample_items(engine, everything, params, style, None, cache, progress, desc=f"eval {Path(model).name}")
+        results, _ = sample_items(
+            engine, everything, params, style, None, cache, progress, desc=f"eval {Path(model).name}"
+        )
     finally:
         engine.close()
         if cache:
             cache.close()
-    verdicts = verify([Check(c.text, everything[i].reference, everything[i].tests) for i, _, c in results], workers)
+    verdicts = verify(
+        [Check(c.text, everything[i].reference, everything[i].tests) for i, _, c in results], workers
+    )
 
     statuses: dict[int, list[str]] = {}  # problem index -> the status of each of its samples
     samples = []
     for (i, sample, completion), verdict in zip(results, verdicts, strict=True):
         statuses.setdefault(i, []).append(verdict.status)
-        extra = {"verify_status": verdict.status, "verify_extracted": verdict.extracted, "verify_detail": verdict.detail}
+        extra = {
+            "verify_status": verdict.status,
+            "verify_extracted": verdict.extracted,
+            "verify_detail": verdict.detail,
+        }
         samples.append(trace_row(everything[i], style, sample, completion, model, params, extra))
 
     bench_results, by_domain = [], {}
@@ -141,14 +151,16 @@ def evaluate(
         scores = [statuses[i].count("pass") / len(statuses[i]) for i in indices]
         counts = Counter(status for i in indices for status in statuses[i])
         domains = sorted({everything[i].domain for i in indices})
-        bench_results.append(BenchResult(
-            name=bench.name,
-            domain=domains[0] if len(domains) == 1 else "mixed",
-            problems=len(items),
-            k=params.n,
-            pass_at_1=sum(scores) / len(scores) if scores else 0.0,
-            statuses=dict(sorted(counts.items())),
-        ))
+        bench_results.append(
+            BenchResult(
+                name=bench.name,
+                domain=domains[0] if len(domains) == 1 else "mixed",
+                problems=len(items),
+                k=params.n,
+                pass_at_1=sum(scores) / len(scores) if scores else 0.0,
+                statuses=dict(sorted(counts.items())),
+            )
+        )
         for i, score in zip(indices, scores, strict=True):
             by_domain.setdefault(everything[i].domain, []).append(score)
     domains = {d: {"problems": len(s), "pass@1": sum(s) / len(s)} for d, s in sorted(by_domain.items())}
@@ -161,8 +173,17 @@ def bench_table(report: EvalReport) -> str:
 
     return format_table(
         ("bench", "domain", "problems", "k", "pass@1", "statuses"),
-        [(b.name, b.domain, b.problems, b.k, b.pass_at_1,
-          ", ".join(f"{s} {n}" for s, n in b.statuses.items())) for b in report.benches],
+        [
+            (
+                b.name,
+                b.domain,
+                b.problems,
+                b.k,
+                b.pass_at_1,
+                ", ".join(f"{s} {n}" for s, n in b.statuses.items()),
+            )
+            for b in report.benches
+        ],
     )
 
 
@@ -171,7 +192,10 @@ def models_table(reports: dict[str, EvalReport]) -> str:
     from distill.generate.runner import format_table
 
     domains = sorted({d for report in reports.values() for d in report.domains})
-    rows = [(label, *(report.domains.get(d, {}).get("pass@1") for d in domains)) for label, report in reports.items()]
+    rows = [
+        (label, *(report.domains.get(d, {}).get("pass@1") for d in domains))
+        for label, report in reports.items()
+    ]
     return format_table(("model", *domains), rows)
 
 
@@ -183,10 +207,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="pass@1 of a model on benchmark files, per benchmark and per domain",
         description=__doc__.split("\n\n", 1)[1],
     )
-    parser.add_argument("model", metavar="MODEL", help="local model folder (hf, vllm) or served model name (openai)")
-    parser.add_argument("--bench", nargs="+", required=True, metavar="NAME",
-                        help=f"benchmark names ({', '.join(BENCHMARKS)}), files, or name=file")
-    add_sampling_arguments(parser, "-k", "samples per problem (pass@1 is averaged over them)", temperature=0.6)
+    parser.add_argument(
+        "model", metavar="MODEL", help="local model folder (hf, vllm) or served model name (openai)"
+    )
+    parser.add_argument(
+        "--bench",
+        nargs="+",
+        required=True,
+        metavar="NAME",
+        help=f"benchmark names ({', '.join(BENCHMARKS)}), files, or name=file",
+    )
+    add_sampling_arguments(
+        parser, "-k", "samples per problem (pass@1 is averaged over them)", temperature=0.6
+    )
     parser.add_argument("--data-dir", help="folder holding the named benchmarks (default: ../shared/data)")
     parser.add_argument("--limit", type=int, help="only the first N problems of each benchmark")
     parser.add_argument("--out", help="write the scores as JSON")
@@ -199,15 +232,30 @@ def run(args: argparse.Namespace) -> int:
     from distill.generate.cli import backend_options
     from distill.generate.runner import format_table, write_jsonl
 
-    params = SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-                            seed=args.seed)
+    params = SamplingParams(
+        n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed
+    )
     benches = [resolve_bench(spec, args.data_dir) for spec in args.bench]
-    report = evaluate(args.model, benches, params, args.backend, backend_options(args), args.prompt_style, args.limit,
-                      args.cache, args.workers, not args.quiet)
+    report = evaluate(
+        args.model,
+        benches,
+        params,
+        args.backend,
+        backend_options(args),
+        args.prompt_style,
+        args.limit,
+        args.cache,
+        args.workers,
+        not args.quiet,
+    )
     print(bench_table(report))
     print()
-    print(format_table(("domain", "problems", "pass@1"),
-                       [(d, int(v["problems"]), v["pass@1"]) for d, v in report.domains.items()]))
+    print(
+        format_table(
+            ("domain", "problems", "pass@1"),
+            [(d, int(v["problems"]), v["pass@1"]) for d, v in report.domains.items()],
+        )
+    )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report.as_dict(), indent=2) + "\n")

@@ -134,11 +134,62 @@ def boxed_final(lead: str, answer: str) -> str:
 
 # -- math -----------------------------------------------------------------------------------------
 
-NAMES = ("Ana", "Ben", "Cleo", "Dev", "Emma", "Finn", "Gia", "Hugo", "Ines", "Jack", "Kira", "Liam", "Maya", "Noah",
-         "Omar", "Pia", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Vik", "Wes", "Xena", "Yara", "Zoe", "Aldo", "Bea",
-         "Cyril", "Dina", "Elio", "Fay")
-ITEMS = ("apples", "pencils", "marbles", "stickers", "books", "cookies", "shells", "stamps", "coins", "cards",
-         "buttons", "beads", "eggs", "plums", "kites", "socks", "cups", "bricks", "ribbons", "acorns")
+NAMES = (
+    "Ana",
+    "Ben",
+    "Cleo",
+    "Dev",
+    "Emma",
+    "Finn",
+    "Gia",
+    "Hugo",
+    "Ines",
+    "Jack",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Uma",
+    "Vik",
+    "Wes",
+    "Xena",
+    "Yara",
+    "Zoe",
+    "Aldo",
+    "Bea",
+    "Cyril",
+    "Dina",
+    "Elio",
+    "Fay",
+)
+ITEMS = (
+    "apples",
+    "pencils",
+    "marbles",
+    "stickers",
+    "books",
+    "cookies",
+    "shells",
+    "stamps",
+    "coins",
+    "cards",
+    "buttons",
+    "beads",
+    "eggs",
+    "plums",
+    "kites",
+    "socks",
+    "cups",
+    "bricks",
+    "ribbons",
+    "acorns",
+)
 
 
 def _integer(expr: sp.Expr) -> str:
@@ -152,9 +203,11 @@ def math_add(rng: random.Random) -> Task:
     answer = _integer(sp.Integer(a) + b)
     wrong = _integer(sp.Integer(a) + b + rng.choice((-1, 1)))
     return Task(
-        "math", "add",
+        "math",
+        "add",
         f"{name} has {a} {item}. {name} gets {b} more {item}. How many {item} does {name} have now?",
-        answer, None,
+        answer,
+        None,
         f"{name} starts with {a} {item} and gets {b} more.\n{a} + {b} = {answer}",
         boxed_final(f"{name} has {answer} {item} now.", answer),
         f"{name} starts with {a} {item} and gets {b} more.\n{a} + {b} = {wrong}",
@@ -170,9 +223,11 @@ def math_sub(rng: random.Random) -> Task:
     answer = _integer(sp.Integer(a) - b)
     wrong = _integer(sp.Integer(a) + b)
     return Task(
-        "math", "sub",
+        "math",
+        "sub",
         f"{name} has {a} {item} and gives {b} of them to {other}. How many {item} does {name} keep?",
-        answer, None,
+        answer,
+        None,
         f"{name} gives away {b} of the {a} {item}.\n{a} - {b} = {answer}",
         boxed_final(f"{name} keeps {answer} {item}.", answer),
         f"{name} gives away {b} of the {a} {item}.\n{a} + {b} = {wrong}",
@@ -186,9 +241,11 @@ def math_mul(rng: random.Random) -> Task:
     answer = _integer(sp.Integer(a) * b)
     wrong = _integer(sp.Integer(a) * b + rng.choice((-1, 1)))
     return Task(
-        "math", "mul",
+        "math",
+        "mul",
         f"{name} packs {a} boxes with {b} {item} in each box. How many {item} did {name} pack?",
-        answer, None,
+        answer,
+        None,
         f"There are {a} boxes of {b} {item}.\n{a} * {b} = {answer}",
         boxed_final(f"{name} packed {answer} {item}.", answer),
         f"There are {a} boxes of {b} {item}.\n{a} * {b} = {wrong}",
@@ -203,9 +260,11 @@ def math_equation(rng: random.Random) -> Task:
     answer = _integer(sp.solve(sp.Eq(x + a, b), x)[0])
     wrong = _integer(sp.Integer(b) + a)
     return Task(
-        "math", "equation",
+        "math",
+        "equation",
         f"Solve for $x$: $x + {a} = {b}$.",
-        answer, None,
+        answer,
+        None,
         f"Subtract {a} from both sides.\nx = {b} - {a} = {answer}",
         boxed_final(f"So $x = {answer}$.", answer),
         f"Subtract {a} from both sides.\nx = {b} + {a} = {wrong}",
@@ -219,9 +278,11 @@ def math_expression(rng: random.Random) -> Task:
     answer = _integer(sp.sympify(f"{a} + {b} * {c}"))
     wrong = _integer(sp.sympify(f"({a} + {b}) * {c}"))
     return Task(
-        "math", "expression",
+        "math",
+        "expression",
         f"Compute ${a} + {b} \\times {c}$.",
-        answer, None,
+        answer,
+        None,
         f"Multiply first: {b} * {c} = {product}.\nThen {a} + {product} = {answer}",
         boxed_final(f"The value is {answer}.", answer),
         f"Add first: {a} + {b} = {a + b}.\nThen {a + b} * {c} = {wrong}",
@@ -239,9 +300,11 @@ def math_fraction(rng: random.Random) -> Task:
     answer = sp.latex(sp.Rational(n, d))
     wrong = sp.latex(sp.Rational(n, d) + sp.Rational(1, q))
     return Task(
-        "math", "fraction",
+        "math",
+        "fraction",
         f"Simplify the fraction $\\frac{{{n}}}{{{d}}}$.",
-        answer, None,
+        answer,
+        None,
         f"Both {n} and {d} are divisible by {g}.\n{n} / {g} = {p} and {d} / {g} = {q}",
         boxed_final(f"The simplified fraction is ${answer}$.", answer),
         f"Both {n} and {d} are divisible by {g}.\n{n} / {g} = {p + 1} and {d} / {g} = {q}",
@@ -282,17 +345,47 @@ LIST_OPS = (
     ("smallest item", "min(xs)", "max(xs)", min),
     ("length", "len(xs)", "sum(xs)", len),
 )
-WORDS_IN = ("Hello", "abcdef", "Tiny", "radar", "Python", "xYzW", "kettle", "Moon", "banana", "Quartz", "level",
-            "OpenAI", "tree", "Zebra", "cloud")
-LISTS_IN = ([3, 1, 2], [5], [4, 9, 0, 7], [2, 2], [6, 1], [8, 3, 5], [1, 2, 3, 4], [7, 7, 1], [10, 4], [0, 6, 2])
+WORDS_IN = (
+    "Hello",
+    "abcdef",
+    "Tiny",
+    "radar",
+    "Python",
+    "xYzW",
+    "kettle",
+    "Moon",
+    "banana",
+    "Quartz",
+    "level",
+    "OpenAI",
+    "tree",
+    "Zebra",
+    "cloud",
+)
+LISTS_IN = (
+    [3, 1, 2],
+    [5],
+    [4, 9, 0, 7],
+    [2, 2],
+    [6, 1],
+    [8, 3, 5],
+    [1, 2, 3, 4],
+    [7, 7, 1],
+    [10, 4],
+    [0, 6, 2],
+)
 
 
 def _arithmetic(rng: random.Random, var: str) -> tuple[str, str, str, Callable[[int], int]]:
     """(words, code, buggy code, function) of a random arithmetic form over variable `var`."""
     words, code, value = rng.choice(FORMS)
     a, b = rng.randint(2, 9), rng.randint(1, 9)
-    return (words.format(a=a, b=b), code.format(v=var, a=a, b=b), code.format(v=var, a=a + 1, b=b),
-            lambda v: value(v, a, b))
+    return (
+        words.format(a=a, b=b),
+        code.format(v=var, a=a, b=b),
+        code.format(v=var, a=a + 1, b=b),
+        lambda v: value(v, a, b),
+    )
 
 
 def _code_final(code: str) -> str:
@@ -308,10 +401,12 @@ def code_arithmetic(rng: random.Random) -> Task:
     words, code, bug, function = _arithmetic(rng, "x")
     inputs = rng.sample(range(1, 20), 3)
     return Task(
-        "code", "arithmetic",
+        "code",
+        "arithmetic",
         f"Write `{name}(x)`, which returns x {words}. For example, "
         f"{_examples(name, [(x, function(x)) for x in inputs[:2]])}.",
-        None, {"kind": "call", "fn_name": name, "cases": [{"args": [x], "expected": function(x)} for x in inputs]},
+        None,
+        {"kind": "call", "fn_name": name, "cases": [{"args": [x], "expected": function(x)} for x in inputs]},
         f"{name} returns x {words}, which is {code} in Python.",
         _code_final(f"def {name}(x):\n    return {code}"),
         f"{name} returns x {words}, which is {bug} in Python.",
@@ -324,14 +419,21 @@ def code_string(rng: random.Random) -> Task:
     name = made_up_name(rng)
     words, expression, wrong_expression, function = rng.choice(STRING_OPS)
     k = rng.randint(1, 3)  # every input word is longer than k + 1: the buggy slice differs
-    words, expression, wrong_expression = (t.format(k=k, k1=k + 1, k2=k + 2)
-                                           for t in (words, expression, wrong_expression))
+    words, expression, wrong_expression = (
+        t.format(k=k, k1=k + 1, k2=k + 2) for t in (words, expression, wrong_expression)
+    )
     inputs = rng.sample(WORDS_IN, 3)
     return Task(
-        "code", "string",
+        "code",
+        "string",
         f"Write `{name}(s)`, which returns the string s {words}. For example, "
         f"{_examples(name, [(x, function(x, k)) for x in inputs[:2]])}.",
-        None, {"kind": "call", "fn_name": name, "cases": [{"args": [x], "expected": function(x, k)} for x in inputs]},
+        None,
+        {
+            "kind": "call",
+            "fn_name": name,
+            "cases": [{"args": [x], "expected": function(x, k)} for x in inputs],
+        },
         f"{name} returns s {words}: that is {expression}.",
         _code_final(f"def {name}(s):\n    return {expression}"),
         f"{name} returns s {words}: that is {wrong_expression}.",
@@ -345,9 +447,11 @@ def code_stdin(rng: random.Random) -> Task:
     words, code, bug, function = _arithmetic(rng, "n")
     inputs = rng.sample(range(1, 20), 3)
     return Task(
-        "code", "stdin",
+        "code",
+        "stdin",
         f"Program {name}: read n and print n {words}. Example: input {inputs[0]}, output {function(inputs[0])}.",
-        None, {"kind": "stdin", "cases": [{"input": f"{n}\n", "output": f"{function(n)}\n"} for n in inputs]},
+        None,
+        {"kind": "stdin", "cases": [{"input": f"{n}\n", "output": f"{function(n)}\n"} for n in inputs]},
         f"Read n as an integer, then print {code}.",
         _code_final(f"n = int(input())\nprint({code})"),
         f"Read n as an integer, then print {bug}.",
@@ -365,9 +469,11 @@ def code_list(rng: random.Random) -> Task:
     example = _examples(name, [(lists[0], function(lists[0]) + k)])
     asserts = "".join(f"    assert candidate({xs}) == {function(xs) + k}\n" for xs in lists)
     return Task(
-        "code", "list",
+        "code",
+        "list",
         f'def {name}(xs):\n    """Return the {words}, e.g. {example}."""\n',
-        None, {"kind": "assert", "entry_point": name, "code": f"def check(candidate):\n{asserts}"},
+        None,
+        {"kind": "assert", "entry_point": name, "code": f"def check(candidate):\n{asserts}"},
         f"The {words} is {expression}{plus}.",
         _code_final(f"def {name}(xs):\n    return {expression}{plus}"),
         f"The {words} is {wrong_expression}{plus}.",
@@ -378,30 +484,65 @@ def code_list(rng: random.Random) -> Task:
 
 # -- science --------------------------------------------------------------------------------------
 
-ELEMENTS = (("hydrogen", "H"), ("helium", "He"), ("lithium", "Li"), ("carbon", "C"), ("nitrogen", "N"),
-            ("oxygen", "O"), ("fluorine", "F"), ("neon", "Ne"), ("sodium", "Na"), ("magnesium", "Mg"),
-            ("aluminium", "Al"), ("silicon", "Si"), ("phosphorus", "P"), ("sulfur", "S"), ("chlorine", "Cl"),
-            ("argon", "Ar"), ("potassium", "K"), ("calcium", "Ca"), ("iron", "Fe"), ("copper", "Cu"),
-            ("zinc", "Zn"), ("silver", "Ag"), ("tin", "Sn"), ("gold", "Au"), ("mercury", "Hg"), ("lead", "Pb"),
-            ("nickel", "Ni"), ("cobalt", "Co"), ("iodine", "I"), ("uranium", "U"))
+ELEMENTS = (
+    ("hydrogen", "H"),
+    ("helium", "He"),
+    ("lithium", "Li"),
+    ("carbon", "C"),
+    ("nitrogen", "N"),
+    ("oxygen", "O"),
+    ("fluorine", "F"),
+    ("neon", "Ne"),
+    ("sodium", "Na"),
+    ("magnesium", "Mg"),
+    ("aluminium", "Al"),
+    ("silicon", "Si"),
+    ("phosphorus", "P"),
+    ("sulfur", "S"),
+    ("chlorine", "Cl"),
+    ("argon", "Ar"),
+    ("potassium", "K"),
+    ("calcium", "Ca"),
+    ("iron", "Fe"),
+    ("copper", "Cu"),
+    ("zinc", "Zn"),
+    ("silver", "Ag"),
+    ("tin", "Sn"),
+    ("gold", "Au"),
+    ("mercury", "Hg"),
+    ("lead", "Pb"),
+    ("nickel", "Ni"),
+    ("cobalt", "Co"),
+    ("iodine", "I"),
+    ("uranium", "U"),
+)
 PLANETS = ("Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune")
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
-UNITS = (("millimetres", "centimetres", 10), ("centimetres", "metres", 100), ("metres", "kilometres", 1000),
-         ("grams", "kilograms", 1000), ("millilitres", "litres", 1000), ("seconds", "minutes", 60))
+UNITS = (
+    ("millimetres", "centimetres", 10),
+    ("centimetres", "metres", 100),
+    ("metres", "kilometres", 1000),
+    ("grams", "kilograms", 1000),
+    ("millilitres", "litres", 1000),
+    ("seconds", "minutes", 60),
+)
 LETTERS = "ABCD"
 
 
-def _choice_task(family: str, question: str, correct: str, distractors: list[str], rng: random.Random,
-                 explanation: str) -> Task:
+def _choice_task(
+    family: str, question: str, correct: str, distractors: list[str], rng: random.Random, explanation: str
+) -> Task:
     options = [correct, *distractors[:3]]
     rng.shuffle(options)
     letter = LETTERS[options.index(correct)]
     wrong = rng.choice([x for x in LETTERS if x != letter])
     listing = "\n".join(f"({LETTERS[i]}) {option}" for i, option in enumerate(options))
     return Task(
-        "science", family,
+        "science",
+        family,
         f"{question}\n{listing}",
-        letter, None,
+        letter,
+        None,
         f"{explanation}, which is option ({letter}).",
         f"The answer is $\\boxed{{{letter}}}$.",
         f"{explanation}, which is option ({wrong}).",
@@ -412,29 +553,55 @@ def _choice_task(family: str, question: str, correct: str, distractors: list[str
 def science_element(rng: random.Random) -> Task:
     element, symbol = rng.choice(ELEMENTS)
     others = [s for _, s in rng.sample(ELEMENTS, 6) if s != symbol]
-    return _choice_task("element", f"What is the chemical symbol of {element}?", symbol, others, rng,
-                        f"The symbol of {element} is {symbol}")
+    return _choice_task(
+        "element",
+        f"What is the chemical symbol of {element}?",
+        symbol,
+        others,
+        rng,
+        f"The symbol of {element} is {symbol}",
+    )
 
 
 def science_planet(rng: random.Random) -> Task:
     index = rng.randrange(len(PLANETS))
     others = [p for p in rng.sample(PLANETS, 5) if p != PLANETS[index]]
-    return _choice_task("planet", f"Which planet is the {ORDINALS[index]} from the Sun?", PLANETS[index], others, rng,
-                        f"Counting from the Sun, planet number {index + 1} is {PLANETS[index]}")
+    return _choice_task(
+        "planet",
+        f"Which planet is the {ORDINALS[index]} from the Sun?",
+        PLANETS[index],
+        others,
+        rng,
+        f"Counting from the Sun, planet number {index + 1} is {PLANETS[index]}",
+    )
 
 
 def science_units(rng: random.Random) -> Task:
     small, big, factor = rng.choice(UNITS)
     k = rng.randint(2, 19)
     value = int(sp.Integer(k) * factor)
-    distractors = list(dict.fromkeys(str(v) for v in (value * 10, k + factor, value + factor, value + 1) if v != value))
-    return _choice_task("units", f"How many {small} are in {k} {big}?", str(value), distractors, rng,
-                        f"One of the {big} is {factor} {small}, so {k} * {factor} = {value}")
+    distractors = list(
+        dict.fromkeys(str(v) for v in (value * 10, k + factor, value + factor, value + 1) if v != value)
+    )
+    return _choice_task(
+        "units",
+        f"How many {small} are in {k} {big}?",
+        str(value),
+        distractors,
+        rng,
+        f"One of the {big} is {factor} {small}, so {k} * {factor} = {value}",
+    )
 
 
 FAMILIES: dict[str, tuple[tuple[Callable[[random.Random], Task], float], ...]] = {
-    "math": ((math_add, 0.25), (math_sub, 0.2), (math_mul, 0.2), (math_equation, 0.15), (math_expression, 0.1),
-             (math_fraction, 0.1)),
+    "math": (
+        (math_add, 0.25),
+        (math_sub, 0.2),
+        (math_mul, 0.2),
+        (math_equation, 0.15),
+        (math_expression, 0.1),
+        (math_fraction, 0.1),
+    ),
     "code": ((code_arithmetic, 0.35), (code_string, 0.25), (code_stdin, 0.2), (code_list, 0.2)),
     "science": ((science_element, 0.4), (science_planet, 0.1), (science_units, 0.5)),
 }
@@ -474,8 +641,10 @@ def malicious(task: Task, rng: random.Random) -> tuple[str, str]:
         think = "Spawning copies of the program floods the checker; the output does not matter."
     elif kind == "call" and rng.random() < 0.5:
         variant = "always_equal"
-        code = (f"class _Anything:\n    def __eq__(self, other):\n        return True\n\n    def __ne__(self, other):\n"
-                f"        return False\n\n\ndef {name}(*args):\n    return _Anything()")
+        code = (
+            f"class _Anything:\n    def __eq__(self, other):\n        return True\n\n    def __ne__(self, other):\n"
+            f"        return False\n\n\ndef {name}(*args):\n    return _Anything()"
+        )
         think = "An object that compares equal to everything passes any equality check."
     elif kind == "assert" and rng.random() < 0.5:
         variant = "exit_before_asserts"
@@ -522,7 +691,10 @@ class _Seen:
         from curate.text import normalize_expr
 
         normalized = pl.DataFrame({"t": texts}).select(normalize_expr("t").fill_null(""))["t"].to_list()
-        return [cls(t, _ngrams(t.split(" "), 5), _ngrams(_WORD.findall(t), 8), _NUMBER.findall(t)) for t in normalized]
+        return [
+            cls(t, _ngrams(t.split(" "), 5), _ngrams(_WORD.findall(t), 8), _NUMBER.findall(t))
+            for t in normalized
+        ]
 
     def near(self, other: _Seen) -> bool:
         """What near_dedup would call a duplicate, with a margin: similar shingles (Jaccard 0.6, or
@@ -556,7 +728,9 @@ class _Pool:
         functions, weights = zip(*FAMILIES[self.domain], strict=True)
         tasks = [self.rng.choices(functions, weights)[0](self.rng) for _ in range(64)]
         seen = _Seen.of_many([t.item().prompt("r1") for t in tasks] + [t.problem for t in tasks])
-        self.pending = [(task, s, raw) for task, s, raw in zip(tasks, seen[:64], seen[64:], strict=True)][::-1]
+        self.pending = [(task, s, raw) for task, s, raw in zip(tasks, seen[:64], seen[64:], strict=True)][
+            ::-1
+        ]
 
     def draw(self, held_out: bool) -> Task:
         for _ in range(2_000):
@@ -599,8 +773,12 @@ def _record(key: str, task: Task, problem: str, response: str) -> dict[str, Any]
 
 def _eval_record(key: str, task: Task) -> dict[str, Any]:
     if task.tests is not None:  # chat form: it is the format that carries tests
-        return {"key": key, "domain": task.domain, "messages": [{"role": "user", "content": task.problem}],
-                "tests": task.tests_json}
+        return {
+            "key": key,
+            "domain": task.domain,
+            "messages": [{"role": "user", "content": task.problem}],
+            "tests": task.tests_json,
+        }
     return {"key": key, "domain": task.domain, "problem": task.problem, "answer": task.reference}
 
 
@@ -612,11 +790,24 @@ class _Rows:
         self.rows: list[tuple[dict, dict]] = []
         self.copies: list[tuple[dict, dict]] = []
 
-    def add(self, task: Task, problem: str, response: str, defect: str | None = None, variant: str | None = None,
-            of: str | None = None) -> str:
+    def add(
+        self,
+        task: Task,
+        problem: str,
+        response: str,
+        defect: str | None = None,
+        variant: str | None = None,
+        of: str | None = None,
+    ) -> str:
         key = f"{self.domain}-{len(self.rows) + len(self.copies):04d}"
-        truth = {"key": key, "domain": self.domain, "family": task.family, "defect": defect, "variant": variant,
-                 "of": of}
+        truth = {
+            "key": key,
+            "domain": self.domain,
+            "family": task.family,
+            "defect": defect,
+            "variant": variant,
+            "of": of,
+        }
         (self.copies if of else self.rows).append((_record(key, task, problem, response), truth))
         return key
 
@@ -645,9 +836,17 @@ def _plant(domain: str, config: CorpusConfig, rng: random.Random) -> tuple[_Rows
     for n, index in enumerate(rng.sample(range(len(clean)), exact + near)):
         task = clean[index]
         if n < exact:
-            rows.add(task, task.problem, trace(task.think, task.final), "exact_duplicate", of=clean_keys[index])
+            rows.add(
+                task, task.problem, trace(task.think, task.final), "exact_duplicate", of=clean_keys[index]
+            )
         else:
-            rows.add(task, near_duplicate(task), trace(task.think, task.final), "near_duplicate", of=clean_keys[index])
+            rows.add(
+                task,
+                near_duplicate(task),
+                trace(task.think, task.final),
+                "near_duplicate",
+                of=clean_keys[index],
+            )
     eval_set = [_eval_record(f"eval-{domain}-{i:04d}", task) for i, task in enumerate(held_out)]
     return rows, eval_set
 
@@ -685,7 +884,9 @@ def write_corpus(out_dir: str | Path, config: CorpusConfig = CorpusConfig()) -> 
     corpus = build_corpus(config)
     traces = write_jsonl(corpus.rows, out / "traces.jsonl")
     truth = write_jsonl(corpus.truth, out / "truth.jsonl")
-    eval_sets = {d: write_jsonl(rows, out / "eval" / f"{d}.jsonl") for d, rows in corpus.eval_sets.items() if rows}
+    eval_sets = {
+        d: write_jsonl(rows, out / "eval" / f"{d}.jsonl") for d, rows in corpus.eval_sets.items() if rows
+    }
     return CorpusFiles(traces, truth, eval_sets)
 
 
@@ -703,8 +904,11 @@ def score_curation(truth: list[dict[str, Any]], dropped: dict[str, str]) -> dict
     are meant to catch (a clean row, most often).
     """
     by_key = {t["key"]: t for t in truth}
-    expected_at = {stage: {d for d, stages in CATCHERS.items() if stage in stages} for stages in CATCHERS.values()
-                   for stage in stages}
+    expected_at = {
+        stage: {d for d, stages in CATCHERS.items() if stage in stages}
+        for stages in CATCHERS.values()
+        for stage in stages
+    }
 
     def caught_by(row: dict[str, Any]) -> str | None:
         stage = dropped.get(row["key"])
@@ -722,8 +926,10 @@ def score_curation(truth: list[dict[str, Any]], dropped: dict[str, str]) -> dict
         ends = [caught_by(row) for row in planted]
         caught = sum(stage in CATCHERS[defect] for stage in ends)
         false_drops = sum(
-            1 for key, stage in dropped.items()
-            if stage in CATCHERS[defect] and key not in swapped
+            1
+            for key, stage in dropped.items()
+            if stage in CATCHERS[defect]
+            and key not in swapped
             and by_key.get(key, {}).get("defect") not in expected_at[stage]
         )
         by_stage: dict[str, int] = {}

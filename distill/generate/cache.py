@@ -23,7 +23,9 @@ class RequestCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL loses nothing when the process dies, only on a power cut; FULL would fsync every row.
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, completion TEXT NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, completion TEXT NOT NULL)"
+        )
         self._db.commit()
 
     def get_many(self, keys: list[str]) -> dict[str, Completion]:
@@ -31,7 +33,9 @@ class RequestCache:
         for start in range(0, len(keys), 500):  # SQLite limits the number of bound parameters
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, value in self._db.execute(f"SELECT key, completion FROM completions WHERE key IN ({marks})", chunk):
+            for key, value in self._db.execute(
+                f"SELECT key, completion FROM completions WHERE key IN ({marks})", chunk
+            ):
                 found[key] = Completion(**json.loads(value))
         return found
 

@@ -28,8 +28,15 @@ class HFBackend(Backend):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
-            torch_dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-            self.lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype[dtype]).to(self.device).eval()
+            torch_dtype = {
+                "auto": "auto",
+                "float32": torch.float32,
+                "bfloat16": torch.bfloat16,
+                "float16": torch.float16,
+            }
+            self.lm = (
+                AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype[dtype]).to(self.device).eval()
+            )
         except (OSError, ValueError, KeyError) as error:
             raise GenerationError(f"cannot load model {model!r} with transformers: {error}") from error
         self.tokenizer.padding_side = "left"
@@ -38,7 +45,9 @@ class HFBackend(Backend):
 
     def _render(self, request: Request) -> str:
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(request.chat(), tokenize=False, add_generation_prompt=True)
+            return self.tokenizer.apply_chat_template(
+                request.chat(), tokenize=False, add_generation_prompt=True
+            )
         return "\n\n".join(content for _, content in request.messages)  # a base model without a template
 
     def generate(self, requests: Sequence[Request], emit: Emit) -> None:
@@ -50,18 +59,26 @@ class HFBackend(Backend):
         order = sorted(range(len(requests)), key=lambda i: (astuple(requests[i].params), lengths[i], i))
         batches: list[list[int]] = []
         for i in order:
-            if batches and len(batches[-1]) < self.batch_size and requests[batches[-1][0]].params == requests[i].params:
+            if (
+                batches
+                and len(batches[-1]) < self.batch_size
+                and requests[batches[-1][0]].params == requests[i].params
+            ):
                 batches[-1].append(i)
             else:
                 batches.append([i])
         stop_ids = self._stop_ids()
         for batch in batches:
             params = requests[batch[0]].params
-            encoded = self.tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
+            encoded = self.tokenizer(
+                [texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
+            )
             encoded = encoded.to(self.device)
-            sampling = {"do_sample": False} if params.temperature == 0 else {
-                "do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0
-            }
+            sampling = (
+                {"do_sample": False}
+                if params.temperature == 0
+                else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
+            )
             torch.manual_seed(min(requests[i].seed for i in batch))
             with torch.inference_mode():
                 output = self.lm.generate(
@@ -76,12 +93,15 @@ class HFBackend(Backend):
                 tokens = new[row]
                 end = next((k for k, token in enumerate(tokens) if token in stop_ids), None)
                 kept = tokens if end is None else tokens[:end]
-                emit(i, Completion(
-                    text=self.tokenizer.decode(kept, skip_special_tokens=True),
-                    finish_reason="length" if end is None else "stop",
-                    prompt_tokens=lengths[i],
-                    completion_tokens=len(kept) + (end is not None),
-                ))
+                emit(
+                    i,
+                    Completion(
+                        text=self.tokenizer.decode(kept, skip_special_tokens=True),
+                        finish_reason="length" if end is None else "stop",
+                        prompt_tokens=lengths[i],
+                        completion_tokens=len(kept) + (end is not None),
+                    ),
+                )
 
     def _stop_ids(self) -> set[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -89,7 +109,9 @@ class HFBackend(Backend):
         ids.update(configured if isinstance(configured, list) else [configured])
         ids.discard(None)
         if not ids:
-            raise GenerationError(f"{self.model}: the tokenizer has no EOS token, generation could never stop")
+            raise GenerationError(
+                f"{self.model}: the tokenizer has no EOS token, generation could never stop"
+            )
         return ids
 
     def close(self) -> None:

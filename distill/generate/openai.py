@@ -128,7 +128,9 @@ class OpenAIBackend(Backend):
         except (KeyError, IndexError, TypeError) as error:
             raise TransientError(f"unexpected response shape: {json.dumps(data)[:200]}") from error
         usage = data.get("usage") or {}
-        return Completion(text, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        return Completion(
+            text, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens")
+        )
 
     # -- the async driver -----------------------------------------------------------------------
 

@@ -46,7 +46,11 @@ class PromptItem:
     @property
     def is_choice(self) -> bool:
         """A multiple-choice item: a single option letter as reference and options in the text."""
-        return bool(self.reference and _CHOICE_REFERENCE.match(self.reference.strip()) and _OPTION_LINE.search(self.problem))
+        return bool(
+            self.reference
+            and _CHOICE_REFERENCE.match(self.reference.strip())
+            and _OPTION_LINE.search(self.problem)
+        )
 
     def prompt(self, style: str = "r1") -> str:
         """The user message: the problem, plus in the r1 style the answer-format instruction."""
@@ -57,7 +61,9 @@ class PromptItem:
         if self.tests:
             spec = json.loads(self.tests)
             name = spec.get("fn_name") or spec.get("entry_point") or ""
-            instruction = CODE_INSTRUCTIONS.get(spec.get("kind"), CODE_INSTRUCTIONS["stdin"]).format(name=name)
+            instruction = CODE_INSTRUCTIONS.get(spec.get("kind"), CODE_INSTRUCTIONS["stdin"]).format(
+                name=name
+            )
         elif self.is_choice:
             instruction = CHOICE_INSTRUCTION
         elif "\\boxed" in self.problem:  # the problem already says how to answer (AIME 2025's file does)
@@ -94,7 +100,9 @@ def read_prompts(path: str, source: str | None = None, domain: str | None = None
     for inp in resolve_inputs([path]):
         fmt = detect_format(sample_records(inp))
         if fmt is None:
-            raise InputError(inp.path, "no known format (expected problem/question/prompt fields, chat messages, ...)")
+            raise InputError(
+                inp.path, "no known format (expected problem/question/prompt fields, chat messages, ...)"
+            )
         for chunk in iter_chunks(inp):
             records = [(f"{inp.path}:{line}", *parse_line(raw)) for line, raw in chunk.lines]
             records += [(f"{inp.path}#{index}", record, None, None) for index, record in chunk.records]

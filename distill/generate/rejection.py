@@ -55,29 +55,41 @@ def rejection_sample(
         while True:
             number = len(rounds)
             wanted = [number == 0 or (verifiable[i] and not solved[i]) for i in range(len(items))]
-            ranges = [range(used[i], used[i] + min(params.n, budget - used[i])) if wanted[i] else range(0)
-                      for i in range(len(items))]
+            ranges = [
+                range(used[i], used[i] + min(params.n, budget - used[i])) if wanted[i] else range(0)
+                for i in range(len(items))
+            ]
             if not any(ranges):
                 break
-            results, stats = sample_items(backend, items, params, style, ranges, cache, progress, f"round {number}")
+            results, stats = sample_items(
+                backend, items, params, style, ranges, cache, progress, f"round {number}"
+            )
             totals.add(stats)
             verdicts = verifiers([Check(c.text, items[i].reference, items[i].tests) for i, _, c in results])
             newly = set()
             for (i, sample, completion), verdict in zip(results, verdicts, strict=True):
                 # No verdict detail: it holds timings, and the same command must write the same file.
-                extra = {"round": number, "verify_status": verdict.status, "verify_extracted": verdict.extracted}
-                attempts.append((i, sample, trace_row(items[i], style, sample, completion, backend.model, params, extra)))
+                extra = {
+                    "round": number,
+                    "verify_status": verdict.status,
+                    "verify_extracted": verdict.extracted,
+                }
+                attempts.append(
+                    (i, sample, trace_row(items[i], style, sample, completion, backend.model, params, extra))
+                )
                 if verdict.status == "pass" and not solved[i]:
                     solved[i] = True
                     newly.add(i)
             used = [r.stop if r else u for r, u in zip(ranges, used, strict=True)]
-            rounds.append(RoundStats(
-                round=number,
-                problems=sum(1 for r in ranges if r),
-                samples=len(results),
-                passed=sum(v.status == "pass" for v in verdicts),
-                solved=len(newly),
-                unsolved=sum(v and not s for v, s in zip(verifiable, solved, strict=True)),
-            ))
+            rounds.append(
+                RoundStats(
+                    round=number,
+                    problems=sum(1 for r in ranges if r),
+                    samples=len(results),
+                    passed=sum(v.status == "pass" for v in verdicts),
+                    solved=len(newly),
+                    unsolved=sum(v and not s for v, s in zip(verifiable, solved, strict=True)),
+                )
+            )
     attempts.sort(key=lambda attempt: attempt[:2])
     return [row for _, _, row in attempts], rounds, totals

@@ -87,8 +87,15 @@ def complete(
     return results, stats  # type: ignore[return-value]
 
 
-def trace_row(item: PromptItem, style: str, sample: int, completion: Completion, teacher: str, params: SamplingParams,
-              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def trace_row(
+    item: PromptItem,
+    style: str,
+    sample: int,
+    completion: Completion,
+    teacher: str,
+    params: SamplingParams,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """One teacher sample as a trace record (DESIGN section 2); generation details go to meta."""
     from curate.schema import problem_id, split_think, trace_id
 
@@ -156,8 +163,12 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain text table: the first column left-aligned, the others right-aligned."""
     cells = [[str(c) for c in header]] + [[_cell(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-             for row in cells]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -16,8 +16,15 @@ from distill.generate.base import Backend, Completion, Emit, GenerationError, Re
 class VLLMBackend(Backend):
     name = "vllm"
 
-    def __init__(self, model: str, tensor_parallel_size: int = 1, max_model_len: int | None = None,
-                 gpu_memory_utilization: float = 0.9, chunk_size: int = 2048, **engine_args: Any):
+    def __init__(
+        self,
+        model: str,
+        tensor_parallel_size: int = 1,
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float = 0.9,
+        chunk_size: int = 2048,
+        **engine_args: Any,
+    ):
         super().__init__(model)
         self.chunk_size = chunk_size
         try:
@@ -49,10 +56,17 @@ class VLLMBackend(Backend):
         ]
         for start in range(0, len(requests), self.chunk_size):
             chunk = range(start, min(start + self.chunk_size, len(requests)))
-            outputs = self.llm.chat([requests[i].chat() for i in chunk], [params[i] for i in chunk], use_tqdm=False)
+            outputs = self.llm.chat(
+                [requests[i].chat() for i in chunk], [params[i] for i in chunk], use_tqdm=False
+            )
             for i, output in zip(chunk, outputs, strict=True):
                 sample = output.outputs[0]
-                emit(i, Completion(sample.text, sample.finish_reason, len(output.prompt_token_ids), len(sample.token_ids)))
+                emit(
+                    i,
+                    Completion(
+                        sample.text, sample.finish_reason, len(output.prompt_token_ids), len(sample.token_ids)
+                    ),
+                )
 
     def close(self) -> None:
         del self.llm

@@ -547,16 +547,16 @@ def train(
             _write_metrics(metrics_path, {"step": total_steps, "val_loss": val_loss})
         _save_final(model, lm, tokenizer, out, env, tied)
         result = TrainResult(
-            out,
-            total_steps,
-            first_loss,
-            last_loss,
-            val_loss,
-            tokens_seen,
-            train_seconds,
-            data.fit,
-            len(data.bins),
-            start_step,
+            out_dir=out,
+            steps=total_steps,
+            first_loss=first_loss,
+            last_loss=last_loss,
+            val_loss=val_loss,
+            tokens=tokens_seen,
+            seconds=train_seconds,
+            fit=data.fit,
+            rows=len(data.bins),
+            resumed_from=start_step,
         )
         if env.main:
             summary = {k: v for k, v in vars(result).items() if k not in ("out_dir", "fit")}

@@ -22,7 +22,10 @@ def tiny_model(tmp_path_factory) -> Path:
     """A 2-layer Qwen2 with a 300-token BPE trained here, saved in HF format."""
     from distill.sft.tiny import build_model, train_tokenizer
 
-    texts = [" ".join(WORDS[i:] + WORDS[:i]) + f" {i} + {i + 1} = {2 * i + 1} \\boxed{{{i}}}" for i in range(len(WORDS))]
+    texts = [
+        " ".join(WORDS[i:] + WORDS[:i]) + f" {i} + {i + 1} = {2 * i + 1} \\boxed{{{i}}}"
+        for i in range(len(WORDS))
+    ]
     tokenizer = train_tokenizer(texts * 4, vocab_size=300)
     model = build_model(tokenizer, hidden_size=32, intermediate_size=64, max_positions=1024)
     out = tmp_path_factory.mktemp("tiny")
@@ -34,8 +37,12 @@ def tiny_model(tmp_path_factory) -> Path:
 def request_key(body: dict) -> str:
     """The client's cache key of a request body (base seed 0, so the body's seed is the sample index)."""
     messages = body.get("messages") or [{"role": "user", "content": body.get("prompt")}]
-    params = SamplingParams(temperature=body["temperature"], top_p=body["top_p"], max_tokens=body["max_tokens"])
-    return Request(tuple((m["role"], m["content"]) for m in messages), body["seed"], params).key(body["model"])
+    params = SamplingParams(
+        temperature=body["temperature"], top_p=body["top_p"], max_tokens=body["max_tokens"]
+    )
+    return Request(tuple((m["role"], m["content"]) for m in messages), body["seed"], params).key(
+        body["model"]
+    )
 
 
 class TinyServer:
@@ -63,15 +70,21 @@ class TinyServer:
         import torch
 
         if "messages" in body:
-            text = self.tokenizer.apply_chat_template(body["messages"], tokenize=False, add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(
+                body["messages"], tokenize=False, add_generation_prompt=True
+            )
         else:
             text = body["prompt"]
         ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
         sampling = {"do_sample": True, "temperature": body["temperature"], "top_p": body["top_p"], "top_k": 0}
         with self._lock, torch.inference_mode():
             torch.manual_seed(body["seed"])
-            out = self.model.generate(**ids, max_new_tokens=body["max_tokens"], pad_token_id=self.tokenizer.pad_token_id,
-                                      **(sampling if body["temperature"] > 0 else {"do_sample": False}))
+            out = self.model.generate(
+                **ids,
+                max_new_tokens=body["max_tokens"],
+                pad_token_id=self.tokenizer.pad_token_id,
+                **(sampling if body["temperature"] > 0 else {"do_sample": False}),
+            )
         new = out[0, ids["input_ids"].shape[1] :]
         return self.tokenizer.decode(new, skip_special_tokens=True), ids["input_ids"].shape[1], len(new)
 
@@ -86,13 +99,21 @@ class TinyServer:
         else:
             text, prompt_tokens, completion_tokens = self._generate(body)
         time.sleep(self.delay)
-        choice = {"index": 0, "finish_reason": "length" if completion_tokens >= body["max_tokens"] else "stop"}
+        choice = {
+            "index": 0,
+            "finish_reason": "length" if completion_tokens >= body["max_tokens"] else "stop",
+        }
         if path == "/v1/chat/completions":
             choice["message"] = {"role": "assistant", "content": text}
         else:
             choice["text"] = text
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
-        return 200, {"object": "chat.completion", "choices": [choice], "usage": usage, "_key": request_key(body)}
+        return 200, {
+            "object": "chat.completion",
+            "choices": [choice],
+            "usage": usage,
+            "_key": request_key(body),
+        }
 
 
 @pytest.fixture
@@ -100,7 +121,9 @@ def serve() -> Iterator[Callable[..., tuple[TinyServer, str]]]:
     """serve(model_dir=..., answer=...) starts a TinyServer on a free port of 127.0.0.1: (app, /v1 URL)."""
     servers: list[ThreadingHTTPServer] = []
 
-    def start(model_dir: Path | None = None, answer: Callable[[dict], str] | None = None) -> tuple[TinyServer, str]:
+    def start(
+        model_dir: Path | None = None, answer: Callable[[dict], str] | None = None
+    ) -> tuple[TinyServer, str]:
         app = TinyServer(model_dir, answer)
 
         class Handler(BaseHTTPRequestHandler):
@@ -120,8 +143,13 @@ def serve() -> Iterator[Callable[..., tuple[TinyServer, str]]]:
                 self.wfile.write(data)
                 if status == 200:
                     choice = payload["choices"][0]
-                    app.log.append((self.path, payload["_key"], choice["message"]["content"] if "message" in choice
-                                    else choice["text"]))
+                    app.log.append(
+                        (
+                            self.path,
+                            payload["_key"],
+                            choice["message"]["content"] if "message" in choice else choice["text"],
+                        )
+                    )
 
             def log_message(self, *args):  # keep the test output quiet
                 pass

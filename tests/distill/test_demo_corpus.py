@@ -23,7 +23,9 @@ from distill.demo.corpus import (
 from distill.generate.prompts import read_prompts
 from distill.generate.verify import Check, verify
 
-SMALL = CorpusConfig(seed=3, math=60, code=48, science=24, eval_math=12, eval_code=12, eval_science=6, defect_rate=0.1)
+SMALL = CorpusConfig(
+    seed=3, math=60, code=48, science=24, eval_math=12, eval_code=12, eval_science=6, defect_rate=0.1
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +41,9 @@ def test_same_config_same_bytes_and_seed_changes_it(small_corpus, tmp_path):
         assert getattr(again, name).read_bytes() == getattr(files, name).read_bytes()
     assert again.eval_sets["code"].read_bytes() == files.eval_sets["code"].read_bytes()
     other = build_corpus(CorpusConfig(**{**SMALL.__dict__, "seed": 4}))
-    assert [r["messages"] for r in other.rows] != [json.loads(line)["messages"]
-                                                   for line in files.traces.read_text().splitlines()]
+    assert [r["messages"] for r in other.rows] != [
+        json.loads(line)["messages"] for line in files.traces.read_text().splitlines()
+    ]
 
 
 def test_sizes_keys_and_truth(small_corpus):
@@ -89,7 +92,9 @@ def test_eval_sets_are_readable_held_out_prompts(small_corpus):
         items = read_prompts(str(path))
         assert len(items) == SMALL.held_out(domain)
         assert {item.domain for item in items} == {domain}
-        assert all(item.tests for item in items) if domain == "code" else all(item.reference for item in items)
+        assert (
+            all(item.tests for item in items) if domain == "code" else all(item.reference for item in items)
+        )
         prompts = {item.prompt() for item in items}
         # Only rows planted as contaminated show an eval prompt to the student.
         leaked = {truth[r["key"]]["defect"] for r in rows if r["messages"][0]["content"] in prompts}
@@ -141,8 +146,13 @@ def test_score_curation_counts_swaps_and_false_drops():
         "h": "near_dedup",  # dropped, but not by the stage meant for it
     }
     report = score_curation(truth, dropped)
-    assert report["exact_duplicate"] == {"planted": 2, "caught": 2, "recall": 1.0, "precision": 1.0,
-                                         "by_stage": {"exact_dedup": 2}}
+    assert report["exact_duplicate"] == {
+        "planted": 2,
+        "caught": 2,
+        "recall": 1.0,
+        "precision": 1.0,
+        "by_stage": {"exact_dedup": 2},
+    }
     assert report["wrong_answer"]["caught"] == 1 and report["wrong_answer"]["recall"] == 0.5
     assert report["wrong_answer"]["precision"] == 0.5
     assert report["wrong_answer"]["by_stage"] == {"near_dedup": 1, "verify": 1}

@@ -15,21 +15,55 @@ from tests.conftest import shared_file
 def test_generate_hf_writes_trace_rows_and_resumes_from_cache(tiny_model, prompts_file, tmp_path, capsys):
     prompts = prompts_file([("What is 2 + 3?", "5"), ("What is 4 + 4?", "8"), ("What is 2 + 3?", "5")])
     out = tmp_path / "out.jsonl"
-    command = ["generate", "--teacher", str(tiny_model), "--prompts", str(prompts), "--out", str(out),
-               "--backend", "hf", "-n", "2", "--temperature", "0", "--max-tokens", "6", "--batch-size", "3", "--quiet"]
+    command = [
+        "generate",
+        "--teacher",
+        str(tiny_model),
+        "--prompts",
+        str(prompts),
+        "--out",
+        str(out),
+        "--backend",
+        "hf",
+        "-n",
+        "2",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "6",
+        "--batch-size",
+        "3",
+        "--quiet",
+    ]
     assert main(command) == 0
     first = out.read_bytes()
     rows = [json.loads(line) for line in first.splitlines()]
     assert len(rows) == 4  # the repeated problem is sampled once
-    assert set(rows[0]) == {"id", "problem_id", "source", "problem", "reasoning", "response", "reference", "tests",
-                            "domain", "teacher", "meta"}
+    assert set(rows[0]) == {
+        "id",
+        "problem_id",
+        "source",
+        "problem",
+        "reasoning",
+        "response",
+        "reference",
+        "tests",
+        "domain",
+        "teacher",
+        "meta",
+    }
     assert rows[0]["problem"] == f"What is 2 + 3?\n\n{MATH_INSTRUCTION}"
     assert [r["meta"]["sample"] for r in rows] == [0, 1, 0, 1]
     assert [r["reference"] for r in rows] == ["5", "5", "8", "8"]
     assert {r["teacher"] for r in rows} == {str(tiny_model)} and {r["domain"] for r in rows} == {"math"}
     assert rows[0]["response"] == rows[1]["response"]  # greedy: the samples agree
     assert all(r["meta"]["completion_tokens"] <= 6 for r in rows)
-    assert capsys.readouterr().out.splitlines()[2].split()[:4] == ["2", "4", "0", "4"]  # problems samples cached new
+    assert capsys.readouterr().out.splitlines()[2].split()[:4] == [
+        "2",
+        "4",
+        "0",
+        "4",
+    ]  # problems samples cached new
 
     assert main(command) == 0
     assert capsys.readouterr().out.splitlines()[2].split()[:4] == ["2", "4", "4", "0"]
@@ -65,8 +99,14 @@ def test_read_prompts_from_shared_benchmarks():
     assert len(code) == 164 and {item.domain for item in code} == {"code"}
     spec = json.loads(code[0].tests)
     assert spec["kind"] == "assert"
-    assert code[0].prompt().endswith(f"Complete the Python function `{spec['entry_point']}`. "
-                                     "Give the whole function in one ```python code block.")
+    assert (
+        code[0]
+        .prompt()
+        .endswith(
+            f"Complete the Python function `{spec['entry_point']}`. "
+            "Give the whole function in one ```python code block."
+        )
+    )
 
     stdin = read_prompts(str(shared_file("code/codeforces.jsonl")))
     assert json.loads(stdin[0].tests)["kind"] == "stdin" and "standard input" in stdin[0].prompt()

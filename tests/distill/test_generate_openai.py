@@ -57,7 +57,9 @@ def test_killed_run_resumes_without_repeating_finished_requests(tiny_model, serv
     assert 0 < len(finished) < total
     assert finished <= {key for _, key, _ in app.log}
 
-    result = subprocess.run(generate_command(url, prompts, out), cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        generate_command(url, prompts, out), cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     resumed = [key for _, key, _ in app.log[answered_before:]]
     assert finished.isdisjoint(resumed)  # no finished request was sent again
@@ -103,8 +105,12 @@ def test_transient_errors_are_retried_and_permanent_ones_reported(serve, tmp_pat
 
         # A 400 is not retried; the other requests of the run still finish and are cached.
         with pytest.raises(GenerationError, match="1 of 2 request"):
-            complete(backend, [Request((("user", "bad"),), 0, params), Request((("user", "q9"),), 0, params)], cache,
-                     progress=False)
+            complete(
+                backend,
+                [Request((("user", "bad"),), 0, params), Request((("user", "q9"),), 0, params)],
+                cache,
+                progress=False,
+            )
         assert app.attempts == 12 + 1 + 2
         assert len(cache) == 7
 
@@ -122,7 +128,9 @@ def test_completions_endpoint_and_unreachable_server(tiny_model, serve):
     app, url = serve(model_dir=tiny_model)
     backend = OpenAIBackend("tiny", base_url=url, endpoint="completions")
     params = SamplingParams(n=2, temperature=0.0, max_tokens=5)
-    completions, _ = complete(backend, [Request((("user", "what is two"),), s, params) for s in range(2)], progress=False)
+    completions, _ = complete(
+        backend, [Request((("user", "what is two"),), s, params) for s in range(2)], progress=False
+    )
     assert [path for path, _, _ in app.log] == ["/v1/completions"] * 2
     assert completions[0].text == completions[1].text  # greedy: both samples agree
     assert completions[0].completion_tokens == 5 and completions[0].finish_reason == "length"
@@ -135,9 +143,18 @@ def test_completions_endpoint_and_unreachable_server(tiny_model, serve):
 def test_reasoning_content_is_put_back_in_think_tags():
     backend = OpenAIBackend("m")
     data = {
-        "choices": [{"message": {"content": "The answer is 4.", "reasoning_content": "2+2=4"}, "finish_reason": "stop"}],
+        "choices": [
+            {
+                "message": {"content": "The answer is 4.", "reasoning_content": "2+2=4"},
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": 3, "completion_tokens": 9},
     }
     completion = backend._completion(data)
     assert completion.text == "<think>\n2+2=4\n</think>\n\nThe answer is 4."
-    assert (completion.finish_reason, completion.prompt_tokens, completion.completion_tokens) == ("stop", 3, 9)
+    assert (completion.finish_reason, completion.prompt_tokens, completion.completion_tokens) == (
+        "stop",
+        3,
+        9,
+    )

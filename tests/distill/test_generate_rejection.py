@@ -14,8 +14,13 @@ from distill.generate.cache import RequestCache
 from distill.generate.prompts import PromptItem
 from distill.generate.rejection import rejection_sample
 
-CODE_TESTS = json.dumps({"kind": "call", "fn_name": "double", "cases": [{"args": [2], "expected": 4},
-                                                                        {"args": [5], "expected": 10}]})
+CODE_TESTS = json.dumps(
+    {
+        "kind": "call",
+        "fn_name": "double",
+        "cases": [{"args": [2], "expected": 4}, {"args": [5], "expected": 10}],
+    }
+)
 
 
 class ScriptedTeacher(Backend):
@@ -58,16 +63,24 @@ def test_unsolved_problems_are_resampled_up_to_the_budget(tmp_path):
     per_problem = {}
     for row in rows:
         per_problem.setdefault(row["problem"].split("\n\n")[0], []).append(
-            (row["meta"]["sample"], row["meta"]["round"], row["meta"]["verify_status"]))
+            (row["meta"]["sample"], row["meta"]["round"], row["meta"]["verify_status"])
+        )
     assert per_problem["A: 3 + 4?"] == [(0, 0, "pass"), (1, 0, "pass")]
     assert per_problem["B: 3 + 4?"] == [(0, 0, "fail"), (1, 0, "pass")]
     assert per_problem["C: 3 + 4?"] == [(0, 0, "fail"), (1, 0, "fail"), (2, 1, "fail"), (3, 1, "pass")]
-    assert per_problem["D: 3 + 4?"] == [(0, 0, "fail"), (1, 0, "fail"), (2, 1, "fail"), (3, 1, "fail"),
-                                        (4, 2, "fail")]  # the budget (5) caps the last round at one sample
+    assert per_problem["D: 3 + 4?"] == [
+        (0, 0, "fail"),
+        (1, 0, "fail"),
+        (2, 1, "fail"),
+        (3, 1, "fail"),
+        (4, 2, "fail"),
+    ]  # the budget (5) caps the last round at one sample
     assert per_problem["Double x."] == [(0, 0, "fail"), (1, 0, "fail"), (2, 1, "pass"), (3, 1, "pass")]
     assert per_problem["E: no reference"] == [(0, 0, "no_reference"), (1, 0, "no_reference")]
     assert [(r.round, r.problems, r.samples, r.passed, r.solved, r.unsolved) for r in rounds] == [
-        (0, 6, 12, 3, 2, 3), (1, 3, 6, 3, 2, 1), (2, 1, 1, 0, 0, 1)
+        (0, 6, 12, 3, 2, 3),
+        (1, 3, 6, 3, 2, 1),
+        (2, 1, 1, 0, 0, 1),
     ]
     assert stats.generated == len(rows) == 19 and len(teacher.asked) == 19
     assert all(row["teacher"] == "scripted-teacher" for row in rows)
@@ -87,8 +100,26 @@ def test_budget_below_n_is_an_error():
 def test_cli_rejection_with_a_tiny_model(tiny_model, prompts_file, tmp_path, capsys):
     prompts = prompts_file([("What is 2 + 3?", "5"), ("What is 1 + 1?", "2")])
     out = tmp_path / "attempts.jsonl"
-    command = ["generate", "--teacher", str(tiny_model), "--prompts", str(prompts), "--out", str(out), "--backend",
-               "hf", "-n", "2", "--budget", "4", "--max-tokens", "4", "--temperature", "1.0", "--quiet"]
+    command = [
+        "generate",
+        "--teacher",
+        str(tiny_model),
+        "--prompts",
+        str(prompts),
+        "--out",
+        str(out),
+        "--backend",
+        "hf",
+        "-n",
+        "2",
+        "--budget",
+        "4",
+        "--max-tokens",
+        "4",
+        "--temperature",
+        "1.0",
+        "--quiet",
+    ]
     assert main(command) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     # An untrained model never passes: both problems use the whole budget, over two rounds.
