@@ -85,11 +85,11 @@ def warm(paths: list[Path]) -> None:
                     pass
 
 
-def measure(command: list[str], log: Path) -> tuple[float, float, float, int]:
+def measure(command: list[str], log: Path, env: dict) -> tuple[float, float, float, int]:
     """(wall seconds, CPU seconds, peak RSS in GB, exit code) of a child process."""
     with open(log, "w") as out:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -119,6 +119,8 @@ def main() -> int:
     parser.add_argument("--methods", default="linear,ties,arcee_fusion")
     parser.add_argument("--layers", type=int, default=24, help="decoder layers (24 = Qwen2.5-0.5B)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool and method (the fastest is kept)")
+    parser.add_argument("--passive", action="store_true",
+                        help="run both tools with OMP_WAIT_POLICY=PASSIVE (distillery sets it for itself)")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # internal: build models in a child
     parser.add_argument("--compare", type=Path, nargs=2, help=argparse.SUPPRESS)  # internal: compare outputs
     args = parser.parse_args()
@@ -141,6 +143,7 @@ def main() -> int:
         print(f"mergekit-yaml not found next to {sys.executable}: install the bench extra", file=sys.stderr)
         return 1
 
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else dict(os.environ)
     rows = []
     for method in args.methods.split(","):
         config = configs(paths)[method]
@@ -158,7 +161,7 @@ def main() -> int:
             for _ in range(args.repeat):
                 shutil.rmtree(out, ignore_errors=True)
                 warm(inputs)
-                seconds, cpu, rss, code = measure(command + [str(out)], args.out / f"{method}-{tool}.log")
+                seconds, cpu, rss, code = measure(command + [str(out)], args.out / f"{method}-{tool}.log", env)
                 if code != 0:
                     print(f"{tool} {method} failed (exit {code}); see {args.out / f'{method}-{tool}.log'}")
                     return 1
@@ -171,7 +174,9 @@ def main() -> int:
         rows.append((method, results, agreement))
 
     load = os.getloadavg()[0]
-    print(f"\n{args.layers}-layer Qwen2 (0.5B shape at 24), bf16, {os.cpu_count()} CPUs, load average {load:.1f}")
+    policy = "OMP_WAIT_POLICY=PASSIVE for both" if args.passive else "default environment"
+    print(f"\n{args.layers}-layer Qwen2 (0.5B shape at 24), bf16, {os.cpu_count()} CPUs, load average {load:.1f}, "
+          f"{policy}")
     header = (f"{'method':13s} {'distillery s':>12s} {'mergekit s':>10s} {'time ratio':>10s} {'CPU s ours/theirs':>17s} "
               f"{'distillery GB':>13s} {'mergekit GB':>11s} {'RSS ratio':>9s}")
     print(header)

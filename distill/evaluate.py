@@ -16,7 +16,10 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from distill.generate.base import SamplingParams
 
 # name -> (path inside the data folder, domain)
 BENCHMARKS: dict[str, tuple[str, str]] = {
@@ -96,7 +99,7 @@ def resolve_bench(spec: str, data_dir: str | Path | None = None) -> Bench:
 def evaluate(
     model: str,
     benches: list[Bench],
-    params,
+    params: SamplingParams,
     backend: str = "hf",
     backend_options: dict[str, Any] | None = None,
     style: str = "r1",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from curate.dedup.shingles import Shingles
+from curate.dedup.shingles import Shingles, join_offsets
 
 
 def candidate_probability(similarity: float, bands: int, rows: int) -> float:
@@ -120,6 +120,12 @@ class NumberLists:
         lengths = numbers.list.len().fill_null(0).to_numpy().astype(np.int64)
         values = numbers.explode().drop_nulls().hash(11).to_numpy()
         return cls(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), values)
+
+    @classmethod
+    def concat(cls, parts: list[NumberLists]) -> NumberLists:
+        return cls(
+            join_offsets([p.offsets for p in parts]), np.concatenate([p.values for p in parts] or [[]])
+        )
 
     def of(self, index: int) -> list[int]:
         return self.values[self.offsets[index] : self.offsets[index + 1]].tolist()

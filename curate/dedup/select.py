@@ -31,19 +31,28 @@ RANK_ORDER = (["cluster", "verifiable", "has_response", "plen", "row_id"], [Fals
 
 
 def row_features(lf: pl.LazyFrame, problem_key: pl.Expr) -> pl.LazyFrame:
-    """The per-row facts dedup needs, computed lazily so only small columns are materialised:
-    `norm` is `problem_key` (an expression of the problem column)."""
+    """The per-row facts dedup needs, computed lazily so that no text is materialised: k0, k1
+    (two 64-bit hashes of `problem_key`, an expression of the problem column), plen (its length),
+    rkey (hash of the response), has_response, verifiable."""
     has_response = pl.col("response").is_not_null() & (pl.col("response").str.strip_chars() != "")
-    return lf.select(
-        "row_id",
-        "id",
-        problem_key.alias("norm"),
-        pl.when(has_response).then(light_normalize_expr("response").hash(7)).alias("rkey"),
-        has_response.alias("has_response"),
-        (has_response & (pl.col("reference").is_not_null() | pl.col("tests").is_not_null())).alias(
-            "verifiable"
-        ),
-    ).with_columns(pl.col("norm").str.len_chars().fill_null(0).alias("plen"))
+    return (
+        lf.select(
+            "row_id",
+            "id",
+            problem_key.alias("norm"),
+            pl.when(has_response).then(light_normalize_expr("response").hash(7)).alias("rkey"),
+            has_response.alias("has_response"),
+            (has_response & (pl.col("reference").is_not_null() | pl.col("tests").is_not_null())).alias(
+                "verifiable"
+            ),
+        )
+        .with_columns(
+            pl.col("norm").hash(0).alias("k0"),
+            pl.col("norm").hash(1).alias("k1"),
+            pl.col("norm").str.len_chars().fill_null(0).alias("plen"),
+        )
+        .drop("norm")
+    )
 
 
 def choose(

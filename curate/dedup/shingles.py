@@ -63,6 +63,20 @@ class Shingles:
     def of(self, index: int) -> np.ndarray:
         return self.hashes[self.offsets[index] : self.offsets[index + 1]]
 
+    @classmethod
+    def concat(cls, parts: list[Shingles]) -> Shingles:
+        return cls(
+            join_offsets([p.offsets for p in parts]), np.concatenate([p.hashes for p in parts] or [[]])
+        )
+
+
+def join_offsets(parts: list[np.ndarray]) -> np.ndarray:
+    """The offsets of several flat ragged arrays laid end to end."""
+    joined = [np.zeros(1, dtype=np.int64)]
+    for offsets in parts:
+        joined.append(offsets[1:] + joined[-1][-1])
+    return np.concatenate(joined).astype(np.int64)
+
 
 def fmix64(values: np.ndarray) -> np.ndarray:
     """MurmurHash3's 64-bit finaliser: spreads structured sums over all bits (wrapping arithmetic)."""

@@ -47,15 +47,12 @@ class ExactDedup(Stage):
         return {**super().fingerprint(), "polars": pl.__version__}
 
     def prepare(self, ctx: StageContext) -> None:
-        rows = row_features(ctx.scan(), exact_key_expr("problem")).with_columns(
-            pl.col("norm").hash(0).alias("k0"),
-            pl.col("norm").hash(1).alias("k1"),
-        )
+        rows = row_features(ctx.scan(), exact_key_expr("problem"))
         if self.options["key"] == "problem+response":
             rows = rows.with_columns(
                 pl.col("k0") ^ pl.col("rkey").fill_null(0), pl.col("k1") + pl.col("rkey").fill_null(0)
             )
-        rows = rows.drop("norm").collect(engine="streaming")
+        rows = rows.collect(engine="streaming")
         rows = rows.with_columns(
             pl.struct("k0", "k1").rank("dense").cast(pl.Int64).alias("cluster"),
             pl.lit(1.0).alias("similarity"),

@@ -102,17 +102,13 @@ class NearDedup(Stage):
     def prepare(self, ctx: StageContext) -> None:
         rows = row_features(ctx.scan(), normalize_expr("problem")).collect(engine="streaming")
         nodes = (
-            rows.group_by("norm")
+            rows.group_by("k0", "k1")
             .agg(pl.col("row_id").min().alias("first_row"), pl.col("plen").first())
             .sort("first_row")
             .with_row_index("node")
         )
-        rows = rows.join(nodes.select("norm", "node"), on="norm").drop("norm").sort("row_id")
-        shingles, bands = self._sign(ctx, nodes)
-        numbers = None
-        if self.options["math_aware"]:
-            numbers = NumberLists.from_series(nodes.select(numbers_expr("norm"))["norm"])
-        nodes = nodes.drop("norm")  # the texts are not needed any more: free them before banding
+        rows = rows.join(nodes.select("k0", "k1", "node"), on=["k0", "k1"]).drop("k0", "k1").sort("row_id")
+        shingles, bands, numbers = self._sign(ctx, nodes)
         eligible = shingles.sizes() > 0  # an empty problem is like nothing
         pairs, counts = self._confirmed_pairs(bands, eligible, shingles, numbers)
         del bands
@@ -137,8 +133,13 @@ class NearDedup(Stage):
             clustered_rows=self.lineage.height,
         )
 
-    def _sign(self, ctx: StageContext, nodes: pl.DataFrame) -> tuple[Shingles, np.ndarray]:
-        """Shingle sets and band hashes of every node; signatures go to signatures.parquet."""
+    def _sign(
+        self, ctx: StageContext, nodes: pl.DataFrame
+    ) -> tuple[Shingles, np.ndarray, NumberLists | None]:
+        """Shingle sets, band hashes and numbers of every node; signatures go to signatures.parquet.
+
+        Nodes are taken NODE_CHUNK at a time: their texts are read back (the first row of each)
+        and normalised again, so no more than one chunk of text is ever in memory."""
         o = self.options
         hasher = MinHasher(o["num_perm"], o["seed"])
         schema = pa.schema(
@@ -148,31 +149,38 @@ class NearDedup(Stage):
                 ("signature", pa.list_(pa.uint32(), o["num_perm"])),
             ]
         )
-        offsets, hashes, bands = [np.zeros(1, dtype=np.int64)], [], []
+        sets, bands, numbers = [], [], []
         with pq.ParquetWriter(ctx.out_dir / "signatures.parquet", schema, compression="zstd") as writer:
             for start in range(0, len(nodes), NODE_CHUNK):
                 chunk = nodes.slice(start, NODE_CHUNK)
-                sets = shingle(chunk["norm"], o["shingle_size"], o["shingle"])
-                signatures = hasher.signatures(sets)
-                bands.append(band_hashes(signatures, self.bands, self.rows))
-                offsets.append(sets.offsets[1:] + offsets[-1][-1])
-                hashes.append(sets.hashes)
-                flat = pa.array(signatures.ravel(), pa.uint32())
-                writer.write_table(
-                    pa.table(
-                        {
-                            "node": chunk["node"].cast(pl.Int64).to_arrow(),
-                            "first_row": chunk["first_row"].to_arrow(),
-                            "signature": pa.FixedSizeListArray.from_arrays(flat, o["num_perm"]),
-                        },
-                        schema=schema,
-                    )
+                first = chunk["first_row"]
+                texts = (
+                    ctx.scan()
+                    .filter(pl.col("row_id").is_between(first.min(), first.max()))
+                    .filter(pl.col("row_id").is_in(first.implode()))
+                    .select("row_id", normalize_expr("problem").alias("norm"))
+                    .sort("row_id")
+                    .collect()["norm"]
                 )
-        shingles = Shingles(
-            np.concatenate(offsets), np.concatenate(hashes) if hashes else np.zeros(0, np.uint32)
+                sets.append(shingle(texts, o["shingle_size"], o["shingle"]))
+                signatures = hasher.signatures(sets[-1])
+                bands.append(band_hashes(signatures, self.bands, self.rows))
+                if o["math_aware"]:
+                    numbers.append(
+                        NumberLists.from_series(pl.select(numbers_expr(pl.lit(texts))).to_series())
+                    )
+                flat = pa.array(signatures.ravel(), pa.uint32())
+                columns = {
+                    "node": chunk["node"].cast(pl.Int64).to_arrow(),
+                    "first_row": first.to_arrow(),
+                    "signature": pa.FixedSizeListArray.from_arrays(flat, o["num_perm"]),
+                }
+                writer.write_table(pa.table(columns, schema=schema))
+        return (
+            Shingles.concat(sets),
+            np.concatenate(bands) if bands else np.zeros((0, self.bands), np.uint64),
+            NumberLists.concat(numbers) if o["math_aware"] else None,
         )
-        all_bands = np.concatenate(bands) if bands else np.zeros((0, self.bands), np.uint64)
-        return shingles, all_bands
 
     def _confirmed_pairs(
         self, bands: np.ndarray, eligible: np.ndarray, shingles: Shingles, numbers: NumberLists | None

@@ -133,10 +133,12 @@ def _unshare_command(as_root: bool) -> list[str]:
     return command
 
 
-def worker_command(isolation: str, python: str, tmp_mb: int, probe_limits: dict) -> list[str]:
-    """The full command line that starts one worker under `isolation`."""
+def worker_command(
+    isolation: str, python: str, tmp_mb: int, probe_limits: dict, cpu: int | None = None
+) -> list[str]:
+    """The full command line that starts one worker under `isolation` (pinned to `cpu` if given)."""
     as_root = os.geteuid() == 0
-    config: dict = {"isolation": isolation, "probe_limits": probe_limits, "tmp_mb": tmp_mb}
+    config: dict = {"isolation": isolation, "probe_limits": probe_limits, "tmp_mb": tmp_mb, "cpu": cpu}
     if isolation == "bwrap":
         prefix = _bwrap_command(python, as_root, tmp_mb)
     elif isolation == "unshare":
@@ -155,9 +157,11 @@ def worker_command(isolation: str, python: str, tmp_mb: int, probe_limits: dict)
 class Worker:
     """One sandboxed worker process. run() sends a task and returns the supervisor's result."""
 
-    def __init__(self, isolation: str, python: str, tmp_mb: int, probe_limits: dict) -> None:
-        self.isolation = isolation
-        self._command = worker_command(isolation, python, tmp_mb, probe_limits)
+    def __init__(
+        self, isolation: str, python: str, tmp_mb: int, probe_limits: dict, cpu: int | None = None
+    ) -> None:
+        self.isolation, self.cpu = isolation, cpu
+        self._command = worker_command(isolation, python, tmp_mb, probe_limits, cpu)
         self._process: subprocess.Popen | None = None
         self._stderr = None
         self.info: dict = {}
@@ -250,14 +254,16 @@ def candidates(requested: str) -> list[str]:
     return [requested]
 
 
-def start_worker(requested: str, python: str, tmp_mb: int, probe_limits: dict) -> Worker:
+def start_worker(
+    requested: str, python: str, tmp_mb: int, probe_limits: dict, cpu: int | None = None
+) -> Worker:
     """A started worker in the first mode that works here; the answer is remembered per interpreter."""
     key = (requested, python)
     with _resolve_lock:
         known = _resolved.get(key)
     tried = []
     for mode in [known] if known else candidates(requested):
-        worker = Worker(mode, python, tmp_mb, probe_limits)
+        worker = Worker(mode, python, tmp_mb, probe_limits, cpu)
         try:
             worker.start()
         except (WorkerError, OSError) as error:

@@ -8,13 +8,14 @@ back in input order. A worker runs one sample at a time; a pool of N workers run
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from curate.verify.code.extract import extract_code
@@ -101,6 +102,10 @@ class CodeVerifier:
     isolation: "auto" (bubblewrap, else unshare; refuses when neither works), "bwrap", "unshare",
     or "none" (no isolation: only for code you trust). Limits given here are defaults that a
     spec's own time_limit_s / memory_mb override. Thread-safe; map() keeps every worker busy.
+
+    Each worker has a host thread of its own; with pin_cpus, worker i and its thread stay on the
+    i-th CPU this process may use, because a sample is a dozen hand-offs between processes and a
+    hand-off to another (virtual) CPU costs far more than one on the same CPU.
     """
 
     def __init__(
@@ -113,6 +118,7 @@ class CodeVerifier:
         max_processes: int = DEFAULT_MAX_PROCESSES,
         python: str | None = None,
         language: str = "python",
+        pin_cpus: bool = True,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -121,39 +127,59 @@ class CodeVerifier:
         self.limits = Limits(float(time_limit_s), int(memory_mb), int(max_processes))
         self.language = language
         self._python = python or sys.executable
-        self._tmp_mb = TMP_MB
-        probe = {"wall_s": 30.0, "cpu_s": 30.0, "memory_mb": 512, "processes": 8, **_FIXED_LIMITS}
-        self._probe = probe
-        first = start_worker(isolation, self._python, self._tmp_mb, probe)  # resolves the mode
-        self.isolation = first.isolation
-        self._workers: list[Worker] = [first]
-        self._workers += self._start_more(workers - 1)
-        self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
-        for worker in self._workers:
-            self._idle.put(worker)
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="code-verify")
+        self._probe = {"wall_s": 30.0, "cpu_s": 30.0, "memory_mb": 512, "processes": 8, **_FIXED_LIMITS}
+        cpus = sorted(os.sched_getaffinity(0)) if pin_cpus else []
+        self._cpus = [cpus[index % len(cpus)] if cpus else None for index in range(workers)]
+        self._tasks: queue.SimpleQueue[tuple[Future, tuple] | None] = queue.SimpleQueue()
+        self._workers: list[Worker] = []
+        self._threads: list[threading.Thread] = []
         self._closed = False
+        self.isolation = isolation
+        # The first worker finds the isolation that works here; the others then start together.
+        self._start_threads([0])
+        self.isolation = self._workers[0].isolation
+        self._start_threads(list(range(1, workers)))
 
-    def _start_more(self, count: int) -> list[Worker]:
-        workers: list[Worker] = []
+    def _start_threads(self, indices: list[int]) -> None:
         errors: list[BaseException] = []
-
-        def start() -> None:
-            try:
-                workers.append(start_worker(self.isolation, self._python, self._tmp_mb, self._probe))
-            except BaseException as error:  # noqa: B036 - re-raised below, in the caller's thread
-                errors.append(error)
-
-        threads = [threading.Thread(target=start) for _ in range(count)]
-        for thread in threads:
+        started = []
+        for index in indices:
+            ready = threading.Event()
+            thread = threading.Thread(
+                target=self._feed, args=(index, ready, errors), name=f"code-verify-{index}", daemon=True
+            )
             thread.start()
-        for thread in threads:
-            thread.join()
+            started.append(ready)
+            self._threads.append(thread)
+        for ready in started:
+            ready.wait()
         if errors:
-            for worker in workers:
-                worker.stop()
+            self.close()
             raise errors[0]
-        return workers
+
+    def _feed(self, index: int, ready: threading.Event, errors: list[BaseException]) -> None:
+        """Thread body: start worker `index`, then run tasks from the queue on it until told to stop."""
+        cpu = self._cpus[index]
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})  # this thread only
+        try:
+            worker = start_worker(self.isolation, self._python, TMP_MB, self._probe, cpu)
+        except BaseException as error:  # noqa: B036 - handed to the constructor, which raises it
+            errors.append(error)
+            ready.set()
+            return
+        self._workers.append(worker)
+        ready.set()
+        try:
+            while (job := self._tasks.get()) is not None:
+                future, prepared = job
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(self._run(worker, prepared))
+                    except BaseException as error:  # noqa: B036 - delivered to whoever waits on it
+                        future.set_exception(error)
+        finally:
+            worker.stop()
 
     @property
     def workers(self) -> int:
@@ -179,17 +205,14 @@ class CodeVerifier:
         task, guard = build_task(code, spec, self.limits)
         return task, guard, code
 
-    def _run(self, prepared: tuple[dict, float, str]) -> Verdict:
+    def _run(self, worker: Worker, prepared: tuple[dict, float, str]) -> Verdict:
         task, guard, code = prepared
-        worker = self._idle.get()
         start = time.perf_counter()
         try:
             result = worker.run(task, guard)
         except WorkerError as error:
             seconds = round(time.perf_counter() - start, 6)
             return Verdict("error", code, json.dumps({"message": f"sandbox worker failed: {error}"}), seconds)
-        finally:
-            self._idle.put(worker)
         detail = {
             "cases": result.get("cases", []),
             "message": result.get("message", ""),
@@ -218,9 +241,12 @@ class CodeVerifier:
                 except StopIteration:
                     return
                 prepared = self._prepare(item)
-                pending.append(
-                    prepared if isinstance(prepared, Verdict) else self._executor.submit(self._run, prepared)
-                )
+                if isinstance(prepared, Verdict):
+                    pending.append(prepared)
+                else:
+                    future: Future = Future()
+                    self._tasks.put((future, prepared))
+                    pending.append(future)
 
         fill()
         while pending:
@@ -231,12 +257,15 @@ class CodeVerifier:
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Stop the workers (after the tasks already queued)."""
         if getattr(self, "_closed", True):
             return
         self._closed = True
-        self._executor.shutdown(wait=True)
-        for worker in self._workers:
-            worker.stop()
+        for _ in self._threads:
+            self._tasks.put(None)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join()
 
     def __enter__(self) -> CodeVerifier:
         return self
