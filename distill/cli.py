@@ -20,6 +20,8 @@ MOUNTS = [
     "distill.generate.cli",
     "distill.evaluate",
     "curate.verify.cli",
+    "distill.recipe",
+    "distill.demo.run",
 ]
 
 

@@ -7,6 +7,7 @@ A recipe is one YAML file (see recipes/tinyr1.yaml for every key, distill/demo/d
     curate: {...}            the curate config (format, source, workers, stages)
     base: {path: MODEL}      or {tiny: {...}, pretrain: {...}}: a tiny model built here, optionally
                              trained briefly (SFT settings) on the shards of every domain
+    threads: 1               optional: torch CPU threads
     domains: [math, code]    default: every domain the workspace has shards for
     sft: {config: FILE, defaults: {...}, domains: {math: {...}}}   SFT settings per student
     joint: {...}             optional: a baseline SFT'd from the base on all domains' shards together
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 MARKER = ".step.json"
-RECIPE_KEYS = {"name", "corpus", "inputs", "curate", "base", "domains", "sft", "joint", "merge", "eval"}
+RECIPE_KEYS = {"name", "threads", "corpus", "inputs", "curate", "base", "domains", "sft", "joint", "merge", "eval"}
 # Step groups in run order, for --from.
 GROUPS = ("corpus", "curate", "base", "students", "joint", "merge", "eval")
 
@@ -166,10 +167,10 @@ def _sft_config(values: dict[str, Any], source: str):
     return SFTConfig.from_dict(values, source=source)
 
 
-def _train(config, data: Path, base: Path, out: Path) -> dict[str, Any]:
+def _train(config, data: Path, base: Path, out: Path, progress: bool) -> dict[str, Any]:
     from distill.sft.trainer import train
 
-    result = train(config, data, base, out, resume=True, progress=True)
+    result = train(config, data, base, out, resume=True, progress=progress)
     return {
         "samples": result.fit.kept,
         "steps": result.steps,
@@ -383,18 +384,18 @@ class Run:
         if spec.get("pretrain"):
             mixed = _link_mixed(self.ws / "shards", domains, self.out / "base" / "mixed")
             config = _sft_config(dict(spec["pretrain"]), "base pretrain settings")
-            summary.update(_train(config, mixed, init, self.out / "base" / "model"))
+            summary.update(_train(config, mixed, init, self.out / "base" / "model", self.progress))
         return summary
 
     def _student(self, domain: str, settings: dict[str, Any], out: Path) -> dict[str, Any]:
         data = self.ws / "shards" / domain
         if not any(data.glob("train-*.parquet")):
             raise RecipeError(f"{self.ws}: curation left no training shards for domain {domain!r}")
-        return _train(_sft_config(settings, domain), data, self.base_dir, out)
+        return _train(_sft_config(settings, domain), data, self.base_dir, out, self.progress)
 
     def _joint(self, settings: dict[str, Any]) -> dict[str, Any]:
         mixed = _link_mixed(self.ws / "shards", self._domains(), self.out / "joint_data")
-        return _train(_sft_config(settings, "joint"), mixed, self.base_dir, self.out / "joint")
+        return _train(_sft_config(settings, "joint"), mixed, self.base_dir, self.out / "joint", self.progress)
 
     def _merge(self) -> dict[str, Any]:
         import yaml
@@ -431,6 +432,11 @@ class Run:
         if start is not None and start not in GROUPS:
             raise RecipeError(f"--from {start!r}: no such step (steps: {', '.join(GROUPS)})")
         forced = set(GROUPS[GROUPS.index(start):]) if start else set()
+        if self.recipe.values.get("threads"):
+            import torch
+
+            # Small models on a few busy cores: one thread each often beats several contending ones.
+            torch.set_num_threads(int(self.recipe.values["threads"]))
         self.out.mkdir(parents=True, exist_ok=True)
         began, cpu_began = time.perf_counter(), _cpu_seconds()
         timings: dict[str, float] = {}

@@ -192,7 +192,8 @@ def plan_step(step: StepSpec, find: Callable[[str], ModelInfo], out_dir: Path | 
     _check_architecture(inputs, reference, step, problems)
     sources, untied = _tensor_sources(inputs, reference, step, problems)
     vocab_rows = _check_vocabulary(inputs, tokenizer_donor, step, problems, notes)
-    _check_shapes(inputs, reference, sources, vocab_rows, problems)
+    vocab_differs = len({info.vocab_rows for info in inputs}) > 1
+    _check_shapes(inputs, reference, sources, vocab_differs, problems)
     if problems:
         raise MergeError(_problem_report(step, problems))
 
@@ -256,8 +257,8 @@ def _tensor_sources(inputs: list[ModelInfo], reference: ModelInfo, step: StepSpe
     untie = bool(tied and separate)
     if untie and not step.untie_embeddings:
         problems.append(
-            f"tied embeddings: {', '.join(i.label for i in tied)} tie lm_head to the input embeddings "
-            f"but {', '.join(i.label for i in separate)} have a separate {head}; set untie_embeddings: true "
+            f"tied embeddings: lm_head is tied to the input embeddings in {', '.join(i.label for i in tied)} "
+            f"but is a separate {head} in {', '.join(i.label for i in separate)}; set untie_embeddings: true "
             "to use each tied model's embeddings as its lm_head and write an untied model"
         )
     names = list(reference.tensors)
@@ -344,13 +345,14 @@ def _token_table(directory: Path | None) -> dict[int, str] | None:
 
 
 def _check_shapes(inputs: list[ModelInfo], reference: ModelInfo, sources: dict[str, list[str]],
-                  vocab_rows: int | None, problems: list[str]) -> None:
+                  vocab_differs: bool, problems: list[str]) -> None:
+    """Every tensor has one shape across inputs (vocabulary rows aside: _check_vocabulary's)."""
     for name, per_input in sources.items():
         shapes = [inputs[i].tensors[source].shape for i, source in enumerate(per_input)
                   if source in inputs[i].tensors]
         if len(shapes) != len(inputs):
             continue  # already reported as a missing tensor
-        resized = vocab_rows is not None and _is_vocab(name)
+        resized = vocab_differs and _is_vocab(name)
         expected = shapes[next(i for i, info in enumerate(inputs) if info is reference)]
         for info, shape in zip(inputs, shapes, strict=True):
             if (shape[1:] != expected[1:]) if resized else (shape != expected):

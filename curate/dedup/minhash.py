@@ -63,7 +63,10 @@ class MinHasher:
 
 
 def band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """(texts x bands) uint64: one hash of each band's `rows` signature values."""
+    """(texts x bands) uint32: one hash of each band's `rows` signature values.
+
+    32 bits keep the banding table small; a chance collision only adds a candidate pair, which
+    the true-Jaccard check then rejects."""
     if bands * rows > signatures.shape[1]:
         raise ValueError(
             f"{bands} bands x {rows} rows need {bands * rows} permutations, have {signatures.shape[1]}"
@@ -73,7 +76,7 @@ def band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     cube = signatures[:, : bands * rows].reshape(len(signatures), bands, rows).astype(np.uint64)
     with np.errstate(over="ignore"):
         combined = (cube * _ROW_MULTIPLIERS[:rows]).sum(axis=2, dtype=np.uint64)
-        return fmix64(combined + np.uint64(rows))
+        return (fmix64(combined + np.uint64(rows)) >> np.uint64(32)).astype(np.uint32)
 
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -21,8 +21,10 @@
 The `clusters` view gets every row of a cluster of two or more rows, with its similarity (true
 Jaccard of its problem with the representative's problem).
 
-Memory: per distinct problem, the band hashes (8 bytes x bands), the shingle set (4 bytes per
-shingle) and its numbers; per row about 40 bytes. Shuffle: by (band, band hash).
+Memory: per distinct problem, the band hashes (4 bytes x bands), the shingle set (4 bytes per
+shingle) and its numbers (8 bytes each); per row about 80 bytes (row_id, id, ranking facts).
+Problem texts are read back and normalised NODE_CHUNK at a time, never all at once.
+Shuffle: by (band, band hash).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from curate.errors import CurateError
 from curate.stage import Stage, StageContext
 from curate.text import light_normalize_expr, normalize_expr, numbers_expr
 
-NODE_CHUNK = 20_000  # distinct problems shingled and signed at a time
+NODE_CHUNK = 10_000  # distinct problems shingled and signed at a time
 BAND_GROUP = 8  # bands grouped per pass, to bound the memory of the (band, hash) table
 RESPONSE_PERM = 64
 
@@ -178,7 +180,7 @@ class NearDedup(Stage):
                 writer.write_table(pa.table(columns, schema=schema))
         return (
             Shingles.concat(sets),
-            np.concatenate(bands) if bands else np.zeros((0, self.bands), np.uint64),
+            np.concatenate(bands) if bands else np.zeros((0, self.bands), np.uint32),
             NumberLists.concat(numbers) if o["math_aware"] else None,
         )
 

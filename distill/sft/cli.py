@@ -94,9 +94,17 @@ def _is_main() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+def _quiet_transformers() -> None:
+    """Keep one progress bar per run (ours): no per-file bars for loading and saving weights."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
 def run_sft(args: argparse.Namespace) -> int:
     from distill.sft.trainer import train
 
+    _quiet_transformers()
     result = train(load_config(args), args.data, args.base, args.out, resume=not args.no_resume)
     if _is_main():
         fit = result.fit
@@ -135,6 +143,7 @@ def run_branch(args: argparse.Namespace) -> int:
     from distill.sft.trainer import train
 
     domains = workspace_domains(args.workspace)
+    _quiet_transformers()
     if args.domains:
         missing = sorted(set(args.domains) - set(domains))
         if missing:
@@ -150,7 +159,7 @@ def run_branch(args: argparse.Namespace) -> int:
             continue
         config = load_config(args, domain)
         if _is_main():
-            print(f"branch: training the {domain} student ({config.epochs:g} epochs) -> {out}")
+            print(f"branch: training the {domain} student, epochs {config.epochs:g} -> {out}")
         result = train(config, data, args.base, out, resume=not args.no_resume)
         table.append(
             [

@@ -167,18 +167,26 @@ def _bracket(job: TensorJob, ranks: dict[int, int]) -> dict[int, float]:
         low = float(sample[max(0, math.floor((position - _MARGIN) * _SAMPLE))])
         high = float(sample[min(_SAMPLE - 1, math.ceil((position + _MARGIN) * _SAMPLE))])
         bounds[index] = (low, high)
+    # Bracket entries go into buffers allocated up front: many small pieces kept across the loop
+    # would fragment the heap between the large per-chunk temporaries and grow it by gigabytes.
+    capacity = int(3 * _MARGIN * n) + 4096  # a bracket holds about 2 * _MARGIN of the entries
+    bands = {index: torch.empty(capacity, dtype=job.compute_dtype) for index in ranks}
+    filled = dict.fromkeys(ranks, 0)
     above = dict.fromkeys(ranks, 0)
-    inside: dict[int, list[torch.Tensor]] = {index: [] for index in ranks}
     for rows in job.chunks():
         base = job.rows(job.base, rows)
         for index, (low, high) in bounds.items():
             magnitude = torch.sub(job.rows(index, rows), base).abs_()
             above[index] += int((magnitude > high).sum())
-            inside[index].append(magnitude[(magnitude >= low) & (magnitude <= high)])
+            piece = magnitude[(magnitude >= low) & (magnitude <= high)]
+            end = filled[index] + piece.numel()
+            if end <= capacity:
+                bands[index][filled[index]:end] = piece
+            filled[index] = end  # past capacity the bracket is too wide to use: a miss
     found = {}
     for index, k in ranks.items():
-        band = torch.cat(inside[index])
         rank = k - above[index]  # the answer is the rank-th largest inside the bracket
-        if 1 <= rank <= band.numel():
-            found[index] = float(torch.kthvalue(band, band.numel() - rank + 1).values)
+        if filled[index] <= capacity and 1 <= rank <= filled[index]:
+            band = bands[index][: filled[index]]
+            found[index] = float(torch.kthvalue(band, filled[index] - rank + 1).values)
     return found

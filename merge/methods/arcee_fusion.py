@@ -32,9 +32,10 @@ class ArceeFusion(Method):
 
     def prepare(self, job: TensorJob) -> tuple[torch.Tensor, float]:
         other = job.others[0]
-        kl = torch.cat([
-            row_kl(job.rows(other, rows), job.rows(job.base, rows)) for rows in job.chunks()
-        ])
+        # Filled in place: small per-chunk pieces kept across the loop would fragment the heap.
+        kl = torch.empty((*job.shape[:-1], 1), dtype=job.compute_dtype)
+        for rows in job.chunks():
+            kl[rows] = row_kl(job.rows(other, rows), job.rows(job.base, rows))
         if job.numel <= QUANTILE_SAMPLE:
             values = torch.cat([
                 (job.delta(other, rows).abs() * kl[rows]).reshape(-1) for rows in job.chunks()

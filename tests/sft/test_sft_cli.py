@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 
@@ -88,20 +90,29 @@ def test_branch_trains_every_domain_with_its_epochs(tmp_path, tiny_base, convers
     assert capsys.readouterr().out.count("done earlier") == 2
 
 
-def test_fsdp_two_processes_match_one(tmp_path, tiny_base, shard_dir):
-    """torchrun with 2 CPU processes (gloo, FSDP2) trains the same weights as 1 process with 2x accumulation."""
+def torchrun(args: list[str]) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    done = subprocess.run(
+        command + ["-m", "distill.cli"] + args, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def metric_losses(out: Path) -> list[float]:
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in records if "loss" in r]
+
+
+def test_fsdp_two_processes_match_one_and_resume(tmp_path, tiny_base, shard_dir):
+    """torchrun with 2 CPU processes (gloo, FSDP2) trains the same weights as 1 process with 2x accumulation,
+    and resumes from its sharded checkpoint to identical weights."""
     settings = {**SMALL, "lr": 1e-3, "max_steps": 3, "save_every": 2}
     one = write_config(tmp_path / "one.yaml", **{**settings, "grad_accum": 2})
     two = write_config(tmp_path / "two.yaml", **settings)
     common = ["sft", "--data", str(shard_dir), "--base", str(tiny_base)]
     assert main(common + ["--out", str(tmp_path / "one"), "--config", str(one)]) == 0
-
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    command += ["-m", "distill.cli"] + common + ["--out", str(tmp_path / "two"), "--config", str(two)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "two" / "checkpoints" / "step-00000002" / "trainer_state.json").is_file()
+    torchrun(common + ["--out", str(tmp_path / "two"), "--config", str(two)])
 
     a, b = (
         load_file(tmp_path / "one" / "model.safetensors"),
@@ -112,10 +123,11 @@ def test_fsdp_two_processes_match_one(tmp_path, tiny_base, shard_dir):
     assert worst < 1e-5, worst
     base = load_file(tiny_base / "model.safetensors")
     assert max((a[k] - base[k]).abs().max().item() for k in a) > 1e-4  # it did train
-    losses = [
-        json.loads(line)["loss"] for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()[:3]
-    ]
-    expected = [
-        json.loads(line)["loss"] for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()[:3]
-    ]
-    assert losses == pytest.approx(expected, abs=1e-5)
+    assert metric_losses(tmp_path / "two") == pytest.approx(metric_losses(tmp_path / "one"), abs=1e-5)
+
+    checkpoint = tmp_path / "two" / "checkpoints" / "step-00000002"
+    shutil.copytree(checkpoint, tmp_path / "resumed" / "checkpoints" / checkpoint.name)
+    torchrun(common + ["--out", str(tmp_path / "resumed"), "--config", str(two)])
+    c = load_file(tmp_path / "resumed" / "model.safetensors")
+    assert all(torch.equal(b[k], c[k]) for k in b)
+    assert metric_losses(tmp_path / "resumed") == metric_losses(tmp_path / "two")[2:]

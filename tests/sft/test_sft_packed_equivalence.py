@@ -74,6 +74,18 @@ def test_packed_row_matches_one_by_one(base, examples):
     assert_grads_close(grads_of(model), want_grads)
 
 
+def test_gradient_checkpointing_changes_nothing(base, examples):
+    from distill.sft.config import SFTConfig
+    from distill.sft.trainer import load_model
+
+    _, want_grads = reference(base, examples)
+    model = TokenLoss(load_model(base, SFTConfig(gradient_checkpointing=True))).train()
+    assert model.lm.is_gradient_checkpointing
+    row = pack_row(examples)
+    (model.row_loss(row) / row.n_supervised).backward()
+    assert_grads_close(grads_of(model), want_grads)
+
+
 def test_accumulation_normalises_by_the_step_token_count(base, examples):
     want_loss, want_grads = reference(base, examples)
     model = TokenLoss(load(base, attention.register()))

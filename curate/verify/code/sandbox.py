@@ -44,7 +44,20 @@ SANDBOX_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
-_SOURCE = Path(inside.__file__).read_text(encoding="utf-8")
+_SOURCE = Path(inside.__file__).read_bytes()
+# The worker reads inside.py from its stdin (exactly its length, so the task frames after it stay
+# in the pipe). Passed as `-c` text instead, its compilation would leave ~4 MB more resident in the
+# zygote, and every runner's fork copies the page tables of all of it. For the same reason `-S`:
+# site-packages are put on sys.path without running their .pth hooks.
+_BOOTSTRAP = (
+    "import os, site, sys\n"
+    "sys.path += [path for path in site.getsitepackages() if os.path.isdir(path)]\n"
+    "size, source = int(sys.argv[1]), b''\n"
+    "while len(source) < size:\n"
+    "    source += os.read(0, size - len(source)) or sys.exit('truncated source')\n"
+    "del sys.argv[1]\n"
+    "exec(compile(source, 'inside.py', 'exec'))\n"
+)
 
 
 class IsolationError(RuntimeError):
@@ -117,10 +130,13 @@ def _bwrap_command(python: str, as_root: bool, tmp_mb: int) -> list[str]:
             if str(parent) not in made:
                 command += ["--perms", "0755", "--dir", str(parent)]
                 made.add(str(parent))
+    # /tmp before the binds, so that an interpreter living under /tmp is bound inside it.
+    command += ["--dev", "/dev", "--proc", "/proc", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp"]
     for source, dest in binds:
         command += ["--ro-bind", source, dest]
-    command += ["--dev", "/dev", "--proc", "/proc", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp"]
-    command += ["--remount-ro", "/", "--chdir", "/tmp"]
+    # Read-only root and /dev (their tmpfs belongs to the user when bwrap runs unprivileged):
+    # a run may write its own /tmp and /dev/shm only, and those are private to it.
+    command += ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", "/tmp"]
     if as_root:
         command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     return command
@@ -138,12 +154,15 @@ def worker_command(
 ) -> list[str]:
     """The full command line that starts one worker under `isolation` (pinned to `cpu` if given)."""
     as_root = os.geteuid() == 0
+    links, binds = mount_plan(python)
     config: dict = {"isolation": isolation, "probe_limits": probe_limits, "tmp_mb": tmp_mb, "cpu": cpu}
+    # A run gets a fresh /tmp: interpreter directories under /tmp must be bound again on top of it.
+    config["keep_under_tmp"] = [dest for _, dest in binds if dest.startswith("/tmp/")]
     if isolation == "bwrap":
         prefix = _bwrap_command(python, as_root, tmp_mb)
     elif isolation == "unshare":
         prefix = _unshare_command(as_root)
-        config["links"], config["binds"] = mount_plan(python)
+        config["links"], config["binds"] = links, binds
         config["devices"] = list(DEVICES)
     elif isolation == "none":
         prefix = []
@@ -151,7 +170,7 @@ def worker_command(
         raise ValueError(f"unknown isolation {isolation!r}; expected one of {ISOLATIONS}")
     if as_root and isolation != "none":
         config["drop_to"] = [NOBODY, NOBODY]
-    return [*prefix, python, "-I", "-B", "-c", _SOURCE, json.dumps(config)]
+    return [*prefix, python, "-I", "-B", "-S", "-c", _BOOTSTRAP, str(len(_SOURCE)), json.dumps(config)]
 
 
 class Worker:
@@ -179,15 +198,17 @@ class Worker:
             start_new_session=True,
         )
         try:
+            self._process.stdin.write(_SOURCE)  # type: ignore[union-attr]
+            self._process.stdin.flush()  # type: ignore[union-attr]
             ready = self._receive(time.monotonic() + START_TIMEOUT_S)
-        except WorkerError as error:
+        except (WorkerError, OSError) as error:
+            text = self.stderr_text()
             self.stop()
-            raise WorkerError(
-                f"{self.isolation} worker did not start: {error}: {self.stderr_text()}"
-            ) from None
+            raise WorkerError(f"{self.isolation} worker did not start: {error}: {text}") from None
         if not ready.get("ready"):
+            text = self.stderr_text()
             self.stop()
-            raise WorkerError(f"{self.isolation} worker did not start: {ready.get('message')}")
+            raise WorkerError(f"{self.isolation} worker did not start: {ready.get('message')} {text}".strip())
         self.info = ready
 
     def stderr_text(self) -> str:
