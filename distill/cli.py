@@ -20,6 +20,7 @@ MOUNTS = [
     "distill.generate.cli",
     "distill.evaluate",
     "curate.verify.cli",
+    "curate.longctx.cli",
     "distill.recipe",
     "distill.demo.run",
 ]

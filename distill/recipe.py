@@ -3,7 +3,8 @@
 A recipe is one YAML file (see recipes/tinyr1.yaml for every key, distill/demo/demo.yaml for a CPU run):
 
     corpus: {...}            optional: write the built-in demo corpus (distill.demo.corpus) to OUT/corpus
-    inputs: [traces.jsonl]   trace files for `curate`
+    generate: {...}          optional: sample teacher traces (distillery generate) into OUT/generated
+    inputs: [traces.jsonl]   trace files for `curate` (default: what corpus or generate wrote)
     curate: {...}            the curate config (format, source, workers, stages)
     base: {path: MODEL}      or {tiny: {...}, pretrain: {...}}: a tiny model built here, optionally
                              trained briefly (SFT settings) on the shards of every domain
@@ -39,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 MARKER = ".step.json"
-RECIPE_KEYS = {"name", "threads", "corpus", "inputs", "curate", "base", "domains", "sft", "joint", "merge", "eval"}
+RECIPE_KEYS = {"name", "threads", "corpus", "generate", "inputs", "curate", "base", "domains", "sft", "joint", "merge", "eval"}
 # Step groups in run order, for --from.
-GROUPS = ("corpus", "curate", "base", "students", "joint", "merge", "eval")
+GROUPS = ("corpus", "generate", "curate", "base", "students", "joint", "merge", "eval")
 
 
 class RecipeError(Exception):
@@ -107,8 +108,8 @@ class Recipe:
             raise RecipeError(f"unknown recipe key(s) {unknown}; known: {sorted(RECIPE_KEYS)}")
         if "base" not in values:
             raise RecipeError("the recipe names no `base` model (base: {path: ...} or base: {tiny: {...}})")
-        if not values.get("inputs") and "corpus" not in values:
-            raise RecipeError("the recipe names no `inputs` (trace files) and no `corpus` to write")
+        if not values.get("inputs") and not {"corpus", "generate"} & set(values):
+            raise RecipeError("the recipe names no `inputs` (trace files), no `generate` step and no `corpus`")
         out_dir = Path(out or default_out).resolve()
         return cls(_substitute(values, str(out_dir)), out_dir, base_dir)
 
@@ -222,7 +223,9 @@ class Run:
     # -- planning ---------------------------------------------------------------------------------
 
     def _add(self, name: str, group: str, out: Path, settings: Any, after: list[Step], run) -> Step:
-        fingerprint = _hash({"step": name, "settings": settings, "after": [s.fingerprint for s in after]})
+        # Hashed with the output folder written as `{out}`, so that a run folder can be moved or copied.
+        text = json.dumps(settings, sort_keys=True, default=str).replace(str(self.out), "{out}")
+        fingerprint = _hash({"step": name, "settings": text, "after": [s.fingerprint for s in after]})
         step = Step(name, group, out, fingerprint, run)
         self.steps.append(step)
         return step
@@ -232,12 +235,23 @@ class Run:
         corpus = None
         if "corpus" in r.values:
             corpus = self._add("corpus", "corpus", self.out / "corpus", r.section("corpus"), [], self._write_corpus)
-        inputs = [r.path(p) for p in (r.values.get("inputs") or ["{out}/corpus/traces.jsonl"])]
+        made = [corpus] if corpus else []
+        if "generate" in r.values:
+            spec = r.section("generate")
+            prompts = [r.path(p) for p in spec.get("prompts") or []]
+            if not spec.get("teacher") or not prompts:
+                raise RecipeError("`generate` needs a `teacher` and a list of `prompts` files")
+            settings = {**spec, "digests": [self._digest(p) for p in prompts]}
+            made.append(self._add("generate", "generate", self.out / "generated", settings, made,
+                                  lambda: self._generate(spec, prompts)))
+        made_by = "generated" if "generate" in r.values else "corpus"
+        default = [str(self.out / made_by / "traces.jsonl")]
+        inputs = [r.path(p) for p in (r.values.get("inputs") or default)]
         curate_settings = {"config": r.section("curate"), "inputs": [str(p) for p in inputs]}
-        if corpus is None:  # the inputs are the user's files: a changed file must redo curation
-            curate_settings["digests"] = [self._digest(p) for p in inputs]
-        curate = self._add("curate", "curate", self.ws, curate_settings, [corpus] if corpus else [],
-                           lambda: self._curate(inputs))
+        # The user's own files: a changed file must redo curation (files written by a step are
+        # covered by that step's fingerprint).
+        curate_settings["digests"] = [self._digest(p) for p in inputs if not str(p).startswith(str(self.out))]
+        curate = self._add("curate", "curate", self.ws, curate_settings, made, lambda: self._curate(inputs))
 
         base_spec = r.section("base")
         if "path" in base_spec:
@@ -362,6 +376,33 @@ class Run:
         files = write_corpus(self.out / "corpus", CorpusConfig(**self.recipe.section("corpus")))
         rows = sum(1 for _ in files.traces.open())
         return {"rows": rows, "eval": {d: sum(1 for _ in p.open()) for d, p in files.eval_sets.items()}}
+
+    def _generate(self, spec: dict[str, Any], prompts: list[Path]) -> dict[str, Any]:
+        """Teacher traces for every prompt file; with `budget`, rejection sampling up to that many
+        samples per problem. Finished requests are cached, so a killed step does not pay twice."""
+        from distill.generate.base import SamplingParams, load_backend
+        from distill.generate.cache import RequestCache
+        from distill.generate.prompts import read_prompts
+        from distill.generate.rejection import rejection_sample
+        from distill.generate.runner import sample_items, trace_row, write_jsonl
+
+        out = self.out / "generated"
+        items = [item for path in prompts for item in read_prompts(str(path))]
+        params = SamplingParams(**(spec.get("sampling") or {}))
+        style = spec.get("style", "r1")
+        backend = load_backend(spec.get("backend", "hf"), spec["teacher"], **(spec.get("backend_options") or {}))
+        with RequestCache(out / "cache.sqlite") as cache:
+            try:
+                if spec.get("budget"):
+                    rows, _, stats = rejection_sample(backend, items, params, spec["budget"], style, cache,
+                                                      self.progress, spec.get("workers", 2))
+                else:
+                    results, stats = sample_items(backend, items, params, style, None, cache, self.progress)
+                    rows = [trace_row(items[i], style, n, c, spec["teacher"], params) for i, n, c in results]
+            finally:
+                backend.close()
+        write_jsonl(rows, out / "traces.jsonl")
+        return {"problems": len(items), "traces": len(rows), "cached": stats.cached, "generated": stats.generated}
 
     def _curate(self, inputs: list[Path]) -> dict[str, Any]:
         from curate.pipeline import curate

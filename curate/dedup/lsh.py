@@ -41,39 +41,41 @@ def candidate_pairs(
 ) -> np.ndarray:
     """Unique (a, b) index pairs, a < b, of texts that share a band hash.
 
-    A bucket of up to `max_bucket` texts yields all its pairs; a bigger one (degenerate texts that
-    all look alike) only links consecutive members, which keeps them connected at linear cost.
+    One band at a time, the (hash, text) rows are sorted with Polars and cut into runs of equal
+    hashes (buckets). A bucket of up to `max_bucket` texts yields all its pairs; a bigger one
+    (degenerate texts that all look alike) only links consecutive members, which keeps them
+    connected at linear cost.
     """
     n, bands = band_hash.shape
     index = np.arange(n, dtype=np.int64)
     if eligible is not None:
         index = index[eligible]
-    frame = pl.DataFrame(
-        {
-            "band": np.repeat(np.arange(bands, dtype=np.int16)[None, :], len(index), axis=0).ravel(),
-            "h": band_hash[index].ravel(),
-            "doc": np.repeat(index, bands),
-        }
-    )
-    buckets = (
-        frame.group_by("band", "h")
-        .agg(pl.col("doc").sort())
-        .filter(pl.col("doc").list.len() > 1)
-        .with_row_index("bucket")
-        .select("bucket", "doc", pl.col("doc").list.len().alias("size"))
-    )
-    members = buckets.explode("doc").with_columns(pl.int_range(pl.len()).over("bucket").alias("pos"))
-    small = members.filter(pl.col("size") <= max_bucket)
-    pairs_small = (
-        small.join(small, on="bucket", suffix="_b")
-        .filter(pl.col("pos") < pl.col("pos_b"))
-        .select(pl.col("doc").alias("a"), pl.col("doc_b").alias("b"))
-    )
-    big = members.filter(pl.col("size") > max_bucket)
-    pairs_big = big.join(big.with_columns(pl.col("pos") - 1), on=["bucket", "pos"], suffix="_b").select(
-        pl.col("doc").alias("a"), pl.col("doc_b").alias("b")
-    )
-    pairs = pl.concat([pairs_small, pairs_big]).unique().sort("a", "b")
+    found = [pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})]
+    for band in range(bands):
+        members = (
+            pl.DataFrame({"h": band_hash[index, band], "doc": index})
+            .sort("h", "doc")
+            .with_columns((pl.col("h") != pl.col("h").shift(1)).fill_null(True).cum_sum().alias("bucket"))
+            .filter(pl.len().over("bucket") > 1)
+            .with_columns(
+                pl.len().over("bucket").alias("size"), pl.int_range(pl.len()).over("bucket").alias("pos")
+            )
+        )
+        small = members.filter(pl.col("size") <= max_bucket)
+        found.append(
+            small.join(small, on="bucket", suffix="_b")
+            .filter(pl.col("pos") < pl.col("pos_b"))
+            .select(pl.col("doc").alias("a"), pl.col("doc_b").alias("b"))
+        )
+        big = members.filter(pl.col("size") > max_bucket)
+        found.append(
+            big.join(big.with_columns(pl.col("pos") - 1), on=["bucket", "pos"], suffix="_b").select(
+                pl.col("doc").alias("a"), pl.col("doc_b").alias("b")
+            )
+        )
+        if len(found) > 64:  # keep the list of pair frames short
+            found = [pl.concat(found).unique()]
+    pairs = pl.concat(found).unique().sort("a", "b")
     return np.stack([pairs["a"].to_numpy(), pairs["b"].to_numpy()], axis=1).astype(np.int64).reshape(-1, 2)
 
 
@@ -86,22 +88,26 @@ def _ragged_gather(shingles: Shingles, docs: np.ndarray) -> tuple[np.ndarray, np
     return which, shingles.hashes[position]
 
 
-def jaccard(pairs: np.ndarray, shingles: Shingles) -> np.ndarray:
+def jaccard(pairs: np.ndarray, shingles: Shingles, chunk: int = 100_000) -> np.ndarray:
     """True Jaccard similarity of the shingle sets of each (a, b) pair.
 
-    Both sets of every pair are laid out as (pair << 32 | hash) keys and sorted once; a set has
-    no repeated hash, so each key that occurs twice is one shared shingle."""
-    if len(pairs) == 0:
-        return np.zeros(0)
-    keys = []
-    for side in (0, 1):
-        which, hashes = _ragged_gather(shingles, pairs[:, side])
-        keys.append((which.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
-    merged = np.sort(np.concatenate(keys))
-    repeated = merged[1:][merged[1:] == merged[:-1]]
-    inter = np.bincount((repeated >> np.uint64(32)).astype(np.int64), minlength=len(pairs))
+    Both sets of every pair are laid out as (pair << 32 | hash) keys and sorted; a set has no
+    repeated hash, so each key that occurs twice is one shared shingle. Pairs go `chunk` at a time
+    to bound memory."""
     sizes = shingles.sizes()
-    union = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter
+    inter = np.zeros(len(pairs), dtype=np.int64)
+    for start in range(0, len(pairs), chunk):
+        part = pairs[start : start + chunk]
+        keys = []
+        for side in (0, 1):
+            which, hashes = _ragged_gather(shingles, part[:, side])
+            keys.append((which.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
+        merged = np.sort(np.concatenate(keys))
+        repeated = merged[1:][merged[1:] == merged[:-1]]
+        inter[start : start + len(part)] = np.bincount(
+            (repeated >> np.uint64(32)).astype(np.int64), minlength=len(part)
+        )
+    union = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter if len(pairs) else inter
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 

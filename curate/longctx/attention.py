@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,14 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     for name, module in model.named_modules():
         if name.split(".")[-1] == "layers" and isinstance(module, nn.ModuleList):
             return module
-    raise CurateError(f"{type(model).__name__}: no decoder `layers` list found; LongAttn needs a decoder-only LM")
+    raise CurateError(
+        f"{type(model).__name__}: no decoder `layers` list found; LongAttn needs a decoder-only LM"
+    )
 
 
-def load_layer_model(model_dir: str | Path, layer: int, dtype: str = "float32", device: str = "cpu") -> LayerModel:
+def load_layer_model(
+    model_dir: str | Path, layer: int, dtype: str = "float32", device: str = "cpu"
+) -> LayerModel:
     """Load only layers 0..`layer` of a local causal LM (the released LongAttn code likewise cuts a
     70B model down to its first layer), with SDPA attention for the layers before the chosen one."""
     from transformers import AutoConfig, AutoModel
@@ -65,17 +70,41 @@ def load_layer_model(model_dir: str | Path, layer: int, dtype: str = "float32", 
     except (OSError, ValueError) as error:
         raise CurateError(f"{model_dir}: cannot read the model config: {error}") from error
     if not 0 <= layer < config.num_hidden_layers:
-        raise CurateError(f"{model_dir}: layer {layer} out of range (the model has {config.num_hidden_layers})")
+        raise CurateError(
+            f"{model_dir}: layer {layer} out of range (the model has {config.num_hidden_layers})"
+        )
     config.num_hidden_layers = layer + 1
     if getattr(config, "layer_types", None):
         config.layer_types = config.layer_types[: layer + 1]
-    model = AutoModel.from_pretrained(model_dir, config=config, dtype=DTYPES[dtype], attn_implementation="sdpa")
+    with _quiet_transformers():
+        # the weights of the layers after `layer` (and the LM head) are left unloaded on purpose
+        model = AutoModel.from_pretrained(
+            model_dir, config=config, dtype=DTYPES[dtype], attn_implementation="sdpa"
+        )
     model.to(device).eval()
     attention = getattr(decoder_layers(model)[layer], "self_attn", None)
     missing = [a for a in ("q_proj", "k_proj", "head_dim", "scaling") if not hasattr(attention, a)]
     if attention is None or missing:
-        raise CurateError(f"{type(model).__name__}: unsupported attention module (needs q_proj, k_proj, head_dim, scaling)")
+        raise CurateError(
+            f"{type(model).__name__}: unsupported attention module (needs q_proj, k_proj, head_dim, scaling)"
+        )
     return LayerModel(model, attention, layer)
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report (it lists every weight we chose not to load) and its bar."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 def _project(attention: nn.Module, proj: str, norm: str, hidden: torch.Tensor) -> torch.Tensor:
@@ -124,7 +153,9 @@ def layer_queries_keys(lm: LayerModel, input_ids: torch.Tensor) -> tuple[torch.T
     return query[0] * attention.scaling, key[0]
 
 
-def attention_chunks(query: torch.Tensor, key: torch.Tensor, chunk: int) -> Iterator[tuple[int, torch.Tensor]]:
+def attention_chunks(
+    query: torch.Tensor, key: torch.Tensor, chunk: int
+) -> Iterator[tuple[int, torch.Tensor]]:
     """Causal attention probabilities, `chunk` queries at a time: yields (start, probs) with probs of
     shape (heads, rows, start + rows) in float32. Queries must be pre-scaled.
 

@@ -7,6 +7,8 @@ from curate.stage import Stage
 from curate.stages.decontaminate import Decontaminate
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.ingest import Ingest
+from curate.stages.longattn import LongAttn
+from curate.stages.longreps import LongRePS
 from curate.stages.near_dedup import NearDedup
 from curate.stages.normalize import Normalize
 from curate.stages.quality import Quality
@@ -22,6 +24,9 @@ PIPELINE: dict[str, type[Stage]] = {
     "decontaminate": Decontaminate,
     "verify": Verify,
     "quality": Quality,
+    # opt-in (enabled: true in the config): long-context path checks and document selection
+    "longreps": LongRePS,
+    "longattn": LongAttn,
     "split": Split,
     "select": Select,
     "shard": Shard,

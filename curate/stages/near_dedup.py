@@ -53,7 +53,6 @@ from curate.stage import Stage, StageContext
 from curate.text import light_normalize_expr, normalize_expr, numbers_expr
 
 NODE_CHUNK = 10_000  # distinct problems shingled and signed at a time
-BAND_GROUP = 8  # bands grouped per pass, to bound the memory of the (band, hash) table
 RESPONSE_PERM = 64
 
 
@@ -110,17 +109,24 @@ class NearDedup(Stage):
             .with_row_index("node")
         )
         rows = rows.join(nodes.select("k0", "k1", "node"), on=["k0", "k1"]).drop("k0", "k1").sort("row_id")
-        shingles, bands, numbers = self._sign(ctx, nodes)
-        eligible = shingles.sizes() > 0  # an empty problem is like nothing
-        pairs, counts = self._confirmed_pairs(bands, eligible, shingles, numbers)
+        bands, nonempty = self._sign(ctx, nodes)
+        candidates = candidate_pairs(bands, nonempty, self.options["max_bucket"])
         del bands
-        rank = self._node_rank(rows, nodes)
-        labels = self._clusters(len(nodes), pairs, rank, numbers)
-        node_similarity = self._similarity_to_representative(labels, shingles)
+        # Only nodes of a candidate pair can be near-duplicates: work on them alone ("involved",
+        # indexed 0..k-1), so shingle sets and numbers are only ever held for those.
+        involved = np.unique(candidates)
+        shingles, numbers = self._features(ctx, nodes["first_row"].to_numpy()[involved])
+        pairs = self._confirm(np.searchsorted(involved, candidates), shingles, numbers)
+        rank = self._node_rank(rows, nodes)[involved]
+        reps = self._clusters(len(involved), pairs, rank, numbers)
+        labels = np.arange(len(nodes), dtype=np.int64)
+        labels[involved] = involved[reps]
+        similarity = np.ones(len(nodes))
+        similarity[involved] = self._similarity_to_representative(reps, shingles)
         node_of_row = rows["node"].to_numpy()
         rows = rows.with_columns(
             pl.Series("cluster", labels[node_of_row]),
-            pl.Series("similarity", node_similarity[node_of_row]),
+            pl.Series("similarity", similarity[node_of_row]),
         )
         near = self._near_identical_responses(ctx, rows)
         self.lineage = choose(rows, self.options["max_traces"], "near_duplicate", near)
@@ -129,19 +135,28 @@ class NearDedup(Stage):
             distinct_problems=len(nodes),
             bands=self.bands,
             rows_per_band=self.rows,
-            candidate_pairs=counts[0],
-            confirmed_pairs=counts[1],
+            candidate_pairs=len(candidates),
+            confirmed_pairs=len(pairs),
             clusters=self.lineage["cluster_id"].n_unique(),
             clustered_rows=self.lineage.height,
         )
 
-    def _sign(
-        self, ctx: StageContext, nodes: pl.DataFrame
-    ) -> tuple[Shingles, np.ndarray, NumberLists | None]:
-        """Shingle sets, band hashes and numbers of every node; signatures go to signatures.parquet.
+    @staticmethod
+    def _node_texts(ctx: StageContext, first_rows: np.ndarray) -> pl.Series:
+        """The normalised problems of rows `first_rows` (sorted), read back from the input."""
+        return (
+            ctx.scan()
+            .filter(pl.col("row_id").is_between(int(first_rows[0]), int(first_rows[-1])))
+            .filter(pl.col("row_id").is_in(pl.Series(first_rows).implode()))
+            .select("row_id", normalize_expr("problem").alias("norm"))
+            .sort("row_id")
+            .collect()["norm"]
+        )
 
-        Nodes are taken NODE_CHUNK at a time: their texts are read back (the first row of each)
-        and normalised again, so no more than one chunk of text is ever in memory."""
+    def _sign(self, ctx: StageContext, nodes: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Band hashes of every node and whether it has any shingle; the signatures are written
+        to signatures.parquet. Nodes go NODE_CHUNK at a time: their texts are read back (the
+        first row of each) and normalised again, so one chunk of text at most is in memory."""
         o = self.options
         hasher = MinHasher(o["num_perm"], o["seed"])
         schema = pa.schema(
@@ -151,48 +166,39 @@ class NearDedup(Stage):
                 ("signature", pa.list_(pa.uint32(), o["num_perm"])),
             ]
         )
-        sets, bands, numbers = [], [], []
+        bands, nonempty = [np.zeros((0, self.bands), np.uint32)], [np.zeros(0, bool)]
         with pq.ParquetWriter(ctx.out_dir / "signatures.parquet", schema, compression="zstd") as writer:
             for start in range(0, len(nodes), NODE_CHUNK):
                 chunk = nodes.slice(start, NODE_CHUNK)
-                first = chunk["first_row"]
-                texts = (
-                    ctx.scan()
-                    .filter(pl.col("row_id").is_between(first.min(), first.max()))
-                    .filter(pl.col("row_id").is_in(first.implode()))
-                    .select("row_id", normalize_expr("problem").alias("norm"))
-                    .sort("row_id")
-                    .collect()["norm"]
+                sets = shingle(
+                    self._node_texts(ctx, chunk["first_row"].to_numpy()), o["shingle_size"], o["shingle"]
                 )
-                sets.append(shingle(texts, o["shingle_size"], o["shingle"]))
-                signatures = hasher.signatures(sets[-1])
+                signatures = hasher.signatures(sets)
                 bands.append(band_hashes(signatures, self.bands, self.rows))
-                if o["math_aware"]:
-                    numbers.append(
-                        NumberLists.from_series(pl.select(numbers_expr(pl.lit(texts))).to_series())
-                    )
+                nonempty.append(sets.sizes() > 0)
                 flat = pa.array(signatures.ravel(), pa.uint32())
                 columns = {
                     "node": chunk["node"].cast(pl.Int64).to_arrow(),
-                    "first_row": first.to_arrow(),
+                    "first_row": chunk["first_row"].to_arrow(),
                     "signature": pa.FixedSizeListArray.from_arrays(flat, o["num_perm"]),
                 }
                 writer.write_table(pa.table(columns, schema=schema))
-        return (
-            Shingles.concat(sets),
-            np.concatenate(bands) if bands else np.zeros((0, self.bands), np.uint32),
-            NumberLists.concat(numbers) if o["math_aware"] else None,
-        )
+        return np.concatenate(bands), np.concatenate(nonempty)
 
-    def _confirmed_pairs(
-        self, bands: np.ndarray, eligible: np.ndarray, shingles: Shingles, numbers: NumberLists | None
-    ) -> tuple[np.ndarray, tuple[int, int]]:
+    def _features(self, ctx: StageContext, first_rows: np.ndarray) -> tuple[Shingles, NumberLists | None]:
+        """Shingle sets and numbers of the nodes whose first rows are `first_rows` (sorted)."""
         o = self.options
-        found = [
-            candidate_pairs(bands[:, first : first + BAND_GROUP], eligible, o["max_bucket"])
-            for first in range(0, self.bands, BAND_GROUP)
-        ]
-        pairs = np.unique(np.concatenate(found), axis=0) if found else np.zeros((0, 2), np.int64)
+        sets, numbers = [], []
+        for start in range(0, len(first_rows), NODE_CHUNK):
+            texts = self._node_texts(ctx, first_rows[start : start + NODE_CHUNK])
+            sets.append(shingle(texts, o["shingle_size"], o["shingle"]))
+            if o["math_aware"]:
+                numbers.append(NumberLists.from_series(pl.select(numbers_expr(pl.lit(texts))).to_series()))
+        return Shingles.concat(sets), NumberLists.concat(numbers) if o["math_aware"] else None
+
+    def _confirm(self, pairs: np.ndarray, shingles: Shingles, numbers: NumberLists | None) -> np.ndarray:
+        """The candidate pairs that are near-duplicates (module docstring, step 4)."""
+        o = self.options
         similar = jaccard(pairs, shingles)
         sizes = shingles.sizes()
         ok = similar >= o["threshold"]
@@ -203,7 +209,7 @@ class NearDedup(Stage):
         confirmed = pairs[ok]
         if numbers is not None:
             confirmed = confirmed[numbers_compatible(confirmed, numbers)]
-        return confirmed, (len(pairs), len(confirmed))
+        return confirmed
 
     @staticmethod
     def _node_rank(rows: pl.DataFrame, nodes: pl.DataFrame) -> np.ndarray:
@@ -232,7 +238,7 @@ class NearDedup(Stage):
     def _clusters(
         self, n: int, pairs: np.ndarray, rank: np.ndarray, numbers: NumberLists | None
     ) -> np.ndarray:
-        """Cluster label of each node: its representative's index."""
+        """Each node's representative (the cluster label), from the confirmed pairs."""
         while True:
             reps = self._representatives(union_find(n, pairs), rank)
             if numbers is None:

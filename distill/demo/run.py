@@ -66,13 +66,21 @@ def claim_table(report: dict[str, dict[str, float | None]]) -> str:
     return format_table(("domain", "base", "own student", "merged", "student gain", "merged gain", "kept"), rows)
 
 
-def run_demo(out: str | Path, overrides: dict[str, Any] | None = None, start: str | None = None,
-             progress: bool = True, log=print) -> dict[str, Any]:
-    """Run the demo recipe into `out`, score curation and the claim, and rewrite OUT/results.json."""
-    from distill.demo.corpus import dropped_from_workspace, read_truth, score_curation
-    from distill.recipe import run_recipe
+def run_demo(out: str | Path, recipe: str | Path | None = None, overrides: dict[str, Any] | None = None,
+             start: str | None = None, progress: bool = True, log=print) -> dict[str, Any]:
+    """Run the demo recipe (or another recipe with a `corpus` step) into `out`, score curation and the
+    claim, and rewrite OUT/results.json."""
+    import yaml
 
-    recipe = demo_recipe(overrides)
+    from distill.demo.corpus import dropped_from_workspace, read_truth, score_curation
+    from distill.recipe import RecipeError, run_recipe
+
+    if recipe is None:
+        recipe = demo_recipe(overrides)
+    else:
+        recipe = deep_update(yaml.safe_load(Path(recipe).read_text()), overrides or {})
+    if "corpus" not in recipe:
+        raise RecipeError("a demo recipe needs a `corpus` step: curation is scored against the corpus's truth")
     results = run_recipe(recipe, out, start, progress=progress, log=log)
     root = Path(results["out"])
     truth = read_truth(root / "corpus" / "truth.jsonl")
@@ -91,6 +99,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "held-out problems. Tables are printed and written to OUT/results.json.",
     )
     parser.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
+    parser.add_argument("--recipe", help=f"a variant of the demo recipe (default: {DEMO_RECIPE.name}; it must "
+                        "keep the `corpus` step)")
     parser.add_argument("--from", dest="start", help="redo this step and every later one (corpus, curate, base, "
                         "students, joint, merge, eval)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars (the per-step lines stay)")
@@ -103,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from distill.recipe import eval_table
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    results = run_demo(args.out, start=args.start, progress=not args.quiet)
+    results = run_demo(args.out, args.recipe, start=args.start, progress=not args.quiet)
     print("\ncuration (planted defects of the synthetic corpus):")
     print(curation_table(results["curation"]))
     print("\nevaluation (pass@1 on held-out problems, greedy):")

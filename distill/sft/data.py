@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 IGNORE_INDEX = -100
+ENCODE_CHUNK = 256  # conversations tokenised per batch call
 ROLES = ("system", "user", "assistant")
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 
@@ -198,21 +199,25 @@ def encode_conversations(
     if template is None and not tokenizer.chat_template:
         raise TemplateError("the tokenizer has no chat template; set config `chat_template`")
     stop_ids = stop_ids if stop_ids is not None else stop_token_ids(tokenizer)
-    rendered = [assistant_spans(tokenizer, messages, template) for messages in conversations]
-    if not rendered:
-        return []
-    encoded = tokenizer([text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
+    conversations = list(conversations)
     examples = []
-    for k, (_, spans) in enumerate(rendered):
-        example = _label_tokens(
-            encoded["input_ids"][k], encoded["offset_mapping"][k], spans, stop_ids, tokenizer.eos_token_id
+    # In chunks: token offsets as Python objects take ~100 bytes a token, too much for a whole dataset.
+    for first in range(0, len(conversations), ENCODE_CHUNK):
+        rendered = [
+            assistant_spans(tokenizer, m, template) for m in conversations[first : first + ENCODE_CHUNK]
+        ]
+        encoded = tokenizer(
+            [text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True
         )
-        if example.n_supervised == 0:
-            raise TemplateError(
-                f"conversation {k}: the chat template leaves no supervised token (empty assistant spans); "
-                "check that it renders assistant messages"
-            )
-        examples.append(example)
+        for k, (_, spans) in enumerate(rendered):
+            ids, offsets = encoded["input_ids"][k], encoded["offset_mapping"][k]
+            example = _label_tokens(ids, offsets, spans, stop_ids, tokenizer.eos_token_id)
+            if example.n_supervised == 0:
+                raise TemplateError(
+                    f"conversation {first + k}: the chat template leaves no supervised token; "
+                    "check that it renders assistant messages"
+                )
+            examples.append(example)
     return examples
 
 

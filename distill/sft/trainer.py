@@ -41,6 +41,7 @@ from distill.sft.data import (
     IGNORE_INDEX,
     Example,
     SFTDataError,
+    TemplateError,
     encode_conversations,
     read_conversations,
     read_template,
@@ -376,9 +377,15 @@ def load_data(cfg: SFTConfig, data_dir: str | Path, tokenizer, stop_ids: set[int
     template = read_template(cfg.chat_template)
 
     def split(name: str) -> tuple[list[Example], FitStats]:
-        files = shard_files(data_dir, name)
-        conversations = read_conversations(files) if files else []
-        examples = encode_conversations(tokenizer, conversations, stop_ids=stop_ids, template=template)
+        examples = []
+        for path in shard_files(data_dir, name):  # one shard at a time: only token arrays stay in memory
+            conversations = read_conversations([path])
+            try:
+                examples += encode_conversations(
+                    tokenizer, conversations, stop_ids=stop_ids, template=template
+                )
+            except TemplateError as error:
+                raise TemplateError(f"{path}: {error}") from error
         return fit_to_length(examples, cfg.seq_len, cfg.overlong)
 
     train_examples, fit = split("train")

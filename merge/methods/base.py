@@ -123,13 +123,3 @@ def run_job(method: Method, job: TensorJob) -> Iterator[tuple[slice, torch.Tenso
     state = method.prepare(job)
     for rows in job.chunks():
         yield rows, method.combine(job, rows, state)
-
-
-def weights_of(job: TensorJob, indices: list[int]) -> torch.Tensor:
-    """The `weight` parameter of the given inputs, as a compute-dtype vector."""
-    return torch.tensor([job.model_params[i]["weight"] for i in indices], dtype=job.compute_dtype)
-
-
-def broadcast(vector: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Reshape a per-input vector [n] so it broadcasts against a stacked [n, ...] tensor."""
-    return vector.reshape(-1, *([1] * (like.dim() - 1)))

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ..errors import MergeError
-from .base import Method, TensorJob, weights_of
+from .base import Method, TensorJob
 
 
 class Linear(Method):
@@ -24,7 +24,7 @@ class Linear(Method):
     base_gets_model_params = True
 
     def prepare(self, job: TensorJob) -> float:
-        total = float(weights_of(job, list(range(len(job.tensors)))).sum())
+        total = sum(params["weight"] for params in job.model_params)
         if job.params["normalize"] and total == 0:
             raise MergeError(f"linear: the weights for {job.name} sum to zero, so they cannot be normalized")
         return total if job.params["normalize"] else 1.0

@@ -670,14 +670,34 @@ class Runner:
     """One runner process, seen from the supervisor (its parent)."""
 
     def __init__(self, supervisor: Supervisor, fds: list[int], workdir: str | None) -> None:
-        self.pid = supervisor.spawn(fds)
+        socket.send_fds(supervisor.zygote, [b"r"], fds)  # the zygote answers with the pid: read later
+        self.supervisor = supervisor
         self.sandboxed = supervisor.sandboxed
         self.workdir = workdir
         self.exit_status: int | None = None
         self.cpu_s = 0.0
+        self._pid: int | None = None
+
+    def started(self) -> bool:
+        """Collect the zygote's answer to our clone request (once): False if the clone failed.
+        Read only when needed, so that the supervisor gets on with the test meanwhile."""
+        if self._pid is None:
+            answer = self.supervisor.zygote.recv(4)
+            if len(answer) != 4:
+                raise SolutionDied("the zygote is gone")
+            (self._pid,) = struct.unpack("<i", answer)
+        return self._pid > 0
+
+    @property
+    def pid(self) -> int:
+        if not self.started():
+            raise OSError(-self._pid, f"cannot start a runner: {os.strerror(-self._pid)}")
+        return self._pid
 
     def stop(self) -> None:
         """SIGKILL the runner; its PID namespace, and every process in it, dies with it."""
+        if not self.started():
+            return
         if self.exit_status is None:
             try:
                 os.kill(self.pid, signal.SIGKILL)
@@ -697,7 +717,7 @@ class Runner:
     def finish(self) -> None:
         """Stop, reap and clean up: done after the verdict is sent, so teardown costs no latency."""
         self.stop()
-        if self.exit_status is None:
+        if self.exit_status is None and self.started():
             self.reap()
         if self.workdir:
             _remove_tree(self.workdir)
@@ -930,16 +950,6 @@ class Supervisor:
 
     # --- runners ------------------------------------------------------------------------------------------
 
-    def spawn(self, fds: list[int]) -> int:
-        socket.send_fds(self.zygote, [b"r"], fds)
-        answer = self.zygote.recv(4)
-        if len(answer) != 4:
-            raise SolutionDied("the zygote is gone")
-        (pid,) = struct.unpack("<i", answer)
-        if pid < 0:
-            raise OSError(-pid, f"cannot start a runner: {os.strerror(-pid)}")
-        return pid
-
     def start_runner(
         self, task: dict, mode: str, stdio: list[int], resolve: dict | None = None, planned: list[bytes] = ()
     ) -> tuple[Runner, socket.socket, list[bytes]]:
@@ -959,6 +969,8 @@ class Supervisor:
             "workdir": workdir,
             "resolve": resolve,
         }
+        for earlier in self._finishing:  # the zygote answers in order: collect earlier answers first
+            earlier.started()
         frame = _frame(setup)
         planned = list(planned) if len(frame) + sum(map(len, planned)) <= 65536 else []
         queued = len(frame) <= 65536  # fits an empty socket buffer: writing it cannot block
@@ -1134,6 +1146,8 @@ class Supervisor:
         except SolutionTimeout:
             return None, _one_case("timeout", start, "time limit exceeded while loading the solution")
         except SolutionDied as error:
+            if not runner.started():
+                return None, _one_case("error", start, "the zygote could not start a runner")
             return None, _one_case("fail", start, str(error))
         except Exception as error:  # noqa: BLE001 - the solution raised while loading
             return None, _one_case(
@@ -1327,6 +1341,7 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     sandboxed = config["isolation"] != "none"
+    os.environ.pop("PWD", None)  # bwrap's --chdir sets it: runs see the same environment in every mode
     if config.get("cpu") is not None:
         # Supervisor, zygote and runners share one CPU: a wake-up on another (virtual) CPU costs
         # ~30x more, and a sample makes a dozen of them.

@@ -4,10 +4,12 @@ Isolation modes, strongest first:
 
 bwrap    bubblewrap builds the worker a fresh root holding only the system directories and the
          interpreter (read-only), a private /tmp, /dev and /proc, and new PID, network, IPC and UTS
-         namespaces. Started as root, bwrap keeps only CAP_SETUID/CAP_SETGID for the worker, which
-         uses them to become `nobody` before it runs anything.
+         namespaces. Run by root, bwrap keeps only CAP_SETUID/CAP_SETGID for the worker, which uses
+         them to become `nobody` before anything else (as root, RLIMIT_NPROC would not apply and
+         runs could read root's files); run by a user, bwrap also makes a user namespace.
 unshare  the same view built by the worker itself with mount(2) and pivot_root(2), inside the
-         namespaces that util-linux `unshare` creates. Used when bwrap is missing or refused.
+         namespaces that util-linux `unshare` creates (plus a user namespace when not root). Used
+         when bwrap is missing or refused.
 none     no isolation at all: only resource limits, a process group and a temporary folder.
          Never chosen automatically (`isolation="none"`, CLI `--unsafe-no-isolation`).
 
@@ -70,18 +72,13 @@ class WorkerError(RuntimeError):
     """A worker died or stopped answering; the task it had gets an `error` verdict."""
 
 
-def _python_paths(python: str) -> dict:
+def _prefixes(python: str) -> list[str]:
     """Where an interpreter lives: what the sandbox must show for it to start and import its packages."""
     if os.path.realpath(python) == os.path.realpath(sys.executable):
-        info = {"prefixes": [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]}
-    else:
-        script = "import json,sys;print(json.dumps({'prefixes':[sys.prefix,sys.base_prefix,sys.exec_prefix,sys.base_exec_prefix]}))"
-        out = subprocess.run(
-            [python, "-I", "-c", script], capture_output=True, text=True, timeout=30, check=True
-        )
-        info = json.loads(out.stdout)
-    info["executable"] = python
-    return info
+        return [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    script = "import json, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]))"
+    out = subprocess.run([python, "-I", "-c", script], capture_output=True, text=True, timeout=30, check=True)
+    return json.loads(out.stdout)
 
 
 def mount_plan(python: str) -> tuple[list[list[str]], list[list[str]]]:
@@ -93,8 +90,7 @@ def mount_plan(python: str) -> tuple[list[list[str]], list[list[str]]]:
         elif os.path.isdir(path):
             binds.append([path, path])
     covered = [dest for _, dest in binds]
-    paths = _python_paths(python)
-    wanted = [*paths["prefixes"], os.path.dirname(os.path.abspath(python))]
+    wanted = [*_prefixes(python), os.path.dirname(os.path.abspath(python))]
     wanted += [os.path.realpath(p) for p in wanted]
     for path in wanted:
         path = os.path.abspath(path)
@@ -108,8 +104,7 @@ def mount_plan(python: str) -> tuple[list[list[str]], list[list[str]]]:
     return links, binds
 
 
-def _bwrap_command(python: str, as_root: bool, tmp_mb: int) -> list[str]:
-    links, binds = mount_plan(python)
+def _bwrap_command(links: list[list[str]], binds: list[list[str]], as_root: bool, tmp_mb: int) -> list[str]:
     # No --die-with-parent: its signal fires when the *thread* that started bwrap exits. The worker
     # ends with us anyway: the supervisor reads EOF on its task pipe and exits.
     command = [
@@ -122,7 +117,9 @@ def _bwrap_command(python: str, as_root: bool, tmp_mb: int) -> list[str]:
         command += ["--setenv", key, value]
     for target, link in links:
         command += ["--symlink", target, link]
-    made = {"/"} | {dest for _, dest in binds}
+    # /tmp before the binds, so that an interpreter living under /tmp is bound inside it.
+    command += ["--dev", "/dev", "--proc", "/proc", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp"]
+    made = {"/", "/tmp"} | {dest for _, dest in binds}
     for _, dest in binds:
         # bwrap copies the host's modes for parents it creates (/root is 0700): once the worker is
         # `nobody` it could not reach its own interpreter.
@@ -130,8 +127,6 @@ def _bwrap_command(python: str, as_root: bool, tmp_mb: int) -> list[str]:
             if str(parent) not in made:
                 command += ["--perms", "0755", "--dir", str(parent)]
                 made.add(str(parent))
-    # /tmp before the binds, so that an interpreter living under /tmp is bound inside it.
-    command += ["--dev", "/dev", "--proc", "/proc", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp"]
     for source, dest in binds:
         command += ["--ro-bind", source, dest]
     # Read-only root and /dev (their tmpfs belongs to the user when bwrap runs unprivileged):
@@ -159,7 +154,7 @@ def worker_command(
     # A run gets a fresh /tmp: interpreter directories under /tmp must be bound again on top of it.
     config["keep_under_tmp"] = [dest for _, dest in binds if dest.startswith("/tmp/")]
     if isolation == "bwrap":
-        prefix = _bwrap_command(python, as_root, tmp_mb)
+        prefix = _bwrap_command(links, binds, as_root, tmp_mb)
     elif isolation == "unshare":
         prefix = _unshare_command(as_root)
         config["links"], config["binds"] = links, binds
@@ -187,7 +182,8 @@ class Worker:
 
     def start(self) -> None:
         self._stderr = tempfile.TemporaryFile()
-        env = dict(SANDBOX_ENV) if self.isolation == "none" else {"PATH": SANDBOX_ENV["PATH"]}
+        # bwrap clears the environment and sets SANDBOX_ENV itself; the others inherit this one.
+        env = {"PATH": SANDBOX_ENV["PATH"]} if self.isolation == "bwrap" else dict(SANDBOX_ENV)
         self._process = subprocess.Popen(
             self._command,
             stdin=subprocess.PIPE,
@@ -210,6 +206,24 @@ class Worker:
             self.stop()
             raise WorkerError(f"{self.isolation} worker did not start: {ready.get('message')} {text}".strip())
         self.info = ready
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by this worker's processes: each one's own time plus that of the
+        children it reaped (the supervisor reaps every runner), read from /proc."""
+        if self._process is None:
+            return 0.0
+        total, pending = 0.0, [self._process.pid]
+        while pending:
+            pid = pending.pop()
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{pid}/task/{pid}/children") as handle:
+                    pending += [int(child) for child in handle.read().split()]
+            except OSError:  # ended meanwhile: its time went to whoever reaped it
+                continue
+            total += sum(int(ticks) for ticks in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def stderr_text(self) -> str:
         if self._stderr is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -58,11 +59,20 @@ def _require(record: Mapping, field: str, kind: type | tuple[type, ...]) -> obje
     return value
 
 
-def _python(source: str, field: str) -> None:
+@functools.lru_cache(maxsize=1024)
+def _syntax_error(source: str) -> str | None:
+    """Why `source` does not parse, or None. Cached: a dataset repeats each problem's tests per sample."""
     try:
         ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
-        raise SpecError(f"{field}: not valid Python ({error})") from None
+        return str(error)
+    return None
+
+
+def _python(source: str, field: str) -> None:
+    error = _syntax_error(source)
+    if error is not None:
+        raise SpecError(f"{field}: not valid Python ({error})")
 
 
 def _number(spec: Mapping, field: str, low: float, high: float) -> None:

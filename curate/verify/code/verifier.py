@@ -28,7 +28,7 @@ from curate.verify.code.limits import (
     OUTPUT_MB,
     TMP_MB,
 )
-from curate.verify.code.sandbox import Worker, WorkerError, start_worker
+from curate.verify.code.sandbox import IsolationError, Worker, WorkerError, start_worker
 from curate.verify.code.specs import SpecError, parse_spec
 from curate.verify.result import Verdict
 
@@ -135,15 +135,19 @@ class CodeVerifier:
         self._threads: list[threading.Thread] = []
         self._closed = False
         self.isolation = isolation
-        # The first worker finds the isolation that works here; the others then start together.
-        self._start_threads([0])
+        self._start_threads(workers)  # all at once, each finding the sandbox that works here
+        modes = {worker.isolation for worker in self._workers}
+        if len(modes) > 1:  # a sandbox that failed for some workers only: do not mix them
+            self.close()
+            raise IsolationError(
+                f"workers started under different sandboxes {sorted(modes)}: name one with isolation="
+            )
         self.isolation = self._workers[0].isolation
-        self._start_threads(list(range(1, workers)))
 
-    def _start_threads(self, indices: list[int]) -> None:
+    def _start_threads(self, count: int) -> None:
         errors: list[BaseException] = []
         started = []
-        for index in indices:
+        for index in range(count):
             ready = threading.Event()
             thread = threading.Thread(
                 target=self._feed, args=(index, ready, errors), name=f"code-verify-{index}", daemon=True
@@ -184,6 +188,11 @@ class CodeVerifier:
     @property
     def workers(self) -> int:
         return len(self._workers)
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the pool's sandboxes (supervisors, zygotes, runners); the
+        calling process's own share is not included. A worker restarted meanwhile starts at 0."""
+        return sum(worker.cpu_seconds() for worker in self._workers)
 
     # --- verifying --------------------------------------------------------------------------------------
 

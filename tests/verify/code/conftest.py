@@ -2,7 +2,7 @@
 
 `verifier` uses the best isolation available here (bubblewrap in CI); `sandbox_verifier(mode)`
 gives one per sandbox mode, so containment tests run under bwrap and under unshare alike.
-Limits are small (1-2 s, 256 MB) so that the containment families stay fast.
+Limits are small (1 s for the containment pools, 256 MB) so that the containment families stay fast.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from curate.verify.code import CodeVerifier
 
 @pytest.fixture(scope="session")
 def verifier():
-    with CodeVerifier(workers=2, time_limit_s=2, memory_mb=256) as pool:
+    with CodeVerifier(workers=2, time_limit_s=4, memory_mb=256) as pool:
         yield pool
 
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from curate.verify.code.sandbox import candidates
+from curate.verify.code.sandbox import SANDBOX_ENV, candidates
 from tests.verify.code.helpers import ADD_CODE, assert_pool_alive, cases
 
 MODES = candidates("auto")
@@ -278,16 +278,17 @@ def test_daemons_of_a_stdin_program_do_not_outlive_it(pool):
     assert_none_survive(token)
 
 
-def test_runs_see_neither_the_host_nor_the_worker(pool):
-    """No host file beyond the system and the interpreter, no host process, no network."""
+def test_runs_see_neither_the_host_nor_the_worker(pool, monkeypatch):
+    """No host file beyond the system and the interpreter, no host process, only a scrubbed environment."""
+    monkeypatch.setenv("DISTILLERY_HOST_SECRET", "x")
     code = program("""
-        import os, socket
+        import os
 
         def attack():
             host = [p for p in ("/work/shared", "/home", "/root/.bashrc", os.path.expanduser("~/.ssh")) if os.path.exists(p)]
-            return [host, os.getpid(), os.getuid() != 0, socket.gethostname() == os.uname().nodename]
+            return [host, os.getpid(), os.getuid() != 0, sorted(os.environ)]
     """)
-    verdict = pool.check(spec_returning([[], 1, True, True]), code=code)
+    verdict = pool.check(spec_returning([[], 1, True, sorted(SANDBOX_ENV)]), code=code)
     assert verdict.status == "pass", verdict.detail
 
 

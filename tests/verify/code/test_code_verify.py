@@ -67,7 +67,7 @@ def test_solution_that_does_not_load(verifier):
 def test_timeout_status_and_time_limit_from_the_spec(verifier):
     slow = "import time\ndef add(a, b):\n    time.sleep(0.6)\n    return a + b\n"
     assert verifier.check({**ADD_CALL, "time_limit_s": 0.3}, code=slow).status == "timeout"
-    assert verifier.check({**ADD_CALL, "time_limit_s": 1.5}, code=slow).status == "pass"
+    assert verifier.check({**ADD_CALL, "time_limit_s": 3}, code=slow).status == "pass"
 
 
 def test_map_keeps_the_input_order(verifier):

@@ -1,0 +1,72 @@
+"""`distillery demo`, shortened: the built-in recipe end to end with tiny sizes, through the CLI.
+
+It checks what the demo promises: the curation table scores every planted defect type against the
+corpus's truth, the evaluation table has the base, one student per domain and the merged model as
+rows and the domains as columns, and the claim table is computed from that evaluation table.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from distill.demo.corpus import DEFECTS
+from distill.demo.run import claim, deep_update, demo_recipe
+
+SHORT = {
+    "corpus": {"math": 40, "code": 24, "science": 20, "eval_math": 5, "eval_code": 4, "eval_science": 4,
+               "defect_rate": 0.05},
+    "base": {"tiny": {"vocab_size": 400, "hidden_size": 32, "intermediate_size": 64},
+             "pretrain": {"epochs": 1, "max_steps": 4}},
+    "sft": {"defaults": {"max_steps": 5}},
+    "eval": {"sampling": {"max_tokens": 32}},
+}
+MODELS = ["base", "math", "code", "science", "merged"]
+
+
+def test_short_demo_prints_both_tables_and_writes_results(tmp_path, capsys):
+    from distill.cli import main
+
+    root = tmp_path
+    recipe = root / "short.yaml"
+    recipe.write_text(yaml.safe_dump(demo_recipe(SHORT), sort_keys=False))
+    assert main(["demo", "--recipe", str(recipe), "--out", str(root / "out"), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((root / "out" / "results.json").read_text())
+
+    assert set(results["curation"]) == set(DEFECTS)
+    for defect, scores in results["curation"].items():
+        assert scores["planted"] > 0
+        assert scores["recall"] == 1.0 and scores["precision"] == 1.0, (defect, scores)
+    assert list(results["eval"]) == MODELS
+    for scores in results["eval"].values():
+        assert set(scores) == {"math", "code", "science"}
+    assert results["claim"] == claim(results["eval"], ["math", "code", "science"])
+
+    lines = printed.splitlines()
+    for defect in DEFECTS:  # the curation table
+        assert any(line.split()[:1] == [defect] for line in lines if line.strip())
+    start = next(i for i, line in enumerate(lines) if line.startswith("model"))  # the evaluation table
+    assert lines[start].split() == ["model", "code", "math", "science"]
+    table = lines[start + 2 : lines.index("", start)]
+    assert [line.split()[0] for line in table] == MODELS
+    assert "results.json" in lines[-1]
+
+
+def test_claim_reports_gains_and_the_share_the_merge_keeps():
+    table = {"base": {"math": 0.1, "code": 0.2}, "math": {"math": 0.5, "code": 0.1},
+             "code": {"math": 0.1, "code": 0.2}, "merged": {"math": 0.4, "code": 0.3}}
+    report = claim(table, ["math", "code"])
+    assert report["math"]["student_gain"] == pytest.approx(0.4)
+    assert report["math"]["kept"] == pytest.approx(0.75)
+    assert report["code"]["kept"] is None  # no gain to keep
+    assert report["code"]["merged_gain"] == pytest.approx(0.1)
+
+
+def test_overrides_merge_into_the_recipe_key_by_key():
+    recipe = demo_recipe({"corpus": {"math": 7}, "sft": {"defaults": {"max_steps": 2}}})
+    assert recipe["corpus"]["math"] == 7 and recipe["corpus"]["code"] == demo_recipe()["corpus"]["code"]
+    assert recipe["sft"]["defaults"]["max_steps"] == 2 and "lr" in recipe["sft"]["defaults"]
+    assert deep_update({"a": {"b": 1}}, {"a": 2}) == {"a": 2}

@@ -1,0 +1,200 @@
+"""`distillery run RECIPE.yaml`: the steps chain (corpus -> curate -> base -> students -> merge -> eval),
+the merge plan's model names resolve to the run's students, and every step is resumable: a rerun
+skips what is done, a changed setting redoes that step and what depends on it, a run killed midway
+resumes at the first unfinished step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from distill.recipe import Recipe, RecipeError, Run, run_recipe
+
+# A recipe small enough for CI: two domains (no code sandbox), a 2-layer model, a few steps each.
+TINY_SFT = {"lr": 3.0e-3, "max_steps": 6, "seq_len": 512, "batch_tokens": 2048, "grad_accum": 1, "bf16": False,
+            "gradient_checkpointing": False, "save_every": 0, "warmup_ratio": 0.1}
+TINY = {
+    "name": "tiny",
+    "threads": 1,
+    "corpus": {"seed": 5, "math": 40, "code": 0, "science": 24, "eval_math": 6, "eval_code": 0, "eval_science": 6,
+               "defect_rate": 0.05},
+    "inputs": ["{out}/corpus/traces.jsonl"],
+    "curate": {"workers": 1, "stages": {"decontaminate": {"benchmarks": ["{out}/corpus/eval/math.jsonl",
+                                                                         "{out}/corpus/eval/science.jsonl"]}}},
+    "domains": ["math", "science"],
+    "base": {"tiny": {"vocab_size": 400, "hidden_size": 32, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1,
+                      "intermediate_size": 64, "max_positions": 512}},
+    "sft": {"defaults": TINY_SFT, "domains": {"science": {"max_steps": 4}}},
+    "joint": {"max_steps": 5},
+    "merge": {"merge_method": "task_arithmetic", "base_model": "base", "dtype": "float32",
+              "models": [{"model": "students/math", "parameters": {"weight": 1.0}},
+                         {"model": "students/science", "parameters": {"weight": 1.0}}]},
+    "eval": {"benches": ["math={out}/corpus/eval/math.jsonl", "science={out}/corpus/eval/science.jsonl"],
+             "sampling": {"n": 1, "temperature": 0, "max_tokens": 24}, "limit": 3, "workers": 1},
+}
+MODELS = ["base", "math", "science", "merged", "joint"]
+
+
+def write_recipe(path: Path, changes: dict | None = None) -> Path:
+    values = {**TINY, **(changes or {})}
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+    return path
+
+
+def run_logged(recipe, out, **kwargs) -> tuple[dict, list[str]]:
+    lines: list[str] = []
+    results = run_recipe(recipe, out, progress=False, log=lines.append, **kwargs)
+    return results, lines
+
+
+def ran(lines: list[str]) -> set[str]:
+    """The steps a run executed (not skipped), from its per-step lines."""
+    return {line.split("] ", 1)[1].split(":", 1)[0] for line in lines if "done earlier" not in line}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("recipe")
+    recipe = write_recipe(root / "tiny.yaml")
+    results, lines = run_logged(recipe, root / "out")
+    return recipe, root / "out", results, lines
+
+
+def test_every_step_runs_and_the_table_has_models_by_domains(first_run):
+    _, out, results, lines = first_run
+    assert ran(lines) == {"corpus", "curate", "base", "students/math", "students/science", "merge", "joint",
+                          *(f"eval/{m}" for m in MODELS)}
+    assert list(results["eval"]) == MODELS
+    for scores in results["eval"].values():
+        assert set(scores) == {"math", "science"}
+        assert all(0.0 <= v <= 1.0 for v in scores.values())
+    assert (out / "results.json").is_file()
+    for label in MODELS:
+        assert (Path(results["models"][label]) / "config.json").is_file()
+    # Students train from the tiny base on their own domain's shards only.
+    assert results["steps"]["students/math"]["steps"] == 6 and results["steps"]["students/science"]["steps"] == 4
+    math_rows = sum(1 for _ in (out / "corpus" / "traces.jsonl").open())
+    assert results["steps"]["students/math"]["samples"] < math_rows
+
+
+def load_weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return {name: tensor for file in sorted(folder.glob("*.safetensors")) for name, tensor in load_file(file).items()}
+
+
+def test_merge_plan_names_resolve_to_the_runs_students(first_run):
+    import torch
+
+    _, out, results, _ = first_run
+    weights = {label: load_weights(Path(results["models"][label])) for label in ("base", "math", "science", "merged")}
+    for name, base in weights["base"].items():
+        expected = base + (weights["math"][name] - base) + (weights["science"][name] - base)
+        torch.testing.assert_close(weights["merged"][name], expected, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(weights["math"]["model.embed_tokens.weight"], weights["base"]["model.embed_tokens.weight"])
+
+
+def test_rerun_skips_every_step_and_gives_the_same_table(first_run):
+    recipe, out, results, _ = first_run
+    stamp = (out / "merged" / "merge.yaml").stat().st_mtime_ns
+    again, lines = run_logged(recipe, out)
+    assert ran(lines) == set()
+    assert again["eval"] == results["eval"]
+    assert (out / "merged" / "merge.yaml").stat().st_mtime_ns == stamp
+
+
+def test_changed_setting_redoes_that_step_and_its_dependents(first_run, tmp_path):
+    import shutil
+
+    _, out, results, _ = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, symlinks=True)
+    sft = {"defaults": TINY_SFT, "domains": {"science": {"max_steps": 5}}}
+    recipe = write_recipe(tmp_path / "tiny.yaml", {"sft": sft})
+    again, lines = run_logged(recipe, copy)
+    assert ran(lines) == {"students/science", "merge", "eval/science", "eval/merged"}
+    assert again["steps"]["students/science"]["steps"] == 5
+    assert again["eval"]["math"] == results["eval"]["math"]
+
+
+def test_killed_run_resumes_at_the_first_unfinished_step(first_run, tmp_path, monkeypatch):
+    recipe, _, results, _ = first_run
+    out = tmp_path / "out"
+    calls = []
+    original = Run._evaluate
+
+    def dies_on_the_third(self, model, folder):
+        calls.append(model)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # what Ctrl-C does in the middle of a step
+        return original(self, model, folder)
+
+    monkeypatch.setattr(Run, "_evaluate", dies_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_logged(recipe, out)
+    monkeypatch.setattr(Run, "_evaluate", original)
+    again, lines = run_logged(recipe, out)
+    # Two evaluations had finished; the third and later ones are all that is left.
+    assert ran(lines) == {"eval/science", "eval/merged", "eval/joint"}
+    assert again["eval"] == results["eval"]  # training is deterministic: the same table as an unbroken run
+
+
+def test_from_redoes_a_step_group_and_what_follows(first_run, tmp_path):
+    import shutil
+
+    recipe, out, _, _ = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, symlinks=True)
+    _, lines = run_logged(recipe, copy, start="merge")
+    assert ran(lines) == {"merge", *(f"eval/{m}" for m in MODELS)}
+    with pytest.raises(RecipeError, match="no such step"):
+        run_logged(recipe, copy, start="nope")
+
+
+def test_cli_prints_the_models_by_domains_table(first_run, capsys):
+    from distill.cli import main
+
+    recipe, out, results, _ = first_run
+    assert main(["run", str(recipe), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    header = next(line for line in printed.splitlines() if line.startswith("model"))
+    assert header.split() == ["model", "math", "science"]
+    assert [line.split()[0] for line in printed.splitlines() if line.split() and line.split()[0] in MODELS] == MODELS
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"steps": 3}, "unknown recipe key"),
+        ({"base": {"size": 3}}, "needs `path`"),
+        ({"merge": {"merge_method": "linear", "models": [{"model": "students/code"}]}}, "students/code"),
+        ({"sft": {"defaults": {"learning_rate": 1}}}, "unknown SFT setting"),
+    ],
+)
+def test_bad_recipes_fail_before_any_work(tmp_path, changes, message):
+    recipe = write_recipe(tmp_path / "bad.yaml", changes)
+    with pytest.raises(Exception, match=message) as error:
+        Run(Recipe.load(recipe, tmp_path / "out"))
+    assert getattr(error.value, "user_error", False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_tinyr1_recipe_plans_the_papers_students_and_merge_order(tmp_path):
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "tinyr1.yaml"
+    values = yaml.safe_load(recipe.read_text())
+    assert len(values["inputs"]) == 3
+    values["inputs"] = [str(tmp_path / "traces.jsonl")]  # the user's trace files (planning reads their checksums)
+    (tmp_path / "traces.jsonl").write_text("{}\n")
+    run = Run(Recipe(values, tmp_path / "out", recipe.parent))
+    assert [s.name for s in run.steps] == ["curate", "base", "students/math", "students/code", "students/science",
+                                           "merge", *(f"eval/{m}" for m in ("base", "math", "code", "science",
+                                                                            "merged"))]
+    settings = {d: run._student_settings(run.recipe.section("sft"), d) for d in ("math", "code", "science")}
+    assert {d: s["epochs"] for d, s in settings.items()} == {"math": 5, "code": 15, "science": 5}
+    assert all(s["lr"] == 1e-5 and s["seq_len"] == 16384 for s in settings.values())
+    steps = run._merge_config()["steps"]
+    assert [s["merge_method"] for s in steps] == ["arcee_fusion", "arcee_fusion"]
+    assert steps[0]["models"][1]["model"] == str(tmp_path / "out" / "students" / "math")
+    assert steps[1]["models"][1]["model"] == "math_into_science"  # a step's name stays a step reference
