@@ -128,8 +128,8 @@ def trace(think: str, final: str) -> str:
     return f"<think>\n{think}\n</think>\n\n{final}"
 
 
-def boxed_final(lead: str, answer: str) -> str:
-    return f"{lead}\n\nThe answer is $\\boxed{{{answer}}}$."
+def boxed_final(answer: str) -> str:
+    return f"The answer is $\\boxed{{{answer}}}$."
 
 
 # -- math -----------------------------------------------------------------------------------------
@@ -208,10 +208,10 @@ def math_add(rng: random.Random) -> Task:
         f"{name} has {a} {item}. {name} gets {b} more {item}. How many {item} does {name} have now?",
         answer,
         None,
-        f"{name} starts with {a} {item} and gets {b} more.\n{a} + {b} = {answer}",
-        boxed_final(f"{name} has {answer} {item} now.", answer),
-        f"{name} starts with {a} {item} and gets {b} more.\n{a} + {b} = {wrong}",
-        boxed_final(f"{name} has {wrong} {item} now.", wrong),
+        f"We add: {a} + {b} = {answer}.",
+        boxed_final(answer),
+        f"We add: {a} + {b} = {wrong}.",
+        boxed_final(wrong),
     )
 
 
@@ -228,10 +228,10 @@ def math_sub(rng: random.Random) -> Task:
         f"{name} has {a} {item} and gives {b} of them to {other}. How many {item} does {name} keep?",
         answer,
         None,
-        f"{name} gives away {b} of the {a} {item}.\n{a} - {b} = {answer}",
-        boxed_final(f"{name} keeps {answer} {item}.", answer),
-        f"{name} gives away {b} of the {a} {item}.\n{a} + {b} = {wrong}",
-        boxed_final(f"{name} keeps {wrong} {item}.", wrong),
+        f"We subtract: {a} - {b} = {answer}.",
+        boxed_final(answer),
+        f"We subtract: {a} - {b} = {wrong}.",
+        boxed_final(wrong),
     )
 
 
@@ -246,10 +246,10 @@ def math_mul(rng: random.Random) -> Task:
         f"{name} packs {a} boxes with {b} {item} in each box. How many {item} did {name} pack?",
         answer,
         None,
-        f"There are {a} boxes of {b} {item}.\n{a} * {b} = {answer}",
-        boxed_final(f"{name} packed {answer} {item}.", answer),
-        f"There are {a} boxes of {b} {item}.\n{a} * {b} = {wrong}",
-        boxed_final(f"{name} packed {wrong} {item}.", wrong),
+        f"We multiply: {a} * {b} = {answer}.",
+        boxed_final(answer),
+        f"We multiply: {a} * {b} = {wrong}.",
+        boxed_final(wrong),
     )
 
 
@@ -265,10 +265,10 @@ def math_equation(rng: random.Random) -> Task:
         f"Solve for $x$: $x + {a} = {b}$.",
         answer,
         None,
-        f"Subtract {a} from both sides.\nx = {b} - {a} = {answer}",
-        boxed_final(f"So $x = {answer}$.", answer),
-        f"Subtract {a} from both sides.\nx = {b} + {a} = {wrong}",
-        boxed_final(f"So $x = {wrong}$.", wrong),
+        f"We subtract {a} from both sides: x = {b} - {a} = {answer}.",
+        boxed_final(answer),
+        f"We subtract {a} from both sides: x = {b} + {a} = {wrong}.",
+        boxed_final(wrong),
     )
 
 
@@ -283,10 +283,10 @@ def math_expression(rng: random.Random) -> Task:
         f"Compute ${a} + {b} \\times {c}$.",
         answer,
         None,
-        f"Multiply first: {b} * {c} = {product}.\nThen {a} + {product} = {answer}",
-        boxed_final(f"The value is {answer}.", answer),
-        f"Add first: {a} + {b} = {a + b}.\nThen {a + b} * {c} = {wrong}",
-        boxed_final(f"The value is {wrong}.", wrong),
+        f"We multiply first: {b} * {c} = {product}, then {a} + {product} = {answer}.",
+        boxed_final(answer),
+        f"We add first: {a} + {b} = {a + b}, then {a + b} * {c} = {wrong}.",
+        boxed_final(wrong),
     )
 
 
@@ -305,10 +305,10 @@ def math_fraction(rng: random.Random) -> Task:
         f"Simplify the fraction $\\frac{{{n}}}{{{d}}}$.",
         answer,
         None,
-        f"Both {n} and {d} are divisible by {g}.\n{n} / {g} = {p} and {d} / {g} = {q}",
-        boxed_final(f"The simplified fraction is ${answer}$.", answer),
-        f"Both {n} and {d} are divisible by {g}.\n{n} / {g} = {p + 1} and {d} / {g} = {q}",
-        boxed_final(f"The simplified fraction is ${wrong}$.", wrong),
+        f"We divide both by {g}: {n} / {g} = {p} and {d} / {g} = {q}.",
+        boxed_final(answer),
+        f"We divide both by {g}: {n} / {g} = {p + 1} and {d} / {g} = {q}.",
+        boxed_final(wrong),
     )
 
 
@@ -407,9 +407,9 @@ def code_arithmetic(rng: random.Random) -> Task:
         f"{_examples(name, [(x, function(x)) for x in inputs[:2]])}.",
         None,
         {"kind": "call", "fn_name": name, "cases": [{"args": [x], "expected": function(x)} for x in inputs]},
-        f"{name} returns x {words}, which is {code} in Python.",
+        f"Return x {words}: {code}.",
         _code_final(f"def {name}(x):\n    return {code}"),
-        f"{name} returns x {words}, which is {bug} in Python.",
+        f"Return x {words}: {bug}.",
         _code_final(f"def {name}(x):\n    return {bug}"),
         name=name,
     )
@@ -434,9 +434,9 @@ def code_string(rng: random.Random) -> Task:
             "fn_name": name,
             "cases": [{"args": [x], "expected": function(x, k)} for x in inputs],
         },
-        f"{name} returns s {words}: that is {expression}.",
+        f"Return s {words}: {expression}.",
         _code_final(f"def {name}(s):\n    return {expression}"),
-        f"{name} returns s {words}: that is {wrong_expression}.",
+        f"Return s {words}: {wrong_expression}.",
         _code_final(f"def {name}(s):\n    return {wrong_expression}"),
         name=name,
     )
@@ -452,9 +452,9 @@ def code_stdin(rng: random.Random) -> Task:
         f"Program {name}: read n and print n {words}. Example: input {inputs[0]}, output {function(inputs[0])}.",
         None,
         {"kind": "stdin", "cases": [{"input": f"{n}\n", "output": f"{function(n)}\n"} for n in inputs]},
-        f"Read n as an integer, then print {code}.",
+        f"Read n, then print {code}.",
         _code_final(f"n = int(input())\nprint({code})"),
-        f"Read n as an integer, then print {bug}.",
+        f"Read n, then print {bug}.",
         _code_final(f"n = int(input())\nprint({bug})"),
         name=name,
     )

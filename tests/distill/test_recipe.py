@@ -198,3 +198,29 @@ def test_tinyr1_recipe_plans_the_papers_students_and_merge_order(tmp_path):
     assert [s["merge_method"] for s in steps] == ["arcee_fusion", "arcee_fusion"]
     assert steps[0]["models"][1]["model"] == str(tmp_path / "out" / "students" / "math")
     assert steps[1]["models"][1]["model"] == "math_into_science"  # a step's name stays a step reference
+
+
+def test_generate_step_feeds_curate_and_reuses_its_cache(tiny_model, tmp_path):
+    import json
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"problem": f"What is {a} + {a}?", "answer": str(2 * a)}) + "\n"
+                               for a in range(3)))
+    values = {key: value for key, value in TINY.items() if key not in ("corpus", "inputs")}
+    values["curate"] = {"workers": 1}
+    values["generate"] = {"teacher": str(tiny_model), "prompts": [str(prompts)],
+                          "sampling": {"n": 2, "temperature": 0.8, "max_tokens": 12}}
+    run = Run(Recipe.load(values, tmp_path / "out"))
+    generate, curate = run.steps[:2]
+    assert (generate.name, curate.name) == ("generate", "curate")
+    generate.execute()
+    rows = [json.loads(line) for line in (tmp_path / "out" / "generated" / "traces.jsonl").open()]
+    assert len(rows) == 6 and {r["teacher"] for r in rows} == {str(tiny_model)}
+    assert generate.summary["generated"] == 6
+    curate.execute()
+    assert curate.summary["rows_in"] == 6  # curate read what the teacher wrote
+    # Redone (e.g. after a crash before its marker was written), the step answers from its cache.
+    (generate.out / ".step.json").unlink()
+    assert not generate.done()
+    generate.execute()
+    assert generate.summary["cached"] == 6 and generate.summary["generated"] == 0
