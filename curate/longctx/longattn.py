@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from curate.errors import CurateError
 
@@ -140,6 +140,20 @@ def model_checksum(model_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
+def load_tokenizer(model_dir: str | Path) -> Any:
+    """The model's tokenizer. A `tokenizer.json` is loaded as it is: it is the exact pipeline the model
+    was trained with, while transformers 5's AutoTokenizer may rebuild the model type's own tokenizer
+    class from the vocabulary alone (and so mis-tokenize a custom one)."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    try:
+        if (Path(model_dir) / "tokenizer.json").exists():
+            return PreTrainedTokenizerFast.from_pretrained(model_dir)
+        return AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError) as error:
+        raise CurateError(f"{model_dir}: cannot load the tokenizer: {error}") from error
+
+
 class LongAttnScorer:
     """DS and DU of documents under one layer of a local causal LM."""
 
@@ -155,8 +169,6 @@ class LongAttnScorer:
         device: str = "cpu",
         bos: bool = True,
     ):
-        from transformers import AutoTokenizer
-
         from curate.longctx.attention import load_layer_model
 
         self.window, self.chunk = int(window), int(chunk)
@@ -165,10 +177,7 @@ class LongAttnScorer:
             raise CurateError(f"k must be within (0, window={self.window}), got {self.distance}")
         if self.chunk < 1:
             raise CurateError(f"chunk must be positive, got {self.chunk}")
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        except (OSError, ValueError) as error:
-            raise CurateError(f"{model_dir}: cannot load the tokenizer: {error}") from error
+        self.tokenizer = load_tokenizer(model_dir)
         self.bos = self.tokenizer.bos_token_id if bos else None
         self.body = self.window - (self.bos is not None)  # document tokens per window
         # by default only documents that fill a whole window are scored, as in the paper

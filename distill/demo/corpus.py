@@ -25,17 +25,19 @@ Planted defects (each an extra row; clean rows are never modified):
                       asserts, os._exit(0) in the function, an object equal to
                       everything, a (bounded, 2**5 processes) fork bomb        -> verify
 
-The problems are small on purpose: one-digit arithmetic in words, one-line Python functions,
-element symbols and unit conversions. A two-layer model trained for a few hundred steps on CPU
-can learn the answer format and much of the arithmetic and code patterns, so a student's gain on
-its own domain is measurable in minutes.
+The problems are small on purpose, and so are the traces: one-digit arithmetic in words with a
+one-line `<think>` ("We add: 6 + 4 = 10."), one-line Python functions with fixed names (`f`, `g`,
+`h`, so a student copies constants and operators from the prompt, never an arbitrary name),
+element symbols and unit conversions. What a tiny student has to learn is the answer format and
+a small table of arithmetic facts and code patterns, which a two-layer model can start to do in
+a few hundred CPU steps.
 
 Problems are kept apart so that the curation stages are judged on the planted defects only. Each
 is compared as the stages see it (its R1 prompt, normalised by curate.text): no two are equal, no
 two look like near-duplicates (token 5-gram Jaccard >= 0.6 or 90% containment, with no number
-telling them apart: near_dedup's rule with a margin), and no training problem shares a word
-8-gram with an eval problem (decontaminate's rule). Code problems name their function with a
-made-up word (`lomika`) and show examples, so two tasks differ in more than a name.
+telling them apart: near_dedup's rule with a margin), and no training problem shares a quarter of
+its word 8-grams with an eval problem (decontaminate's rule, which needs half). Code problems
+show worked examples, so two tasks differ in their numbers and not only in one word.
 """
 
 from __future__ import annotations
@@ -314,14 +316,6 @@ def math_fraction(rng: random.Random) -> Task:
 
 # -- code -----------------------------------------------------------------------------------------
 
-_SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
-
-
-def made_up_name(rng: random.Random) -> str:
-    """A function name that is one pronounceable made-up word (`lomika`), so it is unique text."""
-    return "".join(rng.choice(_SYLLABLES) for _ in range(3))
-
-
 # Arithmetic forms: words, Python, value; `a` and `b` are the constants of one task.
 FORMS = (
     ("plus {a}", "{v} + {a}", lambda v, a, b: v + a),
@@ -397,7 +391,7 @@ def _examples(name: str, calls: list[tuple[Any, Any]]) -> str:
 
 
 def code_arithmetic(rng: random.Random) -> Task:
-    name = made_up_name(rng)
+    name = "f"
     words, code, bug, function = _arithmetic(rng, "x")
     inputs = rng.sample(range(1, 20), 3)
     return Task(
@@ -416,7 +410,7 @@ def code_arithmetic(rng: random.Random) -> Task:
 
 
 def code_string(rng: random.Random) -> Task:
-    name = made_up_name(rng)
+    name = "g"
     words, expression, wrong_expression, function = rng.choice(STRING_OPS)
     k = rng.randint(1, 3)  # every input word is longer than k + 1: the buggy slice differs
     words, expression, wrong_expression = (
@@ -443,25 +437,23 @@ def code_string(rng: random.Random) -> Task:
 
 
 def code_stdin(rng: random.Random) -> Task:
-    name = made_up_name(rng)
     words, code, bug, function = _arithmetic(rng, "n")
     inputs = rng.sample(range(1, 20), 3)
     return Task(
         "code",
         "stdin",
-        f"Program {name}: read n and print n {words}. Example: input {inputs[0]}, output {function(inputs[0])}.",
+        f"Read n and print n {words}. Example: input {inputs[0]}, output {function(inputs[0])}.",
         None,
         {"kind": "stdin", "cases": [{"input": f"{n}\n", "output": f"{function(n)}\n"} for n in inputs]},
         f"Read n, then print {code}.",
         _code_final(f"n = int(input())\nprint({code})"),
         f"Read n, then print {bug}.",
         _code_final(f"n = int(input())\nprint({bug})"),
-        name=name,
     )
 
 
 def code_list(rng: random.Random) -> Task:
-    name = made_up_name(rng)
+    name = "h"
     what, expression, wrong_expression, function = rng.choice(LIST_OPS)
     k = rng.randint(0, 9)
     words, plus = (f"{what} of xs plus {k}", f" + {k}") if k else (f"{what} of xs", "")
@@ -713,7 +705,7 @@ class _Pool:
 
     A problem is compared in the form the curation stages see: its R1 prompt, normalised. A new
     problem is refused when it equals one already drawn, is near one already drawn, or (training
-    problems) shares a word 8-gram with an eval problem. Candidates are made and normalised in
+    problems) shares a quarter of its word 8-grams with an eval problem. Candidates are made and normalised in
     batches (one Polars call each), then taken or refused one by one, in order.
     """
 
@@ -721,7 +713,7 @@ class _Pool:
     rng: random.Random
     drawn: list[_Seen] = field(default_factory=list)
     texts: set[str] = field(default_factory=set)
-    eval_grams: set[tuple[str, ...]] = field(default_factory=set)
+    eval_grams: list[set] = field(default_factory=list)
     pending: list[tuple[Task, _Seen, _Seen]] = field(default_factory=list)
 
     def _candidates(self) -> None:
@@ -732,17 +724,23 @@ class _Pool:
             ::-1
         ]
 
+    def _leaks(self, seen: _Seen) -> bool:
+        """decontaminate's rule with a margin: shared word 8-grams make up a quarter of the shorter text's."""
+        return any(
+            len(seen.grams & grams) >= 0.25 * min(len(seen.grams), len(grams)) for grams in self.eval_grams
+        )
+
     def draw(self, held_out: bool) -> Task:
         for _ in range(2_000):
             if not self.pending:
                 self._candidates()
             task, seen, raw = self.pending.pop()
-            if seen.text in self.texts or (not held_out and seen.grams & self.eval_grams):
+            if seen.text in self.texts or (not held_out and self._leaks(seen)):
                 continue
             if any(seen.near(other) for other in self.drawn):
                 continue
             if held_out:
-                self.eval_grams |= raw.grams  # the eval file holds the problem without the instruction
+                self.eval_grams.append(raw.grams)  # the eval file holds the problem without the instruction
             self.drawn.append(seen)
             self.texts.add(seen.text)
             return task

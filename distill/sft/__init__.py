@@ -1,0 +1,1 @@
+"""Branch-phase SFT: chat-template loss masks, padding-free packing, a compact FSDP-ready trainer."""

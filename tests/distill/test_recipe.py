@@ -200,8 +200,10 @@ def test_tinyr1_recipe_plans_the_papers_students_and_merge_order(tmp_path):
     assert steps[1]["models"][1]["model"] == "math_into_science"  # a step's name stays a step reference
 
 
-def test_generate_step_feeds_curate_and_reuses_its_cache(tiny_model, tmp_path):
+def test_generate_step_feeds_curate_and_a_killed_one_reuses_its_cache(tiny_model, tmp_path, monkeypatch):
     import json
+
+    import distill.generate.runner as runner
 
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"problem": f"What is {a} + {a}?", "answer": str(2 * a)}) + "\n"
@@ -213,14 +215,18 @@ def test_generate_step_feeds_curate_and_reuses_its_cache(tiny_model, tmp_path):
     run = Run(Recipe.load(values, tmp_path / "out"))
     generate, curate = run.steps[:2]
     assert (generate.name, curate.name) == ("generate", "curate")
-    generate.execute()
-    rows = [json.loads(line) for line in (tmp_path / "out" / "generated" / "traces.jsonl").open()]
-    assert len(rows) == 6 and {r["teacher"] for r in rows} == {str(tiny_model)}
-    assert generate.summary["generated"] == 6
-    curate.execute()
-    assert curate.summary["rows_in"] == 6  # curate read what the teacher wrote
-    # Redone (e.g. after a crash before its marker was written), the step answers from its cache.
-    (generate.out / ".step.json").unlink()
+
+    def killed(rows, path):
+        raise KeyboardInterrupt  # every request answered, the traces file not yet written
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "write_jsonl", killed)
+        with pytest.raises(KeyboardInterrupt):
+            generate.execute()
     assert not generate.done()
     generate.execute()
-    assert generate.summary["cached"] == 6 and generate.summary["generated"] == 0
+    assert generate.summary["cached"] == 6 and generate.summary["generated"] == 0  # nothing paid twice
+    rows = [json.loads(line) for line in (tmp_path / "out" / "generated" / "traces.jsonl").open()]
+    assert len(rows) == 6 and {r["teacher"] for r in rows} == {str(tiny_model)}
+    curate.execute()
+    assert curate.summary["rows_in"] == 6  # curate read what the teacher wrote
