@@ -13,16 +13,23 @@ front, middle and back) and DS, DU are the means over those windows. The normali
 top-fraction selection run within each category (the pool the paper selects from: ArXiv, books, code).
 
 Differences from the paper (Wu et al., 2025) and from its released code, all deliberate:
-- Paper: z-scores; released code: min-max scaling. Both are here (`normalize`), z-score by default.
-- Released code: the model is Llama-3.1-70B in fp16 with its config cut to one layer (layer 0) and
-  RoPE theta overridden; each window becomes a separate sample; DS per head is divided by all L
-  tokens (the first k, which cannot reach back k, count as zeros); the "variance" is taken over all
-  L x L entries of the masked attention matrix rather than over the per-token masses; the top half
-  is kept. Here any local causal LM works, at any layer, in fp32 unless asked (`dtype`); a document
-  keeps one score (window means); DS and DU are averages over the tokens that can reach back k only.
-- Both materialise full L x L attention per head; here it is computed in query chunks
-  (`curate.longctx.attention`), so memory grows with chunk x L, not L x L.
-- A BOS token, when the tokenizer has one, starts every window (as the released code prepends it).
+- Normalisation: the paper uses z-scores, the released code min-max scaling (and subtracts
+  0.5 x the scaled variance, which ranks exactly like adding 0.5 x the scaled DU). Both are here
+  (`normalize`), z-score by default.
+- Model: the released code loads Llama-3.1-70B in fp16 with its config cut to one layer (layer 0)
+  and RoPE theta overridden. Here any local causal LM works, at any layer (the layers after it are
+  not loaded), in fp32 unless `dtype` says otherwise.
+- Statistics: the released code divides each head's far mass by all L tokens (the first k, which
+  cannot reach back k, count as zeros) and takes the variance over all L x L entries of the masked
+  attention matrix. Here DS and DU follow the paper's description: per-token masses, over the
+  tokens that can reach back k, then averaged over heads.
+- Windows: the released code drops documents shorter than L and cuts longer ones into windows
+  from both ends inwards, each scored as a separate sample. Here a document keeps one score: the
+  mean over at most three windows (front, middle, back); shorter documents can be admitted with
+  `min_tokens`.
+- Memory: the released code materialises each head's L x L attention; here it is computed in query
+  chunks (curate.longctx.attention), so memory grows with heads x chunk x L.
+- A BOS token, when the tokenizer has one, starts every window (the released code prepends it too).
 """
 
 from __future__ import annotations

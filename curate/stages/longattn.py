@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from curate.errors import CurateError
 from curate.longctx.fields import base_column, field_expr
-from curate.longctx.longattn import NORMALIZERS, DocScore, keep_count, model_checksum, rank_documents
+from curate.longctx.longattn import NORMALIZERS, DocScore, Ranked, keep_count, model_checksum, rank_documents
 from curate.stage import Stage, StageContext, decide
 
 SCORE_COLUMNS = {
@@ -135,7 +135,7 @@ class LongAttn(Stage):
             "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else None,
         }
 
-    def _detail(self, score: DocScore, ranked: Any, category: str | None, min_tokens: int) -> str:
+    def _detail(self, score: DocScore, ranked: Ranked | None, category: str | None, min_tokens: int) -> str:
         if ranked is None:
             return f"{score.tokens} tokens < min_tokens {min_tokens}"
         fraction = self.options["keep_fraction"]

@@ -309,8 +309,8 @@ def test_stage_keeps_the_top_fraction_per_category(tmp_path: Path, trained_model
         assert ours["longattn_score"].min() > theirs["longattn_score"].max()
         assert ours.sort("longattn_score")["response"][-1] == "planted"  # the best of each category
     scored = pl.concat([kept, low.select(kept.columns)])
-    means = scored.group_by(pl.col("response") == "planted").agg(pl.col("longattn_score").mean())
-    assert means.sort("response")["longattn_score"].to_list()[1] > means.sort("response")["longattn_score"][0]
+    planted = scored.filter(pl.col("response") == "planted")["longattn_score"]
+    assert planted.mean() > scored.filter(pl.col("response") != "planted")["longattn_score"].mean()
     pattern = r"^LDS -?\d+\.\d{3} ranks \d/\d in category '(books|code)' \(top 50% kept\)$"
     assert low["detail"].str.contains(pattern).all()
     short = rejected.filter(pl.col("reason") == "too_short")
