@@ -258,8 +258,12 @@ def main() -> int:
         print(f"shared data absent: {DATA}")
         return 1
 
+    import datasets
     import torch
+    from transformers.utils import logging
 
+    logging.disable_progress_bar()  # keep the output to the two runs' figures
+    datasets.disable_progress_bars()
     if args.threads:
         torch.set_num_threads(args.threads)
     shutil.rmtree(args.out, ignore_errors=True)

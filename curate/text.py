@@ -41,12 +41,14 @@ _LATEX_RULES: tuple[tuple[str, str], ...] = (
     (r"\\[dt]frac", r"\frac"),
     (r"\\[dt]binom", r"\binom"),
     (r"\\frac\s*(\d)\s*(\d)", r"\frac{$1}{$2}"),  # \frac12 -> \frac{1}{2}
+    (r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}", r" $1 / $2 "),  # \frac{1}{29} -> 1/29
     (r"\\(?:left|right|bigl|bigr|biggl|biggr|big|bigg)\b\s*\.?", ""),
     (r"\\(?:displaystyle|textstyle|limits|nolimits)\b", ""),
     (r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|operatorname|mbox|emph)\b", ""),
     (r"\\(?:le|leqslant)\b", r"\leq"),
     (r"\\(?:ge|geqslant)\b", r"\geq"),
     (r"\\(?:ne)\b", r"\neq"),
+    (r"\\(?:[lc]dots|dotsc|dotsb)\b", r"\dots"),
     (r"\\(?:[,;:! ]|quad\b|qquad\b)", " "),
     (r"\$\$|\\\[|\\\]|\\\(|\\\)", "$"),
     (r"~", " "),
@@ -71,7 +73,9 @@ _SUFFIX = r"(?:\s*(?:" + "|".join(_SUFFIX_PARTS) + r"))+\s*$"
 TOKEN_PATTERN = r"\\[a-z]+|[^\W\d_]+|\d+|\S"
 # Words for n-gram decontamination: letter or digit runs (LaTeX command names count as words).
 WORD_PATTERN = r"[^\W_]+"
-NUMBER_PATTERN = r"\d+(?:\s*\.\s*\d+)?"
+# What a problem says, for math-aware near-dedup: words (LaTeX command names included), numbers,
+# relations and signs. Changing one of them changes the problem; layout symbols do not count.
+CONTENT_PATTERN = r"[^\W\d_]+|\d+|[<>=+\-]"
 
 
 def _canonical(column: str | pl.Expr) -> pl.Expr:
@@ -83,7 +87,9 @@ def _canonical(column: str | pl.Expr) -> pl.Expr:
     expr = expr.str.replace_many(list(_CHAR_MAP), list(_CHAR_MAP.values()))
     for pattern, replacement in _LATEX_RULES:
         expr = expr.str.replace_all(pattern, replacement)
-    return expr.str.replace(_SUFFIX, "").str.replace(_PREFIX, "")
+    expr = expr.str.replace(_SUFFIX, "").str.replace(_PREFIX, "")
+    # math delimiters and braces are layout: "$5$" and "5", "x^{2}" and "x^2" are the same text
+    return expr.str.replace_all(r"[${}]", " ")
 
 
 def normalize_expr(column: str | pl.Expr) -> pl.Expr:
@@ -102,10 +108,10 @@ def normalize_text(text: str | None) -> str | None:
     return pl.select(normalize_expr(pl.lit(text, pl.String))).item()
 
 
-def numbers_expr(normalized: str | pl.Expr) -> pl.Expr:
-    """The numbers of a normalised text column, spaces removed (`3 . 5` -> `3.5`)."""
+def content_expr(normalized: str | pl.Expr) -> pl.Expr:
+    """The content tokens (CONTENT_PATTERN) of a normalised text column, in order."""
     expr = pl.col(normalized) if isinstance(normalized, str) else normalized
-    return expr.str.extract_all(NUMBER_PATTERN).list.eval(pl.element().str.replace_all(" ", "", literal=True))
+    return expr.str.extract_all(CONTENT_PATTERN)
 
 
 def light_normalize_expr(column: str | pl.Expr) -> pl.Expr:

@@ -112,8 +112,8 @@ def jaccard(pairs: np.ndarray, shingles: Shingles, chunk: int = 100_000) -> np.n
 
 
 @dataclass
-class NumberLists:
-    """The numbers of n texts, in text order, as 64-bit hashes.
+class TokenLists:
+    """Token sequences of n texts (e.g. their content tokens), as 64-bit hashes in text order.
 
     Text i owns values[offsets[i]:offsets[i + 1]]."""
 
@@ -121,14 +121,14 @@ class NumberLists:
     values: np.ndarray
 
     @classmethod
-    def from_series(cls, numbers: pl.Series) -> NumberLists:
-        """From a list[str] column (curate.text.numbers_expr)."""
-        lengths = numbers.list.len().fill_null(0).to_numpy().astype(np.int64)
-        values = numbers.explode().drop_nulls().hash(11).to_numpy()
+    def from_series(cls, tokens: pl.Series) -> TokenLists:
+        """From a list[str] column (curate.text.content_expr)."""
+        lengths = tokens.list.len().fill_null(0).to_numpy().astype(np.int64)
+        values = tokens.explode().drop_nulls().hash(11).to_numpy()
         return cls(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), values)
 
     @classmethod
-    def concat(cls, parts: list[NumberLists]) -> NumberLists:
+    def concat(cls, parts: list[TokenLists]) -> TokenLists:
         return cls(
             join_offsets([p.offsets for p in parts]), np.concatenate([p.values for p in parts] or [[]])
         )
@@ -142,15 +142,16 @@ def is_subsequence(short: list, long: list) -> bool:
     return all(item in remaining for item in short)
 
 
-def numbers_compatible(pairs: np.ndarray, numbers: NumberLists) -> np.ndarray:
-    """Per pair: True when one text's numbers, in order, are a subsequence of the other's.
+def only_insertions(pairs: np.ndarray, tokens: TokenLists) -> np.ndarray:
+    """Per pair: True when one text's tokens, in order, are a subsequence of the other's.
 
-    A dropped sentence or a cut-off statement loses numbers but adds or reorders none; a changed
-    number leaves each text with a number the other lacks, and then they are different problems.
+    A dropped sentence, a prefix or an appended instruction only adds or removes tokens; a changed
+    number, word or relation leaves each text with a token the other lacks, and in a math problem
+    that makes a different problem ("k < 0" and "k > 0", "the center" and "the radius").
     """
     out = np.zeros(len(pairs), dtype=bool)
     for k, (a, b) in enumerate(pairs.tolist()):
-        first, second = numbers.of(a), numbers.of(b)
+        first, second = tokens.of(a), tokens.of(b)
         if len(first) > len(second):
             first, second = second, first
         out[k] = is_subsequence(first, second)

@@ -2,9 +2,9 @@
 
 Each row's text (`fields`, joined by blank lines) is scored with LongAttn (see curate.longctx.longattn)
 under one layer of a local causal LM (`model`); LDS is normalised within the row's `category` and the
-top `keep_fraction` of each category is kept. Rows shorter than `min_tokens` (default: one window)
-are dropped as `too_short`, the others below the cut as `low_long_dependency`; the detail gives the
-score and the rank. Columns added: longattn_tokens, longattn_windows, longattn_ds, longattn_du,
+top `keep_fraction` of each category's scored rows (rounded up) is kept. Rows shorter than
+`min_tokens` (default: one window) are dropped as `too_short`, the others below the cut as
+`low_long_dependency`; the detail gives the score and the rank. Columns added: longattn_tokens, longattn_windows, longattn_ds, longattn_du,
 longattn_score. Enable it in curate.yaml:
 
     stages:

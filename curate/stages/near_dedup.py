@@ -4,16 +4,18 @@
 2. Each node's shingles (token n-grams, `shingle_size`) get a MinHash signature (datasketch's
    affine32 permutations, vectorised; curate.dedup.minhash). Signatures are written to
    `signatures.parquet` in the stage folder (node, first row_id, uint32[num_perm]).
-3. Banding: `bands` x `rows` band hashes per node, grouped with Polars; nodes sharing a band hash
-   are candidates. By default bands/rows are chosen so a pair at Jaccard `lsh_threshold` becomes a
-   candidate with 99% probability.
+3. Banding: `bands` x `rows` band hashes per node, sorted and cut into buckets with Polars, one
+   band at a time; nodes sharing a bucket are candidates. By default bands/rows are chosen so
+   that a pair at Jaccard `lsh_threshold` becomes a candidate with 99% probability.
 4. A candidate pair is a duplicate when its true Jaccard similarity is >= `threshold`, or when the
-   smaller shingle set lies >= `containment` inside the larger (a copy with its last sentence cut);
-   and, with `math_aware`, when the numbers of one problem are an in-order subsequence of the
-   other's: a changed number makes a different problem.
-5. Union-find over the confirmed pairs gives clusters. With `math_aware`, a member whose numbers
-   conflict with its representative's is split off (transitive links through a truncated copy
-   must not merge two problems that differ in a number), and the clusters are recomputed.
+   smaller shingle set lies >= `containment` inside the larger (a copy with its last sentence cut).
+   With `math_aware` (default) it must also differ by insertions only: the content tokens (words,
+   numbers, relations and signs; curate.text.CONTENT_PATTERN) of one are an in-order subsequence
+   of the other's. A truncated copy, a "Problem:" prefix or an appended instruction pass; a changed
+   number, word or relation ("k < 0" / "k > 0", "the center" / "the radius") is another problem.
+5. Union-find over the confirmed pairs gives clusters. With `math_aware`, a member that is not an
+   insertion-only variant of its representative is split off (a truncated copy must not bridge two
+   problems that differ in a number), and the clusters are recomputed.
 6. Each cluster keeps its representative and up to `max_traces` traces whose responses are not
    near-identical (estimated Jaccard of their response signatures >= `response_threshold`);
    the others are dropped as `near_duplicate` or `extra_trace` (curate.dedup.select).
@@ -21,10 +23,10 @@
 The `clusters` view gets every row of a cluster of two or more rows, with its similarity (true
 Jaccard of its problem with the representative's problem).
 
-Memory: per distinct problem, the band hashes (4 bytes x bands), the shingle set (4 bytes per
-shingle) and its numbers (8 bytes each); per row about 80 bytes (row_id, id, ranking facts).
-Problem texts are read back and normalised NODE_CHUNK at a time, never all at once.
-Shuffle: by (band, band hash).
+Memory: per row about 80 bytes (row_id, id, ranking facts); per distinct problem the band hashes
+(4 bytes x bands); for the problems of candidate pairs only, their shingle sets (4 bytes per
+shingle) and content tokens (8 bytes each). Problem texts are read back and normalised
+NODE_CHUNK at a time, never all at once. Shuffle: by (band, band hash).
 """
 
 from __future__ import annotations
@@ -45,12 +47,12 @@ from curate.dedup import (
     shingle,
     union_find,
 )
-from curate.dedup.lsh import NumberLists, numbers_compatible
+from curate.dedup.lsh import TokenLists, only_insertions
 from curate.dedup.select import apply_decisions, choose, row_features
 from curate.dedup.shingles import SHINGLE_KINDS, Shingles
 from curate.errors import CurateError
 from curate.stage import Stage, StageContext
-from curate.text import light_normalize_expr, normalize_expr, numbers_expr
+from curate.text import content_expr, light_normalize_expr, normalize_expr
 
 NODE_CHUNK = 10_000  # distinct problems shingled and signed at a time
 RESPONSE_PERM = 64
@@ -113,12 +115,12 @@ class NearDedup(Stage):
         candidates = candidate_pairs(bands, nonempty, self.options["max_bucket"])
         del bands
         # Only nodes of a candidate pair can be near-duplicates: work on them alone ("involved",
-        # indexed 0..k-1), so shingle sets and numbers are only ever held for those.
+        # indexed 0..k-1), so shingle sets and content tokens are only ever held for those.
         involved = np.unique(candidates)
-        shingles, numbers = self._features(ctx, nodes["first_row"].to_numpy()[involved])
-        pairs = self._confirm(np.searchsorted(involved, candidates), shingles, numbers)
+        shingles, content = self._features(ctx, nodes["first_row"].to_numpy()[involved])
+        pairs = self._confirm(np.searchsorted(involved, candidates), shingles, content)
         rank = self._node_rank(rows, nodes)[involved]
-        reps = self._clusters(len(involved), pairs, rank, numbers)
+        reps = self._clusters(len(involved), pairs, rank, content)
         labels = np.arange(len(nodes), dtype=np.int64)
         labels[involved] = involved[reps]
         similarity = np.ones(len(nodes))
@@ -185,18 +187,18 @@ class NearDedup(Stage):
                 writer.write_table(pa.table(columns, schema=schema))
         return np.concatenate(bands), np.concatenate(nonempty)
 
-    def _features(self, ctx: StageContext, first_rows: np.ndarray) -> tuple[Shingles, NumberLists | None]:
-        """Shingle sets and numbers of the nodes whose first rows are `first_rows` (sorted)."""
+    def _features(self, ctx: StageContext, first_rows: np.ndarray) -> tuple[Shingles, TokenLists | None]:
+        """Shingle sets and content tokens of the nodes whose first rows are `first_rows` (sorted)."""
         o = self.options
-        sets, numbers = [], []
+        sets, content = [], []
         for start in range(0, len(first_rows), NODE_CHUNK):
             texts = self._node_texts(ctx, first_rows[start : start + NODE_CHUNK])
             sets.append(shingle(texts, o["shingle_size"], o["shingle"]))
             if o["math_aware"]:
-                numbers.append(NumberLists.from_series(pl.select(numbers_expr(pl.lit(texts))).to_series()))
-        return Shingles.concat(sets), NumberLists.concat(numbers) if o["math_aware"] else None
+                content.append(TokenLists.from_series(pl.select(content_expr(pl.lit(texts))).to_series()))
+        return Shingles.concat(sets), TokenLists.concat(content) if o["math_aware"] else None
 
-    def _confirm(self, pairs: np.ndarray, shingles: Shingles, numbers: NumberLists | None) -> np.ndarray:
+    def _confirm(self, pairs: np.ndarray, shingles: Shingles, content: TokenLists | None) -> np.ndarray:
         """The candidate pairs that are near-duplicates (module docstring, step 4)."""
         o = self.options
         similar = jaccard(pairs, shingles)
@@ -207,8 +209,8 @@ class NearDedup(Stage):
             shared = np.rint(similar * large / (1.0 + similar))  # |A n B| from J = i / (|A| + |B| - i)
             ok |= shared >= o["containment"] * small
         confirmed = pairs[ok]
-        if numbers is not None:
-            confirmed = confirmed[numbers_compatible(confirmed, numbers)]
+        if content is not None:
+            confirmed = confirmed[only_insertions(confirmed, content)]
         return confirmed
 
     @staticmethod
@@ -236,15 +238,15 @@ class NearDedup(Stage):
         return reps
 
     def _clusters(
-        self, n: int, pairs: np.ndarray, rank: np.ndarray, numbers: NumberLists | None
+        self, n: int, pairs: np.ndarray, rank: np.ndarray, content: TokenLists | None
     ) -> np.ndarray:
         """Each node's representative (the cluster label), from the confirmed pairs."""
         while True:
             reps = self._representatives(union_find(n, pairs), rank)
-            if numbers is None:
+            if content is None:
                 return reps
             members = np.nonzero(reps != np.arange(n))[0]
-            conflict = members[~numbers_compatible(np.stack([members, reps[members]], axis=1), numbers)]
+            conflict = members[~only_insertions(np.stack([members, reps[members]], axis=1), content)]
             if len(conflict) == 0:
                 return reps
             # cut the conflicting members loose from their cluster; they re-cluster among themselves

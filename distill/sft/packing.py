@@ -70,7 +70,8 @@ def best_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[int]
         else:
             space, b = free.pop(at)
             bins[b].append(i)
-            bisect.insort(free, (space - size, b))
+            if space > size:  # full bins leave the search list
+                bisect.insort(free, (space - size, b))
     return bins
 
 

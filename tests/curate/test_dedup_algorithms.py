@@ -20,7 +20,7 @@ from curate.dedup import (
     union_find,
 )
 from curate.dedup import minhash as minhash_module
-from curate.dedup.lsh import NumberLists, candidate_probability, numbers_compatible
+from curate.dedup.lsh import TokenLists, candidate_probability, only_insertions
 from curate.dedup.shingles import ngram_hashes
 
 
@@ -118,9 +118,9 @@ def test_union_find_components():
     assert union_find(3, np.zeros((0, 2), dtype=np.int64)).tolist() == [0, 1, 2]
 
 
-def test_numbers_compatible_is_an_ordered_subsequence():
-    numbers = NumberLists.from_series(
+def test_only_insertions_is_an_ordered_subsequence():
+    tokens = TokenLists.from_series(
         pl.Series([["3", "5", "7"], ["3", "5"], ["3", "6", "7"], ["5", "3"], [], ["3", "5", "7", "9"]])
     )
     pairs = np.array([[0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [1, 3]])
-    assert numbers_compatible(pairs, numbers).tolist() == [True, False, False, True, True, False]
+    assert only_insertions(pairs, tokens).tolist() == [True, False, False, True, True, False]

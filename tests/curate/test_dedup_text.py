@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from curate.text import normalize_expr, normalize_text, numbers_expr
+from curate.text import content_expr, normalize_expr, normalize_text
 
 BASE = "Find $\\frac{1}{2} + x$ if $x = 3$."
 
@@ -33,7 +33,7 @@ def test_variants_normalise_to_the_same_text(variant):
 
 
 def test_tokens_are_joined_by_single_spaces():
-    assert normalize_text(BASE) == "find $ \\frac { 1 } { 2 } + x $ if $ x = 3 $ ."
+    assert normalize_text(BASE) == "find 1 / 2 + x if x = 3 ."
 
 
 def test_quotes_dashes_and_left_paren():
@@ -67,7 +67,7 @@ def test_null_and_empty():
     assert normalize_text("Problem:") == ""
 
 
-def test_numbers_are_extracted_in_order():
-    frame = pl.DataFrame({"p": ["In 2019, 3.5 kg cost $12.", "no digits"]})
-    numbers = frame.select(numbers_expr(normalize_expr("p")))["p"].to_list()
-    assert numbers == [["2019", "3.5", "12"], []]
+def test_content_tokens_are_words_numbers_and_relations():
+    frame = pl.DataFrame({"p": ["In 2019, $x \\le 3.5$ (kg) cost \\$12.", "$$ ( ) , $$"]})
+    content = frame.select(content_expr(normalize_expr("p")))["p"].to_list()
+    assert content == [["in", "2019", "x", "leq", "3", "5", "kg", "cost", "12"], []]

@@ -50,7 +50,8 @@ class TinyServer:
     answered request, in the order the answers were sent; `attempts` counts every request received.
 
     `answer(body)` replaces the model (scripted answers); `fail(body)` returns an HTTP status to
-    fail that request with (or None); `delay` slows every answer down.
+    fail that request with (or None); `delay` slows every answer down; `hold_after` holds every
+    request after the first n until `release()` (they then fail), which freezes a client mid-run.
     """
 
     def __init__(self, model_dir: Path | None = None, answer: Callable[[dict], str] | None = None):
@@ -59,12 +60,18 @@ class TinyServer:
         self.delay = 0.0
         self.log: list[tuple[str, str, str]] = []
         self.attempts = 0
+        self.hold_after: int | None = None  # requests after this many are held, never answered
+        self._held = threading.Event()
         self._lock = threading.Lock()
         if model_dir is not None:
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
             self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+
+    def release(self) -> None:
+        self.hold_after = None
+        self._held.set()
 
     def _generate(self, body: dict) -> tuple[str, int, int]:
         import torch
@@ -91,6 +98,10 @@ class TinyServer:
     def handle(self, path: str, body: dict) -> tuple[int, dict]:
         with self._lock:
             self.attempts += 1
+            held = self.hold_after is not None and self.attempts > self.hold_after
+        if held:  # never answered: wait until the test lets go, then fail
+            self._held.wait(60)
+            return 503, {"error": {"message": "held request abandoned"}}
         status = self.fail(body)
         if status is not None:
             return status, {"error": {"message": f"scripted failure {status}"}}

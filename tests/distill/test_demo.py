@@ -16,10 +16,19 @@ from distill.demo.corpus import DEFECTS
 from distill.demo.run import claim, deep_update, demo_recipe
 
 SHORT = {
-    "corpus": {"math": 40, "code": 24, "science": 20, "eval_math": 5, "eval_code": 4, "eval_science": 4,
-               "defect_rate": 0.05},
-    "base": {"tiny": {"vocab_size": 400, "hidden_size": 32, "intermediate_size": 64},
-             "pretrain": {"epochs": 1, "max_steps": 4}},
+    "corpus": {
+        "math": 40,
+        "code": 24,
+        "science": 20,
+        "eval_math": 5,
+        "eval_code": 4,
+        "eval_science": 4,
+        "defect_rate": 0.05,
+    },
+    "base": {
+        "tiny": {"vocab_size": 400, "hidden_size": 32, "intermediate_size": 64},
+        "pretrain": {"epochs": 1, "max_steps": 4},
+    },
     "sft": {"defaults": {"max_steps": 5}},
     "eval": {"sampling": {"max_tokens": 32}},
 }
@@ -56,8 +65,12 @@ def test_short_demo_prints_both_tables_and_writes_results(tmp_path, capsys):
 
 
 def test_claim_reports_gains_and_the_share_the_merge_keeps():
-    table = {"base": {"math": 0.1, "code": 0.2}, "math": {"math": 0.5, "code": 0.1},
-             "code": {"math": 0.1, "code": 0.2}, "merged": {"math": 0.4, "code": 0.3}}
+    table = {
+        "base": {"math": 0.1, "code": 0.2},
+        "math": {"math": 0.5, "code": 0.1},
+        "code": {"math": 0.1, "code": 0.2},
+        "merged": {"math": 0.4, "code": 0.3},
+    }
     report = claim(table, ["math", "code"])
     assert report["math"]["student_gain"] == pytest.approx(0.4)
     assert report["math"]["kept"] == pytest.approx(0.75)

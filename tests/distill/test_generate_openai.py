@@ -37,7 +37,7 @@ def generate_command(url: str, prompts: Path, out: Path) -> list[str]:
 
 def test_killed_run_resumes_without_repeating_finished_requests(tiny_model, serve, prompts_file, tmp_path):
     app, url = serve(model_dir=tiny_model)
-    app.delay = 0.05
+    app.hold_after = 10  # the client gets 10 answers, then its requests hang until it is killed
     prompts = prompts_file([(f"What is {i} + {i + 1}?", str(2 * i + 1)) for i in range(12)])
     out = tmp_path / "traces.jsonl"
     cache = tmp_path / "traces.jsonl.cache.sqlite"
@@ -45,17 +45,21 @@ def test_killed_run_resumes_without_repeating_finished_requests(tiny_model, serv
 
     client = subprocess.Popen(generate_command(url, prompts, out), cwd=REPO, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while len(app.log) < 10 and client.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while client.poll() is None and time.monotonic() < deadline:
+        if len(app.log) == 10 and cache.exists() and len(cached_keys(cache)) == 10:
+            break
+        time.sleep(0.02)
     os.kill(client.pid, signal.SIGKILL)
     client.wait()
     assert client.returncode == -signal.SIGKILL, client.stderr.read().decode()
+    app.release()
 
     finished = cached_keys(cache)
     answered_before = len(app.log)
     assert not out.exists()
-    assert 0 < len(finished) < total
-    assert finished <= {key for _, key, _ in app.log}
+    assert len(finished) == answered_before == 10
+    assert finished == {key for _, key, _ in app.log}
+    assert app.attempts > 10  # requests were in flight when the client died
 
     result = subprocess.run(
         generate_command(url, prompts, out), cwd=REPO, capture_output=True, text=True, timeout=120

@@ -13,26 +13,68 @@ import yaml
 from distill.recipe import Recipe, RecipeError, Run, run_recipe
 
 # A recipe small enough for CI: two domains (no code sandbox), a 2-layer model, a few steps each.
-TINY_SFT = {"lr": 3.0e-3, "max_steps": 6, "seq_len": 512, "batch_tokens": 2048, "grad_accum": 1, "bf16": False,
-            "gradient_checkpointing": False, "save_every": 0, "warmup_ratio": 0.1}
+TINY_SFT = {
+    "lr": 3.0e-3,
+    "max_steps": 6,
+    "seq_len": 512,
+    "batch_tokens": 2048,
+    "grad_accum": 1,
+    "bf16": False,
+    "gradient_checkpointing": False,
+    "save_every": 0,
+    "warmup_ratio": 0.1,
+}
 TINY = {
     "name": "tiny",
     "threads": 1,
-    "corpus": {"seed": 5, "math": 40, "code": 0, "science": 24, "eval_math": 6, "eval_code": 0, "eval_science": 6,
-               "defect_rate": 0.05},
+    "corpus": {
+        "seed": 5,
+        "math": 40,
+        "code": 0,
+        "science": 24,
+        "eval_math": 6,
+        "eval_code": 0,
+        "eval_science": 6,
+        "defect_rate": 0.05,
+    },
     "inputs": ["{out}/corpus/traces.jsonl"],
-    "curate": {"workers": 1, "stages": {"decontaminate": {"benchmarks": ["{out}/corpus/eval/math.jsonl",
-                                                                         "{out}/corpus/eval/science.jsonl"]}}},
+    "curate": {
+        "workers": 1,
+        "stages": {
+            "decontaminate": {
+                "benchmarks": ["{out}/corpus/eval/math.jsonl", "{out}/corpus/eval/science.jsonl"]
+            }
+        },
+    },
     "domains": ["math", "science"],
-    "base": {"tiny": {"vocab_size": 400, "hidden_size": 32, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1,
-                      "intermediate_size": 64, "max_positions": 512}},
+    "base": {
+        "tiny": {
+            "vocab_size": 400,
+            "hidden_size": 32,
+            "num_layers": 2,
+            "num_heads": 2,
+            "num_kv_heads": 1,
+            "intermediate_size": 64,
+            "max_positions": 512,
+        }
+    },
     "sft": {"defaults": TINY_SFT, "domains": {"science": {"max_steps": 4}}},
     "joint": {"max_steps": 5},
-    "merge": {"merge_method": "task_arithmetic", "base_model": "base", "dtype": "float32",
-              "models": [{"model": "students/math", "parameters": {"weight": 1.0}},
-                         {"model": "students/science", "parameters": {"weight": 1.0}}]},
-    "eval": {"benches": ["math={out}/corpus/eval/math.jsonl", "science={out}/corpus/eval/science.jsonl"],
-             "sampling": {"n": 1, "temperature": 0, "max_tokens": 24}, "limit": 3, "workers": 1},
+    "merge": {
+        "merge_method": "task_arithmetic",
+        "base_model": "base",
+        "dtype": "float32",
+        "models": [
+            {"model": "students/math", "parameters": {"weight": 1.0}},
+            {"model": "students/science", "parameters": {"weight": 1.0}},
+        ],
+    },
+    "eval": {
+        "benches": ["math={out}/corpus/eval/math.jsonl", "science={out}/corpus/eval/science.jsonl"],
+        "sampling": {"n": 1, "temperature": 0, "max_tokens": 24},
+        "limit": 3,
+        "workers": 1,
+    },
 }
 MODELS = ["base", "math", "science", "merged", "joint"]
 
@@ -64,8 +106,16 @@ def first_run(tmp_path_factory):
 
 def test_every_step_runs_and_the_table_has_models_by_domains(first_run):
     _, out, results, lines = first_run
-    assert ran(lines) == {"corpus", "curate", "base", "students/math", "students/science", "merge", "joint",
-                          *(f"eval/{m}" for m in MODELS)}
+    assert ran(lines) == {
+        "corpus",
+        "curate",
+        "base",
+        "students/math",
+        "students/science",
+        "merge",
+        "joint",
+        *(f"eval/{m}" for m in MODELS),
+    }
     assert list(results["eval"]) == MODELS
     for scores in results["eval"].values():
         assert set(scores) == {"math", "science"}
@@ -74,7 +124,9 @@ def test_every_step_runs_and_the_table_has_models_by_domains(first_run):
     for label in MODELS:
         assert (Path(results["models"][label]) / "config.json").is_file()
     # Students train from the tiny base on their own domain's shards only.
-    assert results["steps"]["students/math"]["steps"] == 6 and results["steps"]["students/science"]["steps"] == 4
+    assert (
+        results["steps"]["students/math"]["steps"] == 6 and results["steps"]["students/science"]["steps"] == 4
+    )
     math_rows = sum(1 for _ in (out / "corpus" / "traces.jsonl").open())
     assert results["steps"]["students/math"]["samples"] < math_rows
 
@@ -82,18 +134,26 @@ def test_every_step_runs_and_the_table_has_models_by_domains(first_run):
 def load_weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
-    return {name: tensor for file in sorted(folder.glob("*.safetensors")) for name, tensor in load_file(file).items()}
+    return {
+        name: tensor
+        for file in sorted(folder.glob("*.safetensors"))
+        for name, tensor in load_file(file).items()
+    }
 
 
 def test_merge_plan_names_resolve_to_the_runs_students(first_run):
     import torch
 
     _, out, results, _ = first_run
-    weights = {label: load_weights(Path(results["models"][label])) for label in ("base", "math", "science", "merged")}
+    weights = {
+        label: load_weights(Path(results["models"][label])) for label in ("base", "math", "science", "merged")
+    }
     for name, base in weights["base"].items():
         expected = base + (weights["math"][name] - base) + (weights["science"][name] - base)
         torch.testing.assert_close(weights["merged"][name], expected, rtol=1e-5, atol=1e-6)
-    assert not torch.equal(weights["math"]["model.embed_tokens.weight"], weights["base"]["model.embed_tokens.weight"])
+    assert not torch.equal(
+        weights["math"]["model.embed_tokens.weight"], weights["base"]["model.embed_tokens.weight"]
+    )
 
 
 def test_rerun_skips_every_step_and_gives_the_same_table(first_run):
@@ -161,7 +221,9 @@ def test_cli_prints_the_models_by_domains_table(first_run, capsys):
     printed = capsys.readouterr().out
     header = next(line for line in printed.splitlines() if line.startswith("model"))
     assert header.split() == ["model", "math", "science"]
-    assert [line.split()[0] for line in printed.splitlines() if line.split() and line.split()[0] in MODELS] == MODELS
+    assert [
+        line.split()[0] for line in printed.splitlines() if line.split() and line.split()[0] in MODELS
+    ] == MODELS
 
 
 @pytest.mark.parametrize(
@@ -185,12 +247,20 @@ def test_tinyr1_recipe_plans_the_papers_students_and_merge_order(tmp_path):
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "tinyr1.yaml"
     values = yaml.safe_load(recipe.read_text())
     assert len(values["inputs"]) == 3
-    values["inputs"] = [str(tmp_path / "traces.jsonl")]  # the user's trace files (planning reads their checksums)
+    values["inputs"] = [
+        str(tmp_path / "traces.jsonl")
+    ]  # the user's trace files (planning reads their checksums)
     (tmp_path / "traces.jsonl").write_text("{}\n")
     run = Run(Recipe(values, tmp_path / "out", recipe.parent))
-    assert [s.name for s in run.steps] == ["curate", "base", "students/math", "students/code", "students/science",
-                                           "merge", *(f"eval/{m}" for m in ("base", "math", "code", "science",
-                                                                            "merged"))]
+    assert [s.name for s in run.steps] == [
+        "curate",
+        "base",
+        "students/math",
+        "students/code",
+        "students/science",
+        "merge",
+        *(f"eval/{m}" for m in ("base", "math", "code", "science", "merged")),
+    ]
     settings = {d: run._student_settings(run.recipe.section("sft"), d) for d in ("math", "code", "science")}
     assert {d: s["epochs"] for d, s in settings.items()} == {"math": 5, "code": 15, "science": 5}
     assert all(s["lr"] == 1e-5 and s["seq_len"] == 16384 for s in settings.values())
@@ -206,12 +276,16 @@ def test_generate_step_feeds_curate_and_a_killed_one_reuses_its_cache(tiny_model
     import distill.generate.runner as runner
 
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"problem": f"What is {a} + {a}?", "answer": str(2 * a)}) + "\n"
-                               for a in range(3)))
+    prompts.write_text(
+        "".join(json.dumps({"problem": f"What is {a} + {a}?", "answer": str(2 * a)}) + "\n" for a in range(3))
+    )
     values = {key: value for key, value in TINY.items() if key not in ("corpus", "inputs")}
     values["curate"] = {"workers": 1}
-    values["generate"] = {"teacher": str(tiny_model), "prompts": [str(prompts)],
-                          "sampling": {"n": 2, "temperature": 0.8, "max_tokens": 12}}
+    values["generate"] = {
+        "teacher": str(tiny_model),
+        "prompts": [str(prompts)],
+        "sampling": {"n": 2, "temperature": 0.8, "max_tokens": 12},
+    }
     run = Run(Recipe.load(values, tmp_path / "out"))
     generate, curate = run.steps[:2]
     assert (generate.name, curate.name) == ("generate", "curate")
