@@ -154,15 +154,16 @@ def layer_queries_keys(lm: LayerModel, input_ids: torch.Tensor) -> tuple[torch.T
 
 
 def attention_chunks(
-    query: torch.Tensor, key: torch.Tensor, chunk: int
+    query: torch.Tensor, key: torch.Tensor, chunk: int, first: int = 0
 ) -> Iterator[tuple[int, torch.Tensor]]:
-    """Causal attention probabilities, `chunk` queries at a time: yields (start, probs) with probs of
-    shape (heads, rows, start + rows) in float32. Queries must be pre-scaled.
+    """Causal attention probabilities of the queries from `first` on, `chunk` at a time: yields
+    (start, probs) with probs of shape (heads, rows, start + rows) in float32. Queries must be pre-scaled.
 
-    Only keys up to the chunk's last query are used (the rest are masked anyway), and the softmax is
-    done in place, so one chunk costs one heads x chunk x L float32 tensor."""
+    Only keys up to the chunk's last query are used (the rest are masked anyway) and the softmax is
+    done in place, so a chunk costs one heads x chunk x L float32 tensor. The consumer must drop its
+    reference before asking for the next chunk, so that only one is ever alive."""
     n = query.shape[1]
-    for start in range(0, n, chunk):
+    for start in range(first, n, chunk):
         end = min(start + chunk, n)
         scores = torch.matmul(query[:, start:end].float(), key[:, :end].float().transpose(1, 2))
         rows = torch.arange(start, end, device=scores.device).unsqueeze(1)
@@ -171,17 +172,18 @@ def attention_chunks(
         scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
         scores.div_(scores.sum(dim=-1, keepdim=True))
         yield start, scores
+        del scores
 
 
 def far_attention_mass(query: torch.Tensor, key: torch.Tensor, distance: int, chunk: int) -> torch.Tensor:
-    """(heads, n): for each head and token i, the attention mass token i puts on tokens j <= i - distance."""
+    """(heads, n): for each head and token i, the attention mass token i puts on tokens j <= i - distance
+    (zero for the first `distance` tokens, which cannot reach that far)."""
     heads, n = query.shape[0], query.shape[1]
     mass = torch.zeros(heads, n, dtype=torch.float32)
-    for start, probs in attention_chunks(query, key, chunk):
+    for start, probs in attention_chunks(query, key, chunk, first=distance):
         end = start + probs.shape[1]
-        if end - 1 < distance:
-            continue  # no query of this chunk reaches back that far
         rows = torch.arange(start, end, device=probs.device).unsqueeze(1)
         near = torch.arange(end, device=probs.device).unsqueeze(0) > rows - distance
         mass[:, start:end] = probs.masked_fill_(near, 0.0).sum(dim=-1).cpu()
+        del probs  # free this block before the next is computed
     return mass

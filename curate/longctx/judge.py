@@ -1,8 +1,9 @@
 """A consistency judge behind an OpenAI-compatible chat endpoint, over the standard library only.
 
 `curate` must not import `distill` (where the generation backends live), so the LongRePS stage takes
-either a judge callable (for instance one built on distill.generate) or the URL of any server that
-speaks the OpenAI chat-completions protocol (vLLM, SGLang, llama.cpp, a hosted API).
+either a judge callable (for instance one built on a distill.generate backend, with `judge_prompt`
+and `parse_score` from here) or the URL of any server that speaks the OpenAI chat-completions
+protocol (vLLM, SGLang, llama.cpp, a hosted API).
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ def parse_score(text: str) -> float:
     return min(max(float(match.group(0)) / 10.0, 0.0), 1.0)
 
 
+def judge_prompt(
+    problem: str, reasoning: str, answer: str, question_chars: int = 4000, reasoning_chars: int = 24000
+) -> str:
+    """The rating request for one path. The question sits at the end of a long-context prompt; the
+    document itself is not needed to judge consistency (and would not fit most judges' context)."""
+    return PROMPT.format(
+        question=problem[-question_chars:], reasoning=reasoning[:reasoning_chars], answer=answer
+    )
+
+
 class OpenAIJudge:
     """judge(problem, reasoning, answer) -> score in [0, 1], by POST {url}/chat/completions."""
 
@@ -63,21 +74,13 @@ class OpenAIJudge:
         self.api_key = os.environ.get(api_key_env) if api_key_env else None
         self.name = f"openai:{model}@{url}"
 
-    def prompt(self, problem: str, reasoning: str, answer: str) -> str:
-        # the question sits at the end of a long-context prompt; the document itself is not needed
-        # to judge consistency, and would not fit in most judges' context anyway
-        return PROMPT.format(
-            question=problem[-self.question_chars :],
-            reasoning=reasoning[: self.reasoning_chars],
-            answer=answer,
-        )
-
     def __call__(self, problem: str, reasoning: str, answer: str) -> float:
+        prompt = judge_prompt(problem, reasoning, answer, self.question_chars, self.reasoning_chars)
         body = {
             "model": self.model,
-            "messages": [{"role": "user", "content": self.prompt(problem, reasoning, answer)}],
+            "messages": [{"role": "user", "content": prompt}],
             "temperature": 0,
-            "max_tokens": 8,
+            "max_tokens": 16,
         }
         headers = {"Content-Type": "application/json"}
         if self.api_key:

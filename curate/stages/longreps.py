@@ -24,6 +24,7 @@ stage is given a callable (`LongRePS(judge=fn)`) or `judge_url` (an OpenAI-compa
 from __future__ import annotations
 
 import concurrent.futures as cf
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -96,6 +97,11 @@ class LongRePS(Stage):
         opts = self.options
         base_column(opts["context"])
         base_column(opts["group"])
+        if opts["answer_pattern"]:
+            try:
+                re.compile(opts["answer_pattern"])
+            except re.error as error:
+                raise CurateError(f"stage longreps: answer_pattern is not a regex: {error}") from error
         if opts["judge_url"] and judge is None:
             if not opts["judge_model"]:
                 raise CurateError("stage longreps: judge_url needs judge_model")

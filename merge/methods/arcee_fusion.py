@@ -51,16 +51,17 @@ class ArceeFusion(Method):
     def combine(self, job: TensorJob, rows: slice, state: Any) -> torch.Tensor:
         kl, threshold = state
         base = job.rows(job.base, rows)
-        delta = job.rows(job.others[0], rows) - base
-        keep = delta.abs() * kl[rows] >= threshold
-        return base + delta * keep
+        delta = torch.sub(job.rows(job.others[0], rows), base)
+        keep = delta.abs().mul_(kl[rows]) >= threshold
+        return delta.mul_(keep).add_(base)
 
 
 def row_kl(x: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
     """KL(softmax(x) || softmax(base)) along the last dimension, kept as a size-1 last dimension."""
-    p = torch.softmax(x, dim=-1) + _EPS
-    q = torch.softmax(base, dim=-1) + _EPS
-    return (p * torch.log(p / q)).sum(dim=-1, keepdim=True)
+    p = torch.softmax(x, dim=-1).add_(_EPS)
+    q = torch.softmax(base, dim=-1).add_(_EPS)
+    ratio = torch.div(p, q, out=q)  # elementwise, so writing over q is safe
+    return ratio.log_().mul_(p).sum(dim=-1, keepdim=True)
 
 
 def fusion_threshold(values: torch.Tensor) -> float:

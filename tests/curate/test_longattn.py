@@ -318,6 +318,16 @@ def test_stage_keeps_the_top_fraction_per_category(tmp_path: Path, trained_model
     assert ws.manifest()["stages"][-1]["longattn"]["scored"] == 10
 
 
+def test_stage_reruns_are_byte_identical(tmp_path: Path, trained_model: Path) -> None:
+    data, outputs = str(write_jsonl(tmp_path / "docs.jsonl", stage_rows())), []
+    for attempt in ("a", "b"):
+        ws = run_pipeline(
+            tmp_path / attempt, [data], [LongAttn(model=str(trained_model), window=WINDOW, k=K)]
+        )
+        outputs.append({p.relative_to(ws.root): p.read_bytes() for p in sorted(ws.root.rglob("*.parquet"))})
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 3  # ingest, longattn kept, longattn rejected
+
+
 def test_stage_is_opt_in_and_validates_its_options(trained_model: Path, tmp_path: Path) -> None:
     data = str(write_jsonl(tmp_path / "rows.jsonl", [{"problem": "p", "response": "r"}]))
     assert "longattn" not in [s.name for s in build_stages([data], {})]

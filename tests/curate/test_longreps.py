@@ -310,4 +310,15 @@ def test_stage_is_opt_in_and_validates_options(tmp_path: Path) -> None:
         LongRePS(judge_url="http://localhost:8000/v1")
     with pytest.raises(CurateError, match="unknown field"):
         LongRePS(context="body")
+    with pytest.raises(CurateError, match="answer_pattern is not a regex"):
+        LongRePS(answer_pattern="([unclosed")
     assert LongRePS().fingerprint() != LongRePS(judge=lambda p, r, a: 1.0).fingerprint()
+
+
+def test_reruns_are_byte_identical(tmp_path: Path) -> None:
+    data, outputs = str(write_jsonl(tmp_path / "paths.jsonl", stage_rows())), []
+    for attempt in ("a", "b"):
+        ws = run_pipeline(tmp_path / attempt, [data], [LongRePS()])
+        files = sorted(p for p in ws.root.rglob("*.parquet"))
+        outputs.append({p.relative_to(ws.root): p.read_bytes() for p in files})
+    assert outputs[0] == outputs[1] and any("longreps" in str(p) for p in outputs[0])
