@@ -135,6 +135,7 @@ class Step:
     fingerprint: str
     run: Callable[[], dict[str, Any]]
     summary: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None  # how long the step took when it ran (kept in its marker)
 
     def done(self) -> bool:
         marker = self.out / MARKER
@@ -143,7 +144,7 @@ class Step:
         saved = json.loads(marker.read_text())
         if saved.get("fingerprint") != self.fingerprint:
             return False
-        self.summary = saved.get("summary", {})
+        self.summary, self.seconds = saved.get("summary", {}), saved.get("seconds")
         return True
 
     def execute(self) -> None:
@@ -156,9 +157,11 @@ class Step:
                 shutil.rmtree(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         pending.write_text(json.dumps({"fingerprint": self.fingerprint}))
+        started = time.perf_counter()
         self.summary = self.run()
-        (self.out / MARKER).write_text(json.dumps({"fingerprint": self.fingerprint, "summary": self.summary},
-                                                  indent=2))
+        self.seconds = round(time.perf_counter() - started, 1)
+        marker = {"fingerprint": self.fingerprint, "summary": self.summary, "seconds": self.seconds}
+        (self.out / MARKER).write_text(json.dumps(marker, indent=2))
         pending.unlink()
 
 
@@ -480,7 +483,6 @@ class Run:
             torch.set_num_threads(int(self.recipe.values["threads"]))
         self.out.mkdir(parents=True, exist_ok=True)
         began, cpu_began = time.perf_counter(), _cpu_seconds()
-        timings: dict[str, float] = {}
         for number, step in enumerate(self.steps, 1):
             prefix = f"[{number}/{len(self.steps)}] {step.name}"
             if step.group not in forced and step.done():
@@ -488,14 +490,13 @@ class Run:
                 continue
             if step.out.exists() and step.group in forced:
                 shutil.rmtree(step.out)
-            started = time.perf_counter()
             step.execute()
-            timings[step.name] = round(time.perf_counter() - started, 1)
-            log(f"{prefix}: {_describe(step.summary)} ({timings[step.name]:.1f}s)")
+            log(f"{prefix}: {_describe(step.summary)} ({step.seconds:.1f}s)")
         results = self.results()
         results["seconds"] = round(time.perf_counter() - began, 1)
         results["cpu_seconds"] = round(_cpu_seconds() - cpu_began, 1)
-        results["step_seconds"] = timings
+        # Seconds of every step when it ran, this time or in an earlier (resumed) run.
+        results["step_seconds"] = {step.name: step.seconds for step in self.steps}
         (self.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         return results
 

@@ -51,7 +51,7 @@ class TaskVectorMethod(Method):
 
     def sparse_delta(self, job: TensorJob, index: int, rows: slice, base: torch.Tensor, state: Any) -> torch.Tensor:
         """The (sparsified, rescaled) task vector of input `index` on `rows`, in a fresh tensor."""
-        delta = torch.sub(job.rows(index, rows), base)
+        delta = torch.sub(job.raw(index, rows), base)
         threshold, scale = state[index]
         density = job.model_params[index]["density"]
         if self.sparsify is None or density >= 1:
@@ -176,7 +176,7 @@ def _bracket(job: TensorJob, ranks: dict[int, int]) -> dict[int, float]:
     for rows in job.chunks():
         base = job.rows(job.base, rows)
         for index, (low, high) in bounds.items():
-            magnitude = torch.sub(job.rows(index, rows), base).abs_()
+            magnitude = torch.sub(job.raw(index, rows), base).abs_()
             above[index] += int((magnitude > high).sum())
             piece = magnitude[(magnitude >= low) & (magnitude <= high)]
             end = filled[index] + piece.numel()

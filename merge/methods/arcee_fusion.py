@@ -35,7 +35,7 @@ class ArceeFusion(Method):
         # Filled in place: small per-chunk pieces kept across the loop would fragment the heap.
         kl = torch.empty((*job.shape[:-1], 1), dtype=job.compute_dtype)
         for rows in job.chunks():
-            kl[rows] = row_kl(job.rows(other, rows), job.rows(job.base, rows))
+            kl[rows] = row_kl(job.raw(other, rows), job.raw(job.base, rows), job.compute_dtype)
         if job.numel <= QUANTILE_SAMPLE:
             values = torch.cat([
                 (job.delta(other, rows).abs() * kl[rows]).reshape(-1) for rows in job.chunks()
@@ -51,15 +51,15 @@ class ArceeFusion(Method):
     def combine(self, job: TensorJob, rows: slice, state: Any) -> torch.Tensor:
         kl, threshold = state
         base = job.rows(job.base, rows)
-        delta = torch.sub(job.rows(job.others[0], rows), base)
+        delta = torch.sub(job.raw(job.others[0], rows), base)
         keep = delta.abs().mul_(kl[rows]) >= threshold
         return delta.mul_(keep).add_(base)
 
 
-def row_kl(x: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-    """KL(softmax(x) || softmax(base)) along the last dimension, kept as a size-1 last dimension."""
-    p = torch.softmax(x, dim=-1).add_(_EPS)
-    q = torch.softmax(base, dim=-1).add_(_EPS)
+def row_kl(x: torch.Tensor, base: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """KL(softmax(x) || softmax(base)) along the last dimension, in `dtype`, as a size-1 last dimension."""
+    p = torch.softmax(x, dim=-1, dtype=dtype).add_(_EPS)
+    q = torch.softmax(base, dim=-1, dtype=dtype).add_(_EPS)
     ratio = torch.div(p, q, out=q)  # elementwise, so writing over q is safe
     return ratio.log_().mul_(p).sum(dim=-1, keepdim=True)
 

@@ -60,16 +60,22 @@ class TensorJob:
         step = max(1, CHUNK_ELEMENTS // max(1, self.numel // rows))
         return [slice(start, min(rows, start + step)) for start in range(0, rows, step)]
 
+    def raw(self, index: int, rows: slice) -> torch.Tensor:
+        """Rows of input `index` as stored (a view of the input: never modify it).
+
+        Mixed with a compute-dtype tensor in an elementwise op, they are promoted to the compute
+        dtype inside the op, which saves converting them first.
+        """
+        tensor = self.tensors[index]
+        return tensor if tensor.dim() == 0 else tensor[rows]
+
     def rows(self, index: int, rows: slice) -> torch.Tensor:
         """Rows of input `index`, in the compute dtype (may share memory with the input: never modify it)."""
-        tensor = self.tensors[index]
-        if tensor.dim() == 0:
-            return tensor.to(self.compute_dtype)
-        return tensor[rows].to(self.compute_dtype)
+        return self.raw(index, rows).to(self.compute_dtype)
 
     def delta(self, index: int, rows: slice) -> torch.Tensor:
         """Rows of input `index` minus the base's (a new tensor)."""
-        return self.rows(index, rows) - self.rows(self.base, rows)
+        return torch.sub(self.raw(index, rows), self.rows(self.base, rows))
 
     def generator(self, *salt: Any) -> torch.Generator:
         """A random generator that depends only on the seed, the tensor name and `salt`."""

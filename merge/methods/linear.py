@@ -33,5 +33,5 @@ class Linear(Method):
         weights = [job.model_params[i]["weight"] for i in range(len(job.tensors))]
         merged = job.rows(0, rows) * weights[0]
         for index in range(1, len(job.tensors)):
-            merged.add_(job.rows(index, rows), alpha=weights[index])
+            merged.add_(job.raw(index, rows), alpha=weights[index])
         return merged / state if state != 1.0 else merged

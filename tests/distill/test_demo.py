@@ -2,7 +2,7 @@
 
 It checks what the demo promises: the curation table scores every planted defect type against the
 corpus's truth, the evaluation table has the base, one student per domain and the merged model as
-rows and the domains as columns, and the claim table is computed from that evaluation table.
+rows (and the joint-SFT baseline) and the domains as columns, and the claim table is computed from that evaluation table.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ SHORT = {
         "pretrain": {"epochs": 1, "max_steps": 4},
     },
     "sft": {"defaults": {"max_steps": 5}},
+    "joint": {"max_steps": 5},
     "eval": {"sampling": {"max_tokens": 32}},
 }
-MODELS = ["base", "math", "code", "science", "merged"]
+MODELS = ["base", "math", "code", "science", "merged", "joint"]
 
 
 def test_short_demo_prints_both_tables_and_writes_results(tmp_path, capsys):

@@ -238,3 +238,19 @@ def test_float64_inputs_are_merged_in_float64():
     merged = merge_tensors("linear", [a, b])
     assert merged.dtype == torch.float64
     assert merged[1].item() == pytest.approx(2e-12, rel=1e-12)
+
+
+@pytest.mark.parametrize("method, count, base", [
+    ("linear", 3, None), ("task_arithmetic", 3, 0), ("ties", 3, 0), ("dare_ties", 3, 0), ("slerp", 2, 0),
+    ("model_stock", 3, 0), ("arcee_fusion", 2, 0),
+])
+def test_bfloat16_inputs_merge_exactly_like_their_float32_values(method, count, base):
+    # Half-precision inputs are widened inside the ops (or first): the float32 result, rounded once.
+    generator = torch.Generator().manual_seed(21)
+    start = torch.randn(300, 64, generator=generator)
+    tensors = [(start + 0.05 * torch.randn(300, 64, generator=generator)).bfloat16() for _ in range(count)]
+    options = {"base": base, "parameters": {"t": 0.3}, "seed": 2,
+               "model_parameters": [{"weight": 0.5 + i, "density": 0.6} for i in range(count)]}
+    merged = merge_tensors(method, tensors, **options)
+    assert merged.dtype == torch.bfloat16
+    assert torch.equal(merged, merge_tensors(method, [t.float() for t in tensors], **options).bfloat16())
