@@ -84,10 +84,8 @@ def main() -> None:
 
     ws, duck_out = OUT / "ws", OUT / "duckdb.parquet"
     shutil.rmtree(ws, ignore_errors=True)
-    config = OUT / "ingest_only.yaml"
-    config.write_text("stages:\n  normalize: {enabled: false}\n")
     ours = run_measured(
-        [sys.executable, "-m", "distill.cli", "curate", str(data), "--out", str(ws), "--config", str(config),
+        [sys.executable, "-m", "distill.cli", "curate", str(data), "--out", str(ws), "--until", "ingest",
          "--workers", str(args.workers), "--quiet"]
     )
     duck_sql = (
