@@ -6,9 +6,12 @@ A recipe is one YAML file (see recipes/tinyr1.yaml for every key, distill/demo/d
     generate: {...}          optional: sample teacher traces (distillery generate) into OUT/generated
     inputs: [traces.jsonl]   trace files for `curate` (default: what corpus or generate wrote)
     curate: {...}            the curate config (format, source, workers, stages)
-    base: {path: MODEL}      or {tiny: {...}, pretrain: {...}}: a tiny model built here, optionally
-                             trained briefly (SFT settings) on the shards of every domain
-    threads: 1               optional: torch CPU threads
+    base: {path: MODEL}      or {tiny: {...}, pretrain: {...}, pretrain_share: 0.3}: a tiny model built
+                             here, optionally trained (SFT settings) on the shards of every domain, or on
+                             that share of each domain's training rows
+    threads: 1               optional: torch CPU threads (per process)
+    parallel: 2              optional: train up to this many students (and the joint baseline) at once,
+                             each in its own process (on CPU, one core each beats two cores on one)
     domains: [math, code]    default: every domain the workspace has shards for
     sft: {config: FILE, defaults: {...}, domains: {math: {...}}}   SFT settings per student
     joint: {...}             optional: a baseline SFT'd from the base on all domains' shards together
@@ -34,13 +37,13 @@ import resource
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 MARKER = ".step.json"
-RECIPE_KEYS = {"name", "threads", "corpus", "generate", "inputs", "curate", "base", "domains", "sft", "joint", "merge", "eval"}
+RECIPE_KEYS = {"name", "threads", "parallel", "corpus", "generate", "inputs", "curate", "base", "domains", "sft", "joint", "merge", "eval"}
 # Step groups in run order, for --from.
 GROUPS = ("corpus", "generate", "curate", "base", "students", "joint", "merge", "eval")
 
@@ -186,15 +189,23 @@ def _train(config, data: Path, base: Path, out: Path, progress: bool) -> dict[st
     }
 
 
-def _link_mixed(shards: Path, domains: list[str], out: Path) -> Path:
-    """A folder whose train-*/val-* parquet files are links to the shards of every listed domain."""
+def _link_mixed(shards: Path, domains: list[str], out: Path, share: float = 1.0) -> Path:
+    """A folder with the train-*/val-* parquet files of every listed domain: links to the shards, or,
+    with `share` < 1, that share of each domain's training rows (a fixed sample) written anew."""
+    import polars as pl
+
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.parquet"):
         old.unlink()
     for domain in domains:
-        for file in sorted((shards / domain).glob("*.parquet")):
+        files = sorted((shards / domain).glob("*.parquet"))
+        for file in files:
             split, _, rest = file.name.partition("-")
-            (out / f"{split}-{domain}-{rest}").symlink_to(file.resolve())
+            if split != "train" or share >= 1.0:
+                (out / f"{split}-{domain}-{rest}").symlink_to(file.resolve())
+        if share < 1.0:
+            rows = pl.concat([pl.read_parquet(f) for f in files if f.name.startswith("train-")])
+            rows.sample(fraction=share, seed=0).write_parquet(out / f"train-{domain}-00000.parquet")
     return out
 
 
@@ -265,6 +276,9 @@ class Run:
                                   lambda: {"model": str(base_dir)})
             self.base_dir = base_dir
         elif "tiny" in base_spec:
+            share = base_spec.get("pretrain_share", 1.0)
+            if not isinstance(share, int | float) or not 0.0 < share <= 1.0:
+                raise RecipeError(f"base.pretrain_share must be a number in (0, 1], not {share!r}")
             base_step = self._add("base", "base", self.out / "base", base_spec, [curate], lambda: self._tiny_base(
                 base_spec))
             self.base_dir = self.out / "base" / ("model" if base_spec.get("pretrain") else "init")
@@ -426,7 +440,8 @@ class Run:
         init = make_tiny_base(self.out / "base" / "init", texts, **tiny)
         summary: dict[str, Any] = {"tokenizer_texts": len(texts)}
         if spec.get("pretrain"):
-            mixed = _link_mixed(self.ws / "shards", domains, self.out / "base" / "mixed")
+            share = float(spec.get("pretrain_share", 1.0))
+            mixed = _link_mixed(self.ws / "shards", domains, self.out / "base" / "mixed", share)
             config = _sft_config(dict(spec["pretrain"]), "base pretrain settings")
             summary.update(_train(config, mixed, init, self.out / "base" / "model", self.progress))
         return summary
@@ -476,22 +491,32 @@ class Run:
         if start is not None and start not in GROUPS:
             raise RecipeError(f"--from {start!r}: no such step (steps: {', '.join(GROUPS)})")
         forced = set(GROUPS[GROUPS.index(start):]) if start else set()
-        if self.recipe.values.get("threads"):
-            import torch
-
-            # Small models on a few busy cores: one thread each often beats several contending ones.
-            torch.set_num_threads(int(self.recipe.values["threads"]))
+        _set_threads(self.recipe.values.get("threads"))
         self.out.mkdir(parents=True, exist_ok=True)
         began, cpu_began = time.perf_counter(), _cpu_seconds()
-        for number, step in enumerate(self.steps, 1):
-            prefix = f"[{number}/{len(self.steps)}] {step.name}"
+        numbers = {step.name: f"[{n}/{len(self.steps)}] {step.name}" for n, step in enumerate(self.steps, 1)}
+        pending = []
+        for step in self.steps:
             if step.group not in forced and step.done():
-                log(f"{prefix}: done earlier, skipped")
+                log(f"{numbers[step.name]}: done earlier, skipped")
                 continue
             if step.out.exists() and step.group in forced:
                 shutil.rmtree(step.out)
-            step.execute()
-            log(f"{prefix}: {_describe(step.summary)} ({step.seconds:.1f}s)")
+            pending.append(step)
+        parallel = int(self.recipe.values.get("parallel") or 1)
+        while pending:
+            step = pending.pop(0)
+            if parallel == 1 or step.group not in TRAINING:
+                step.execute()
+                log(f"{numbers[step.name]}: {_describe(step.summary)} ({step.seconds:.1f}s)")
+                continue
+            # Students and the joint baseline read only the shards and the base: they train side by side,
+            # the joint baseline (the most data) first.
+            batch = [step, *(s for s in pending if s.group in TRAINING)]
+            pending = [s for s in pending if s not in batch]
+            batch.sort(key=lambda s: s.group != "joint")
+            for done in self._execute_in_processes(batch, parallel):
+                log(f"{numbers[done.name]}: {_describe(done.summary)} ({done.seconds:.1f}s)")
         results = self.results()
         results["seconds"] = round(time.perf_counter() - began, 1)
         results["cpu_seconds"] = round(_cpu_seconds() - cpu_began, 1)
@@ -499,6 +524,22 @@ class Run:
         results["step_seconds"] = {step.name: step.seconds for step in self.steps}
         (self.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         return results
+
+    def _execute_in_processes(self, steps: list[Step], parallel: int) -> Iterator[Step]:
+        """Run `steps` in up to `parallel` fresh processes (each plans the recipe again and runs one
+        step); yields each step as it finishes."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+        with ProcessPoolExecutor(min(parallel, len(steps)), mp_context=context) as pool:
+            futures = {pool.submit(_execute_step, self.recipe, step.name): step for step in steps}
+            for future in as_completed(futures):
+                future.result()
+                step = futures[future]
+                if not step.done():
+                    raise RecipeError(f"{step.name}: the training process ended without finishing the step")
+                yield step
 
     def results(self) -> dict[str, Any]:
         """`eval`: model label -> domain -> pass@1; `steps`: each step's summary."""
@@ -509,6 +550,24 @@ class Run:
                 table[label] = {d: v["pass@1"] for d, v in domains.items()}
         return {"out": str(self.out), "eval": table, "models": {k: str(v) for k, v in self.models.items()},
                 "steps": {s.name: s.summary for s in self.steps}}
+
+
+TRAINING = ("students", "joint")
+
+
+def _set_threads(threads: Any) -> None:
+    if threads:
+        import torch
+
+        # Small models on a few busy cores: one thread each often beats several contending ones.
+        torch.set_num_threads(int(threads))
+
+
+def _execute_step(recipe: Recipe, name: str) -> None:
+    """In a worker process: plan `recipe` again and run its step `name` (no progress bars: steps share the terminal)."""
+    _set_threads(recipe.values.get("threads"))
+    step = next(s for s in Run(recipe, progress=False).steps if s.name == name)
+    step.execute()
 
 
 def _describe(summary: dict[str, Any]) -> str:

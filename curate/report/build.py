@@ -234,31 +234,40 @@ def _lengths(con: duckdb.DuckDBPyConnection, counter: str | None) -> str:
     else:
         length = "len(string_split_regex(trim(concat_ws(' ', problem, reasoning, response)), '\\s+'))"
         unit = "whitespace words"
-    values = _rows(con, f"SELECT coalesce(domain, 'unassigned') AS domain, {length} AS n FROM kept")
-    if not values:
+    # Aggregated in DuckDB: a report over millions of rows must not pull every length into Python.
+    # Bins: [0, 16), then one per power of two from 16 up.
+    lengths = f"SELECT coalesce(domain, 'unassigned') AS domain, coalesce({length}, 0) AS n FROM kept"
+    stats = _rows(
+        con,
+        f"""SELECT domain, count(*) AS rows, quantile_disc(n, 0.5) AS median, max(n) AS top
+            FROM ({lengths}) GROUP BY domain ORDER BY domain""",
+    )
+    if not stats:
         return _section("Length per domain", "lengths", _empty("no rows survived"))
-    by_domain: dict[str, list[int]] = {}
-    for v in values:
-        by_domain.setdefault(v["domain"], []).append(int(v["n"] or 0))
-    top = max(max(vs) for vs in by_domain.values())
+    hits = _rows(
+        con,
+        f"""SELECT domain, CASE WHEN n < 16 THEN 0 ELSE floor(log2(n))::INT - 3 END AS bin, count(*) AS n
+            FROM ({lengths}) GROUP BY ALL""",
+    )
+    top = max(s["top"] for s in stats)
     edges = [0] + [2**k for k in range(4, max(5, math.ceil(math.log2(max(top, 2)))) + 1)]
+    labels = [f"{e:,}" if e < 1000 else f"{e // 1024}k" for e in edges]
     charts = []
-    for domain, vs in sorted(by_domain.items()):
+    for s in stats:
         counts = [0] * len(edges)
-        for v in vs:
-            counts[max(j for j, e in enumerate(edges) if v >= e)] += 1
-        labels = [f"{e:,}" if e < 1000 else f"{e // 1024}k" for e in edges]
-        vs_sorted = sorted(vs)
-        median = vs_sorted[len(vs_sorted) // 2]
+        for h in hits:
+            if h["domain"] == s["domain"]:
+                counts[h["bin"]] += h["n"]
         chart = histogram(
             list(zip(labels, counts, strict=True)),
-            f"{domain} length histogram",
-            _domain_color(domain),
+            f"{s['domain']} length histogram",
+            _domain_color(s["domain"]),
             x_title=f"{unit}, bins start at",
         )
         charts.append(
-            f'<figure data-domain="{escape(domain)}"><figcaption><b>{escape(domain)}</b>: {number(len(vs))} rows, '
-            f"median {number(median)}, max {number(vs_sorted[-1])}</figcaption>{chart}</figure>"
+            f'<figure data-domain="{escape(s["domain"])}"><figcaption><b>{escape(s["domain"])}</b>: '
+            f"{number(s['rows'])} rows, median {number(s['median'])}, max {number(s['top'])}</figcaption>"
+            f"{chart}</figure>"
         )
     return _section(
         "Length per domain",

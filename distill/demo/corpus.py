@@ -28,7 +28,8 @@ Planted defects (each an extra row; clean rows are never modified):
 The problems are small on purpose, and so are the traces: one-digit arithmetic in words with a
 one-line `<think>` ("We add: 6 + 4 = 10."), one-line Python functions with fixed names (`f`, `g`,
 `h`, so a student copies constants and operators from the prompt, never an arbitrary name),
-element symbols and unit conversions. What a tiny student has to learn is the answer format and
+element symbols, and science questions with a number for an answer (unit conversions,
+distance from speed and time). What a tiny student has to learn is the answer format and
 a small table of arithmetic facts and code patterns, which a two-layer model can start to do in
 a few hundred CPU steps.
 
@@ -518,6 +519,7 @@ UNITS = (
     ("millilitres", "litres", 1000),
     ("seconds", "minutes", 60),
 )
+MOVERS = ("cart", "train", "bike", "boat", "drone", "robot", "sled", "bus", "ball", "snail")
 LETTERS = "ABCD"
 
 
@@ -568,20 +570,44 @@ def science_planet(rng: random.Random) -> Task:
     )
 
 
+def _numeric_science(family: str, question: str, reasoning: str, value: int, wrong: int) -> Task:
+    answer, wrong_answer = str(value), str(wrong)
+    return Task(
+        "science",
+        family,
+        question,
+        answer,
+        None,
+        f"{reasoning} = {answer}.",
+        boxed_final(answer),
+        f"{reasoning} = {wrong_answer}.",
+        boxed_final(wrong_answer),
+    )
+
+
 def science_units(rng: random.Random) -> Task:
     small, big, factor = rng.choice(UNITS)
     k = rng.randint(2, 19)
     value = int(sp.Integer(k) * factor)
-    distractors = list(
-        dict.fromkeys(str(v) for v in (value * 10, k + factor, value + factor, value + 1) if v != value)
-    )
-    return _choice_task(
+    return _numeric_science(
         "units",
         f"How many {small} are in {k} {big}?",
-        str(value),
-        distractors,
-        rng,
-        f"One of the {big} is {factor} {small}, so {k} * {factor} = {value}",
+        f"One of the {big} is {factor} {small}, so {k} * {factor}",
+        value,
+        value + factor,
+    )
+
+
+def science_motion(rng: random.Random) -> Task:
+    mover = rng.choice(MOVERS)
+    speed, seconds = rng.randint(2, 9), rng.randint(2, 9)
+    distance = int(sp.Integer(speed) * seconds)
+    return _numeric_science(
+        "motion",
+        f"A {mover} moves at {speed} metres per second for {seconds} seconds. How many metres does it travel?",
+        f"Distance is speed times time: {speed} * {seconds}",
+        distance,
+        distance + speed,
     )
 
 
@@ -595,7 +621,7 @@ FAMILIES: dict[str, tuple[tuple[Callable[[random.Random], Task], float], ...]] =
         (math_fraction, 0.1),
     ),
     "code": ((code_arithmetic, 0.35), (code_string, 0.25), (code_stdin, 0.2), (code_list, 0.2)),
-    "science": ((science_element, 0.4), (science_planet, 0.1), (science_units, 0.5)),
+    "science": ((science_element, 0.25), (science_planet, 0.05), (science_units, 0.3), (science_motion, 0.4)),
 }
 
 

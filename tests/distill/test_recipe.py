@@ -214,6 +214,44 @@ def test_from_redoes_a_step_group_and_what_follows(first_run, tmp_path):
         run_logged(recipe, copy, start="nope")
 
 
+def test_parallel_training_gives_the_same_models_as_one_at_a_time(first_run, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file
+
+    recipe, out, results, _ = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, symlinks=True)
+    for folder in ("students", "joint", "merged"):
+        shutil.rmtree(copy / folder)
+    again, lines = run_logged(write_recipe(tmp_path / "tiny.yaml", {"parallel": 2}), copy)
+    # `parallel` is a scheduling setting: every step stays done, so nothing but training and merging reruns.
+    assert ran(lines) == {"students/math", "students/science", "joint", "merge"}
+    for model in ("students/math", "students/science", "joint"):
+        mine, theirs = load_file(str(copy / model / "model.safetensors")), load_file(str(out / model / "model.safetensors"))
+        assert all((mine[k] == theirs[k]).all() for k in theirs), model
+    assert again["eval"] == results["eval"]
+
+
+def test_base_pretrains_on_a_share_of_each_domain(tmp_path):
+    import polars as pl
+
+    from distill.recipe import _link_mixed
+
+    shards = tmp_path / "shards"
+    for domain, n in (("math", 40), ("code", 10)):
+        (shards / domain).mkdir(parents=True)
+        pl.DataFrame({"id": [f"{domain}-{i}" for i in range(n)]}).write_parquet(shards / domain / "train-00000.parquet")
+        pl.DataFrame({"id": [f"{domain}-val"]}).write_parquet(shards / domain / "val-00000.parquet")
+    mixed = _link_mixed(shards, ["math", "code"], tmp_path / "mixed", share=0.5)
+    rows = {f.name: pl.read_parquet(f)["id"].to_list() for f in mixed.glob("*.parquet")}
+    assert len(rows["train-math-00000.parquet"]) == 20 and len(rows["train-code-00000.parquet"]) == 5
+    assert set(rows["train-math-00000.parquet"]) < {f"math-{i}" for i in range(40)}
+    assert rows["val-math-00000.parquet"] == ["math-val"]  # validation rows are not sampled
+    everything = _link_mixed(shards, ["math", "code"], tmp_path / "all")
+    assert len(pl.read_parquet(everything / "train-math-00000.parquet")) == 40
+
+
 def test_cli_prints_the_models_by_domains_table(first_run, capsys):
     from distill.cli import main
 
@@ -234,6 +272,7 @@ def test_cli_prints_the_models_by_domains_table(first_run, capsys):
         ({"base": {"size": 3}}, "needs `path`"),
         ({"merge": {"merge_method": "linear", "models": [{"model": "students/code"}]}}, "students/code"),
         ({"sft": {"defaults": {"learning_rate": 1}}}, "unknown SFT setting"),
+        ({"base": {**TINY["base"], "pretrain": TINY_SFT, "pretrain_share": 1.5}}, "pretrain_share"),
     ],
 )
 def test_bad_recipes_fail_before_any_work(tmp_path, changes, message):
