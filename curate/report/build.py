@@ -236,28 +236,21 @@ def _lengths(con: duckdb.DuckDBPyConnection, counter: str | None) -> str:
         unit = "whitespace words"
     # Aggregated in DuckDB: a report over millions of rows must not pull every length into Python.
     # Bins: [0, 16), then one per power of two from 16 up.
-    lengths = f"SELECT coalesce(domain, 'unassigned') AS domain, coalesce({length}, 0) AS n FROM kept"
     stats = _rows(
         con,
-        f"""SELECT domain, count(*) AS rows, quantile_disc(n, 0.5) AS median, max(n) AS top
-            FROM ({lengths}) GROUP BY domain ORDER BY domain""",
+        f"""SELECT domain, count(*) AS rows, quantile_disc(n, 0.5) AS median, max(n) AS top,
+                   histogram(CASE WHEN n < 16 THEN 0 ELSE floor(log2(n))::INT - 3 END) AS bins
+            FROM (SELECT coalesce(domain, 'unassigned') AS domain, coalesce({length}, 0) AS n FROM kept)
+            GROUP BY domain ORDER BY domain""",
     )
     if not stats:
         return _section("Length per domain", "lengths", _empty("no rows survived"))
-    hits = _rows(
-        con,
-        f"""SELECT domain, CASE WHEN n < 16 THEN 0 ELSE floor(log2(n))::INT - 3 END AS bin, count(*) AS n
-            FROM ({lengths}) GROUP BY ALL""",
-    )
     top = max(s["top"] for s in stats)
     edges = [0] + [2**k for k in range(4, max(5, math.ceil(math.log2(max(top, 2)))) + 1)]
     labels = [f"{e:,}" if e < 1000 else f"{e // 1024}k" for e in edges]
     charts = []
     for s in stats:
-        counts = [0] * len(edges)
-        for h in hits:
-            if h["domain"] == s["domain"]:
-                counts[h["bin"]] += h["n"]
+        counts = [s["bins"].get(j, 0) for j in range(len(edges))]
         chart = histogram(
             list(zip(labels, counts, strict=True)),
             f"{s['domain']} length histogram",
