@@ -26,7 +26,6 @@ import argparse
 import json
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: import this checkout's packages
+
+from bench.common import run_measured  # noqa: E402
+
 DATA = REPO / ".." / "shared" / "data"
 BASE_FILES = ("problems/math_train.jsonl", "problems/aime_train.jsonl", "math/math500.jsonl")
 
@@ -346,8 +348,6 @@ def child_main(tool: str, corpus: Path, work: Path, workers: int, result: Path) 
 
 def measure(tool: str, corpus: Path, workers: int) -> dict:
     """Run one tool in a child process; wall time, peak RSS of its process tree, kept ids."""
-    import psutil
-
     with tempfile.TemporaryDirectory(prefix=f"dedup-{tool}-") as tmp:
         work, result = Path(tmp), Path(tmp) / "result.json"
         command = [
@@ -364,17 +364,7 @@ def measure(tool: str, corpus: Path, workers: int) -> dict:
             "--result",
             str(result),
         ]
-        started = time.perf_counter()
-        child = subprocess.Popen(command, cwd=REPO)
-        proc, peak = psutil.Process(child.pid), 0
-        while child.poll() is None:
-            try:
-                tree = [proc] + proc.children(recursive=True)
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-        wall = time.perf_counter() - started
+        wall, peak, child = run_measured(command, cwd=REPO)
         if child.returncode != 0:
             raise SystemExit(f"{tool} failed with exit code {child.returncode}")
         data = json.loads(result.read_text())

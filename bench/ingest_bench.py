@@ -13,10 +13,11 @@ import random
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: import this checkout
+
+from bench.common import run_measured  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "ingest"
 WORDS = "so we add the carry then check each digit again and compare with the bound before we simplify".split()
@@ -48,19 +49,9 @@ def generate(path: Path, gigabytes: float, seed: int = 0) -> int:
     return rows
 
 
-def run_measured(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) summed over the whole process tree, sampled every 50 ms."""
-    started = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    seconds = time.perf_counter() - started
+def run_tool(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one tool's run."""
+    seconds, peak, process = run_measured(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if process.returncode != 0:
         raise SystemExit(f"{command[0]} failed: {process.stderr.read().decode()[-2000:]}")
     return seconds, peak
@@ -84,7 +75,7 @@ def main() -> None:
 
     ws, duck_out = OUT / "ws", OUT / "duckdb.parquet"
     shutil.rmtree(ws, ignore_errors=True)
-    ours = run_measured(
+    ours = run_tool(
         [sys.executable, "-m", "distill.cli", "curate", str(data), "--out", str(ws), "--until", "ingest",
          "--workers", str(args.workers), "--quiet"]
     )
@@ -92,7 +83,7 @@ def main() -> None:
         f"SET threads={args.workers}; COPY (SELECT * FROM read_json('{data}', format='newline_delimited')) "
         f"TO '{duck_out}' (FORMAT parquet, COMPRESSION zstd)"
     )
-    duck = run_measured([sys.executable, "-c", f"import duckdb; duckdb.execute({duck_sql!r})"])
+    duck = run_tool([sys.executable, "-c", f"import duckdb; duckdb.execute({duck_sql!r})"])
 
     print(f"\n{'tool':<34}{'seconds':>9}{'rows/s':>12}{'MB/s':>8}{'peak RSS':>11}")
     for name, (seconds, peak) in (

@@ -232,6 +232,8 @@ class Run:
         self.ws = self.out / "workspace"
         self.models: dict[str, Path] = {}  # label -> model folder, in table order
         self.evals: dict[str, Path] = {}  # label -> eval report file
+        if not progress:
+            _hide_library_progress_bars()
         self._plan()
 
     # -- planning ---------------------------------------------------------------------------------
@@ -553,6 +555,13 @@ class Run:
 
 
 TRAINING = ("students", "joint")
+
+
+def _hide_library_progress_bars() -> None:
+    # transformers draws its own bars when loading and saving weights, which --quiet should hide too.
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 def _set_threads(threads: Any) -> None:

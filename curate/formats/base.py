@@ -65,7 +65,14 @@ class Fields:
         raise Malformed("tests", f"expected a test spec object or JSON text, got {type(value).__name__}")
 
     def unused(self) -> dict[str, Any]:
-        return {key: value for key, value in self.record.items() if key not in self.used}
+        """Every field not read; a record's own `meta` mapping (a trace row written by `generate` or
+        by an earlier export) is merged in rather than nested, so rows round-trip."""
+        rest = {key: value for key, value in self.record.items() if key not in self.used}
+        own = rest.get("meta")
+        if isinstance(own, dict):
+            del rest["meta"]
+            return {**own, **rest}
+        return rest
 
 
 def as_text(value: Any, field: str, *, required: bool = False, scalar: bool = False) -> str | None:

@@ -291,6 +291,13 @@ def test_alpaca_input_is_appended_to_the_instruction():
     assert row["problem"] == "Translate to French.\n\ncat" and row["response"] == "chat"
 
 
+def test_a_trace_row_meta_is_merged_not_nested():
+    generated = {"id": "a1", "problem": "1+1?", "response": "2", "teacher": "m", "domain": "math",
+                 "meta": {"sample": 0, "finish_reason": "stop"}}
+    (row,) = convert("prompt_response", generated)
+    assert row["meta"] == {"sample": 0, "finish_reason": "stop", "id": "a1", "domain": "math"}
+
+
 @pytest.mark.parametrize(
     ("name", "record", "field"),
     [
