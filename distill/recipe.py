@@ -14,6 +14,9 @@ A recipe is one YAML file (see recipes/tinyr1.yaml for every key, distill/demo/d
                              each in its own process (on CPU, one core each beats two cores on one)
     domains: [math, code]    default: every domain the workspace has shards for
     sft: {config: FILE, defaults: {...}, domains: {math: {...}}}   SFT settings per student
+         replay: 0.3         optional: each student also trains on this share of the other domains'
+                             training rows (the base's own sample when equal to base.pretrain_share),
+                             so that it does not forget them
     joint: {...}             optional: a baseline SFT'd from the base on all domains' shards together
     merge: {...} or FILE     a mergekit-style config; models are named `base`, `students/<domain>`, `joint`
     eval: {benches: [...], sampling: {...}, backend: hf, ...}
@@ -43,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 MARKER = ".step.json"
+SFT_KEYS = {"config", "defaults", "domains", "replay"}
 RECIPE_KEYS = {"name", "threads", "parallel", "corpus", "generate", "inputs", "curate", "base", "domains", "sft", "joint", "merge", "eval"}
 # Step groups in run order, for --from.
 GROUPS = ("corpus", "generate", "curate", "base", "students", "joint", "merge", "eval")
@@ -189,19 +193,20 @@ def _train(config, data: Path, base: Path, out: Path, progress: bool) -> dict[st
     }
 
 
-def _link_mixed(shards: Path, domains: list[str], out: Path, share: float = 1.0) -> Path:
-    """A folder with the train-*/val-* parquet files of every listed domain: links to the shards, or,
-    with `share` < 1, that share of each domain's training rows (a fixed sample) written anew."""
+def _link_mixed(shards: Path, out: Path, shares: dict[str, float], val: list[str]) -> Path:
+    """A training folder: each domain's train-* parquet files, as links to its shards or, with a share
+    below 1, that share of its rows (a fixed sample, the same for every caller) written anew; and the
+    val-* files of the domains in `val`."""
     import polars as pl
 
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.parquet"):
         old.unlink()
-    for domain in domains:
+    for domain, share in shares.items():
         files = sorted((shards / domain).glob("*.parquet"))
         for file in files:
             split, _, rest = file.name.partition("-")
-            if split != "train" or share >= 1.0:
+            if (split == "train" and share >= 1.0) or (split != "train" and domain in val):
                 (out / f"{split}-{domain}-{rest}").symlink_to(file.resolve())
         if share < 1.0:
             rows = pl.concat([pl.read_parquet(f) for f in files if f.name.startswith("train-")])
@@ -290,12 +295,19 @@ class Run:
         producers = {"base": base_step}
 
         sft = r.section("sft")
+        unknown = sorted(set(sft) - SFT_KEYS)
+        if unknown:
+            raise RecipeError(f"unknown sft key(s) {unknown}; known: {sorted(SFT_KEYS)}")
+        replay = sft.get("replay", 0.0)
+        if not isinstance(replay, int | float) or not 0.0 <= replay <= 1.0:
+            raise RecipeError(f"sft.replay must be a number in [0, 1], not {replay!r}")
         students = []
         for domain in self._domains():
             out = self.out / "students" / domain
             settings = self._student_settings(sft, domain)
-            students.append(self._add(f"students/{domain}", "students", out, settings, [curate, base_step],
-                                      lambda d=domain, s=settings, o=out: self._student(d, s, o)))
+            fingerprinted = {"sft": settings, "replay": replay} if replay else settings
+            students.append(self._add(f"students/{domain}", "students", out, fingerprinted, [curate, base_step],
+                                      lambda d=domain, s=settings, o=out: self._student(d, s, o, replay)))
             self.models[domain] = out
             producers[domain] = students[-1]
         merge = self._add("merge", "merge", self.out / "merged", self._merge_config(), [base_step, *students],
@@ -443,19 +455,24 @@ class Run:
         summary: dict[str, Any] = {"tokenizer_texts": len(texts)}
         if spec.get("pretrain"):
             share = float(spec.get("pretrain_share", 1.0))
-            mixed = _link_mixed(self.ws / "shards", domains, self.out / "base" / "mixed", share)
+            mixed = _link_mixed(self.ws / "shards", self.out / "base" / "mixed", dict.fromkeys(domains, share), domains)
             config = _sft_config(dict(spec["pretrain"]), "base pretrain settings")
             summary.update(_train(config, mixed, init, self.out / "base" / "model", self.progress))
         return summary
 
-    def _student(self, domain: str, settings: dict[str, Any], out: Path) -> dict[str, Any]:
+    def _student(self, domain: str, settings: dict[str, Any], out: Path, replay: float) -> dict[str, Any]:
         data = self.ws / "shards" / domain
         if not any(data.glob("train-*.parquet")):
             raise RecipeError(f"{self.ws}: curation left no training shards for domain {domain!r}")
+        if replay:
+            # The same seeded sample as the base's pretraining when replay == base.pretrain_share.
+            shares = {domain: 1.0, **{other: replay for other in self._domains() if other != domain}}
+            data = _link_mixed(self.ws / "shards", self.out / "student_data" / domain, shares, [domain])
         return _train(_sft_config(settings, domain), data, self.base_dir, out, self.progress)
 
     def _joint(self, settings: dict[str, Any]) -> dict[str, Any]:
-        mixed = _link_mixed(self.ws / "shards", self._domains(), self.out / "joint_data")
+        domains = self._domains()
+        mixed = _link_mixed(self.ws / "shards", self.out / "joint_data", dict.fromkeys(domains, 1.0), domains)
         return _train(_sft_config(settings, "joint"), mixed, self.base_dir, self.out / "joint", self.progress)
 
     def _merge(self) -> dict[str, Any]:

@@ -243,13 +243,33 @@ def test_base_pretrains_on_a_share_of_each_domain(tmp_path):
         (shards / domain).mkdir(parents=True)
         pl.DataFrame({"id": [f"{domain}-{i}" for i in range(n)]}).write_parquet(shards / domain / "train-00000.parquet")
         pl.DataFrame({"id": [f"{domain}-val"]}).write_parquet(shards / domain / "val-00000.parquet")
-    mixed = _link_mixed(shards, ["math", "code"], tmp_path / "mixed", share=0.5)
+    mixed = _link_mixed(shards, tmp_path / "mixed", {"math": 0.5, "code": 0.5}, ["math", "code"])
     rows = {f.name: pl.read_parquet(f)["id"].to_list() for f in mixed.glob("*.parquet")}
     assert len(rows["train-math-00000.parquet"]) == 20 and len(rows["train-code-00000.parquet"]) == 5
     assert set(rows["train-math-00000.parquet"]) < {f"math-{i}" for i in range(40)}
     assert rows["val-math-00000.parquet"] == ["math-val"]  # validation rows are not sampled
-    everything = _link_mixed(shards, ["math", "code"], tmp_path / "all")
+    everything = _link_mixed(shards, tmp_path / "all", {"math": 1.0, "code": 1.0}, ["math", "code"])
     assert len(pl.read_parquet(everything / "train-math-00000.parquet")) == 40
+    # A student's replay: its own rows and validation, and the same sample of the others' rows as the base's.
+    student = _link_mixed(shards, tmp_path / "student", {"code": 1.0, "math": 0.5}, ["code"])
+    assert sorted(f.name for f in student.glob("*.parquet")) == [
+        "train-code-00000.parquet", "train-math-00000.parquet", "val-code-00000.parquet"]
+    assert pl.read_parquet(student / "train-math-00000.parquet").equals(pl.read_parquet(mixed / "train-math-00000.parquet"))
+
+
+def test_replay_retrains_only_the_students_on_their_domain_and_a_share_of_the_others(first_run, tmp_path):
+    import shutil
+
+    _, out, results, _ = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, symlinks=True)
+    sft = {**TINY["sft"], "replay": 0.5}
+    again, lines = run_logged(write_recipe(tmp_path / "tiny.yaml", {"sft": sft}), copy)
+    assert ran(lines) == {"students/math", "students/science", "merge", "eval/math", "eval/science", "eval/merged"}
+    files = sorted(f.name for f in (copy / "student_data" / "science").glob("*.parquet"))
+    assert [f for f in files if not f.startswith("train-science")] == ["train-math-00000.parquet", "val-science-00000.parquet"]
+    before, after = results["steps"]["students/math"]["samples"], again["steps"]["students/math"]["samples"]
+    assert after > before
 
 
 def test_cli_prints_the_models_by_domains_table(first_run, capsys):
@@ -273,6 +293,8 @@ def test_cli_prints_the_models_by_domains_table(first_run, capsys):
         ({"merge": {"merge_method": "linear", "models": [{"model": "students/code"}]}}, "students/code"),
         ({"sft": {"defaults": {"learning_rate": 1}}}, "unknown SFT setting"),
         ({"base": {**TINY["base"], "pretrain": TINY_SFT, "pretrain_share": 1.5}}, "pretrain_share"),
+        ({"sft": {**TINY["sft"], "replay": -0.1}}, "sft.replay"),
+        ({"sft": {**TINY["sft"], "repaly": 0.3}}, "unknown sft key"),
     ],
 )
 def test_bad_recipes_fail_before_any_work(tmp_path, changes, message):
