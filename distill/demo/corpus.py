@@ -520,6 +520,7 @@ UNITS = (
     ("seconds", "minutes", 60),
 )
 MOVERS = ("cart", "train", "bike", "boat", "drone", "robot", "sled", "bus", "ball", "snail")
+VERBS = ("moves", "rolls", "glides", "travels", "drives", "runs")
 LETTERS = "ABCD"
 
 
@@ -599,12 +600,17 @@ def science_units(rng: random.Random) -> Task:
 
 
 def science_motion(rng: random.Random) -> Task:
-    mover = rng.choice(MOVERS)
-    speed, seconds = rng.randint(2, 9), rng.randint(2, 9)
+    # A name, a mover and a verb between the numbers break up the template, so that a training problem
+    # may share its speed and time with an eval problem without sharing the word 8-grams that
+    # decontamination looks for (with the mover alone, every such training problem was refused as a
+    # leak, and the students never saw the products the eval asks for).
+    name, mover, verb = rng.choice(NAMES), rng.choice(MOVERS), rng.choice(VERBS)
+    speed, seconds = rng.randint(2, 5), rng.randint(2, 5)  # the products a 2-layer model can learn
     distance = int(sp.Integer(speed) * seconds)
     return _numeric_science(
         "motion",
-        f"A {mover} moves at {speed} metres per second for {seconds} seconds. How many metres does it travel?",
+        f"At {speed} metres per second, {name}'s {mover} {verb} for {seconds} seconds. "
+        f"How many metres does {name}'s {mover} cover?",
         f"Distance is speed times time: {speed} * {seconds}",
         distance,
         distance + speed,
