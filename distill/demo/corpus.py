@@ -137,6 +137,7 @@ def boxed_final(answer: str) -> str:
 
 # -- math -----------------------------------------------------------------------------------------
 
+UNKNOWNS = ("x", "y", "z", "n", "m", "k", "t")
 NAMES = (
     "Ana",
     "Ben",
@@ -257,7 +258,10 @@ def math_mul(rng: random.Random) -> Task:
 
 
 def math_equation(rng: random.Random) -> Task:
-    x = sp.Symbol("x")
+    # The letter varies so that the 36 equations are not all taken by the eval set (a training
+    # problem equal to an eval problem would be contamination).
+    letter = rng.choice(UNKNOWNS)
+    x = sp.Symbol(letter)
     a = rng.randint(1, 6)
     b = a + rng.randint(1, 6)
     answer = _integer(sp.solve(sp.Eq(x + a, b), x)[0])
@@ -265,12 +269,12 @@ def math_equation(rng: random.Random) -> Task:
     return Task(
         "math",
         "equation",
-        f"Solve for $x$: $x + {a} = {b}$.",
+        f"Solve for ${letter}$: ${letter} + {a} = {b}$.",
         answer,
         None,
-        f"We subtract {a} from both sides: x = {b} - {a} = {answer}.",
+        f"We subtract {a} from both sides: {letter} = {b} - {a} = {answer}.",
         boxed_final(answer),
-        f"We subtract {a} from both sides: x = {b} + {a} = {wrong}.",
+        f"We subtract {a} from both sides: {letter} = {b} + {a} = {wrong}.",
         boxed_final(wrong),
     )
 
@@ -280,10 +284,12 @@ def math_expression(rng: random.Random) -> Task:
     product = b * c
     answer = _integer(sp.sympify(f"{a} + {b} * {c}"))
     wrong = _integer(sp.sympify(f"({a} + {b}) * {c}"))
+    # Either order of the sum: twice the distinct problems, so that training keeps some of them.
+    shown = f"{a} + {b} \\times {c}" if rng.random() < 0.5 else f"{b} \\times {c} + {a}"
     return Task(
         "math",
         "expression",
-        f"Compute ${a} + {b} \\times {c}$.",
+        f"Compute ${shown}$.",
         answer,
         None,
         f"We multiply first: {b} * {c} = {product}, then {a} + {product} = {answer}.",
@@ -295,7 +301,7 @@ def math_expression(rng: random.Random) -> Task:
 
 def math_fraction(rng: random.Random) -> Task:
     while True:
-        g = rng.randint(2, 4)
+        g = rng.randint(2, 9)
         p, q = rng.randint(1, 4), rng.randint(2, 5)
         if p < q and sp.gcd(p, q) == 1:
             break
@@ -334,6 +340,10 @@ STRING_OPS = (
     ("without its first {k} characters", "s[{k}:]", "s[{k1}:]", lambda s, k: s[k:]),
     ("without its last {k} characters", "s[:-{k}]", "s[:-{k1}]", lambda s, k: s[:-k]),
 )
+STRING_FUNCTIONS = ("g", "fix", "twist", "shape", "remake", "style")
+STRING_ARGS = ("s", "word", "text", "w", "name")
+LIST_FUNCTIONS = ("h", "total", "pick", "score", "measure", "summary")
+LIST_ARGS = ("xs", "items", "nums", "values", "data")
 LIST_OPS = (
     ("sum", "sum(xs)", "max(xs)", sum),
     ("largest item", "max(xs)", "min(xs)", max),
@@ -383,6 +393,11 @@ def _arithmetic(rng: random.Random, var: str) -> tuple[str, str, str, Callable[[
     )
 
 
+def _rename(text: str, var: str, old: str = "s") -> str:
+    """`text` with the variable `old` (a whole word) renamed to `var`."""
+    return re.sub(rf"\b{old}\b", var, text)
+
+
 def _code_final(code: str) -> str:
     return f"```python\n{code}\n```"
 
@@ -411,17 +426,19 @@ def code_arithmetic(rng: random.Random) -> Task:
 
 
 def code_string(rng: random.Random) -> Task:
-    name = "g"
+    # The function's and the argument's names vary: with `g(s)` alone, the few operations gave few
+    # distinct problems and the eval set took nearly all of them.
+    name, var = rng.choice(STRING_FUNCTIONS), rng.choice(STRING_ARGS)
     words, expression, wrong_expression, function = rng.choice(STRING_OPS)
     k = rng.randint(1, 3)  # every input word is longer than k + 1: the buggy slice differs
     words, expression, wrong_expression = (
-        t.format(k=k, k1=k + 1, k2=k + 2) for t in (words, expression, wrong_expression)
+        _rename(t.format(k=k, k1=k + 1, k2=k + 2), var) for t in (words, expression, wrong_expression)
     )
     inputs = rng.sample(WORDS_IN, 3)
     return Task(
         "code",
         "string",
-        f"Write `{name}(s)`, which returns the string s {words}. For example, "
+        f"Write `{name}({var})`, which returns the string {var} {words}. For example, "
         f"{_examples(name, [(x, function(x, k)) for x in inputs[:2]])}.",
         None,
         {
@@ -429,10 +446,10 @@ def code_string(rng: random.Random) -> Task:
             "fn_name": name,
             "cases": [{"args": [x], "expected": function(x, k)} for x in inputs],
         },
-        f"Return s {words}: {expression}.",
-        _code_final(f"def {name}(s):\n    return {expression}"),
-        f"Return s {words}: {wrong_expression}.",
-        _code_final(f"def {name}(s):\n    return {wrong_expression}"),
+        f"Return {var} {words}: {expression}.",
+        _code_final(f"def {name}({var}):\n    return {expression}"),
+        f"Return {var} {words}: {wrong_expression}.",
+        _code_final(f"def {name}({var}):\n    return {wrong_expression}"),
         name=name,
     )
 
@@ -454,23 +471,24 @@ def code_stdin(rng: random.Random) -> Task:
 
 
 def code_list(rng: random.Random) -> Task:
-    name = "h"
+    name, var = rng.choice(LIST_FUNCTIONS), rng.choice(LIST_ARGS)
     what, expression, wrong_expression, function = rng.choice(LIST_OPS)
+    expression, wrong_expression = _rename(expression, var, "xs"), _rename(wrong_expression, var, "xs")
     k = rng.randint(0, 9)
-    words, plus = (f"{what} of xs plus {k}", f" + {k}") if k else (f"{what} of xs", "")
+    words, plus = (f"{what} of {var} plus {k}", f" + {k}") if k else (f"{what} of {var}", "")
     lists = rng.sample(LISTS_IN, 3)
     example = _examples(name, [(lists[0], function(lists[0]) + k)])
     asserts = "".join(f"    assert candidate({xs}) == {function(xs) + k}\n" for xs in lists)
     return Task(
         "code",
         "list",
-        f'def {name}(xs):\n    """Return the {words}, e.g. {example}."""\n',
+        f'def {name}({var}):\n    """Return the {words}, e.g. {example}."""\n',
         None,
         {"kind": "assert", "entry_point": name, "code": f"def check(candidate):\n{asserts}"},
         f"The {words} is {expression}{plus}.",
-        _code_final(f"def {name}(xs):\n    return {expression}{plus}"),
+        _code_final(f"def {name}({var}):\n    return {expression}{plus}"),
         f"The {words} is {wrong_expression}{plus}.",
-        _code_final(f"def {name}(xs):\n    return {wrong_expression}{plus}"),
+        _code_final(f"def {name}({var}):\n    return {wrong_expression}{plus}"),
         name=name,
     )
 
@@ -587,12 +605,13 @@ def _numeric_science(family: str, question: str, reasoning: str, value: int, wro
 
 
 def science_units(rng: random.Random) -> Task:
-    small, big, factor = rng.choice(UNITS)
+    # A name in the question, for the reason given in science_motion.
+    name, (small, big, factor) = rng.choice(NAMES), rng.choice(UNITS)
     k = rng.randint(2, 19)
     value = int(sp.Integer(k) * factor)
     return _numeric_science(
         "units",
-        f"How many {small} are in {k} {big}?",
+        f"{name} has {k} {big}. How many {small} is that?",
         f"One of the {big} is {factor} {small}, so {k} * {factor}",
         value,
         value + factor,

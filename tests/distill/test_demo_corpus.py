@@ -158,3 +158,25 @@ def test_score_curation_counts_swaps_and_false_drops():
     assert report["wrong_answer"]["by_stage"] == {"near_dedup": 1, "verify": 1}
     assert report["truncated"]["precision"] == 0.5
     assert "near_duplicate" not in report
+
+
+def test_every_family_reaches_training_at_the_demo_size(tmp_path):
+    # Training problems that share word 8-grams with an eval problem are refused; a family whose
+    # problems differ only in their numbers loses every training row whose numbers some eval problem
+    # has, and its student never sees it (as the speed-times-time problems once did: 0 of 600 rows).
+    # Families with few distinct problems (equations, fractions) are mostly taken by the eval set.
+    import random
+
+    import yaml
+
+    from distill.demo.corpus import FAMILIES
+    from distill.demo.run import DEMO_RECIPE
+
+    config = CorpusConfig(**yaml.safe_load(DEMO_RECIPE.read_text())["corpus"])
+    files = write_corpus(tmp_path, config)
+    clean = [t for t in read_truth(files.truth) if t["defect"] is None]
+    for domain, families in FAMILIES.items():
+        counts = Counter(t["family"] for t in clean if t["domain"] == domain)
+        for function, _ in families:
+            family = function(random.Random(0)).family
+            assert counts[family] >= 10, (domain, family, counts)
