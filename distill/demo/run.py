@@ -1,11 +1,11 @@
 """`distillery demo [--out DIR]`: the whole Branch-Merge loop on the built-in corpus, on a laptop CPU.
 
 The demo is the recipe distill/demo/demo.yaml: write the synthetic teacher corpus (corpus.py), curate
-it, build a tiny base model trained briefly on every domain's shards, SFT one student per domain from
-it, merge the students, and evaluate every model on the held-out problems of each domain. On top of
-the recipe's table it scores curation against the corpus's truth (per planted defect type) and
-states whether the Branch-Merge claim holds in miniature: each student gains on its own domain and
-the merged model keeps most of those gains.
+it, build a tiny base model trained briefly on a share of every domain's shards, SFT one student per
+domain from it (replaying the base's share of the other domains), merge the students, and evaluate
+every model on the held-out problems of each domain. On top of the recipe's table it scores curation
+against the corpus's truth (per planted defect type) and states whether the Branch-Merge claim holds
+in miniature: each student gains on its own domain and the merged model keeps most of those gains.
 """
 
 from __future__ import annotations
