@@ -232,8 +232,10 @@ def _lengths(con: duckdb.DuckDBPyConnection, counter: str | None) -> str:
         length = "n_tokens"
         unit = "whitespace words" if counter in (None, "whitespace") else f"tokens ({counter})"
     else:
-        length = "len(string_split_regex(trim(concat_ws(' ', problem, reasoning, response)), '\\s+'))"
-        unit = "whitespace words"
+        # No quality stage, so no counts: characters, which DuckDB knows without a scan of the text
+        # (a regex word split took 11 of the 19 s of a 300k-row ingest-only run).
+        length = "length(concat_ws(' ', problem, reasoning, response))"
+        unit = "characters (no quality stage ran)"
     # Aggregated in DuckDB: a report over millions of rows must not pull every length into Python.
     # Bins: [0, 16), then one per power of two from 16 up.
     stats = _rows(

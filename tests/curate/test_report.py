@@ -193,3 +193,5 @@ def test_report_of_an_early_workspace_says_what_has_not_run(tmp_path):
     html = write_report(ws.root).read_text()
     assert "the verify stage has not run" in html and "no duplicate clusters" in html
     assert 'data-stage="normalize"' in html
+    # No quality stage: lengths in characters of problem, reasoning and response ("What is 1 + 1?" + " " + "$\boxed{2}$").
+    assert "Lengths in characters (no quality stage ran)" in html and "max 26</figcaption>" in html
