@@ -50,6 +50,21 @@ def claim(table: dict[str, dict[str, float]], domains: list[str]) -> dict[str, d
     return report
 
 
+def verdict(report: dict[str, dict[str, float | None]]) -> str:
+    """One line on the claim: does every student gain on its own domain, and does the merged model keep
+    most (more than half) of every gain?"""
+    if not report:
+        return "claim: no domain has a base, a student and a merged score"
+    gains = [d for d, c in report.items() if c["student_gain"] > 0]
+    kept = [d for d in gains if report[d]["kept"] > 0.5]
+    shares = ", ".join(f"{d} {100 * report[d]['kept']:.0f}%" for d in gains)
+    first = f"{len(gains)}/{len(report)} students gain on their own domain"
+    second = f"the merge keeps more than half of {len(kept)} of those {len(gains)} gains ({shares})" if gains else (
+        "no gain for the merge to keep")
+    holds = len(gains) == len(report) and len(kept) == len(gains)
+    return f"claim {'holds' if holds else 'does not hold'}: {first}; {second}"
+
+
 def curation_table(curation: dict[str, dict[str, Any]]) -> str:
     from distill.generate.runner import format_table
 
@@ -120,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     print(eval_table(results["eval"]))
     print("\nbranch-merge: gains over the base on each student's own domain:")
     print(claim_table(results["claim"]))
+    print(verdict(results["claim"]))
     print(f"\n{Path(results['out']) / 'results.json'}: {results['seconds']:.0f}s wall, "
           f"{results['cpu_seconds']:.0f}s CPU")
     return 0

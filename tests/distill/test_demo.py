@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from distill.demo.corpus import DEFECTS
-from distill.demo.run import claim, deep_update, demo_recipe
+from distill.demo.run import claim, deep_update, demo_recipe, verdict
 
 SHORT = {
     "corpus": {
@@ -62,6 +62,7 @@ def test_short_demo_prints_both_tables_and_writes_results(tmp_path, capsys):
     assert lines[start].split() == ["model", "code", "math", "science"]
     table = lines[start + 2 : lines.index("", start)]
     assert [line.split()[0] for line in table] == MODELS
+    assert verdict(results["claim"]) in lines  # says whether the claim holds
     assert "results.json" in lines[-1]
 
 
@@ -77,6 +78,14 @@ def test_claim_reports_gains_and_the_share_the_merge_keeps():
     assert report["math"]["kept"] == pytest.approx(0.75)
     assert report["code"]["kept"] is None  # no gain to keep
     assert report["code"]["merged_gain"] == pytest.approx(0.1)
+    assert verdict(report) == (
+        "claim does not hold: 1/2 students gain on their own domain; the merge keeps more than half of 1 of "
+        "those 1 gains (math 75%)"
+    )
+    table["code"]["code"], table["merged"]["code"] = 0.4, 0.35
+    assert verdict(claim(table, ["math", "code"])).startswith("claim holds: 2/2 students gain")
+    table["merged"]["code"] = 0.25
+    assert verdict(claim(table, ["math", "code"])).startswith("claim does not hold: 2/2 students gain")
 
 
 def test_overrides_merge_into_the_recipe_key_by_key():
