@@ -6,9 +6,9 @@
 
 One `distillery demo` run per corpus seed (the demo recipe with `corpus.seed` changed, and `--set`
 merged in), each into OUT/seed-N (default OUT: bench/out/demo_seeds): a rerun skips the steps already
-done, so a variant whose OUT starts as a copy of another's retrains only what its settings change. Prints, per seed and domain, the
-student's gain over the base and the share of it the merged model and the joint baseline keep, then
-the mean over seeds. One draw says little: a problem is 0.5-0.7 points of pass@1 on the demo's eval
+done, so a variant whose OUT starts as a copy of another's retrains only what its settings change.
+Prints, per seed and domain, the student's gain over the base and the share of it the merged model
+(the demo's `kept`) and the joint baseline keep, then the mean over seeds. One draw says little: a problem is 0.5-0.7 points of pass@1 on the demo's eval
 sets, and the training rows change with the seed too.
 """
 
@@ -27,10 +27,6 @@ from distill.demo.run import deep_update, run_demo  # noqa: E402
 from distill.generate.runner import format_table  # noqa: E402
 
 OUT = REPO / "bench" / "out" / "demo_seeds"
-
-
-def share(gain: float, of: float) -> float | None:
-    return gain / of if of > 0 else None
 
 
 def percent(value: float | None) -> str:
@@ -52,17 +48,16 @@ def main() -> None:
         results = run_demo(out, overrides=overrides, progress=False, log=lambda line: None)
         joint = results["eval"].get("joint", {})
         for domain, c in results["claim"].items():
-            merged = share(c["merged_gain"], c["student_gain"])
-            baseline = share(joint[domain] - c["base"], c["student_gain"]) if domain in joint else None
-            rows.append((seed, domain, c["base"], c["student_gain"], percent(merged), percent(baseline)))
-            kept.setdefault(domain, []).append(merged)
+            gained = c["kept"] is not None and domain in joint
+            baseline = (joint[domain] - c["base"]) / c["student_gain"] if gained else None
+            rows.append((seed, domain, c["base"], c["student_gain"], percent(c["kept"]), percent(baseline)))
+            if c["kept"] is not None:
+                kept.setdefault(domain, []).append(c["kept"])
     print(format_table(("seed", "domain", "base", "student gain", "merge keeps", "joint keeps"), rows))
     print()
     summary = []
     for domain, values in kept.items():
-        known = [v for v in values if v is not None]
-        summary.append((domain, len(known), percent(statistics.mean(known)) if known else "-",
-                        percent(min(known)) if known else "-", percent(max(known)) if known else "-"))
+        summary.append((domain, len(values), *map(percent, (statistics.mean(values), min(values), max(values)))))
     print(format_table(("domain", "seeds with a gain", "merge keeps (mean)", "min", "max"), summary))
 
 

@@ -26,9 +26,8 @@ Planted defects (each an extra row; clean rows are never modified):
                       everything, a (bounded, 2**5 processes) fork bomb        -> verify
 
 The problems are small on purpose, and so are the traces: one-digit arithmetic in words with a
-one-line `<think>` ("We add: 6 + 4 = 10."), one-line Python functions with fixed names (`f`, `g`,
-`h`, so a student copies constants and operators from the prompt, never an arbitrary name),
-element symbols, and science questions with a number for an answer (unit conversions,
+one-line `<think>` ("We add: 6 + 4 = 10."), one-line Python functions whose name and argument a
+student copies from the prompt along with the constants and operators, element symbols, and science questions with a number for an answer (unit conversions,
 distance from speed and time). What a tiny student has to learn is the answer format and
 a small table of arithmetic facts and code patterns, which a two-layer model can start to do in
 a few hundred CPU steps.
