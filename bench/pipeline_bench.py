@@ -258,9 +258,7 @@ def run_size(rows: int, workers: int) -> list[dict]:
 
 def print_table(rows: int, results: list[dict]) -> None:
     print(f"\n{rows:,} rows")
-    print(
-        f"{'stage':<20} {'rows in':>10} {'kept':>10} {'stage s':>9} {'rows/s':>10} {'peak RSS MB':>12} {'B/row':>7}"
-    )
+    print(f"{'stage':<20} {'rows in':>10} {'kept':>10} {'stage s':>9} {'rows/s':>10} {'peak RSS MB':>12}")
     for r in results:
         rate = r["rows_in"] / r["stage_s"] if r["stage_s"] else float("inf")
         print(
@@ -281,10 +279,12 @@ def print_growth(by_size: dict[int, list[dict]]) -> None:
         return
     nlogn = large * math.log(large) / (small * math.log(small))
     print(f"\ngrowth {small:,} -> {large:,} rows (n: {large / small:.1f}x, n log n: {nlogn:.1f}x)")
-    print(f"{'stage':<20} {'time x':>8} {'peak RSS x':>11}")
+    print(f"{'stage':<20} {'time x':>8} {'peak RSS x':>11} {'RSS bytes per extra row':>24}")
     for a, b in zip(by_size[small], by_size[large], strict=True):
+        marginal = (b["peak_rss"] - a["peak_rss"]) / (large - small)
         print(
-            f"{a['stage']:<20} {b['stage_s'] / max(a['stage_s'], 1e-3):>8.1f} {b['peak_rss'] / a['peak_rss']:>11.1f}"
+            f"{a['stage']:<20} {b['stage_s'] / max(a['stage_s'], 1e-3):>8.1f} "
+            f"{b['peak_rss'] / a['peak_rss']:>11.1f} {marginal:>24,.0f}"
         )
 
 
