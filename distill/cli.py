@@ -21,7 +21,7 @@ MOUNTS = [
     "distill.evaluate",
     "curate.verify.cli",
     "curate.longctx.cli",
-    "distill.recipe",
+    "distill.recipe.cli",
     "distill.demo.run",
 ]
 

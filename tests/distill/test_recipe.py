@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from distill.recipe import Recipe, RecipeError, Run, run_recipe
+from distill.recipe.steps import evaluate as evaluate_step
+from distill.recipe.steps import merge as merge_step
 
 # A recipe small enough for CI: two domains (no code sandbox), a 2-layer model, a few steps each.
 TINY_SFT = {
@@ -184,18 +186,18 @@ def test_killed_run_resumes_at_the_first_unfinished_step(first_run, tmp_path, mo
     recipe, _, results, _ = first_run
     out = tmp_path / "out"
     calls = []
-    original = Run._evaluate
+    original = evaluate_step.run
 
-    def dies_on_the_third(self, model, folder):
+    def dies_on_the_third(recipe, model, folder, progress):
         calls.append(model)
         if len(calls) == 3:
             raise KeyboardInterrupt  # what Ctrl-C does in the middle of a step
-        return original(self, model, folder)
+        return original(recipe, model, folder, progress)
 
-    monkeypatch.setattr(Run, "_evaluate", dies_on_the_third)
+    monkeypatch.setattr(evaluate_step, "run", dies_on_the_third)
     with pytest.raises(KeyboardInterrupt):
         run_logged(recipe, out)
-    monkeypatch.setattr(Run, "_evaluate", original)
+    monkeypatch.setattr(evaluate_step, "run", original)
     again, lines = run_logged(recipe, out)
     # Two evaluations had finished; the third and later ones are all that is left.
     assert ran(lines) == {"eval/science", "eval/merged", "eval/joint"}
@@ -228,7 +230,10 @@ def test_parallel_training_gives_the_same_models_as_one_at_a_time(first_run, tmp
     # `parallel` is a scheduling setting: every step stays done, so nothing but training and merging reruns.
     assert ran(lines) == {"students/math", "students/science", "joint", "merge"}
     for model in ("students/math", "students/science", "joint"):
-        mine, theirs = load_file(str(copy / model / "model.safetensors")), load_file(str(out / model / "model.safetensors"))
+        mine, theirs = (
+            load_file(str(copy / model / "model.safetensors")),
+            load_file(str(out / model / "model.safetensors")),
+        )
         assert all((mine[k] == theirs[k]).all() for k in theirs), model
     assert again["eval"] == results["eval"]
 
@@ -236,25 +241,32 @@ def test_parallel_training_gives_the_same_models_as_one_at_a_time(first_run, tmp
 def test_base_pretrains_on_a_share_of_each_domain(tmp_path):
     import polars as pl
 
-    from distill.recipe import _link_mixed
+    from distill.recipe.steps.training import link_mixed
 
     shards = tmp_path / "shards"
     for domain, n in (("math", 40), ("code", 10)):
         (shards / domain).mkdir(parents=True)
-        pl.DataFrame({"id": [f"{domain}-{i}" for i in range(n)]}).write_parquet(shards / domain / "train-00000.parquet")
+        pl.DataFrame({"id": [f"{domain}-{i}" for i in range(n)]}).write_parquet(
+            shards / domain / "train-00000.parquet"
+        )
         pl.DataFrame({"id": [f"{domain}-val"]}).write_parquet(shards / domain / "val-00000.parquet")
-    mixed = _link_mixed(shards, tmp_path / "mixed", {"math": 0.5, "code": 0.5}, ["math", "code"])
+    mixed = link_mixed(shards, tmp_path / "mixed", {"math": 0.5, "code": 0.5}, ["math", "code"])
     rows = {f.name: pl.read_parquet(f)["id"].to_list() for f in mixed.glob("*.parquet")}
     assert len(rows["train-math-00000.parquet"]) == 20 and len(rows["train-code-00000.parquet"]) == 5
     assert set(rows["train-math-00000.parquet"]) < {f"math-{i}" for i in range(40)}
     assert rows["val-math-00000.parquet"] == ["math-val"]  # validation rows are not sampled
-    everything = _link_mixed(shards, tmp_path / "all", {"math": 1.0, "code": 1.0}, ["math", "code"])
+    everything = link_mixed(shards, tmp_path / "all", {"math": 1.0, "code": 1.0}, ["math", "code"])
     assert len(pl.read_parquet(everything / "train-math-00000.parquet")) == 40
     # A student's replay: its own rows and validation, and the same sample of the others' rows as the base's.
-    student = _link_mixed(shards, tmp_path / "student", {"code": 1.0, "math": 0.5}, ["code"])
+    student = link_mixed(shards, tmp_path / "student", {"code": 1.0, "math": 0.5}, ["code"])
     assert sorted(f.name for f in student.glob("*.parquet")) == [
-        "train-code-00000.parquet", "train-math-00000.parquet", "val-code-00000.parquet"]
-    assert pl.read_parquet(student / "train-math-00000.parquet").equals(pl.read_parquet(mixed / "train-math-00000.parquet"))
+        "train-code-00000.parquet",
+        "train-math-00000.parquet",
+        "val-code-00000.parquet",
+    ]
+    assert pl.read_parquet(student / "train-math-00000.parquet").equals(
+        pl.read_parquet(mixed / "train-math-00000.parquet")
+    )
 
 
 def test_replay_retrains_only_the_students_on_their_domain_and_a_share_of_the_others(first_run, tmp_path):
@@ -265,9 +277,19 @@ def test_replay_retrains_only_the_students_on_their_domain_and_a_share_of_the_ot
     shutil.copytree(out, copy, symlinks=True)
     sft = {**TINY["sft"], "replay": 0.5}
     again, lines = run_logged(write_recipe(tmp_path / "tiny.yaml", {"sft": sft}), copy)
-    assert ran(lines) == {"students/math", "students/science", "merge", "eval/math", "eval/science", "eval/merged"}
+    assert ran(lines) == {
+        "students/math",
+        "students/science",
+        "merge",
+        "eval/math",
+        "eval/science",
+        "eval/merged",
+    }
     files = sorted(f.name for f in (copy / "student_data" / "science").glob("*.parquet"))
-    assert [f for f in files if not f.startswith("train-science")] == ["train-math-00000.parquet", "val-science-00000.parquet"]
+    assert [f for f in files if not f.startswith("train-science")] == [
+        "train-math-00000.parquet",
+        "val-science-00000.parquet",
+    ]
     before, after = results["steps"]["students/math"]["samples"], again["steps"]["students/math"]["samples"]
     assert after > before
 
@@ -323,10 +345,10 @@ def test_tinyr1_recipe_plans_the_papers_students_and_merge_order(tmp_path):
         "merge",
         *(f"eval/{m}" for m in ("base", "math", "code", "science", "merged")),
     ]
-    settings = {d: run._student_settings(run.recipe.section("sft"), d) for d in ("math", "code", "science")}
+    settings = {d: run.recipe.student_settings(d) for d in ("math", "code", "science")}
     assert {d: s["epochs"] for d, s in settings.items()} == {"math": 5, "code": 15, "science": 5}
     assert all(s["lr"] == 1e-5 and s["seq_len"] == 16384 for s in settings.values())
-    steps = run._merge_config()["steps"]
+    steps = merge_step.plan(run.recipe)["steps"]
     assert [s["merge_method"] for s in steps] == ["arcee_fusion", "arcee_fusion"]
     assert steps[0]["models"][1]["model"] == str(tmp_path / "out" / "students" / "math")
     assert steps[1]["models"][1]["model"] == "math_into_science"  # a step's name stays a step reference

@@ -1,0 +1,149 @@
+"""The step engine: resumable steps, their markers, and running them (side by side where allowed).
+
+Every step writes its output into its own folder and then a marker (`.step.json`) holding the
+fingerprint of what it was made from: its own settings and the fingerprints of the steps it reads.
+A rerun skips a step whose marker matches; a step that was killed midway is started again in the
+same folder (SFT resumes from its own checkpoints); a step whose settings changed is redone, and so
+is everything downstream of it, because their fingerprints chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MARKER = ".step.json"
+PENDING = ".pending.json"
+
+
+def fingerprint(name: str, settings: Any, after: list[Step], out: Path) -> str:
+    """The fingerprint of step `name`: its settings and those of the steps it reads. The run's output
+    folder is written as `{out}`, so that a run folder can be moved or copied."""
+    text = json.dumps(settings, sort_keys=True, default=str).replace(str(out), "{out}")
+    value = {"step": name, "settings": text, "after": [s.fingerprint for s in after]}
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class Step:
+    """One resumable unit of work: `run()` fills `out` and returns a short summary for the table."""
+
+    name: str
+    group: str
+    out: Path
+    fingerprint: str
+    run: Callable[[], dict[str, Any]]
+    summary: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None  # how long the step took when it ran (kept in its marker)
+
+    def done(self) -> bool:
+        marker = self.out / MARKER
+        if not marker.is_file():
+            return False
+        saved = json.loads(marker.read_text())
+        if saved.get("fingerprint") != self.fingerprint:
+            return False
+        self.summary, self.seconds = saved.get("summary", {}), saved.get("seconds")
+        return True
+
+    def execute(self) -> None:
+        pending = self.out / PENDING
+        if self.out.exists():
+            # A killed attempt with the same inputs is continued (SFT resumes from its checkpoints);
+            # anything else in the folder came from other settings and is cleared first.
+            same = (
+                pending.is_file() and json.loads(pending.read_text()).get("fingerprint") == self.fingerprint
+            )
+            if not same:
+                shutil.rmtree(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        pending.write_text(json.dumps({"fingerprint": self.fingerprint}))
+        started = time.perf_counter()
+        self.summary = self.run()
+        self.seconds = round(time.perf_counter() - started, 1)
+        marker = {"fingerprint": self.fingerprint, "summary": self.summary, "seconds": self.seconds}
+        (self.out / MARKER).write_text(json.dumps(marker, indent=2))
+        pending.unlink()
+
+
+def run_steps(
+    steps: list[Step],
+    redo: set[str],
+    parallel: int,
+    side_by_side: tuple[str, ...],
+    worker: Callable[[str], None],
+    log: Callable[[str], None],
+) -> None:
+    """Execute every step not done yet, in order; steps of the groups in `redo` are done again.
+
+    With `parallel` > 1, the pending steps of the `side_by_side` groups (they must read only what the
+    steps before them wrote) run together in up to `parallel` fresh processes, each calling
+    `worker(step name)`, started in the order of `side_by_side` (then of `steps`)."""
+    numbers = {step.name: f"[{n}/{len(steps)}] {step.name}" for n, step in enumerate(steps, 1)}
+    pending = []
+    for step in steps:
+        if step.group not in redo and step.done():
+            log(f"{numbers[step.name]}: done earlier, skipped")
+            continue
+        if step.out.exists() and step.group in redo:
+            shutil.rmtree(step.out)
+        pending.append(step)
+    while pending:
+        step = pending.pop(0)
+        if parallel == 1 or step.group not in side_by_side:
+            step.execute()
+            log(f"{numbers[step.name]}: {describe(step.summary)} ({step.seconds:.1f}s)")
+            continue
+        batch = [step, *(s for s in pending if s.group in side_by_side)]
+        pending = [s for s in pending if s not in batch]
+        batch.sort(key=lambda s: side_by_side.index(s.group))
+        for done in _in_processes(batch, parallel, worker):
+            log(f"{numbers[done.name]}: {describe(done.summary)} ({done.seconds:.1f}s)")
+
+
+def _in_processes(steps: list[Step], parallel: int, worker: Callable[[str], None]) -> Iterator[Step]:
+    """Run `steps` in up to `parallel` fresh processes; yields each step as it finishes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+    with ProcessPoolExecutor(min(parallel, len(steps)), mp_context=context) as pool:
+        futures = {pool.submit(worker, step.name): step for step in steps}
+        for future in as_completed(futures):
+            future.result()
+            step = futures[future]
+            if not step.done():
+                raise RuntimeError(f"{step.name}: the worker process ended without finishing the step")
+            yield step
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """A step's summary in one line; training steps show loss and tokens/s."""
+    if "tokens_per_s" in summary:
+        loss = f"loss {summary['first_loss']:.3f} -> {summary['last_loss']:.3f}"
+        return f"{summary['steps']} steps on {summary['samples']} samples, {loss}, {summary['tokens_per_s']:,} tokens/s"
+    return ", ".join(f"{k} {_short(v)}" for k, v in summary.items())
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "/".join(map(str, value))
+    return str(value)

@@ -1,0 +1,222 @@
+"""A recipe's steps over one output folder: which steps there are, what each reads (so what its
+fingerprint chains to), and running them with the engine.
+
+    corpus -> generate -> curate -> base -> students/<domain> ... -> merge -> eval/<model>
+                                        \\-> joint ------------------------/
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from distill.recipe.engine import Step, file_digest, fingerprint, run_steps
+from distill.recipe.schema import GROUPS, Recipe, RecipeError
+from distill.recipe.steps import base, corpus, curate, evaluate, generate, joint, merge, student
+
+# Students and the joint baseline read only the shards and the base: they may train side by side,
+# the joint baseline (the most data) first.
+SIDE_BY_SIDE = ("joint", "students")
+
+
+class Run:
+    """The steps of one recipe over one output folder."""
+
+    def __init__(self, recipe: Recipe, progress: bool = True):
+        self.recipe = recipe
+        self.out = recipe.out
+        self.progress = progress
+        self.steps: list[Step] = []
+        self.models: dict[str, Path] = {}  # label -> model folder, in table order
+        self.evals: dict[str, Path] = {}  # label -> eval report file
+        if not progress:
+            _hide_library_progress_bars()
+        self._plan()
+
+    def _add(
+        self,
+        name: str,
+        group: str,
+        out: Path,
+        settings: Any,
+        after: list[Step],
+        body: Callable[[], dict[str, Any]],
+    ) -> Step:
+        step = Step(name, group, out, fingerprint(name, settings, after, self.out), body)
+        self.steps.append(step)
+        return step
+
+    def _plan(self) -> None:
+        r, progress = self.recipe, self.progress
+        made = []
+        if "corpus" in r.values:
+            corpus.config(r)
+            made.append(
+                self._add(
+                    "corpus", "corpus", self.out / "corpus", r.section("corpus"), [], lambda: corpus.run(r)
+                )
+            )
+        if "generate" in r.values:
+            settings = {**r.section("generate"), "digests": [_digest(p) for p in generate.prompt_files(r)]}
+            made.append(
+                self._add(
+                    "generate",
+                    "generate",
+                    self.out / "generated",
+                    settings,
+                    made,
+                    lambda: generate.run(r, progress),
+                )
+            )
+        files = curate.inputs(r)
+        # The user's own files: a changed file must redo curation (files written by a step are
+        # covered by that step's fingerprint).
+        settings = {
+            "config": r.section("curate"),
+            "inputs": [str(p) for p in files],
+            "digests": [_digest(p) for p in files if not str(p).startswith(str(self.out))],
+        }
+        curated = self._add(
+            "curate", "curate", r.workspace, settings, made, lambda: curate.run(r, files, progress)
+        )
+
+        spec = r.base()
+        if "path" in spec:
+            config = r.base_model / "config.json"
+            stamp = config.stat().st_mtime_ns if config.is_file() else None
+            settings, after = {"path": str(r.base_model), "stamp": stamp}, []
+        else:
+            settings, after = spec, [curated]
+        base_step = self._add(
+            "base", "base", self.out / "base", settings, after, lambda: base.run(r, progress)
+        )
+        self.models["base"] = r.base_model
+        producers = {"base": base_step}
+
+        replay = r.sft().get("replay", 0.0)
+        students = []
+        for domain in r.domains:
+            settings = r.student_settings(domain)
+            students.append(
+                self._add(
+                    f"students/{domain}",
+                    "students",
+                    self.out / "students" / domain,
+                    {"sft": settings, "replay": replay} if replay else settings,
+                    [curated, base_step],
+                    lambda d=domain: student.run(r, d, progress),
+                )
+            )
+            self.models[domain] = self.out / "students" / domain
+            producers[domain] = students[-1]
+        producers["merged"] = self._add(
+            "merge", "merge", self.out / "merged", merge.plan(r), [base_step, *students], lambda: merge.run(r)
+        )
+        self.models["merged"] = self.out / "merged"
+        if r.values.get("joint"):
+            producers["joint"] = self._add(
+                "joint",
+                "joint",
+                self.out / "joint",
+                r.joint_settings(),
+                [curated, base_step],
+                lambda: joint.run(r, progress),
+            )
+            self.models["joint"] = self.out / "joint"
+
+        spec = r.section("eval")
+        if spec.get("benches"):
+            for label, model in self.models.items():
+                out = self.out / "eval" / label
+                self._add(
+                    f"eval/{label}",
+                    "eval",
+                    out,
+                    spec,
+                    [producers[label]],
+                    lambda m=model, o=out: evaluate.run(r, m, o, progress),
+                )
+                self.evals[label] = out / "report.json"
+
+    def run(self, start: str | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+        """Run every step not already done (all of them from group `start` on) and write results.json."""
+        if start is not None and start not in GROUPS:
+            raise RecipeError(f"--from {start!r}: no such step (steps: {', '.join(GROUPS)})")
+        redo = set(GROUPS[GROUPS.index(start) :]) if start else set()
+        set_threads(self.recipe.values.get("threads"))
+        self.out.mkdir(parents=True, exist_ok=True)
+        began, cpu_began = time.perf_counter(), cpu_seconds()
+        parallel = int(self.recipe.values.get("parallel") or 1)
+        run_steps(self.steps, redo, parallel, SIDE_BY_SIDE, functools.partial(execute_step, self.recipe), log)
+        results = self.results()
+        results["seconds"] = round(time.perf_counter() - began, 1)
+        results["cpu_seconds"] = round(cpu_seconds() - cpu_began, 1)
+        # Seconds of every step when it ran, this time or in an earlier (resumed) run.
+        results["step_seconds"] = {step.name: step.seconds for step in self.steps}
+        (self.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        return results
+
+    def results(self) -> dict[str, Any]:
+        """`eval`: model label -> domain -> pass@1; `steps`: each step's summary."""
+        table = {}
+        for label, path in self.evals.items():
+            if path.is_file():
+                domains = json.loads(path.read_text())["domains"]
+                table[label] = {d: v["pass@1"] for d, v in domains.items()}
+        return {
+            "out": str(self.out),
+            "eval": table,
+            "models": {k: str(v) for k, v in self.models.items()},
+            "steps": {s.name: s.summary for s in self.steps},
+        }
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (verifier and sandbox workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _digest(path: Path) -> str:
+    if not path.is_file():
+        raise RecipeError(f"input {path} not found")
+    return file_digest(path)
+
+
+def _hide_library_progress_bars() -> None:
+    # transformers draws its own bars when loading and saving weights, which --quiet should hide too.
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
+def set_threads(threads: Any) -> None:
+    if threads:
+        import torch
+
+        # Small models on a few busy cores: one thread each often beats several contending ones.
+        torch.set_num_threads(int(threads))
+
+
+def execute_step(recipe: Recipe, name: str) -> None:
+    """In a worker process: plan `recipe` again and run its step `name` (no progress bars: steps
+    share the terminal)."""
+    set_threads(recipe.values.get("threads"))
+    step = next(s for s in Run(recipe, progress=False).steps if s.name == name)
+    step.execute()
+
+
+def run_recipe(
+    source: str | Path | dict[str, Any],
+    out: str | Path | None = None,
+    start: str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Load a recipe (file or mapping) and run it into `out`; returns what results.json holds."""
+    return Run(Recipe.load(source, out), progress=progress).run(start, log)

@@ -1,0 +1,183 @@
+"""The recipe file: its keys, how paths and `{out}` resolve, and the checks made before any work.
+
+Every check that can fail on a recipe the user wrote runs here, at load or planning time, so a
+typo fails in a second rather than after an hour of training. Unknown keys are refused everywhere
+with one message (`unknown_keys`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RECIPE_KEYS = (
+    "name",
+    "threads",
+    "parallel",
+    "corpus",
+    "generate",
+    "inputs",
+    "curate",
+    "base",
+    "domains",
+    "sft",
+    "joint",
+    "merge",
+    "eval",
+)
+SFT_KEYS = ("config", "defaults", "domains", "replay")
+BASE_KEYS = ("path", "tiny", "pretrain", "pretrain_share")
+# Step groups in run order, for --from.
+GROUPS = ("corpus", "generate", "curate", "base", "students", "joint", "merge", "eval")
+
+
+class RecipeError(Exception):
+    """A recipe the user must fix: a missing key, a bad path, an unknown domain."""
+
+    user_error = True
+
+
+def unknown_keys(given: Any, known: tuple[str, ...], where: str) -> None:
+    """Refuse keys of mapping `given` that are not in `known` (`where`: "recipe", "sft", ...)."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise RecipeError(f"unknown {where} key(s) {unknown}; known: {sorted(known)}")
+
+
+def substitute(value: Any, out: str) -> Any:
+    """`value` with every `{out}` in its strings replaced by the output folder."""
+    if isinstance(value, str):
+        return value.replace("{out}", out)
+    if isinstance(value, dict):
+        return {k: substitute(v, out) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, out) for v in value]
+    return value
+
+
+@dataclass
+class Recipe:
+    """A parsed recipe: the raw mapping with `{out}` substituted, its output folder and the folder
+    relative paths are taken from (the recipe file's)."""
+
+    values: dict[str, Any]
+    out: Path
+    folder: Path
+
+    @classmethod
+    def load(cls, source: str | Path | dict[str, Any], out: str | Path | None = None) -> Recipe:
+        import yaml
+
+        if isinstance(source, dict):
+            values, folder, default_out = dict(source), Path.cwd(), "run_out"
+        else:
+            path = Path(source)
+            try:
+                values = yaml.safe_load(path.read_text())
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+                raise RecipeError(f"{path}: cannot read the recipe ({error})") from error
+            if not isinstance(values, dict):
+                raise RecipeError(f"{path}: a recipe is a mapping of steps")
+            folder, default_out = path.resolve().parent, f"runs/{path.stem}"
+        unknown_keys(values, RECIPE_KEYS, "recipe")
+        if "base" not in values:
+            raise RecipeError("the recipe names no `base` model (base: {path: ...} or base: {tiny: {...}})")
+        if not values.get("inputs") and not {"corpus", "generate"} & set(values):
+            raise RecipeError(
+                "the recipe names no `inputs` (trace files), no `generate` step and no `corpus`"
+            )
+        out_dir = Path(out or default_out).resolve()
+        return cls(substitute(values, str(out_dir)), out_dir, folder)
+
+    def path(self, text: str) -> Path:
+        """A path from the recipe; a relative one is taken from the recipe's folder."""
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else self.folder / path
+
+    def section(self, key: str) -> dict[str, Any]:
+        value = self.values.get(key) or {}
+        if not isinstance(value, dict):
+            raise RecipeError(f"`{key}` must be a mapping, not {type(value).__name__}")
+        return value
+
+    @property
+    def workspace(self) -> Path:
+        """The curate workspace of the run."""
+        return self.out / "workspace"
+
+    @property
+    def domains(self) -> list[str]:
+        domains = self.values.get("domains")
+        if not domains:
+            # Not known before curation: the student steps are planned from the recipe, so ask for them.
+            raise RecipeError("the recipe must list its `domains` (e.g. domains: [math, code, science])")
+        if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+            raise RecipeError(f"`domains` must be a list of names, not {domains!r}")
+        return list(domains)
+
+    def base(self) -> dict[str, Any]:
+        """The `base` section, checked: a model folder (`path`) or a tiny model built here (`tiny`)."""
+        spec = self.section("base")
+        if "path" not in spec and "tiny" not in spec:
+            raise RecipeError("`base` needs `path` (a model folder) or `tiny` (a model built here)")
+        unknown_keys(spec, BASE_KEYS, "base")
+        share = spec.get("pretrain_share", 1.0)
+        if not isinstance(share, int | float) or not 0.0 < share <= 1.0:
+            raise RecipeError(f"base.pretrain_share must be a number in (0, 1], not {share!r}")
+        return spec
+
+    @property
+    def base_model(self) -> Path:
+        """The folder of the base model every student starts from."""
+        spec = self.base()
+        if "path" in spec:
+            return self.path(spec["path"])
+        return self.out / "base" / ("model" if spec.get("pretrain") else "init")
+
+    def sft(self) -> dict[str, Any]:
+        """The `sft` section, checked."""
+        sft = self.section("sft")
+        unknown_keys(sft, SFT_KEYS, "sft")
+        replay = sft.get("replay", 0.0)
+        if not isinstance(replay, int | float) or not 0.0 <= replay <= 1.0:
+            raise RecipeError(f"sft.replay must be a number in [0, 1], not {replay!r}")
+        return sft
+
+    def student_settings(self, domain: str) -> dict[str, Any]:
+        """A student's SFT settings: the `sft.config` file, then `sft.defaults`, then the file's
+        `domain_epochs` for this domain, then `sft.domains.<domain>`."""
+        sft = self.sft()
+        values = self._sft_file(sft)
+        values.update(sft.get("defaults") or {})
+        own = (sft.get("domains") or {}).get(domain) or {}
+        per_domain = values.get("domain_epochs") or {}
+        if domain in per_domain and "epochs" not in own:
+            values["epochs"] = per_domain[domain]
+        values.update(own)
+        check_sft(values, f"sft settings for {domain}")  # fail at planning time, not after an hour
+        return values
+
+    def joint_settings(self) -> dict[str, Any]:
+        """The joint baseline's SFT settings: the `sft.config` file, `sft.defaults`, then `joint`."""
+        sft = self.sft()
+        values = self._sft_file(sft)
+        values.update(sft.get("defaults") or {})
+        joint = self.values.get("joint")
+        values.update(joint if isinstance(joint, dict) else {})
+        check_sft(values, "joint sft settings")
+        return values
+
+    def _sft_file(self, sft: dict[str, Any]) -> dict[str, Any]:
+        if not sft.get("config"):
+            return {}
+        from distill.sft.config import SFTConfig
+
+        return SFTConfig.from_yaml(self.path(sft["config"])).to_dict()
+
+
+def check_sft(values: dict[str, Any], source: str):
+    """The SFTConfig of `values` (raises the SFT config's own user error when they are bad)."""
+    from distill.sft.config import SFTConfig
+
+    return SFTConfig.from_dict(values, source=source)

@@ -1,0 +1,21 @@
+"""students/<domain>: SFT the base on one domain's shards (with `sft.replay`, also on that share of
+every other domain's training rows, the base's own sample when it equals base.pretrain_share)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distill.recipe.schema import Recipe, RecipeError
+from distill.recipe.steps.training import link_mixed, train
+
+
+def run(recipe: Recipe, domain: str, progress: bool) -> dict[str, Any]:
+    data = recipe.workspace / "shards" / domain
+    if not any(data.glob("train-*.parquet")):
+        raise RecipeError(f"{recipe.workspace}: curation left no training shards for domain {domain!r}")
+    replay = recipe.sft().get("replay", 0.0)
+    if replay:
+        shares = {domain: 1.0, **{other: replay for other in recipe.domains if other != domain}}
+        data = link_mixed(recipe.workspace / "shards", recipe.out / "student_data" / domain, shares, [domain])
+    out = recipe.out / "students" / domain
+    return train(recipe.student_settings(domain), domain, data, recipe.base_model, out, progress)
