@@ -8,9 +8,10 @@ which is what lets the ledger account for every ingested row even when ids colli
 from __future__ import annotations
 
 import hashlib
-import re
 
 import pyarrow as pa
+
+from curate.think import reasoning_of
 
 TRACE_SCHEMA = pa.schema(
     [
@@ -115,28 +116,5 @@ def problem_id(problem: str | None) -> str:
     return content_hash(problem, size=8)
 
 
-_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
-_OT_THOUGHT = re.compile(r"<\|begin_of_thought\|>(.*?)(?:<\|end_of_thought\|>|$)", re.DOTALL)
-
-
-def split_think(response: str | None) -> str | None:
-    """The reasoning inside a response, or None when the teacher gave none.
-
-    Handles the R1 variants: `<think>…</think>`, a missing opening tag (R1's chat template puts
-    `<think>` in the prompt, so only `</think>` appears), an unclosed `<think>` (truncated generation:
-    everything after the tag is reasoning), and OpenThoughts' `<|begin_of_thought|>` markers.
-    """
-    if not response:
-        return None
-    thought = _OT_THOUGHT.search(response)
-    if thought:
-        return thought.group(1).strip()
-    close = _THINK_CLOSE.search(response)
-    opening = _THINK_OPEN.search(response)
-    if close:
-        start = opening.end() if opening and opening.start() < close.start() else 0
-        return response[start : close.start()].strip()
-    if opening:
-        return response[opening.end() :].strip()
-    return None
+# The trace's `reasoning` column: one rule for the whole tree (curate.think).
+split_think = reasoning_of

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from curate.errors import CurateError
+from curate.rows import plain_strings
 from curate.workspace import StageDir, Workspace
 
 REASON, DETAIL = "_reason", "_detail"
@@ -148,15 +149,8 @@ def stage_fingerprint(previous: str, stage: Stage) -> str:
 
 
 def to_arrow(batch: pl.DataFrame) -> pa.Table:
-    """Arrow with plain `string` columns, so every part of every stage has one stable schema."""
-    table = batch.to_arrow()
-    fields = [
-        pa.field(f.name, pa.string())
-        if pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type)
-        else f
-        for f in table.schema
-    ]
-    return table.cast(pa.schema(fields))
+    """Arrow with plain string and list types, so every part of every stage has one stable schema."""
+    return plain_strings(batch.to_arrow())
 
 
 class _PartWriter:

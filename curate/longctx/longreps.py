@@ -21,12 +21,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from curate.think import split_reasoning
+
 # judge(problem, reasoning, answer) -> consistency score in [0, 1]
 Judge = Callable[[str, str, str], float]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
-_THINK_END = re.compile(r"</think>", re.IGNORECASE)
 _ANSWER_LINE = re.compile(
     r"(?:final\s+answer|the\s+answer\s+is|answer)\s*(?:is)?\s*[:：]\s*(.+)|the\s+(?:final\s+)?answer\s+is\s+(.+)",
     re.IGNORECASE,
@@ -93,9 +94,8 @@ def _boxed(text: str) -> str | None:
 
 
 def final_part(response: str) -> str:
-    """What the path says after its reasoning: the text after the last </think>, else all of it."""
-    ends = list(_THINK_END.finditer(response))
-    return response[ends[-1].end() :] if ends else response
+    """What the path says outside its reasoning (curate.think's rule)."""
+    return split_reasoning(response).answer
 
 
 def extract_answer(response: str | None, pattern: str | None = None) -> str | None:

@@ -17,8 +17,9 @@ import pyarrow as pa
 from curate.errors import CurateError, InputError
 from curate.formats import ADAPTERS, Malformed, detect_format
 from curate.readers import Chunk, Input, checksum, iter_chunks, parse_line, sample_records
-from curate.schema import TRACE_SCHEMA, content_hash, problem_id, split_think, trace_id
+from curate.schema import TRACE_SCHEMA, content_hash, problem_id, trace_id
 from curate.stage import DETAIL, REASON, Stage, StageContext, keep, ordered_pool_map
+from curate.think import reasoning_of
 
 INGEST_SCHEMA = pa.schema(
     [f for f in TRACE_SCHEMA if f.name != "row_id"] + [(REASON, pa.string()), (DETAIL, pa.string())]
@@ -64,7 +65,7 @@ def convert_record(
                     "source": row.get("source") or source,
                     "origin": origin,
                     "problem": problem,
-                    "reasoning": reasoning.strip() if isinstance(reasoning, str) else split_think(response),
+                    "reasoning": reasoning.strip() if isinstance(reasoning, str) else reasoning_of(response),
                     "response": response,
                     "reference": row.get("reference"),
                     "tests": row.get("tests"),

@@ -10,8 +10,8 @@ Checks, in order (the first that fails names the row's reason):
                             `is_reasoning_complete: false`, or `max_new_tokens` reached)
     answer_only_in_reasoning  the final answer (\\boxed{}, a code block, "final answer") appears in
                             the reasoning but not in the answer the user sees
-    truncated               no final answer after the reasoning (with `require_final_answer`, also
-                            an answer with no final-answer marker at all)
+    no_final_answer         no answer after the reasoning (with `require_final_answer`, also an
+                            answer with no final-answer marker at all)
     repetition              degenerate loops: the share of repeated word n-grams, or one paragraph
                             repeated many times
     language_mix            letters of a script the problem does not use (R1-Zero's English/Chinese mix)
@@ -27,24 +27,20 @@ The stage adds `n_tokens` (prompt + assistant turn), `prompt_tokens` and `comple
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from curate.errors import CurateError
+from curate.rows import count_tokens, load_tokenizer, tokenizer_checksum
 from curate.stage import Stage, StageContext, decide
+from curate.think import answer_expr, assistant_expr, has_reasoning, unclosed_expr
 
 THINK_POLICIES = ("require", "auto", "optional")
 # Markers of a final answer a reader can find: boxed answers, code blocks, "final answer", GSM8K's ####.
 FINAL_ANSWER = r"(?i)\\boxed\s*\{|\\fbox\s*\{|```|final\s+answer|answer\s+is\b|\banswer\s*:|(?m:^####\s)"
-_CLOSE = r"(?i)</think>|<\|end_of_thought\|>"
-_OPEN = r"(?i)<think>|<\|begin_of_thought\|>"
-_ANSWER_WRAPPERS = r"(?i)<\|begin_of_solution\|>|<\|end_of_solution\|>|</?answer>"
 # Scripts whose letters count for language mixing. Greek is left out: mathematics uses its letters.
 SCRIPTS = (
     "Latin",
@@ -65,69 +61,6 @@ _TRUNCATION_FLAGS = (
     ("$.is_reasoning_complete", "false"),
     ("$.truncated", "true"),
 )
-
-
-def answer_expr(response: str = "response") -> pl.Expr:
-    """The answer the user sees: the response with its reasoning part (and solution markers) removed.
-
-    An unclosed `<think>` leaves no answer: everything after the tag is reasoning.
-    """
-    text = pl.col(response)
-    unclosed = text.str.contains(_OPEN) & ~text.str.contains(_CLOSE)
-    after = text.str.replace(r"(?is)^.*(?:</think>|<\|end_of_thought\|>)", "")
-    return (
-        pl.when(unclosed)
-        .then(pl.lit(""))
-        .otherwise(after.str.replace_all(_ANSWER_WRAPPERS, "").str.strip_chars())
-        .fill_null("")
-    )
-
-
-def has_reasoning(reasoning: str = "reasoning") -> pl.Expr:
-    return pl.col(reasoning).is_not_null() & (pl.col(reasoning).str.strip_chars().str.len_chars() > 0)
-
-
-def assistant_expr(reasoning: str = "reasoning", response: str = "response") -> pl.Expr:
-    """The assistant turn a student is trained on: `<think>\\n{reasoning}\\n</think>\\n\\n{answer}`;
-    rows with no reasoning keep their response as it is."""
-    framed = pl.concat_str(
-        [pl.lit("<think>\n"), pl.col(reasoning), pl.lit("\n</think>\n\n"), answer_expr(response)]
-    )
-    return pl.when(has_reasoning(reasoning)).then(framed).otherwise(pl.col(response).fill_null(""))
-
-
-# Token counting ----------------------------------------------------------------------------------
-
-
-def load_tokenizer(name_or_path: str) -> Any:
-    """A Hugging Face tokenizer by hub name or local path, or a CurateError saying why not."""
-    path = Path(name_or_path).expanduser()
-    if name_or_path.startswith((".", "/", "~")) and not path.is_dir():
-        raise CurateError(f"cannot load tokenizer {name_or_path!r}: no such folder")
-    try:
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(name_or_path)
-    except Exception as error:  # transformers raises OSError, ValueError, HTTP errors ... for a bad name
-        raise CurateError(
-            f"cannot load tokenizer {name_or_path!r} ({type(error).__name__}: {str(error).splitlines()[0][:300]}); "
-            "give a local tokenizer folder or a cached hub name"
-        ) from error
-
-
-def tokenizer_checksum(tokenizer: Any) -> str:
-    """A content checksum of a tokenizer, independent of where it was loaded from."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    content = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
-    return hashlib.sha256(content.encode()).hexdigest()[:32]
-
-
-def count_tokens(texts: list[str | None], tokenizer: Any = None) -> list[int]:
-    """Tokens per text with `tokenizer` (no special tokens), or whitespace-separated words without one."""
-    if tokenizer is None:
-        return [len(t.split()) if t else 0 for t in texts]
-    filled = [t or "" for t in texts]
-    return [len(ids) for ids in tokenizer(filled, add_special_tokens=False)["input_ids"]]
 
 
 # Row checks that need Python -------------------------------------------------------------------
@@ -227,7 +160,7 @@ class Quality(Stage):
         batch = decide(batch, blank_response & reasoning.is_null(), "empty_response", pl.lit("no response"))
         batch = decide(
             batch,
-            response.str.contains(_OPEN) & ~response.str.contains(_CLOSE),
+            unclosed_expr(),
             "think_unclosed",
             pl.lit("<think> is never closed: the generation stopped inside the reasoning"),
         )
@@ -253,7 +186,7 @@ class Quality(Stage):
         no_answer = answer.str.strip_chars().str.len_chars() == 0
         if opts["require_final_answer"]:
             no_answer = no_answer | ~final_in_answer
-        batch = decide(batch, no_answer, "truncated", pl.lit("no final answer after the reasoning"))
+        batch = decide(batch, no_answer, "no_final_answer", pl.lit("no final answer after the reasoning"))
         batch = decide(
             batch,
             pl.col("_ngram_repeat") > opts["max_ngram_repeat"],

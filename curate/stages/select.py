@@ -20,27 +20,15 @@ from a boolean per-sample field of `meta` named by `pass_field` (e.g. `score`,
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import polars as pl
 
 from curate.errors import CurateError
+from curate.rows import seeded_key
 from curate.stage import DETAIL, REASON, Stage, StageContext, decide, keep
 
 PREFERENCES = ("shortest", "longest", "hardest", "random")
-_UNIT = float(1 << 64)
-
-
-def seeded_key(values: list[Any], seed: int | str) -> list[float]:
-    """A stable pseudo-random number in [0, 1) per value: the same for the same seed on every run."""
-    prefix = f"{seed}\x1f".encode()
-    return [
-        int.from_bytes(hashlib.blake2b(prefix + str(v).encode(), digest_size=8).digest(), "big") / _UNIT
-        for v in values
-    ]
-
-
 class Select(Stage):
     name = "select"
     version = "1"

@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.rows import count_tokens, load_tokenizer, plain_strings, seeded_key, tokenizer_checksum
 from curate.stage import Stage, StageContext, decide
-from curate.stages.quality import assistant_expr, count_tokens, load_tokenizer, tokenizer_checksum
-from curate.stages.select import seeded_key
+from curate.think import assistant_expr
 from curate.workspace import write_json_atomic
 
 SPLITS = ("train", "val")
@@ -202,27 +201,13 @@ class Shard(Stage):
                 end += 1
             name = f"{split}-{len(files):05d}.parquet"
             pq.write_table(
-                _plain_strings(out.slice(start, end - start).to_arrow()), folder / name, compression="zstd"
+                plain_strings(out.slice(start, end - start).to_arrow()), folder / name, compression="zstd"
             )
             files.append({"file": name, "rows": end - start, "tokens": int(sum(tokens[start:end]))})
             placed = frame.slice(start, end - start).select("id", "row_id")
             where.append(placed.with_columns(pl.lit(f"shards/{folder.name}/{name}").alias("file")))
             start = end
         return files, pl.concat(where)
-
-
-def _plain_strings(table: pa.Table) -> pa.Table:
-    """Arrow `string` (not large/view) everywhere, so every shard has the same schema."""
-    message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-    fields = []
-    for f in table.schema:
-        if f.name == "messages":
-            fields.append(pa.field("messages", message))
-        elif pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type):
-            fields.append(pa.field(f.name, pa.string()))
-        else:
-            fields.append(f)
-    return table.cast(pa.schema(fields))
 
 
 def _link_shards(workspace_root: Path, target: Path) -> None:

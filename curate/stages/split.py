@@ -38,8 +38,8 @@ import numpy as np
 import polars as pl
 
 from curate.errors import CurateError
+from curate.rows import seeded_key
 from curate.stage import Stage, StageContext, decide
-from curate.stages.select import seeded_key
 
 DOMAINS = ("math", "code", "science", "other")
 METHODS = ("rules", "learned")

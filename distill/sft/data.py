@@ -25,17 +25,17 @@ are built from the spans, never from "not a pad id", so EOS is learned even when
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from curate.think import reasoning_of
+
 IGNORE_INDEX = -100
 ENCODE_CHUNK = 256  # conversations tokenised per batch call
 ROLES = ("system", "user", "assistant")
-_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 
 
 class SFTDataError(Exception):
@@ -151,12 +151,12 @@ def assistant_spans(tokenizer, messages: list[dict], template: str | None = None
                 f"the chat template leaves no supervised token for assistant message {i}: it renders nothing "
                 "for it; use a template that renders assistant turns (config `chat_template`)"
             )
-        for reasoning in _THINK.findall(message["content"]):
-            if reasoning.strip() and reasoning.strip() not in span:
-                raise TemplateError(
-                    f"the chat template drops the <think> reasoning of assistant message {i}; training on it "
-                    "would teach the model to skip reasoning. Use a template that keeps it (config `chat_template`)"
-                )
+        reasoning = reasoning_of(message["content"])
+        if reasoning and reasoning not in span:
+            raise TemplateError(
+                f"the chat template drops the <think> reasoning of assistant message {i}; training on it "
+                "would teach the model to skip reasoning. Use a template that keeps it (config `chat_template`)"
+            )
         spans.append((len(prompt), len(upto)))
     return full, spans
 

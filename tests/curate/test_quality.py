@@ -13,7 +13,8 @@ from curate.readers import resolve_inputs
 from curate.stage import run_stages
 from curate.stages import Ingest
 from curate.stages.normalize import Normalize
-from curate.stages.quality import Quality, count_tokens, load_tokenizer
+from curate.rows import count_tokens, load_tokenizer
+from curate.stages.quality import Quality
 from curate.workspace import Workspace
 from tests.conftest import shared_file, write_jsonl
 
@@ -109,7 +110,12 @@ def test_think_auto_requires_reasoning_only_for_sources_that_have_it(tmp_path):
         row("lost its think", "$\\boxed{4}$", source="r1")
     ]
     human = [row(f"human {i}", "Add them: $\\boxed{4}$.", source="textbook") for i in range(3)]
-    result = run_quality(tmp_path, traces + human)
+    # one input per source: "reasoning required" is decided per input (its file name is its source)
+    inputs = [
+        str(write_jsonl(tmp_path / f"{name}.jsonl", rows))
+        for name, rows in (("r1", traces), ("textbook", human))
+    ]
+    result = outcomes(run_pipeline(tmp_path, inputs, [Normalize(), Quality()]))
     assert reason_of(result, "lost its think") == "think_missing"
     assert all(reason_of(result, f"trace {i}") is None for i in range(3))
     assert all(reason_of(result, f"human {i}") is None for i in range(3))
@@ -129,7 +135,8 @@ def test_truncated_generations(tmp_path):
     assert reason_of(result, "good") is None
     assert reason_of(result, "hit the limit") == "truncated"
     assert reason_of(result, "openr1 incomplete") == "truncated"
-    assert reason_of(result, "nothing after think") == "truncated"
+    # no answer after the reasoning is its own reason: the teacher did stop, it said nothing more
+    assert reason_of(result, "nothing after think") == "no_final_answer"
     words = len(LONG.split())
     assert words >= 60 > len(GOOD.split())
     assert result["long: what is 2 + 2?"] == (
@@ -142,7 +149,7 @@ def test_require_final_answer(tmp_path):
     records = [row("marker", GOOD), row("no marker", f"<think>\n{REASONING}\n</think>\n\nIt is four.")]
     assert reason_of(run_quality(tmp_path / "a", records), "no marker") is None
     strict = run_quality(tmp_path / "b", records, require_final_answer=True)
-    assert reason_of(strict, "no marker") == "truncated"
+    assert reason_of(strict, "no marker") == "no_final_answer"
     assert reason_of(strict, "marker") is None
 
 

@@ -17,6 +17,8 @@ import ast
 import re
 from dataclasses import dataclass
 
+from curate.think import split_reasoning
+
 LANGUAGES = {
     "python": ("python", "py", "python3", "py3", "python2"),
     "cpp": ("cpp", "c++", "cc", "cxx", "hpp", "h++"),
@@ -126,8 +128,9 @@ def extract_code(
         return None
     # Tags glued to a fence (`<think>```python`) would hide it: give them lines of their own.
     texts = [response.replace("<think>", "<think>\n").replace("</think>", "\n</think>\n")]
-    if "</think>" in response:
-        texts.insert(0, response.rsplit("</think>", 1)[1])
+    parts = split_reasoning(response)
+    if parts.reasoning is not None:
+        texts.insert(0, parts.answer)
     for text in texts:
         found = _from_text(text, language, entry_point)
         if found is not None:

@@ -1,0 +1,119 @@
+"""The one rule that splits a teacher response into its reasoning and its answer.
+
+    <think>reasoning</think>answer            R1, QwQ, most distilled sets
+    reasoning</think>answer                    R1's chat template puts `<think>` in the prompt
+    <think>reasoning, never closed             a generation cut inside its reasoning: no answer
+    <|begin_of_thought|>…<|end_of_thought|>    OpenThoughts / Bespoke-Stratos markers
+
+The reasoning runs from the first opening marker to the *last* closing marker, and the answer is
+what lies outside that span (text before the opening marker, then text after the last closing
+one). So a response with two `</think>` keeps the text between them in its reasoning, and every
+character of the response is in one part or the other. OpenThoughts' solution markers
+(`<|begin_of_solution|>`) and `<answer>` tags are removed from the answer; both parts are stripped.
+
+The same regular expressions run in Python (`split_reasoning`, one string) and in Polars
+(`reasoning_expr`, `answer_expr`, a whole batch in Rust): Python's `re` and Rust's `regex` agree on
+these patterns, and tests/curate/test_think.py checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the verifiers' sandboxed workers use split_reasoning and must not load Polars
+    import polars as pl
+
+OPEN = r"<think>|<\|begin_of_thought\|>"
+CLOSE = r"</think>|<\|end_of_thought\|>"
+ANSWER_WRAPPERS = r"(?i)<\|begin_of_solution\|>|<\|end_of_solution\|>|</?answer>"
+# before the first opening marker | reasoning up to the last closing marker | after it
+_CLOSED = rf"(?is)^(?:(.*?)(?:{OPEN}))?(.*)(?:{CLOSE})(.*)$"
+# an opening marker that is never closed: before it | everything after it
+_UNCLOSED = rf"(?is)^(.*?)(?:{OPEN})(.*)$"
+_CLOSED_RE, _UNCLOSED_RE = re.compile(_CLOSED), re.compile(_UNCLOSED)
+_WRAPPERS_RE = re.compile(ANSWER_WRAPPERS)
+
+
+@dataclass(frozen=True)
+class Split:
+    reasoning: str | None  # None: the response has no reasoning markers at all
+    answer: str  # what the user sees ("" for no response, or a reasoning never closed)
+    closed: bool  # False for `<think>` without a closing marker
+
+
+def split_reasoning(response: str | None) -> Split:
+    """Reasoning and answer of one response (module docstring)."""
+    if response is None:
+        return Split(None, "", True)
+    found = _CLOSED_RE.fullmatch(response)
+    if found:
+        before, reasoning, after = found.group(1) or "", found.group(2), found.group(3)
+        return Split(reasoning.strip(), _clean_answer(before + after), True)
+    found = _UNCLOSED_RE.fullmatch(response)
+    if found:
+        return Split(found.group(2).strip(), _clean_answer(found.group(1)), False)
+    return Split(None, _clean_answer(response), True)
+
+
+def reasoning_of(response: str | None) -> str | None:
+    """The reasoning of one response, or None when the teacher gave none."""
+    return split_reasoning(response).reasoning
+
+
+def _clean_answer(text: str) -> str:
+    return _WRAPPERS_RE.sub("", text).strip()
+
+
+def reasoning_expr(response: str | pl.Expr = "response") -> pl.Expr:
+    """`split_reasoning(...).reasoning` of a string column."""
+    import polars as pl
+
+    text = pl.col(response) if isinstance(response, str) else response
+    closed = text.str.extract(_CLOSED, 2)
+    unclosed = text.str.extract(_UNCLOSED, 2)
+    return pl.coalesce(closed, unclosed).str.strip_chars()
+
+
+def answer_expr(response: str | pl.Expr = "response") -> pl.Expr:
+    """`split_reasoning(...).answer` of a string column ("" for a null response)."""
+    import polars as pl
+
+    text = pl.col(response) if isinstance(response, str) else response
+    has_close = text.str.contains(rf"(?i){CLOSE}")
+    closed = pl.concat_str([text.str.extract(_CLOSED, 1).fill_null(""), text.str.extract(_CLOSED, 3)])
+    answer = (
+        pl.when(has_close)
+        .then(closed)
+        .when(text.str.contains(rf"(?i){OPEN}"))
+        .then(text.str.extract(_UNCLOSED, 1))
+        .otherwise(text)
+    )
+    return answer.str.replace_all(ANSWER_WRAPPERS, "").str.strip_chars().fill_null("")
+
+
+def unclosed_expr(response: str | pl.Expr = "response") -> pl.Expr:
+    """True where an opening marker is never closed (`split_reasoning(...).closed` is False)."""
+    import polars as pl
+
+    text = pl.col(response) if isinstance(response, str) else response
+    return (text.str.contains(rf"(?i){OPEN}") & ~text.str.contains(rf"(?i){CLOSE}")).fill_null(False)
+
+
+def has_reasoning(reasoning: str = "reasoning") -> pl.Expr:
+    """The row has non-blank reasoning."""
+    import polars as pl
+
+    return pl.col(reasoning).is_not_null() & (pl.col(reasoning).str.strip_chars().str.len_chars() > 0)
+
+
+def assistant_expr(reasoning: str = "reasoning", response: str = "response") -> pl.Expr:
+    """The assistant turn a student is trained on: `<think>\\n{reasoning}\\n</think>\\n\\n{answer}`;
+    rows with no reasoning keep their response as it is."""
+    import polars as pl
+
+    framed = pl.concat_str(
+        [pl.lit("<think>\n"), pl.col(reasoning), pl.lit("\n</think>\n\n"), answer_expr(response)]
+    )
+    return pl.when(has_reasoning(reasoning)).then(framed).otherwise(pl.col(response).fill_null(""))
