@@ -12,24 +12,37 @@ import re
 from collections.abc import Callable
 
 from curate.verify.math.compare import describe, equivalent
-from curate.verify.math.extract import extract_answer, find_boxed
-from curate.verify.math.normalize import clean_answer, strip_delimiters
-from curate.verify.math.parse import ParseError, parse_answer
+from curate.verify.math.extract import answer_tag, extract_answer, find_boxed, reads_as_answer
+from curate.verify.math.normalize import Cleaned, clean_answer, strip_delimiters
+from curate.verify.math.parse import Node, ParseError, Scalar, Text, parse_answer
 
 Outcome = tuple[str, str | None, str]  # status, extracted answer, detail
 
 _DETAIL_LIMIT = 300
 _GOLD_CHOICE = re.compile(r"^\(?([A-J])\)?$")
+# "1000,99" or "2,74": read with a decimal comma when the list reading does not match
+_DECIMAL_COMMA = re.compile(r"^([-+]?\d+),(\d+)$")
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
 
 
 def reference_answer(reference: str) -> str:
-    """The answer part of a reference: after GSM8K's `####`, or the last box of a full solution."""
+    """The answer part of a reference as datasets store it.
+
+    After GSM8K's `####`; the last box of a full solution; an `<answer>` tag; the answer a
+    solution states ("... so the answer is $5$."): references are read like responses, except
+    that one that reads as an answer is taken whole (it may hold words such as `\\text{or}`).
+    """
     if "####" in reference:
         return reference.rsplit("####", 1)[1].strip()
     if "\\boxed" in reference or "\\fbox" in reference:
         return find_boxed(reference) or reference
-    return reference.strip()
+    tagged = answer_tag(reference)
+    if tagged:
+        return tagged
+    if reads_as_answer(reference):
+        return reference.strip()
+    found = extract_answer(reference)
+    return found.text if found is not None else reference.strip()
 
 
 def gold_choice(answer: str) -> str | None:
@@ -40,9 +53,12 @@ def gold_choice(answer: str) -> str | None:
 
 
 def check_raw(
-    response: str | None, reference: str | None, on_extracted: Callable[[str], None] | None = None
+    response: str | None,
+    reference: str | None,
+    on_extracted: Callable[[str], None] | None = None,
+    answers: str = "auto",
 ) -> Outcome:
-    """The check itself. MemoryError and RecursionError propagate (the caller maps them)."""
+    """The check itself (`answers`: extract_answer's mode). MemoryError and RecursionError propagate."""
     if reference is None or not reference.strip():
         return "no_reference", None, "no reference answer"
     gold_text = reference_answer(reference)
@@ -55,7 +71,7 @@ def check_raw(
             return "invalid_reference", None, f"reference cannot be parsed: {error}"
     if response is None or not response.strip():
         return "no_answer", None, "no response"
-    found = extract_answer(response, choices=letter is not None)
+    found = extract_answer(response, choices=letter is not None, mode=answers)
     if found is None:
         return "no_answer", None, "no final answer found in the response"
     if on_extracted is not None:
@@ -65,21 +81,47 @@ def check_raw(
         if found.text == letter:
             return "pass", found.text, f"{source}: option {letter} matches"
         return "fail", found.text, f"{source}: option {letter} expected"
-    cleaned_pred = clean_answer(found.text)
+    outcome, read = _compare(gold, cleaned_gold, found.text, source)
+    if not read and found.fallback is not None:
+        # a short response that does not read as math ("1,000.99m²"): the number it states
+        return _compare(gold, cleaned_gold, found.fallback, "final sentence")[0]
+    return outcome
+
+
+def _compare(gold: Node, cleaned_gold: Cleaned, answer: str, source: str) -> tuple[Outcome, bool]:
+    """The outcome for one extracted answer, and whether that answer could be read as math."""
+    cleaned_pred = clean_answer(answer)
     if cleaned_gold.key == cleaned_pred.key:
-        return "pass", found.text, f"{source}: same answer as written"
+        return ("pass", answer, f"{source}: same answer as written"), True
     try:
         pred = parse_answer(cleaned_pred)
     except ParseError as error:
-        return "fail", found.text, f"{source}: answer cannot be parsed: {error}"
+        return ("fail", answer, f"{source}: answer cannot be parsed: {error}"), False
+    if source == "whole response" and isinstance(pred, Text) and not isinstance(gold, Text):
+        # a few words against a math reference ("no idea"): no answer was given
+        return ("no_answer", None, "no final answer found in the response"), False
     kinds = f"{describe(gold)} vs {describe(pred)}"
-    if equivalent(gold, pred):
-        return "pass", found.text, f"{source}: equivalent ({kinds})"
-    return "fail", found.text, f"{source}: not equivalent ({kinds})"
+    if equivalent(gold, pred) or _decimal_comma_equal(gold, cleaned_gold, pred, cleaned_pred):
+        return ("pass", answer, f"{source}: equivalent ({kinds})"), True
+    return ("fail", answer, f"{source}: not equivalent ({kinds})"), True
+
+
+def _decimal_comma_equal(gold: Node, cleaned_gold: Cleaned, pred: Node, cleaned_pred: Cleaned) -> bool:
+    """`1000,99` against `1000.99` (either side): a single comma read as a decimal comma."""
+    for this, other, other_node in ((cleaned_pred, cleaned_gold, gold), (cleaned_gold, cleaned_pred, pred)):
+        match = _DECIMAL_COMMA.match(this.latex.replace(" ", ""))
+        if match and this.words is None and isinstance(other_node, Scalar) and not _DECIMAL_COMMA.match(other.latex):
+            decimal = parse_answer(Cleaned(f"{match.group(1)}.{match.group(2)}"))
+            if equivalent(other_node, decimal) if this is cleaned_pred else equivalent(decimal, other_node):
+                return True
+    return False
 
 
 def check_outcome(
-    response: str | None, reference: str | None, on_extracted: Callable[[str], None] | None = None
+    response: str | None,
+    reference: str | None,
+    on_extracted: Callable[[str], None] | None = None,
+    answers: str = "auto",
 ) -> Outcome:
     """check_raw with resource exhaustion reported as `timeout` and any other crash as `error`."""
     extracted: list[str] = []
@@ -90,7 +132,7 @@ def check_outcome(
             on_extracted(text)
 
     try:
-        status, answer, detail = check_raw(response, reference, remember)
+        status, answer, detail = check_raw(response, reference, remember, answers)
     except MemoryError:
         return "timeout", extracted[-1] if extracted else None, "memory limit exceeded"
     except RecursionError:

@@ -1,14 +1,27 @@
 """Find the final answer in a model response.
 
 Everything here is plain string scanning (no backtracking-prone regexes over the whole text), so
-it stays linear in the length of the response. The order of preference:
+it stays linear in the length of the response. The order of preference (`mode="auto"`):
 
-1. the text after the last `</think>` (the reasoning may hold abandoned answers), then the
-   reasoning itself;
-2. within that text: the last `\\boxed{}` / `\\fbox{}` (adjacent boxes make a list),
-   "The final answer is ...", "Answer: ...", "the answer is ...", GSM8K `#### n`,
-   a bold span in the last paragraph;
-3. for multiple-choice references, the option letter of that answer, or a last-line "(B)".
+1. where: the text after the last `</think>` (the reasoning may hold abandoned answers); the
+   reasoning itself only when nothing outside gives an answer, and then only through 2-3;
+2. the last `\\boxed{}` / `\\fbox{}` (adjacent boxes, also in separate `$...$` or `\\(...\\)`,
+   joined by commas or "and"/"or", make one list answer);
+3. answer tags and markers: the last `<answer>...</answer>` (R1-Zero template,
+   AM-DeepSeek-R1-Distilled), "The final answer is ...", "Final Answer: ...", "Answer: ...",
+   `**Answer:** ...`, "the answer is ...", GSM8K `#### n`, a bold span in the last paragraph.
+   What follows the marker is the answer when it reads as one (a math span, or text with no
+   sentence words); when it is a sentence ("Final Answer: The largest $n$ is 34."), the answer
+   is what that sentence states (4);
+4. a short whole response (at most SHORT_RESPONSE characters): the response itself when it reads
+   as an answer (`-5`, `$1,000.99`, `(7,11), (11,7)`, `28 pct`), else the answer its last
+   sentence states: the last math span or number of that sentence, together with the spans or
+   numbers joined to it by commas or "and"/"or" ("the roots are $1$ and $-2$" gives `1, -2`);
+   never in a long response without a box or marker, where a last number is a guess;
+5. for multiple-choice references, the option letter of that answer, or a last-line "(B)".
+
+`mode="trace"` uses 1-3 only (a reasoning trace: no guessing from a bare last sentence);
+`mode="bare"` takes the text after `</think>` as the answer itself (its box, if it has one).
 """
 
 from __future__ import annotations
@@ -17,10 +30,15 @@ import re
 from collections import deque
 from dataclasses import dataclass
 
+from curate.think import split_reasoning
+
+MODES = ("auto", "trace", "bare")
+SHORT_RESPONSE = 300  # characters: a response this short may be an answer or one stated answer
+
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 # What may sit between two boxes that together form one answer: "\boxed{1}, \boxed{2}".
 _BOX_JOINER = re.compile(
-    r"^(?:\s|\$|,|;|\\quad|\\qquad|\\text\{\s*(?:and|or|,)\s*\}|\band\b|\bor\b|\\\\|\\,|\\;)*$"
+    r"^(?:\s|\$|,|;|\\quad|\\qquad|\\text\{\s*(?:and|or|,)\s*\}|\band\b|\bor\b|\\\\|\\,|\\;|\\[()\[\]])*$"
 )
 _FINAL_ANSWER = re.compile(r"final answer\s*(?:is|:|=)?\s*:?", re.IGNORECASE)
 _ANSWER_COLON = re.compile(r"(?:^|\n)[ \t>*#_]*(?:final\s+)?answer[ \t*_]*[:：][ \t*_]*", re.IGNORECASE)
@@ -41,21 +59,15 @@ class Extraction:
     """An answer found in a response: the raw text, how it was found, and where."""
 
     text: str
-    source: str  # boxed, final answer, answer line, answer is, ####, bold, choice
+    source: str  # boxed, answer tag, final answer, answer line, answer is, ####, bold, whole response, ...
     in_reasoning: bool = False  # taken from inside <think> because nothing was outside
+    fallback: str | None = None  # for a whole response: the answer its last sentence states
 
 
 def split_think(response: str) -> tuple[str, str]:
-    """(text outside the reasoning, text inside it). An unclosed <think> is all reasoning."""
-    close = response.rfind("</think>")
-    if close >= 0:
-        inside = response[:close]
-        start = inside.find("<think>")
-        return response[close + len("</think>") :], inside[start + len("<think>") :] if start >= 0 else inside
-    start = response.find("<think>")
-    if start >= 0:
-        return response[:start], response[start + len("<think>") :]
-    return response, ""
+    """(text outside the reasoning, text inside it), by curate.think's rule."""
+    parts = split_reasoning(response)
+    return parts.answer, parts.reasoning or ""
 
 
 def matching_brace(text: str, open_pos: int) -> int:
@@ -173,6 +185,8 @@ def _after_last(pattern: re.Pattern[str], text: str) -> str | None:
     span = _take_span(text[last.end() :])
     if span and "\\boxed" in span:
         span = find_boxed(span) or span
+    if span and not reads_as_answer(span):
+        return stated_answer(span) or span  # "Final Answer: The largest $n$ is 34."
     return span
 
 
@@ -186,20 +200,161 @@ def _bold_answer(text: str) -> str | None:
     return spans[-1] if spans else None
 
 
-def _answer_in(text: str) -> Extraction | None:
-    finders = (
-        ("boxed", find_boxed),
-        ("final answer", lambda t: _after_last(_FINAL_ANSWER, t)),
-        ("answer line", lambda t: _after_last(_ANSWER_COLON, t)),
-        ("answer is", lambda t: _after_last(_ANSWER_IS, t)),
-        ("####", lambda t: _after_last(_GSM8K, t)),
-        ("bold", _bold_answer),
-    )
-    for source, finder in finders:
+_ANSWER_OPEN, _ANSWER_CLOSE = "<answer>", "</answer>"
+
+
+def answer_tag(response: str) -> str | None:
+    """The content of the last `<answer>...</answer>` after the reasoning (an unclosed tag runs to the end)."""
+    lower = response.lower()
+    start = lower.rfind(_ANSWER_OPEN)
+    if start < 0 or start < lower.rfind("</think>"):
+        return None
+    end = lower.find(_ANSWER_CLOSE, start)
+    content = response[start + len(_ANSWER_OPEN) : end if end >= 0 else len(response)].strip()
+    return content or None
+
+
+def _tagged(content: str) -> str | None:
+    """The answer inside an answer tag's content: its marker, itself, or what it states."""
+    marked = _marked(content)
+    if marked is not None:
+        return marked[1]
+    if reads_as_answer(content):
+        return _strip_period(content)
+    return stated_answer(content) or None
+
+
+_MARKERS = (
+    ("final answer", lambda t: _after_last(_FINAL_ANSWER, t)),
+    ("answer line", lambda t: _after_last(_ANSWER_COLON, t)),
+    ("answer is", lambda t: _after_last(_ANSWER_IS, t)),
+    ("####", lambda t: _after_last(_GSM8K, t)),
+    ("bold", _bold_answer),
+)
+
+
+def _marked(text: str) -> tuple[str, str] | None:
+    for source, finder in _MARKERS:
         found = finder(text)
         if found:
-            return Extraction(found, source)
+            return source, found
     return None
+
+
+def _answer_in(text: str, tag: str | None = None) -> Extraction | None:
+    """Steps 2-3 of the module docstring in one region; `tag`: the content of its answer tag."""
+    boxed = find_boxed(text)
+    if boxed:
+        return Extraction(boxed, "boxed")
+    tagged = _tagged(tag) if tag else None
+    if tagged:
+        return Extraction(tagged, "answer tag")
+    marked = _marked(text)
+    if marked is not None:
+        return Extraction(marked[1], marked[0])
+    return None
+
+
+def short_answer(text: str) -> Extraction | None:
+    """Step 4: a short response that is an answer, or the answer its last sentence states."""
+    text = text.strip()
+    if not text or len(text) > SHORT_RESPONSE:
+        return None
+    stated = stated_answer(text)
+    if reads_as_answer(text):
+        whole = _strip_period(text)
+        return Extraction(whole, "whole response", fallback=stated if stated != whole else None)
+    return Extraction(stated, "final sentence") if stated else None
+
+
+# --- answers written in words ---------------------------------------------------------------------
+
+# Words that may stand in an answer without making it a sentence: units, percent, joiners.
+_ANSWER_WORDS = frozenset(
+    "and or pct percent percentage percentages per cent cents dollar dollars euro euros pound pounds yen "
+    "unit units sq square cubic inch inches foot feet yard yards mile miles meter meters metre metres cm mm "
+    "km kg mg ml ft yd lb lbs oz mph kph hour hours hr hrs minute minutes min mins second seconds sec secs "
+    "day days week weeks month months year years gram grams kilogram kilograms liter liters litre litres "
+    "degree degrees deg radian radians usd eur gbp inf infinity sqrt sin cos tan cot sec csc log ln exp "
+    "pi mod pm am".split()
+)
+_LATEX_COMMAND = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\((.+?)\\\)|\\\[(.+?)\\\]|(?<!\\)\$(.+?)(?<!\\)\$", re.DOTALL)
+# A number in running text: 7,425,000 / 1 000 / 1,000.99 / 2,74 / .4 / 2/3, then an optional %.
+_NUMBER = re.compile(
+    r"(?<![\w./])[-+\u2212]?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d+)?"
+    r"(?:\.\d+|,\d+(?![,\d]))?(?:\s*/\s*\d+)?(?:\s*(?:\\?%|percent\b|pct\b))?"
+)
+_JOIN = re.compile(r"^(?:\s|,|;|\band\b|\bor\b|\\quad|\\text\{\s*(?:and|or)\s*\})*$", re.IGNORECASE)
+_LONE_NAME = re.compile(r"^\s*(?:[A-Za-z](?:_\{?\w+\}?)?'*|[A-Za-z]\([A-Za-z]\)|\\[A-Za-z]+)\s*$")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[^\d\s])|\n+")
+
+
+def _strip_period(text: str) -> str:
+    return text.strip().rstrip(".").strip()
+
+
+def reads_as_answer(text: str) -> bool:
+    """Whether text is an answer as written, not a sentence about one.
+
+    An answer is one math span (`$...$`, `\\(...\\)`, `\\[...\\]`), or text without math spans
+    holding at most one word outside _ANSWER_WORDS (`28 pct`, `east`, `x = 5`, `7 apples`).
+    """
+    text = _strip_period(text)
+    if not text:
+        return False
+    spans = list(_MATH_SPAN.finditer(text))
+    if spans:
+        return len(spans) == 1 and spans[0].start() == 0 and spans[0].end() == len(text)
+    plain = _LATEX_COMMAND.sub(" ", text)
+    words = [w for w in _WORD.findall(plain) if w.lower() not in _ANSWER_WORDS]
+    return len(words) <= 1
+
+
+def _candidates(sentence: str) -> list[tuple[int, int, str]]:
+    """(start, end, text) of each math span and each number outside them, in order."""
+    found: list[tuple[int, int, str]] = []
+    # an odd number of `$` is currency ("$1,000.99", "2,74 $"), not math delimiters
+    dollars = len(re.findall(r"(?<!\\)\$", sentence))
+    text = sentence if dollars % 2 == 0 else re.sub(r"(?<!\\)\$", " ", sentence)
+    covered = 0
+    for span in _MATH_SPAN.finditer(text):
+        content = next(group for group in span.groups() if group is not None).strip()
+        found.extend(_numbers(text, covered, span.start()))
+        if content and not _LONE_NAME.match(content):
+            found.append((span.start(), span.end(), content))
+        covered = span.end()
+    found.extend(_numbers(text, covered, len(text)))
+    return found
+
+
+def _numbers(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    return [
+        (m.start(), m.end(), m.group(0).strip())
+        for m in _NUMBER.finditer(text, start, end)
+        if any(ch.isdigit() for ch in m.group(0))
+    ]
+
+
+def stated_answer(text: str) -> str | None:
+    """The answer a short text states: the last math span or number of its last sentence.
+
+    Spans or numbers joined to that last one by commas or "and"/"or" come along as a list.
+    """
+    sentences = [s for s in _SENTENCES.split(text) if s.strip()]
+    if not sentences:
+        return None
+    sentence = sentences[-1]
+    found = _candidates(sentence)
+    if not found:
+        return None
+    answers = [found[-1]]
+    for previous in reversed(found[:-1]):
+        if not _JOIN.match(sentence[previous[1] : answers[-1][0]]):
+            break
+        answers.append(previous)
+    return ", ".join(text for _, _, text in reversed(answers))
 
 
 def choice_letter(answer: str) -> str | None:
@@ -220,23 +375,43 @@ def _last_line_choice(text: str) -> str | None:
     return (found.group(1) or found.group(2)) if found else None
 
 
-def extract_answer(response: str, choices: bool = False) -> Extraction | None:
-    """The final answer of a response, or None when it gives none.
+def extract_answer(response: str, choices: bool = False, mode: str = "auto") -> Extraction | None:
+    """The final answer of a response, or None when it gives none (order: module docstring).
 
     With `choices=True` (the reference is an option letter) the result's text is the letter.
     """
+    if mode not in MODES:
+        raise ValueError(f"unknown answer mode {mode!r}; expected one of {MODES}")
+    # The one place the response is split into answer and reasoning (the split drops <answer>
+    # tags, so the tag is looked up in the whole response first).
+    tag = answer_tag(response)
     outside, inside = split_think(response)
-    for region, in_reasoning in ((outside, False), (inside, True)):
+    if mode == "bare":
+        return _bare(tag or outside, choices)
+    # boxes, tags and markers first, outside then inside the reasoning; guessing (step 4) last
+    attempts = [(outside, False, False), (inside, True, False)] + [(outside, False, True)] * (mode == "auto")
+    for region, in_reasoning, guess in attempts:
         if not region.strip():
             continue
-        found = _answer_in(region)
+        found = short_answer(region) if guess else _answer_in(region, None if in_reasoning else tag)
         if choices:
             letter = choice_letter(found.text) if found else None
-            if letter is None:
+            if letter is None and not guess:
                 letter = _last_line_choice(region)
             if letter is not None:
                 return Extraction(letter, found.source if found else "choice", in_reasoning)
         # An answer that names no option is still an answer (a wrong one for a choice question).
         if found is not None:
-            return Extraction(found.text, found.source, in_reasoning)
+            return Extraction(found.text, found.source, in_reasoning, found.fallback)
     return None
+
+
+def _bare(text: str, choices: bool) -> Extraction | None:
+    """`mode="bare"`: the text is the answer as written (its box when it has one)."""
+    boxed = find_boxed(text)
+    answer = boxed if boxed else _strip_period(text)
+    if not answer:
+        return None
+    if choices:
+        answer = choice_letter(answer) or answer
+    return Extraction(answer, "boxed" if boxed else "whole response")
