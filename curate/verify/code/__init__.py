@@ -8,7 +8,7 @@
         verdicts = list(verifier.map(items))            # many {"tests", "code"|"response"}, in order
 
 Isolation is bubblewrap when it works here, else util-linux unshare; without either the verifier
-refuses to start unless isolation="none" is asked for explicitly. See sandbox.py and inside.py.
+refuses to start unless isolation="none" is asked for explicitly. See sandbox.py and inside/.
 
 Names are imported on first use, so that `distillery --help` does not load the sandbox machinery.
 """

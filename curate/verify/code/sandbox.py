@@ -1,4 +1,4 @@
-"""Start, feed and stop one sandboxed worker (the supervisor and zygote of inside.py).
+"""Start, feed and stop one sandboxed worker (the supervisor and zygote of the inside package).
 
 Isolation modes, strongest first:
 
@@ -14,12 +14,13 @@ none     no isolation at all: only resource limits, a process group and a tempor
          Never chosen automatically (`isolation="none"`, CLI `--unsafe-no-isolation`).
 
 In both sandboxed modes every run also gets its own user, PID, mount and IPC namespaces (see
-inside.py), so a run cannot see the worker, its files or an earlier run.
+inside/), so a run cannot see the worker, its files or an earlier run.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ import time
 from pathlib import Path
 
 from curate.verify.code import inside
+from curate.verify.code.inside import framing
 
 ISOLATIONS = ("bwrap", "unshare", "none")
 NOBODY = 65534  # who the worker becomes when distillery runs as root
@@ -46,19 +48,28 @@ SANDBOX_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
-_SOURCE = Path(inside.__file__).read_bytes()
-# The worker reads inside.py from its stdin (exactly its length, so the task frames after it stay
-# in the pipe). Passed as `-c` text instead, its compilation would leave ~4 MB more resident in the
-# zygote, and every runner's fork copies the page tables of all of it. For the same reason `-S`:
-# site-packages are put on sys.path without running their .pth hooks.
+_INSIDE = Path(inside.__file__).parent
+# The sandbox code as one archive: marshal of [(module, source)] in load order. The worker reads it
+# from its stdin (exactly its length, so the task frames after it stay in the pipe) and executes each
+# module as `inside.<name>`. Passed as `-c` text instead, compiling it would leave ~4 MB more resident
+# in the zygote, and every runner's fork copies the page tables of all of it. For the same reason
+# `-S`: site-packages are put on sys.path without running their .pth hooks.
+_ARCHIVE = marshal.dumps([(name, (_INSIDE / f"{name}.py").read_text()) for name in inside.MODULES])
 _BOOTSTRAP = (
-    "import os, site, sys\n"
+    "import marshal, os, site, sys, types\n"
     "sys.path += [path for path in site.getsitepackages() if os.path.isdir(path)]\n"
-    "size, source = int(sys.argv[1]), b''\n"
-    "while len(source) < size:\n"
-    "    source += os.read(0, size - len(source)) or sys.exit('truncated source')\n"
+    "size, data = int(sys.argv[1]), b''\n"
+    "while len(data) < size:\n"
+    "    data += os.read(0, size - len(data)) or sys.exit('truncated archive')\n"
     "del sys.argv[1]\n"
-    "exec(compile(source, 'inside.py', 'exec'))\n"
+    "sys.modules['inside'] = package = types.ModuleType('inside')\n"
+    "package.__path__ = []\n"
+    "for name, source in marshal.loads(data):\n"
+    "    module = sys.modules['inside.' + name] = types.ModuleType('inside.' + name)\n"
+    "    module.__package__, module.__file__ = 'inside', name + '.py'\n"
+    "    exec(compile(source, module.__file__, 'exec'), module.__dict__)\n"
+    "del data, source\n"
+    "module.main()\n"
 )
 
 
@@ -165,7 +176,7 @@ def worker_command(
         raise ValueError(f"unknown isolation {isolation!r}; expected one of {ISOLATIONS}")
     if as_root and isolation != "none":
         config["drop_to"] = [NOBODY, NOBODY]
-    return [*prefix, python, "-I", "-B", "-S", "-c", _BOOTSTRAP, str(len(_SOURCE)), json.dumps(config)]
+    return [*prefix, python, "-I", "-B", "-S", "-c", _BOOTSTRAP, str(len(_ARCHIVE)), json.dumps(config)]
 
 
 class Worker:
@@ -194,7 +205,7 @@ class Worker:
             start_new_session=True,
         )
         try:
-            self._process.stdin.write(_SOURCE)  # type: ignore[union-attr]
+            self._process.stdin.write(_ARCHIVE)  # type: ignore[union-attr]
             self._process.stdin.flush()  # type: ignore[union-attr]
             ready = self._receive(time.monotonic() + START_TIMEOUT_S)
         except (WorkerError, OSError) as error:
@@ -234,10 +245,10 @@ class Worker:
     def _receive(self, deadline: float) -> dict:
         assert self._process is not None and self._process.stdout is not None
         try:
-            message = inside.recv_frame(self._process.stdout.fileno(), deadline)
-        except inside.Timeout:
+            message = framing.recv_frame(self._process.stdout.fileno(), deadline)
+        except framing.Timeout:
             raise WorkerError("no answer in time") from None
-        except (EOFError, OSError, inside.ProtocolError) as error:
+        except (EOFError, OSError, framing.ProtocolError) as error:
             raise WorkerError(f"worker ended ({type(error).__name__}, exit {self._process.poll()})") from None
         if not isinstance(message, dict):
             raise WorkerError("malformed answer")
@@ -249,7 +260,7 @@ class Worker:
             self.start()
         assert self._process is not None and self._process.stdin is not None
         try:
-            inside.send_frame(self._process.stdin.fileno(), task)
+            framing.send_frame(self._process.stdin.fileno(), task)
             return self._receive(time.monotonic() + timeout)
         except (OSError, WorkerError) as error:
             self.stop()

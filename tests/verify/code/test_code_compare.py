@@ -6,7 +6,9 @@ import math
 
 import pytest
 
-from curate.verify.code.inside import ProtocolError, compare_output, decode, encode, same_value
+from curate.verify.code.inside.compare import compare_output, same_value
+from curate.verify.code.inside.framing import ProtocolError
+from curate.verify.code.inside.values import decode, encode
 
 
 def test_outputs_compare_line_by_line_ignoring_spacing_and_trailing_blank_lines():

@@ -1,0 +1,279 @@
+"""The runner: one per run, cloned by the zygote. It enters its namespaces, lowers its limits,
+drops every capability and executes the solution; it only ever reports values, never a verdict."""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import fcntl
+import io
+import math
+import os
+import resource
+import signal
+import socket
+import sys
+import traceback
+import types
+
+from .framing import recv_frame, send_frame
+from .syscalls import (
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    PR_SET_DUMPABLE,
+    PR_SET_PDEATHSIG,
+    drop_capabilities,
+    mount,
+    prctl,
+    write_file,
+)
+from .values import decode, encode
+
+INSIDE_ID = 1000  # the uid/gid a runner has inside its user namespace (never 0: no root semantics)
+
+
+def _describe(error: BaseException) -> list:
+    return [type(error).__name__, str(error)[:500]]
+
+
+def _enter_namespaces(outer_uid: int, outer_gid: int) -> None:
+    prctl(PR_SET_DUMPABLE, 1)  # the zygote is not dumpable, and /proc/self would not be ours to write
+    write_file("/proc/self/setgroups", "deny")
+    write_file("/proc/self/uid_map", f"{INSIDE_ID} {outer_uid} 1")
+    write_file("/proc/self/gid_map", f"{INSIDE_ID} {outer_gid} 1")
+
+
+def _private_tmp(limits: dict, keep: list[str]) -> None:
+    """A fresh tmpfs on /tmp (the run's folder) and /dev/shm, seen by this run only. `keep`: the
+    interpreter's directories that live under /tmp, bound again (read-only) on top of it."""
+    held = [(os.open(path, os.O_PATH | os.O_CLOEXEC), path) for path in keep]
+    options = f"size={int(limits['tmp_mb'])}m,nr_inodes=4096,mode=1777"
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, options)
+    for fd, path in held:
+        os.makedirs(path, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
+    if os.path.isdir("/dev/shm"):
+        mount(
+            "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,nr_inodes=64,mode=1777"
+        )
+
+
+def _install_fds(fds: list[int]) -> None:
+    """The channel becomes fd 3 and the program's stdio fds 0-2; everything else is closed."""
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds]
+    for target, fd in zip((3, 0, 1, 2), moved, strict=True):
+        os.dup2(fd, target)
+    os.closerange(4, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+
+
+def _apply_limits(limits: dict) -> None:
+    mb = 1 << 20
+    cpu = max(1, math.ceil(limits["cpu_s"]))
+    wanted = {
+        # PID 1 ignores SIGXCPU, so the hard limit (SIGKILL) is what stops a spinning runner.
+        resource.RLIMIT_CPU: (cpu, cpu + 1),
+        resource.RLIMIT_AS: (limits["memory_mb"] * mb,) * 2,
+        resource.RLIMIT_NPROC: (limits["processes"],) * 2,
+        resource.RLIMIT_FSIZE: (limits["file_mb"] * mb,) * 2,
+        resource.RLIMIT_NOFILE: (limits["open_files"],) * 2,
+        resource.RLIMIT_CORE: (0, 0),
+    }
+    for which, (soft, hard) in wanted.items():
+        _, current = resource.getrlimit(which)
+        if current != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current), min(hard, current)
+        resource.setrlimit(which, (int(soft), int(hard)))
+
+
+def runner_main(
+    fds: list[int], sandboxed: bool, outer_ids: tuple[int, int], zygote_socket: socket.socket, keep: list[str]
+) -> None:
+    """Body of a freshly cloned runner; never returns."""
+    status = 70
+    try:
+        zygote_socket.detach()  # closed below with the other inherited fds
+        if sandboxed:
+            _enter_namespaces(*outer_ids)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _install_fds(fds)
+        # Its own process group: kill(0, ...) reaches a whole group, across PID namespaces. (Not a
+        # session: setsid() creates a scheduler autogroup, which costs milliseconds.)
+        os.setpgid(0, 0)
+        setup = recv_frame(3)
+        if sandboxed:
+            _private_tmp(setup["limits"], keep)
+            os.chdir("/tmp")
+        else:
+            os.chdir(setup["workdir"])
+        _apply_limits(setup["limits"])
+        drop_capabilities()
+        if setup["mode"] == "stdin":
+            os.close(3)
+            status = _run_as_child(setup) if sandboxed else _run_program(setup)
+        else:
+            _serve(setup)
+            status = 0
+    except BaseException:  # noqa: B036 - nothing may escape a forked child
+        try:
+            traceback.print_exc()
+        except BaseException:  # noqa: B036
+            pass
+    finally:
+        os._exit(status)
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    if type(code) is int:
+        return code & 0xFF
+    try:
+        print(code, file=sys.stderr)
+    except BaseException:  # noqa: B036
+        pass
+    return 1
+
+
+def _run_as_child(setup: dict) -> int:
+    """Stay PID 1 and run the program in a child, whose exit status we pass on (128 + N when it
+    died of signal N). The kernel drops signals that a namespace's init has no handler for, so a
+    program running as PID 1 would survive its own SIGKILL; this one dies as it would anywhere."""
+    prctl(PR_SET_DUMPABLE, 0)  # the program may not trace us to change what we report
+    child = os.fork()
+    if child == 0:
+        code = 70
+        try:
+            code = _run_program(setup)
+        finally:
+            os._exit(code)
+    while True:  # orphans of the program are ours to reap too
+        pid, status = os.waitpid(-1, 0)
+        if pid == child:
+            return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _print_traceback(error: BaseException) -> None:
+    """The traceback python would print, without the runner's own frames."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != "solution.py":
+        tb = tb.tb_next
+    traceback.print_exception(type(error), error, tb)
+
+
+def _run_program(setup: dict) -> int:
+    """Run a stdin/stdout program as `python solution.py` would; returns its exit status."""
+    module = types.ModuleType("__main__")
+    module.__file__ = "solution.py"
+    sys.modules["__main__"] = module
+    sys.argv = ["solution.py"]
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), "utf-8")
+    stdout = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(1, "w", closefd=False)), "utf-8", "backslashreplace"
+    )
+    sys.stdout = sys.__stdout__ = stdout
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), "utf-8", "backslashreplace", line_buffering=True
+    )
+    status = 0
+    try:
+        exec(compile(setup["code"], "solution.py", "exec"), module.__dict__)
+    except SystemExit as error:
+        status = _exit_status(error.code)
+    except BaseException as error:  # noqa: B036 - the program's own crash, reported as python would
+        _print_traceback(error)
+        status = 1
+    try:
+        atexit._run_exitfuncs()
+        for stream in {sys.stdout, stdout}:
+            stream.flush()
+    except SystemExit as error:
+        status = _exit_status(error.code)
+    except BaseException:  # noqa: B036
+        status = status or 120  # what python exits with when it cannot flush stdout
+    return status
+
+
+def resolve_entry(namespace: dict, entry: str) -> object:
+    """`f`, `Solution().method`, `Class.attr`; a bare name missing from the module is looked up on
+    `Solution()`, as LeetCode-style judges do."""
+    head, _, rest = entry.partition(".")
+    call = head.endswith("()")
+    name = head[:-2] if call else head
+    if not rest and not call and name not in namespace and "Solution" in namespace:
+        return getattr(namespace["Solution"](), name)
+    if name not in namespace:
+        raise NameError(f"name {name!r} is not defined by the solution")
+    target = namespace[name]
+    if call:
+        target = target()
+    for attribute in rest.split(".") if rest else ():
+        target = getattr(target, attribute)
+    return target
+
+
+def _serve(setup: dict) -> None:
+    """Load the solution, then answer the supervisor's requests until it hangs up or kills us.
+
+    The load reply already carries what the test needs first: the module globals it names
+    (modules by name only) and the entry point, saving round trips."""
+    sys.modules["__solution__"] = module = types.ModuleType("__solution__")
+    namespace = module.__dict__
+    namespace["__builtins__"] = builtins
+    refs: list = []
+    try:
+        prelude, code = setup.get("prelude") or "", setup["code"]
+        if prelude and not code.startswith(prelude):  # HumanEval programs already begin with it
+            exec(compile(prelude, "prelude.py", "exec"), namespace)
+        exec(compile(code, "solution.py", "exec"), namespace)
+        wanted = setup.get("resolve") or {}
+        entry = None
+        if wanted.get("entry"):
+            # Always reference 0, so that calls queued before we started can name it.
+            refs.append(resolve_entry(namespace, wanted["entry"]))
+            entry = {"ref": [0, type(refs[0]).__name__]}
+        found = {}
+        for name in wanted.get("names", ()):
+            if name in namespace:
+                value = namespace[name]
+                is_module = type(value) is types.ModuleType
+                found[name] = {"module": value.__name__} if is_module else encode(value, refs)
+        reply = {"ok": {"globals": found, "entry": entry}}
+    except BaseException as error:  # noqa: B036 - the solution failed to load; say why and stop
+        send_frame(3, {"raised": _describe(error)})
+        return
+    send_frame(3, reply)
+
+    def arguments(data: object) -> object:
+        def ref(number: int, _type_name: str) -> object:
+            return refs[number]
+
+        return decode(data, ref)
+
+    while True:
+        try:
+            request = recv_frame(3)
+        except EOFError:
+            return
+        try:
+            op = request["op"]
+            if op == "call":
+                target = (
+                    refs[request["ref"]] if "ref" in request else resolve_entry(namespace, request["entry"])
+                )
+                args, kwargs = arguments(request["args"]), arguments(request["kwargs"])
+                answer = encode(target(*args, **kwargs), refs)
+            elif op == "getattr":
+                answer = encode(getattr(refs[request["ref"]], request["name"]), refs)
+            else:
+                raise ValueError(f"unknown request {op!r}")
+            reply = {"ok": answer}
+        except BaseException as error:  # noqa: B036 - SystemExit from a solution is just another answer
+            reply = {"raised": _describe(error)}
+        send_frame(3, reply)

@@ -1,0 +1,465 @@
+"""The supervisor: one per worker. Reads tasks from the host, keeps the tests and the expected
+answers, starts a runner per run and decides every verdict."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import select
+import signal
+import socket
+import struct
+import time
+import traceback
+import types
+
+from .compare import compare_output, same_value
+from .framing import frame, recv_frame, send_frame, write_all
+from .plan import planned_calls
+from .remote import HarnessError, Session, SolutionDied, SolutionTimeout, call_frame
+
+STDERR_TAIL = 2000
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+class Runner:
+    """One runner process, seen from the supervisor (its parent)."""
+
+    def __init__(self, supervisor: Supervisor, fds: list[int], workdir: str | None) -> None:
+        socket.send_fds(supervisor.zygote, [b"r"], fds)  # the zygote answers with the pid: read later
+        self.supervisor = supervisor
+        self.sandboxed = supervisor.sandboxed
+        self.workdir = workdir
+        self.exit_status: int | None = None
+        self.cpu_s = 0.0
+        self._pid: int | None = None
+
+    def started(self) -> bool:
+        """Collect the zygote's answer to our clone request (once): False if the clone failed.
+        Read only when needed, so that the supervisor gets on with the test meanwhile."""
+        if self._pid is None:
+            answer = self.supervisor.zygote.recv(4)
+            if len(answer) != 4:
+                raise SolutionDied("the zygote is gone")
+            (self._pid,) = struct.unpack("<i", answer)
+        return self._pid > 0
+
+    @property
+    def pid(self) -> int:
+        if not self.started():
+            raise OSError(-self._pid, f"cannot start a runner: {os.strerror(-self._pid)}")
+        return self._pid
+
+    def stop(self) -> None:
+        """SIGKILL the runner; its PID namespace, and every process in it, dies with it."""
+        if not self.started():
+            return
+        if self.exit_status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if not self.sandboxed:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)  # without a PID namespace, its group is all we know
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def reap(self) -> None:
+        _, status, usage = os.wait4(self.pid, 0)
+        self.exit_status = status
+        self.cpu_s = usage.ru_utime + usage.ru_stime
+
+    def finish(self) -> None:
+        """Stop, reap and clean up: done after the verdict is sent, so teardown costs no latency."""
+        self.stop()
+        if self.exit_status is None and self.started():
+            self.reap()
+        if self.workdir:
+            _remove_tree(self.workdir)
+            self.workdir = None
+
+
+def _module(data: object) -> types.ModuleType | None:
+    """A module the solution imported, reported by name: the test gets our own copy of it."""
+    if type(data) is dict and list(data) == ["module"] and type(data["module"]) is str:
+        return __import__(data["module"], fromlist=["_"])
+    return None
+
+
+def _referenced_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _referenced_names(constant)
+    return names
+
+
+def _test_failure(error: BaseException, test_source: str) -> str:
+    """Where in the test an exception surfaced, as `line N: <source>`."""
+    line = None
+    for test_frame, number in traceback.walk_tb(error.__traceback__):
+        if test_frame.f_code.co_filename == "<test>":
+            line = number
+    text = str(error) or type(error).__name__
+    if isinstance(error, AssertionError) and not str(error):
+        text = "assertion failed"
+    elif not isinstance(error, AssertionError):
+        text = f"{type(error).__name__}: {error}"
+    if line is not None:
+        source = test_source.splitlines()[line - 1].strip() if line <= len(test_source.splitlines()) else ""
+        return f"{text} (test line {line}: {source[:160]})"
+    return text
+
+
+class _Deadline(BaseException):
+    pass
+
+
+def _alarm(_signum: int, _frame: object) -> None:
+    raise _Deadline
+
+
+def _remove_tree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class Supervisor:
+    """Runs tasks from the host one at a time; every verdict is decided here."""
+
+    def __init__(self, host_in: int, host_out: int, zygote: socket.socket, sandboxed: bool) -> None:
+        self.host_in, self.host_out, self.zygote, self.sandboxed = host_in, host_out, zygote, sandboxed
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+        self._cache: dict[tuple[str, str], object] = {}
+        self._finishing: list[Runner] = []
+
+    # --- runners ------------------------------------------------------------------------------------------
+
+    def start_runner(
+        self, task: dict, mode: str, stdio: list[int], resolve: dict | None = None, planned: list[bytes] = ()
+    ) -> tuple[Runner, socket.socket, list[bytes]]:
+        """Clone a runner with its setup, and the `planned` requests if they fit, queued on a fresh
+        channel; (runner, our end of the channel, the requests queued). Queued before the clone, the
+        runner finds them at once; the runner is finished after the verdict has been sent."""
+        workdir = None
+        if not self.sandboxed:
+            import tempfile
+
+            workdir = tempfile.mkdtemp(prefix="distillery-run-")
+        setup = {
+            "mode": mode,
+            "code": task["code"],
+            "prelude": task.get("prelude"),
+            "limits": task["limits"],
+            "workdir": workdir,
+            "resolve": resolve,
+        }
+        for earlier in self._finishing:  # the zygote answers in order: collect earlier answers first
+            earlier.started()
+        first = frame(setup)
+        planned = list(planned) if len(first) + sum(map(len, planned)) <= 65536 else []
+        queued = len(first) <= 65536  # fits an empty socket buffer: writing it cannot block
+        channel, child_end = socket.socketpair()
+        try:
+            if queued:
+                os.write(channel.fileno(), first + b"".join(planned))
+            runner = Runner(self, [child_end.fileno(), *stdio], workdir)
+        except BaseException:
+            channel.close()
+            if workdir:
+                _remove_tree(workdir)
+            raise
+        finally:
+            child_end.close()
+        self._finishing.append(runner)
+        if not queued:
+            write_all(channel.fileno(), first)
+        return runner, channel, planned
+
+    def finish_runners(self) -> None:
+        while self._finishing:
+            self._finishing.pop().finish()
+
+    def _cached(self, kind: str, source: str, build):
+        """build(source), once per distinct source: many samples share one problem's tests."""
+        key = (kind, source)
+        if key not in self._cache:
+            if len(self._cache) >= 1024:
+                self._cache.clear()
+            self._cache[key] = build(source)
+        return self._cache[key]
+
+    def _compiled(self, source: str, filename: str) -> types.CodeType:
+        return self._cached(filename, source, lambda text: compile(text, filename, "exec"))
+
+    # --- the task loop ----------------------------------------------------------------------------------------
+
+    def loop(self) -> None:
+        while True:
+            try:
+                task = recv_frame(self.host_in)
+            except EOFError:
+                return
+            start = time.perf_counter()
+            try:
+                result = self.handle(task)
+            except SolutionDied as error:  # the zygote died: report, then let the host restart us
+                send_frame(self.host_out, {"status": "error", "cases": [], "message": str(error)})
+                return
+            except Exception as error:  # noqa: BLE001 - a harness bug must not look like a verdict
+                result = {"status": "error", "cases": [], "message": f"{type(error).__name__}: {error}"}
+            result["seconds"] = round(time.perf_counter() - start, 6)
+            send_frame(self.host_out, result)
+            self.finish_runners()
+
+    def handle(self, task: dict) -> dict:
+        kind = task["kind"]
+        if kind == "stdin":
+            return self.run_stdin(task)
+        if kind == "call":
+            return self.run_call(task)
+        if kind == "assert":
+            return self.run_assert(task)
+        raise ValueError(f"unknown test kind {kind!r}")
+
+    # --- stdin/stdout programs: one runner per case, outputs compared here ---------------------------------
+
+    def run_stdin(self, task: dict) -> dict:
+        results, status = [], "pass"
+        for number, case in enumerate(task["cases"]):
+            result = {"case": number, **self.run_stdin_case(task, case)}
+            results.append(result)
+            if result["status"] != "pass":
+                status = result["status"]
+                if task.get("stop_on_fail", True):
+                    break
+        return {"status": status, "cases": results, "message": ""}
+
+    def run_stdin_case(self, task: dict, case: dict) -> dict:
+        limits = task["limits"]
+        stdin = os.memfd_create("stdin")
+        os.write(stdin, case["input"].encode())
+        os.lseek(stdin, 0, os.SEEK_SET)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        start = time.perf_counter()
+        try:
+            runner, channel, _ = self.start_runner(task, "stdin", [stdin, out_w, err_w])
+        finally:
+            for fd in (stdin, out_w, err_w):
+                os.close(fd)
+        try:
+            output, stderr_tail, problem = self._collect(
+                runner, out_r, err_r, start + limits["wall_s"], limits
+            )
+        finally:
+            channel.close()
+            os.close(out_r)
+            os.close(err_r)
+        result = {"status": "pass", "seconds": round(time.perf_counter() - start, 6)}
+        if problem == "timeout" or (problem is None and runner.cpu_s >= limits["cpu_s"]):
+            result.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
+        elif problem:
+            result.update(status="fail", reason=problem)
+        elif os.WIFSIGNALED(runner.exit_status):
+            result.update(
+                status="fail", reason=f"killed by {signal.Signals(os.WTERMSIG(runner.exit_status)).name}"
+            )
+        elif os.WEXITSTATUS(runner.exit_status) != 0:
+            result.update(status="fail", reason=_exit_reason(os.WEXITSTATUS(runner.exit_status)))
+        else:
+            reason = compare_output(output.decode("utf-8", "replace"), case["output"], task.get("float_tol"))
+            if reason:
+                result.update(status="fail", reason=f"wrong answer: {reason}")
+        if result["status"] != "pass" and stderr_tail:
+            result["stderr"] = stderr_tail.decode("utf-8", "replace")
+        return result
+
+    def _collect(self, runner: Runner, out_r: int, err_r: int, deadline: float, limits: dict):
+        """Read stdout/stderr until the program ends; (stdout, stderr tail, problem or None).
+        A program past its deadline or its output limit is stopped at once."""
+        output, stderr_tail, stderr_total = bytearray(), bytearray(), 0
+        limit = int(limits["output_mb"] * (1 << 20))
+        pidfd = os.pidfd_open(runner.pid)
+        open_fds, exited_at, problem = {out_r, err_r}, None, None
+        try:
+            while open_fds and problem is None:
+                now = time.monotonic()
+                if exited_at is None:
+                    wait = deadline - now
+                    if wait <= 0:
+                        problem = "timeout"
+                        break
+                    watched = [*open_fds, pidfd]
+                else:
+                    wait = exited_at + 0.5 - now  # leftovers after exit: only the unsandboxed mode has any
+                    if wait <= 0:
+                        break
+                    watched = list(open_fds)
+                for fd in select.select(watched, [], [], wait)[0]:
+                    if fd == pidfd:
+                        runner.reap()
+                        exited_at = time.monotonic()
+                        runner.stop()  # unsandboxed: its group; sandboxed: already gone with it
+                        continue
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        open_fds.discard(fd)
+                    elif fd == out_r:
+                        output += chunk
+                        if len(output) > limit:
+                            problem = f"output limit ({limits['output_mb']} MB) exceeded"
+                    else:
+                        stderr_total += len(chunk)
+                        stderr_tail = (stderr_tail + chunk)[-STDERR_TAIL:]
+                        if stderr_total > limit:
+                            problem = "stderr output limit exceeded"
+            if problem is not None:
+                runner.stop()
+            if runner.exit_status is None:
+                runner.reap()
+            return bytes(output), bytes(stderr_tail), problem
+        finally:
+            os.close(pidfd)
+
+    # --- functions: one serving runner per sample -----------------------------------------------------------
+
+    def _load(self, runner: Runner, session: Session, start: float) -> tuple[object, dict | None]:
+        """The runner's load report, or (None, the finished result when loading failed)."""
+        try:
+            return session.receive(), None
+        except SolutionTimeout:
+            return None, _one_case("timeout", start, "time limit exceeded while loading the solution")
+        except SolutionDied as error:
+            if not runner.started():
+                return None, _one_case("error", start, "the zygote could not start a runner")
+            return None, _one_case("fail", start, str(error))
+        except Exception as error:  # noqa: BLE001 - the solution raised while loading
+            return None, _one_case(
+                "fail", start, f"the solution failed to load: {type(error).__name__}: {error}"
+            )
+
+    def run_call(self, task: dict) -> dict:
+        """Call the entry point once per case; return values are compared here with exact types.
+        Small requests are all queued at once, so no case waits for a round trip."""
+        limits, results, status = task["limits"], [], "pass"
+        tolerance = 1e-9 if task.get("float_tol") is None else task["float_tol"]
+        start = time.perf_counter()
+        runner, channel, _ = self.start_runner(task, "serve", [self.devnull] * 3)
+        session = Session(channel, time.monotonic() + limits["wall_s"])
+        try:
+            _, failed = self._load(runner, session, start)
+            if failed:
+                return failed
+            frames = [
+                call_frame({"op": "call", "entry": task["fn_name"]}, case["args"], {})
+                for case in task["cases"]
+            ]
+            pipelined = sum(map(len, frames)) <= 65536
+            if pipelined:
+                session.send_bytes(b"".join(frames))
+            for number, case in enumerate(task["cases"]):
+                case_start = time.perf_counter()
+                session.deadline = time.monotonic() + limits["wall_s"]
+                result, died = {"case": number, "status": "pass"}, False
+                try:
+                    if not pipelined:
+                        session.send_bytes(frames[number])
+                    got = session.value(session.receive())
+                    if not same_value(got, case["expected"], tolerance):
+                        result.update(
+                            status="fail", reason=f"expected {_short(case['expected'])}, got {_short(got)}"
+                        )
+                except SolutionTimeout:
+                    result.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
+                except SolutionDied as error:
+                    result.update(status="fail", reason=str(error))
+                    died = True
+                except Exception as error:  # noqa: BLE001 - what the solution raised
+                    result.update(status="fail", reason=f"{type(error).__name__}: {error}")
+                result["seconds"] = round(time.perf_counter() - case_start, 6)
+                results.append(result)
+                if result["status"] != "pass":
+                    status = result["status"]
+                    if task.get("stop_on_fail", True) or status == "timeout" or died:
+                        break
+            return {"status": status, "cases": results, "message": ""}
+        finally:
+            runner.stop()
+            channel.close()
+
+    def run_assert(self, task: dict) -> dict:
+        """Run the test here, against Remote proxies of the solution's entry point and names."""
+        limits, entry = task["limits"], task["entry_point"]
+        start = time.perf_counter()
+        test_code = self._compiled(task["test_code"], "<test>")
+        resolve = {"names": sorted(_referenced_names(test_code) - _BUILTIN_NAMES), "entry": entry}
+        try:
+            plan = self._cached("plan", task["test_code"], planned_calls)
+            frames = [call_frame({"op": "call", "ref": 0}, args, kwargs) for args, kwargs in plan]
+        except HarnessError:  # a literal that cannot cross (Ellipsis): no head start, that is all
+            frames = []
+        runner, channel, queued = self.start_runner(task, "serve", [self.devnull] * 3, resolve, frames)
+        session = Session(channel, time.monotonic() + limits["wall_s"], queued)
+        case = {"case": 0, "status": "pass"}
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, limits["wall_s"] * 2)
+        try:
+            # The trusted context (HumanEval's prompt, a judge's import prelude) is set up while the
+            # runner starts, and wins over the solution's copies of the same helpers.
+            namespace: dict = {"__name__": "__test__", "__builtins__": builtins}
+            if task.get("prelude"):
+                exec(self._compiled(task["prelude"], "<prelude>"), namespace)
+            loaded, failed = self._load(runner, session, start)
+            if failed:
+                return failed
+            if type(loaded) is not dict or type(loaded.get("globals")) is not dict:
+                raise SolutionDied("the solution process sent a malformed reply")
+            for name, data in loaded["globals"].items():
+                if name not in namespace:
+                    namespace[name] = _module(data) or session.value(data)
+            candidate = session.value(loaded["entry"])
+            if "." not in entry and "(" not in entry:
+                namespace[entry] = candidate  # the entry point is always the solution's
+            session.deadline = time.monotonic() + limits["wall_s"]
+            signal.setitimer(signal.ITIMER_REAL, limits["wall_s"])
+            exec(test_code, namespace)
+            check = namespace.get("check")
+            if callable(check):
+                check(candidate)
+        except (SolutionTimeout, _Deadline):
+            case.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
+        except SolutionDied as error:
+            case.update(status="fail", reason=str(error))
+        except HarnessError as error:
+            case.update(status="error", reason=str(error))
+        except SystemExit:
+            case.update(status="error", reason="the test code called exit()")
+        except Exception as error:  # noqa: BLE001 - a failed assertion or what the solution raised
+            case.update(status="fail", reason=_test_failure(error, task["test_code"]))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            runner.stop()
+            channel.close()
+        case["calls"] = session.calls
+        case["seconds"] = round(time.perf_counter() - start, 6)
+        return {"status": case["status"], "cases": [case], "message": ""}
+
+
+def _exit_reason(code: int) -> str:
+    if code > 128 and code - 128 in signal.valid_signals():
+        return f"exit code {code} (killed by {signal.Signals(code - 128).name})"
+    return f"exit code {code}"
+
+
+def _one_case(status: str, start: float, reason: str) -> dict:
+    case = {"case": 0, "status": status, "reason": reason, "seconds": round(time.perf_counter() - start, 6)}
+    return {"status": status, "cases": [case], "message": reason}
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
