@@ -346,8 +346,6 @@ def _unwrap_assignment(node: Node) -> Node:
 
 def equivalent(gold: Node, pred: Node) -> bool:
     """Whether pred is the same answer as gold."""
-    if isinstance(gold, Text) or isinstance(pred, Text):
-        return isinstance(gold, Text) and isinstance(pred, Text) and gold.words == pred.words
     if isinstance(gold, Relation) and isinstance(pred, Relation):
         if relations_equal(gold, pred):
             return True
@@ -355,6 +353,10 @@ def equivalent(gold: Node, pred: Node) -> bool:
         gold_value, pred_value = _unwrap_assignment(gold), _unwrap_assignment(pred)
         if (gold_value, pred_value) != (gold, pred) and equivalent(gold_value, pred_value):
             return True
+    if isinstance(gold, Text) or isinstance(pred, Text):
+        if isinstance(gold, Text) and isinstance(pred, Text):
+            return gold.words == pred.words
+        return _ratio_equal(gold, pred) or _ratio_equal(pred, gold)
     if isinstance(gold, Scalar) and isinstance(pred, Scalar):
         return scalars_equal(gold, pred)
     gold_matrix, pred_matrix = _matrix_value(gold), _matrix_value(pred)
@@ -383,6 +385,16 @@ def equivalent(gold: Node, pred: Node) -> bool:
         # "15 39/40, or 639/40": one answer written several ways (not hedging between values)
         return all(equivalent(gold, item) for item in pred.items)
     return False
+
+
+def _ratio_equal(ratio: Node, value: Node) -> bool:
+    """A two-term ratio `7:32` against the number 7/32 (a ratio of more terms is no single number)."""
+    if not (isinstance(ratio, Text) and isinstance(value, Scalar) and _is_number(value.expr)):
+        return False
+    terms = ratio.words.split(":")
+    if len(terms) != 2 or not all(t.isdigit() for t in terms) or int(terms[1]) == 0:
+        return False
+    return expressions_equal(sympy.Rational(int(terms[0]), int(terms[1])), value.expr)
 
 
 def describe(node: Node) -> str:

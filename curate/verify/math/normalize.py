@@ -41,7 +41,20 @@ _DEGREE_WORDS = re.compile(
 _INFINITY_WORDS = re.compile(r"(?<![\\A-Za-z])(?:infinity|inf)(?![A-Za-z])", re.IGNORECASE)
 _EMPTY_SET = re.compile(r"\\(?:varnothing|emptyset)(?![a-zA-Z])|\\\{\s*\\\}")
 _DEGREE_MARKS = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\s*o\s*\}|\\circ")
-_PERCENT = re.compile(r"\\?%|\s*\\text\{\s*percent\s*\}|\s+percent\b", re.IGNORECASE)
+_PERCENT = re.compile(
+    r"\s*\\?%|\s*\\(?:text|mbox|mathrm)\s*\{\s*(?:percent(?:age)?|pct|per\s*cent)\s*\}"
+    r"|\s*\b(?:percent(?:age)?s?|pct|per\s+cent)\b",
+    re.IGNORECASE,
+)
+# Currency signs and codes around an amount ("1,000.99€", "USD 5"); `$` is handled as a delimiter.
+_CURRENCY = re.compile(r"[€£¥₹]|\\(?:euro|pounds|yen)(?![a-zA-Z])|\b(?:USD|EUR|GBP|JPY|CNY|INR|RMB)\b")
+# A unit inside \mathrm{} or \text{}: "~m/s", "km/h", "m^2", "\,\mathrm{cm}" (tildes are spacing).
+_UNIT_CONTENT = re.compile(r"^[A-Za-z]{1,6}(?:\s*/\s*[A-Za-z]{1,6})?(?:\^\{?-?\d\}?)?$")
+# Left behind where a dataset stripped a unit: "4\mathrm{~}/\mathrm{}" becomes "4 /".
+_DANGLING_SLASH = re.compile(r"(?<=[\d}])\s*/\s*(?=,|;|$)")
+_OR_AND = re.compile(r"\s+(?:or|and)\s+")
+# One or two plain words after a number: "7 apples", "12 blue marbles" (not math such as "5 sin x").
+_TRAILING_WORDS = re.compile(r"(?<=\d)\s+(?!(?:sin|cos|tan|log|ln|exp|sqrt)\b)[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$")
 _THOUSANDS_SEP = re.compile(r"(?<=\d)(?:,\\!\s*|\{,\}|,\\,|\\,|\\;|\\ |\\!)(?=\d{3}(?!\d))")
 _COMMA_NUMBER = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SPACE_NUMBER = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
@@ -139,11 +152,14 @@ def _text_commands(s: str) -> tuple[str, list[str]]:
         out.append(s[pos : match.start()])
         content = s[match.end() : close]
         after = close + 1
-        is_word = _WORDS.fullmatch(content.strip()) is not None
+        unit = content.replace("~", " ").replace("\\,", " ").strip()
+        is_word = _WORDS.fullmatch(content.strip()) is not None or (
+            len(unit) > 1 and _UNIT_CONTENT.fullmatch(unit) is not None
+        )
         single_letter = len(content.strip()) == 1
         if _SEPARATOR_WORDS.match(content):
             out.append(",")
-        elif not content.strip():
+        elif not content.replace("~", "").strip():
             pass
         elif is_word and not (single_letter and match.group(1) in _MATH_STYLE):
             words.append(content.strip())
@@ -161,6 +177,7 @@ def clean_answer(answer: str) -> Cleaned:
     """Canonical form of an answer string (reference or extracted response answer)."""
     s = strip_delimiters(answer)
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
+    s = _CURRENCY.sub(" ", s)
     s = _THOUSANDS_SEP.sub("", s)
     s = _SIZING.sub("", s)
     s = _PHANTOM.sub("", s)
@@ -182,8 +199,12 @@ def clean_answer(answer: str) -> Cleaned:
     if not s.strip(" ,.;"):
         # only words: a text answer such as \text{Evelyn} or "east"
         return Cleaned(s, text_key(" ".join(words))) if words else Cleaned(s)
+    s = _DANGLING_SLASH.sub("", s)
+    if not _WORDS.fullmatch(s):
+        s = _OR_AND.sub(", ", s)  # "W(x)=1 or W(x)=-1", "(11,7) or (7,11)": several answers
     for _ in range(2):
         s = _TRAILING_UNIT.sub(r"\1", s).strip()
+        s = _TRAILING_WORDS.sub("", s).strip()
     s = s.rstrip(" .;,").lstrip(" ,;")
     if _COMMA_NUMBER.match(s):
         s = s.replace(",", "")

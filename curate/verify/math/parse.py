@@ -196,6 +196,8 @@ _COMMA = re.compile(r"[,;]")
 _CUP = re.compile(r"\\cup(?![a-zA-Z])|(?<=[)\]])\s*U\s*(?=[(\[])")
 _RATIO = re.compile(r"^\d+(?:\s*:\s*\d+)+$")
 _PM = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
+_LABEL = r"(?:[A-Za-z](?:_\{?\w+\}?)?|\\[A-Za-z]+)"
+_LABELLED_RATIO = re.compile(rf"^{_LABEL}(?:\s*:\s*{_LABEL})+$")
 
 
 def _enclosed(s: str) -> tuple[str, str, str] | None:
@@ -262,8 +264,11 @@ def _relation(pieces: list[str], seps: list[str]) -> Node:
         return parse_latex(pieces[1])
     if any(not p.strip() for p in pieces):
         raise ParseError("relation with an empty side")
-    parts = tuple(parse_latex(p) for p in pieces)
     lhs = pieces[0].strip()
+    if ops == ["="] and _LABELLED_RATIO.match(lhs):
+        # "V_{1}:V_{2}=11:21", "A:B=1": a ratio named on the left, its value on the right
+        return Relation(("=",), (Text(lhs), parse_latex(pieces[1])), re.sub(r"\s+", "", lhs).lower())
+    parts = tuple(parse_latex(p) for p in pieces)
     name = re.sub(r"\s+", "", lhs).lower() if set(ops) == {"="} and _NAME.match(lhs) else None
     return Relation(tuple(ops), parts, name)
 
@@ -294,6 +299,9 @@ def parse_latex(s: str) -> Node:
     enclosed = _enclosed(s)
     if enclosed:
         return _bracketed(*enclosed)
+    depths = _depths(s)
+    if s.startswith("{") and s.endswith("}") and depths[-1] == 0 and all(d > 0 for d in depths[1:-1]):
+        return parse_latex(s[1:-1])  # a TeX group around the whole answer, e.g. "{1,3}", groups only
     matrix = _MATRIX.match(s)
     if matrix:
         return _matrix(matrix.group(2))
