@@ -19,7 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="curate.yaml")
     parser.add_argument("--workers", type=int, help="worker processes (default: config, else 1)")
     parser.add_argument("--format", help="input format for every input (default: detected per file)")
-    parser.add_argument("--source", help="source name for every row")
+    parser.add_argument("--source", help="source name for every row (default: each input's name)")
+    parser.add_argument(
+        "--map",
+        metavar="TARGET=FIELD,...",
+        help="rename columns before format detection, e.g. problem=Question,reference=Answer",
+    )
+    parser.add_argument(
+        "--split", help="split of DatasetDict folders and hub names (default train; all: every split)"
+    )
     parser.add_argument("--until", metavar="STAGE", help="stop after this stage")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -27,11 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from curate.pipeline import curate, load_config
+    from curate.stages.ingest import parse_map
 
     config = load_config(args.config)
-    for key in ("format", "source"):
+    for key in ("format", "source", "split"):
         if getattr(args, key):
             config[key] = getattr(args, key)
+    if args.map:
+        config["map"] = parse_map(args.map)
     results = curate(args.inputs, args.out, config, workers=args.workers, progress=not args.quiet, until=args.until)
     print(summary_table(results))
     print(f"\nworkspace: {args.out}   report: {args.out}/report/index.html")

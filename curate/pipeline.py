@@ -3,7 +3,10 @@
 The config (YAML, every key optional):
 
     format: auto          # or an adapter name, for every input
-    source: null          # source name for every row (default: the record's own, else the file name)
+    source: null          # source name for every row (default: the input's name)
+    map: {problem: Question, reference: Answer}   # rename columns before detection (docs/formats.md);
+                          # or per input: {"qa/*.csv": {problem: Question}}
+    split: train          # the split of DatasetDict folders and hub names (`all`: every split)
     workers: 2
     stages:
       ingest: {chunk_bytes: 8388608}
@@ -26,7 +29,7 @@ from curate.stage import Stage, run_stages
 from curate.stages import PIPELINE, Ingest
 from curate.workspace import Workspace
 
-CONFIG_KEYS = {"format", "source", "workers", "stages"}
+CONFIG_KEYS = {"format", "source", "map", "split", "workers", "stages"}
 
 
 def load_config(path: str | Path | None) -> dict[str, Any]:
@@ -58,6 +61,7 @@ def build_stages(inputs: list[str], config: dict[str, Any], until: str | None = 
     ingest_options = {
         "format": config.get("format"),
         "source": config.get("source"),
+        **{key: config[key] for key in ("map", "split") if config.get(key) is not None},
         **(options.get("ingest") or {}),
     }
     stages: list[Stage] = [Ingest(resolve_inputs(inputs), **ingest_options)]

@@ -2,8 +2,17 @@
 folders (of files, or written by `datasets.save_to_disk`) and hub dataset names.
 
 Everything streams: JSON lines are read as raw line chunks that workers parse, other formats as
-record batches, so a 5 GB file never sits in memory. Each item keeps its location (line number or
-record index) so a bad record can be named precisely.
+record batches, so a 5 GB file never sits in memory. Each item keeps its origin so a bad record
+can be named precisely. The origin convention, 1-based everywhere:
+
+    data.jsonl:3          line 3 of a JSON lines file (blank lines count, as in an editor)
+    data.parquet#3        the 3rd record of a file read by records (JSON array, Parquet, CSV)
+    ds_dir[test]#3        the 3rd record of split `test` of a save_to_disk DatasetDict or hub dataset
+
+A `.json` file that holds JSON lines (what `Dataset.to_json` writes) is read as JSON lines. A
+DatasetDict folder or a hub dataset gives only its `train` split unless told otherwise
+(`DIR:SPLIT`, `org/name:SPLIT`, or the ingest option `split`; `all` reads every split), and the
+split of every row is recorded.
 """
 
 from __future__ import annotations
@@ -25,6 +34,11 @@ from curate.errors import InputError
 
 TEXT_SUFFIXES = {".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".parquet"}
 HUB_NAME = re.compile(r"^(hf://)?[\w.-]+/[\w.-]+(:[\w.-]+)?$")
+ALL_SPLITS = "all"
+DEFAULT_SPLIT = "train"
+# Hub exports name files by split: data/train-00000-of-00001.parquet, test.jsonl, ...
+FILE_SPLIT = re.compile(r"^(train|test|validation|valid|val|dev)(?=[-_.]|$)", re.IGNORECASE)
+KNOWN_EXTENSIONS = (*TEXT_SUFFIXES, ".gz", ".zst", ".txt", ".arrow", ".xlsx")
 
 
 @dataclass
@@ -35,24 +49,43 @@ class Input:
     kind: str  # jsonl, json, parquet, csv, tsv, arrow_dir, hub
     compression: str | None = None
     size: int = 0
+    split: str | None = None  # the split asked for (`DIR:SPLIT`); None: the ingest default
 
     @property
     def stem(self) -> str:
         if self.kind == "hub":
-            return self.path.removeprefix("hf://").split(":")[0]
+            return self.path
         name = Path(self.path).name
         for suffix in (".gz", ".zst", ".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".tsv"):
             name = name.removesuffix(suffix)
         return name
 
+    def file_split(self) -> str | None:
+        """The split a file's name declares (`train-00000-of-00001.parquet`, `test.jsonl`), if any."""
+        if self.kind in ("hub", "arrow_dir"):
+            return None
+        match = FILE_SPLIT.match(Path(self.path).name)
+        return match.group(1).lower() if match else None
+
 
 @dataclass
 class Chunk:
-    """A slice of one input: raw JSON lines (parsed by a worker) or already-parsed records."""
+    """A slice of one input: raw JSON lines (parsed by a worker) or already-parsed records.
+
+    Line and record numbers are 1-based; `split` is the split the rows belong to, when known, and
+    `label` what origins start with (the path, with `[split]` for a split of a folder or hub name)."""
 
     path: str
     lines: list[tuple[int, bytes]] = field(default_factory=list)
     records: list[tuple[int, Any]] = field(default_factory=list)
+    split: str | None = None
+    label: str = ""
+
+    def line_origin(self, number: int) -> str:
+        return f"{self.label or self.path}:{number}"
+
+    def record_origin(self, number: int) -> str:
+        return f"{self.label or self.path}#{number}"
 
 
 def _kind_of(path: str) -> tuple[str, str | None]:
@@ -80,11 +113,44 @@ def _is_dataset_dir(path: Path) -> bool:
     return any((path / name).exists() for name in ("dataset_info.json", "state.json", "dataset_dict.json"))
 
 
+def _looks_like_path(spec: str) -> bool:
+    """A name that is meant as a local path, not a hub dataset: it has a file extension, starts like
+    a path, or its first folder exists here."""
+    name = spec.split(":")[0]
+    if name.startswith((".", "/", "~")) or name.lower().endswith(KNOWN_EXTENSIONS):
+        return True
+    return "/" in name and Path(name.split("/")[0]).is_dir()
+
+
+def _split_suffix(spec: str) -> tuple[str, str | None]:
+    """`DIR:SPLIT` -> (DIR, SPLIT) when DIR exists and SPLIT is a plain name; else (spec, None)."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and head and re.fullmatch(r"[\w.-]+", tail) and Path(head).exists() and not Path(spec).exists():
+        return head, tail
+    return spec, None
+
+
+def _holds_json_lines(path: str, compression: str | None) -> bool:
+    """A `.json` file whose first line is a whole JSON object and which has more lines after it."""
+    with _open_binary(Input(path, "json", compression)) as handle:
+        first = handle.readline()
+        rest = handle.readline()
+        while rest and not rest.strip():
+            rest = handle.readline()
+    if not first.strip().startswith(b"{") or not rest:
+        return False
+    try:
+        return isinstance(orjson.loads(first), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
 def resolve_inputs(specs: list[str]) -> list[Input]:
     """Expand globs and folders into inputs, in a stable (sorted) order; errors name the spec."""
     inputs: list[Input] = []
-    for spec in specs:
-        if any(ch in spec for ch in "*?["):
+    for original in specs:
+        spec, split = _split_suffix(original)
+        if any(ch in spec for ch in "*?[") and not Path(spec).exists():
             matches = sorted(glob.glob(spec, recursive=True))
             if not matches:
                 raise InputError(spec, "the pattern matches no file")
@@ -93,8 +159,10 @@ def resolve_inputs(specs: list[str]) -> list[Input]:
         path = Path(spec)
         if path.is_dir():
             if _is_dataset_dir(path):
-                inputs.append(Input(str(path), "arrow_dir"))
+                inputs.append(Input(str(path), "arrow_dir", split=split))
                 continue
+            if split:
+                raise InputError(original, "a split can be chosen only for a save_to_disk folder or a hub name")
             files = sorted(
                 str(p)
                 for p in path.rglob("*")
@@ -104,13 +172,20 @@ def resolve_inputs(specs: list[str]) -> list[Input]:
                 raise InputError(spec, "the folder holds no readable data file")
             inputs += resolve_inputs(files)
         elif path.is_file():
+            if split:
+                raise InputError(original, "a split can be chosen only for a save_to_disk folder or a hub name")
             kind, compression = _kind_of(spec)
             size = path.stat().st_size
             if size == 0:
                 raise InputError(spec, "the file is empty")
+            if kind == "json" and _holds_json_lines(spec, compression):
+                kind = "jsonl"
             inputs.append(Input(str(path), kind, compression, size))
+        elif _looks_like_path(spec):
+            raise InputError(spec, "no such file or folder")
         elif HUB_NAME.match(spec):
-            inputs.append(Input(spec, "hub"))
+            name, _, hub_split = spec.removeprefix("hf://").partition(":")
+            inputs.append(Input(name, "hub", split=hub_split or None))
         else:
             raise InputError(spec, "no such file or folder (and not a hub dataset name such as org/name)")
     return inputs
@@ -163,8 +238,9 @@ def parse_line(raw: bytes) -> tuple[dict | None, str | None, str]:
 
 
 def _json_line_chunks(inp: Input, chunk_bytes: int) -> Iterator[Chunk]:
+    split = inp.file_split()
     with _open_binary(inp) as handle:
-        chunk, size = Chunk(inp.path), 0
+        chunk, size = Chunk(inp.path, split=split), 0
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
@@ -172,20 +248,9 @@ def _json_line_chunks(inp: Input, chunk_bytes: int) -> Iterator[Chunk]:
             size += len(raw)
             if size >= chunk_bytes:
                 yield chunk
-                chunk, size = Chunk(inp.path), 0
+                chunk, size = Chunk(inp.path, split=split), 0
         if chunk.lines:
             yield chunk
-
-
-def _record_chunks(inp: Input, records: Iterator[Any], chunk_rows: int) -> Iterator[Chunk]:
-    chunk = Chunk(inp.path)
-    for index, record in enumerate(records):
-        chunk.records.append((index, record))
-        if len(chunk.records) >= chunk_rows:
-            yield chunk
-            chunk = Chunk(inp.path)
-    if chunk.records:
-        yield chunk
 
 
 def _json_array_records(inp: Input) -> Iterator[Any]:
@@ -220,47 +285,85 @@ def _csv_records(inp: Input) -> Iterator[dict]:
             ) from error
 
 
-def _arrow_dir_records(inp: Input) -> Iterator[dict]:
+def _chosen_splits(inp: Input, available: list[str], default: str) -> list[str]:
+    wanted = inp.split or default
+    if wanted == ALL_SPLITS:
+        return available
+    if wanted not in available:
+        raise InputError(
+            inp.path,
+            f"no split {wanted!r} (splits: {', '.join(available)}); "
+            f"name one as {inp.path}:SPLIT, or read all with the ingest option split: all",
+        )
+    return [wanted]
+
+
+def _arrow_dir_groups(inp: Input, default: str) -> Iterator[tuple[str | None, Iterator[dict]]]:
     import datasets
 
     loaded = datasets.load_from_disk(inp.path)
-    splits = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
-    for split in splits:
-        for batch in split.iter(batch_size=1024):
-            keys = list(batch)
-            yield from (dict(zip(keys, values, strict=True)) for values in zip(*batch.values(), strict=True))
+    if isinstance(loaded, datasets.DatasetDict):
+        parts = [(name, loaded[name]) for name in _chosen_splits(inp, list(loaded), default)]
+    else:
+        parts = [(str(loaded.split) if loaded.split is not None else None, loaded)]
+    for name, part in parts:
+        yield name, (row for batch in part.iter(batch_size=1024) for row in _batch_rows(batch))
 
 
-def _hub_records(inp: Input) -> Iterator[dict]:
+def _batch_rows(batch: dict[str, list]) -> Iterator[dict]:
+    keys = list(batch)
+    return (dict(zip(keys, values, strict=True)) for values in zip(*batch.values(), strict=True))
+
+
+def _hub_groups(inp: Input, default: str) -> Iterator[tuple[str | None, Iterator[dict]]]:
     import datasets
 
-    name, _, split = inp.path.removeprefix("hf://").partition(":")
+    split = inp.split or default
     try:
-        yield from datasets.load_dataset(name, split=split or "train", streaming=True)
+        if split == ALL_SPLITS:
+            loaded = datasets.load_dataset(inp.path, streaming=True)
+            for name in loaded:
+                yield name, iter(loaded[name])
+        else:
+            yield split, iter(datasets.load_dataset(inp.path, split=split, streaming=True))
     except Exception as error:  # the hub client raises many types; the user needs one message
         raise InputError(inp.path, f"cannot load hub dataset ({type(error).__name__}: {error})") from error
 
 
-def iter_chunks(inp: Input, chunk_bytes: int = 8 << 20, chunk_rows: int = 2048) -> Iterator[Chunk]:
-    """The input as a stream of chunks, in file order."""
+def _record_groups(inp: Input, default_split: str) -> Iterator[tuple[str | None, Iterator[Any]]]:
+    """(split, records) groups of an input read by records, in order."""
+    if inp.kind == "arrow_dir":
+        yield from _arrow_dir_groups(inp, default_split)
+    elif inp.kind == "hub":
+        yield from _hub_groups(inp, default_split)
+    else:
+        readers = {"json": _json_array_records, "parquet": _parquet_records, "csv": _csv_records}
+        yield inp.file_split(), readers.get(inp.kind, _csv_records)(inp)
+
+
+def iter_chunks(
+    inp: Input, chunk_bytes: int = 8 << 20, chunk_rows: int = 2048, default_split: str = DEFAULT_SPLIT
+) -> Iterator[Chunk]:
+    """The input as a stream of chunks, in file order (split by split for DatasetDicts)."""
     if inp.kind == "jsonl":
         yield from _json_line_chunks(inp, chunk_bytes)
         return
-    readers = {
-        "json": _json_array_records,
-        "parquet": _parquet_records,
-        "csv": _csv_records,
-        "tsv": _csv_records,
-        "arrow_dir": _arrow_dir_records,
-        "hub": _hub_records,
-    }
-    yield from _record_chunks(inp, readers[inp.kind](inp), chunk_rows)
+    for split, records in _record_groups(inp, default_split):
+        label = f"{inp.path}[{split}]" if split and inp.kind in ("arrow_dir", "hub") else inp.path
+        chunk = Chunk(inp.path, split=split, label=label)
+        for number, record in enumerate(records, start=1):
+            chunk.records.append((number, record))
+            if len(chunk.records) >= chunk_rows:
+                yield chunk
+                chunk = Chunk(inp.path, split=split, label=label)
+        if chunk.records:
+            yield chunk
 
 
-def sample_records(inp: Input, limit: int = 32) -> list[dict]:
+def sample_records(inp: Input, limit: int = 32, default_split: str = DEFAULT_SPLIT) -> list[dict]:
     """The first parsable records of an input, for format detection."""
     found: list[dict] = []
-    for chunk in iter_chunks(inp, chunk_bytes=1 << 20, chunk_rows=limit):
+    for chunk in iter_chunks(inp, chunk_bytes=1 << 20, chunk_rows=limit, default_split=default_split):
         if chunk.lines:
             found += [rec for _, raw in chunk.lines if (rec := parse_line(raw)[0]) is not None]
         else:

@@ -19,7 +19,9 @@ TRACE_SCHEMA = pa.schema(
         ("row_id", pa.int64()),
         ("problem_id", pa.string()),
         ("source", pa.string()),
-        ("origin", pa.string()),  # file:line (or file#index) the row was read from
+        ("origin", pa.string()),  # file:line (or file#record) the row was read from, 1-based
+        ("subset", pa.string()),  # the record's own source tag (olympiads, taco, ...); `source` is the input
+        ("dataset_split", pa.string()),  # the split it was read from (DatasetDict, hub), when known
         ("problem", pa.string()),
         ("reasoning", pa.string()),
         ("response", pa.string()),

@@ -1,8 +1,10 @@
 """What every input-format adapter shares: the Adapter interface and careful field access.
 
 An adapter turns one raw record (a dict) into one or more partial trace rows: dicts with some of
-problem, response, reasoning, reference, tests, teacher, source and meta. Ingest fills in the ids.
-Every field the adapter does not map must end up in `meta`; `Fields.unused()` makes that the default.
+problem, response, reasoning, reference, tests, teacher, subset and meta. Ingest fills in the ids
+and `source` (the input's name). `subset` is the record's own source tag (`olympiads`, `taco`): it
+stays in `meta` too, so adapters read it with `Fields.peek`. Every field the adapter does not map
+must end up in `meta`; `Fields.unused()` makes that the default.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class Fields:
     def get(self, key: str) -> Any:
         self.used.add(key)
         return self.record.get(key)
+
+    def peek(self, *keys: str) -> str | None:
+        """The first of these fields that is a non-empty string, left in `meta` (a subset tag)."""
+        return next((v for k in keys if isinstance(v := self.record.get(k), str) and v), None)
 
     def text(self, key: str, *, required: bool = False, scalar: bool = False) -> str | None:
         """A string field. `scalar` also accepts numbers (answers such as AIME's `204` stored as int)."""
@@ -96,11 +102,33 @@ def tests_json(spec: dict[str, Any]) -> str:
     return json.dumps(spec, ensure_ascii=False)
 
 
+def remap(record: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    """The record with columns renamed before detection: `{"problem": "Question"}` puts the
+    `Question` field under `problem`; a dotted name (`reward_model.ground_truth`) reaches inside
+    an object. Fields a mapping does not name are left as they are."""
+    if not mapping:
+        return record
+    out = dict(record)
+    for target, field in mapping.items():
+        head, _, rest = field.partition(".")
+        if head not in out:
+            continue
+        value = out.pop(head) if not rest else out[head]
+        for part in rest.split(".") if rest else ():
+            value = value.get(part) if isinstance(value, dict) else None
+        out[target] = value
+    return out
+
+
 class Adapter:
-    """One input format. `detect` looks at a record's shape; `convert` maps it to trace rows."""
+    """One input format. `detect` looks at a record's shape; `convert` maps it to trace rows.
+
+    `fields` are the field names that mark the format; an unknown file's error lists the formats
+    whose fields it shares most."""
 
     name: ClassVar[str]
     description: ClassVar[str]
+    fields: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, record: dict[str, Any]) -> bool:
         raise NotImplementedError

@@ -22,9 +22,10 @@ ROLES = {
 REFERENCE_KEYS = ("reference", "answer", "reference_answer", "gold", "ground_truth", "solution")
 
 
-def chat_turns(fields: Fields) -> list[dict[str, Any]]:
-    """The transcript as [{role, content, extra}], roles normalised; raises Malformed on bad turns."""
-    key = fields.first_key("messages", "conversations")
+def chat_turns(fields: Fields, key: str | None = None) -> list[dict[str, Any]]:
+    """The transcript (`key`, else messages or conversations) as [{role, content, extra}], roles
+    normalised; raises Malformed on bad turns."""
+    key = key or fields.first_key("messages", "conversations")
     if key is None:
         raise Malformed("messages", "missing")
     turns = fields.get(key)
@@ -69,6 +70,7 @@ def split_transcript(turns: list[dict[str, Any]], field: str = "messages") -> tu
 class Chat(Adapter):
     name = "chat"
     description = "messages/conversations with role/content or from/value (OpenAI, ShareGPT)"
+    fields = ("messages", "conversations")
 
     def detect(self, record: dict[str, Any]) -> bool:
         return looks_like_chat(record)
@@ -80,7 +82,7 @@ class Chat(Adapter):
             problem=user["content"],
             response=assistant["content"] if assistant else None,
             reference=fields.any_text(*REFERENCE_KEYS, scalar=True),
-            source=fields.any_text("source"),
+            subset=fields.peek("source"),
             teacher=fields.any_text("model", "teacher", "generator"),
         )
         if assistant and isinstance(assistant["extra"].get("reasoning_content"), str):

@@ -24,6 +24,7 @@ def _spec(convert, record: dict[str, Any]) -> str:
 class HumanEval(Adapter):
     name = "humaneval"
     description = "task_id, prompt, canonical_solution, test, entry_point"
+    fields = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 
     def detect(self, record: dict[str, Any]) -> bool:
         return {"prompt", "canonical_solution", "test", "entry_point"} <= record.keys()
@@ -45,7 +46,8 @@ class HumanEval(Adapter):
 
 class MBPP(Adapter):
     name = "mbpp"
-    description = "text, code, test_list (+ test_setup_code)"
+    description = "text/prompt, code, test_list (+ test_setup_code, MBPP sanitized's test_imports)"
+    fields = ("text", "prompt", "code", "test_list", "test_imports", "test_setup_code")
 
     def detect(self, record: dict[str, Any]) -> bool:
         return "test_list" in record and any(k in record for k in ("text", "prompt"))
@@ -54,10 +56,12 @@ class MBPP(Adapter):
         fields = Fields(record)
         problem = fields.any_text("text", "prompt", required=True)
         code = fields.text("code")
-        tests = _spec(
-            from_mbpp,
-            {"test_list": fields.get("test_list"), "test_setup_code": fields.get("test_setup_code"), "code": code},
-        )
+        # MBPP sanitized ships `test_imports` (`import math`) that must run before its asserts.
+        imports = fields.get("test_imports") or []
+        if isinstance(imports, str):
+            imports = [imports]
+        setup = "\n".join([*imports, fields.get("test_setup_code") or ""]).strip()
+        tests = _spec(from_mbpp, {"test_list": fields.get("test_list"), "test_setup_code": setup, "code": code})
         return [
             dict(problem=problem, response=fenced(code) if code else None, tests=tests, meta=fields.unused())
         ]
@@ -66,6 +70,7 @@ class MBPP(Adapter):
 class LeetCode(Adapter):
     name = "leetcode"
     description = "LeetCode-style: entry_point `Solution().method`, test with check(candidate)"
+    fields = ("entry_point", "test", "query", "problem_description")
 
     def detect(self, record: dict[str, Any]) -> bool:
         return "Solution()" in str(record.get("entry_point", "")) and "test" in record
@@ -94,6 +99,7 @@ def _json_field(fields: Fields, key: str) -> Any:
 class APPS(Adapter):
     name = "apps"
     description = "APPS/TACO: question, solutions (JSON list), input_output (JSON; fn_name for call-based)"
+    fields = ("question", "solutions", "input_output", "starter_code")
 
     def detect(self, record: dict[str, Any]) -> bool:
         return "input_output" in record and any(k in record for k in ("question", "problem"))
@@ -120,6 +126,7 @@ class APPS(Adapter):
 class StdinTests(Adapter):
     name = "stdin_tests"
     description = "Codeforces/CodeContests: problem + tests [{input, output}] (+ optional solution)"
+    fields = ("problem", "question", "tests", "test_cases")
 
     def detect(self, record: dict[str, Any]) -> bool:
         tests = record.get("tests", record.get("test_cases"))

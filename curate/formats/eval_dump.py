@@ -31,6 +31,7 @@ def _sample_key(record: dict[str, Any]) -> str | None:
 class EvalDump(Adapter):
     name = "eval_dump"
     description = "question + gt + response[]/code[] samples: one row per sample"
+    fields = ("question", "gt", "code", "pred", "score")
 
     def detect(self, record: dict[str, Any]) -> bool:
         return (

@@ -16,6 +16,7 @@ MARKER = "<|begin_of_thought|>"
 class OpenThoughts(Chat):
     name = "openthoughts"
     description = "system + conversations with <|begin_of_thought|> / <|begin_of_solution|> markers"
+    fields = ("system", "conversations")
 
     def detect(self, record: dict[str, Any]) -> bool:
         if not looks_like_chat(record):

@@ -19,6 +19,7 @@ ANSWER_KEYS = ("answer", "final_answer", "reference", "ground_truth", "gt")
 class ProblemSet(Adapter):
     name = "problem_set"
     description = "problem/question + optional solution and answer (MATH, AIME, GSM8K) or prompt only"
+    fields = (*PROBLEM_KEYS, *SOLUTION_KEYS, *ANSWER_KEYS)
 
     def detect(self, record: dict[str, Any]) -> bool:
         return any(k in record for k in PROBLEM_KEYS) and not any(
@@ -38,7 +39,7 @@ class ProblemSet(Adapter):
                 response=solution,
                 reference=answer,
                 tests=fields.tests(),
-                source=fields.any_text("source", "dataset"),
+                subset=fields.peek("source", "dataset"),
                 meta=fields.unused(),
             )
         ]

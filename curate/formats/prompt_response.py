@@ -13,6 +13,7 @@ RESPONSE_KEYS = ("response", "output", "completion", "chosen", "answer_text")
 class PromptResponse(Adapter):
     name = "prompt_response"
     description = "prompt/instruction(+input) with response/output/completion"
+    fields = (*PROMPT_KEYS, *RESPONSE_KEYS)
 
     def detect(self, record: dict[str, Any]) -> bool:
         return any(k in record for k in PROMPT_KEYS) and any(k in record for k in RESPONSE_KEYS)
@@ -30,7 +31,7 @@ class PromptResponse(Adapter):
                 reasoning=fields.any_text("reasoning", "reasoning_content", "thinking"),
                 reference=fields.any_text("reference", "answer", "gold", "ground_truth", scalar=True),
                 tests=fields.tests(),
-                source=fields.any_text("source"),
+                subset=fields.peek("source"),
                 teacher=fields.any_text("model", "teacher", "generator"),
                 meta=fields.unused(),
             )

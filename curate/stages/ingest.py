@@ -3,11 +3,19 @@
 A record that cannot be read (broken JSON, invalid UTF-8, wrong field types, no problem) still
 becomes a row, with its raw text in `meta`, rejected here with reason `malformed` and a detail
 naming file, line and field. JSON lines are parsed in worker processes, chunk by chunk, in order.
+
+`source` is the input's name (or the `source` option); a record's own source tag is kept in
+`meta` and in the `subset` column. The `map` option renames columns before detection:
+`{problem: Question, reference: Answer}` for every input, or `{"qa/*.csv": {problem: Question}}`
+per input (keys are globs over the input's path). `split` picks the split of DatasetDict folders
+and hub names that do not name one (default `train`; `all` reads every split).
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -15,8 +23,8 @@ import polars as pl
 import pyarrow as pa
 
 from curate.errors import CurateError, InputError
-from curate.formats import ADAPTERS, Malformed, detect_format
-from curate.readers import Chunk, Input, checksum, iter_chunks, parse_line, sample_records
+from curate.formats import ADAPTERS, Malformed, closest_formats, detect_format, remap
+from curate.readers import DEFAULT_SPLIT, Chunk, Input, checksum, iter_chunks, parse_line, sample_records
 from curate.schema import TRACE_SCHEMA, content_hash, problem_id, trace_id
 from curate.stage import DETAIL, REASON, Stage, StageContext, keep, ordered_pool_map
 from curate.think import reasoning_of
@@ -30,9 +38,10 @@ def _meta_json(meta: dict[str, Any]) -> str:
     return orjson.dumps(meta, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _malformed(origin: str, raw_text: str, message: str) -> dict[str, Any]:
+def _malformed(origin: str, raw_text: str, message: str, source: str | None = None) -> dict[str, Any]:
     return {
         "id": content_hash(raw_text),
+        "source": source,
         "origin": origin,
         "meta": _meta_json({"raw": raw_text}),
         REASON: "malformed",
@@ -41,15 +50,20 @@ def _malformed(origin: str, raw_text: str, message: str) -> dict[str, Any]:
 
 
 def convert_record(
-    record: Any, origin: str, raw_text: str | None, adapter_name: str, source: str
+    record: Any,
+    origin: str,
+    raw_text: str | None,
+    adapter_name: str,
+    source: str,
+    mapping: dict[str, str] | None = None,
+    split: str | None = None,
 ) -> list[dict]:
     """Trace rows for one raw record (a malformed row when it cannot be converted)."""
     if not isinstance(record, dict):
-        return [
-            _malformed(origin, raw_text or repr(record), f"expected an object, got {type(record).__name__}")
-        ]
+        message = f"expected an object, got {type(record).__name__}"
+        return [_malformed(origin, raw_text or repr(record), message, source)]
     try:
-        rows = ADAPTERS[adapter_name].convert(record)
+        rows = ADAPTERS[adapter_name].convert(remap(record, mapping or {}))
         if not rows:
             raise Malformed(None, "the record holds no trace")
         out = []
@@ -62,8 +76,10 @@ def convert_record(
                 {
                     "id": trace_id(problem, response),
                     "problem_id": problem_id(problem),
-                    "source": row.get("source") or source,
+                    "source": source,
                     "origin": origin,
+                    "subset": row.get("subset"),
+                    "dataset_split": split,
                     "problem": problem,
                     "reasoning": reasoning.strip() if isinstance(reasoning, str) else reasoning_of(response),
                     "response": response,
@@ -77,55 +93,95 @@ def convert_record(
             )
         return out
     except Malformed as error:
-        return [_malformed(origin, raw_text or _meta_json(record), str(error))]
+        return [_malformed(origin, raw_text or _meta_json(record), str(error), source)]
     except Exception as error:  # a record must never stop the run; the reason says what broke
-        return [_malformed(origin, raw_text or _meta_json(record), f"{type(error).__name__}: {error}")]
+        message = f"{type(error).__name__}: {error}"
+        return [_malformed(origin, raw_text or _meta_json(record), message, source)]
 
 
-def convert_chunk(job: tuple[Chunk, str, str]) -> pa.Table:
+def convert_chunk(job: tuple[Chunk, str, str, dict[str, str]]) -> pa.Table:
     """Worker entry point: one chunk of an input to an Arrow table (row_id is added by the parent)."""
-    chunk, adapter_name, source = job
+    chunk, adapter_name, source, mapping = job
     rows: list[dict] = []
     for line, raw in chunk.lines:
         record, error, text = parse_line(raw)
-        origin = f"{chunk.path}:{line}"
+        origin = chunk.line_origin(line)
         if error:
-            rows.append(_malformed(origin, text, error))
+            rows.append(_malformed(origin, text, error, source))
         else:
-            rows += convert_record(record, origin, text if len(text) < 4096 else None, adapter_name, source)
-    for index, record in chunk.records:
-        rows += convert_record(record, f"{chunk.path}#{index}", None, adapter_name, source)
+            raw_text = text if len(text) < 4096 else None
+            rows += convert_record(record, origin, raw_text, adapter_name, source, mapping, chunk.split)
+    for number, record in chunk.records:
+        rows += convert_record(record, chunk.record_origin(number), None, adapter_name, source, mapping, chunk.split)
     # Column lists convert about twice as fast as from_pylist's per-row dicts (the costliest part of ingest).
     columns = {name: [row.get(name) for row in rows] for name in INGEST_SCHEMA.names}
     return pa.Table.from_pydict(columns, schema=INGEST_SCHEMA)
 
 
+def mapping_for(inp: Input, option: dict[str, Any] | None) -> dict[str, str]:
+    """The column mapping for one input: a flat {target: field} mapping applies to every input; a
+    mapping of globs to such mappings applies the ones whose glob matches the input's path."""
+    if not option:
+        return {}
+    if not isinstance(option, dict):
+        raise CurateError(f"map: expected a mapping of field names, got {type(option).__name__}")
+    if all(isinstance(v, str) for v in option.values()):
+        return dict(option)
+    merged: dict[str, str] = {}
+    for pattern, mapping in option.items():
+        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+            raise CurateError(f"map: {pattern!r}: expected {{target: field}}, got {mapping!r}")
+        if fnmatch.fnmatch(inp.path, pattern) or fnmatch.fnmatch(inp.path, f"*{pattern}") or inp.stem == pattern:
+            merged.update(mapping)
+    return merged
+
+
+def parse_map(text: str) -> dict[str, str]:
+    """`problem=Question,reference=Answer` (the --map option) as {target: field}."""
+    mapping = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        target, sep, field = item.partition("=")
+        if not sep or not target.strip() or not field.strip():
+            raise CurateError(f"--map {text!r}: expected TARGET=FIELD[,TARGET=FIELD...], e.g. problem=Question")
+        mapping[target.strip()] = field.strip()
+    return mapping
+
+
 class Ingest(Stage):
     name = "ingest"
-    version = "1"
-    defaults = {"format": None, "source": None, "chunk_bytes": 8 << 20}
+    version = "2"
+    defaults = {"format": None, "source": None, "map": None, "split": DEFAULT_SPLIT, "chunk_bytes": 8 << 20}
     parallel = False  # parallel already: chunks are parsed in the pool that read() drives
 
     def __init__(self, inputs: list[Input], **options: Any):
         super().__init__(**options)
-        self.inputs = inputs
+        self.inputs = [replace(inp, split=inp.split or self.options["split"]) for inp in inputs]
         fmt = self.options["format"]
         if fmt is not None and fmt not in ADAPTERS:
             raise CurateError(f"unknown --format {fmt!r}; known formats: {', '.join(ADAPTERS)}")
-        self.formats = {inp.path: fmt or self._detect(inp) for inp in inputs}
-        self.checksums = {inp.path: checksum(inp) for inp in inputs}
+        self.mappings = {inp.path: mapping_for(inp, self.options["map"]) for inp in self.inputs}
+        self.formats = {inp.path: fmt or self._detect(inp, self.mappings[inp.path]) for inp in self.inputs}
+        self.checksums = {inp.path: checksum(inp) for inp in self.inputs}
 
     @staticmethod
-    def _detect(inp: Input) -> str:
-        sample = sample_records(inp)
+    def _detect(inp: Input, mapping: dict[str, str]) -> str:
+        sample = [remap(record, mapping) for record in sample_records(inp)]
         if not sample:
             raise InputError(inp.path, "no readable record in the first lines (is it JSON lines?)", line=1)
         detected = detect_format(sample)
         if detected is None:
-            fields = ", ".join(sorted(sample[0])[:12])
+            seen = sorted({key for record in sample for key in record})
+            closest = closest_formats(set(seen))
+            hint = (
+                f"closest formats: {', '.join(f'{n} ({ADAPTERS[n].description})' for n in closest)}; "
+                if closest
+                else ""
+            )
             raise InputError(
                 inp.path,
-                f"unknown format: fields {fields}; pass --format with one of {', '.join(ADAPTERS)}",
+                f"unknown format: fields {', '.join(seen[:20])}{' ...' if len(seen) > 20 else ''}; {hint}"
+                f"map your columns with --map problem=FIELD,response=FIELD,reference=FIELD "
+                f"(or `map:` in curate.yaml), or pass --format with one of {', '.join(ADAPTERS)}",
                 line=1,
             )
         return detected
@@ -133,12 +189,14 @@ class Ingest(Stage):
     def fingerprint(self) -> dict[str, Any]:
         inputs = [
             {
-                "path": p,
-                "sha256": self.checksums[p],
-                "format": self.formats[p],
+                "path": inp.path,
+                "sha256": self.checksums[inp.path],
+                "format": self.formats[inp.path],
                 "source": self.options["source"],
+                "map": self.mappings[inp.path],
+                "split": inp.split,
             }
-            for p in self.formats
+            for inp in self.inputs
         ]
         return {"version": self.version, "inputs": inputs}
 
@@ -149,11 +207,13 @@ class Ingest(Stage):
                 "kind": inp.kind,
                 "format": self.formats[inp.path],
                 "sha256": self.checksums[inp.path],
+                **({"map": self.mappings[inp.path]} if self.mappings[inp.path] else {}),
+                **({"split": inp.split} if inp.kind in ("arrow_dir", "hub") else {}),
             }
             for inp in self.inputs
         ]
         jobs = (
-            (chunk, self.formats[inp.path], self.options["source"] or inp.stem)
+            (chunk, self.formats[inp.path], self.options["source"] or inp.stem, self.mappings[inp.path])
             for inp in self.inputs
             for chunk in iter_chunks(inp, chunk_bytes=self.options["chunk_bytes"])
         )

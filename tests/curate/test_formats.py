@@ -181,14 +181,15 @@ def test_openr1_one_row_per_generation_with_its_own_labels():
     assert [r["response"] for r in rows] == OPENR1["generations"]
     assert [r["meta"]["correctness_math_verify"] for r in rows] == [True, False]
     assert [r["meta"]["finish_reasons"] for r in rows] == ["stop", "length"]
-    assert all(r["reference"] == "2" and r["source"] == "olympiads" for r in rows)
+    assert all(r["reference"] == "2" and r["subset"] == "olympiads" for r in rows)
+    assert all(r["meta"]["source"] == "olympiads" for r in rows), "the record's own tag stays in meta"
     assert rows[0]["meta"]["solution"] == "Divide by two." and rows[0]["meta"]["problem_type"] == "Algebra"
 
 
 def test_am_distill_takes_reasoning_reference_and_teacher_from_info():
     (row,) = convert("am_distill", AM)
     assert row["problem"] == "What is 1+1?" and row["reasoning"] == "add them"
-    assert row["reference"] == "2" and row["teacher"] == "DeepSeek-R1" and row["source"] == "math_set"
+    assert row["reference"] == "2" and row["teacher"] == "DeepSeek-R1" and row["subset"] == "math_set"
     assert row["meta"]["assistant_info"]["verify_score"] == 1.0
 
 

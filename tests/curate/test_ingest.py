@@ -108,7 +108,7 @@ def test_file_level_problems_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match="empty.jsonl: the file is empty"):
         curate([str(tmp_path / "empty.jsonl")], tmp_path / "ws", progress=False, until="normalize")
     write_jsonl(tmp_path / "odd.jsonl", [{"foo": 1, "bar": 2}])
-    with pytest.raises(InputError, match=r"odd.jsonl:1: unknown format: fields bar, foo; pass --format"):
+    with pytest.raises(InputError, match=r"odd.jsonl:1: unknown format: fields bar, foo; map your columns"):
         curate([str(tmp_path / "odd.jsonl")], tmp_path / "ws", progress=False, until="normalize")
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(InputError, match="unknown file type"):
