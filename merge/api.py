@@ -14,9 +14,15 @@ from .plan import ModelInfo, StepPlan, StepResult, execute, plan_config, plan_st
 from .tensors import DEFAULT_SHARD_BYTES, MemoryWriter
 
 
-def run_config(path: str | Path, out: str | Path, *, shard_bytes: int = DEFAULT_SHARD_BYTES,
-               steps_dir: str | Path | None = None, seed: int | None = None,
-               progress: bool = False) -> list[StepResult]:
+def run_config(
+    path: str | Path,
+    out: str | Path,
+    *,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    steps_dir: str | Path | None = None,
+    seed: int | None = None,
+    progress: bool = False,
+) -> list[StepResult]:
     """Check, then run, every step of a merge config; the last step's model is written to `out`."""
     plans = plan_config(path, out, steps_dir=steps_dir, seed=seed)
     return [run_plan(plan, shard_bytes, progress) for plan in plans]
@@ -54,20 +60,40 @@ def merge_state_dicts(
     elif base is not None:
         base_ref = "base"
         infos[base_ref] = ModelInfo.from_state_dict(base_ref, base)
-    step = StepSpec(name="merge", method=method, models=specs, base_model=base_ref,
-                    parameters=[parameters or {}], dtype=dtype, out_dtype=out_dtype, seed=seed,
-                    where=f"merge_state_dicts({method!r})")
+    step = StepSpec(
+        name="merge",
+        method=method,
+        models=specs,
+        base_model=base_ref,
+        parameters=[parameters or {}],
+        dtype=dtype,
+        out_dtype=out_dtype,
+        seed=seed,
+        where=f"merge_state_dicts({method!r})",
+    )
     plan = plan_step(step, infos.__getitem__, None)
     writer = MemoryWriter([(t.name, t.shape, t.dtype) for t in plan.tensors])
     execute(plan, writer)
     return writer.tensors
 
 
-def merge_tensors(method: str, tensors: Sequence[torch.Tensor], *, base: int | None = None,
-                  parameters: Mapping[str, Any] | None = None,
-                  model_parameters: Sequence[Mapping[str, Any]] | None = None,
-                  name: str = "weight", seed: int = 0) -> torch.Tensor:
+def merge_tensors(
+    method: str,
+    tensors: Sequence[torch.Tensor],
+    *,
+    base: int | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    model_parameters: Sequence[Mapping[str, Any]] | None = None,
+    name: str = "weight",
+    seed: int = 0,
+) -> torch.Tensor:
     """Merge single tensors (base = the index of the base among them); handy for checking formulas."""
-    merged = merge_state_dicts(method, [{name: tensor} for tensor in tensors], base=base,
-                               parameters=parameters, model_parameters=model_parameters, seed=seed)
+    merged = merge_state_dicts(
+        method,
+        [{name: tensor} for tensor in tensors],
+        base=base,
+        parameters=parameters,
+        model_parameters=model_parameters,
+        seed=seed,
+    )
     return merged[name]

@@ -17,13 +17,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ties, dare_ties, dare_linear, slerp, model_stock, arcee_fusion. Every check (architecture, "
         "tensor names, shapes, vocabularies, tied embeddings, parameters) runs before any merging.",
     )
-    parser.add_argument("config", help="merge config (YAML): merge_method, base_model, models, parameters, or steps:")
+    parser.add_argument(
+        "config", help="merge config (YAML): merge_method, base_model, models, parameters, or steps:"
+    )
     parser.add_argument("--out", required=True, help="folder for the merged model (the last step's output)")
     parser.add_argument("--steps-dir", help="folder for the outputs of earlier steps (default: OUT/steps)")
-    parser.add_argument("--shard-size", default="5GB", type=parse_size,
-                        help="largest safetensors shard to write, e.g. 2GB or 500MB (default 5GB)")
-    parser.add_argument("--seed", type=int, help="seed for DARE masks and sampled quantiles (overrides the config)")
-    parser.add_argument("--check", action="store_true", help="run the checks and print the plan, merge nothing")
+    parser.add_argument(
+        "--shard-size",
+        default="5GB",
+        type=parse_size,
+        help="largest safetensors shard to write, e.g. 2GB or 500MB (default 5GB)",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed for DARE masks and sampled quantiles (overrides the config)"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="run the checks and print the plan, merge nothing"
+    )
     parser.set_defaults(func=run)
 
 
@@ -47,15 +57,28 @@ def run(args: argparse.Namespace) -> int:
     plans = plan_config(args.config, args.out, steps_dir=args.steps_dir, seed=args.seed)
     for plan in plans:
         inputs = ", ".join(info.label for info in plan.inputs)
-        print(f"step {plan.step.name}: {plan.method.name} of {inputs}: checks passed "
-              f"({len(plan.tensors)} tensors, {_size(plan.total_bytes)})", file=sys.stderr)
+        print(
+            f"step {plan.step.name}: {plan.method.name} of {inputs}: checks passed "
+            f"({len(plan.tensors)} tensors, {_size(plan.total_bytes)})",
+            file=sys.stderr,
+        )
         for note in plan.notes:
             print(f"  note: {note}", file=sys.stderr)
     if args.check:
         return 0
     results = [run_plan(plan, args.shard_size, progress=True) for plan in plans]
-    rows = [[r.name, r.method, str(len(r.inputs)), str(r.tensors), _size(r.bytes), f"{r.seconds:.1f}", str(r.out_dir)]
-            for r in results]
+    rows = [
+        [
+            r.name,
+            r.method,
+            str(len(r.inputs)),
+            str(r.tensors),
+            _size(r.bytes),
+            f"{r.seconds:.1f}",
+            str(r.out_dir),
+        ]
+        for r in results
+    ]
     print(table(["step", "method", "inputs", "tensors", "size", "seconds", "output"], rows))
     return 0
 
@@ -80,6 +103,9 @@ def _size(count: int) -> str:
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """A plain fixed-width table."""
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in [headers, *rows]]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [headers, *rows]
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)

@@ -14,8 +14,13 @@ A single merge is written as mergekit writes it::
     out_dtype: bfloat16      # dtype written (default: dtype, else each tensor's input dtype)
     tokenizer_source: base   # or a model; other vocabularies are padded/truncated to it
 
-`slices:` is accepted when it is one slice whose sources span every layer (what mergekit's
-docs show for slerp); `modules:` and layer stacking are not supported.
+`slices:` builds the output from layer ranges, as in mergekit: each slice lists `sources`
+(a model and a `layer_range: [start, end)`, all of one length), merged with the step's method
+layer by layer, and the slices' layers are stacked in order. So one slice of every model's
+layers is the same as `models:`, and a passthrough of several slices stacks, cuts or repeats
+layers (a "frankenmerge"). Tensors outside the layers come from the first slice's sources
+(embeddings) or the last slice's (final norm, lm_head). A slice may set its own `parameters`
+and `base_model`. `modules:` (multimodal models) is not supported.
 
 Chained merges list such blocks under `steps:`; each step has a `name`, and a later step may
 name an earlier step wherever it would name a model (TinyR1's Branch-Merge is two steps).
@@ -45,14 +50,31 @@ from .errors import MergeError
 log = logging.getLogger("merge")
 
 STEP_KEYS = {
-    "name", "merge_method", "base_model", "models", "slices", "parameters", "dtype", "out_dtype",
-    "tokenizer_source", "tokenizer", "chat_template", "seed", "untie_embeddings",
+    "name",
+    "merge_method",
+    "base_model",
+    "models",
+    "slices",
+    "parameters",
+    "dtype",
+    "out_dtype",
+    "tokenizer_source",
+    "tokenizer",
+    "chat_template",
+    "seed",
+    "untie_embeddings",
 }
 DTYPE_NAMES = {
-    "float32": "float32", "fp32": "float32", "float": "float32",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "float16": "float16", "fp16": "float16", "half": "float16",
-    "float64": "float64", "fp64": "float64",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "float64": "float64",
+    "fp64": "float64",
 }
 
 
@@ -64,6 +86,29 @@ class ModelSpec:
     parameters: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SourceSpec:
+    """One model's layer range [start, end) in a slice."""
+
+    ref: str
+    start: int
+    end: int
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SliceSpec:
+    """One output slice: the same number of layers from each source, merged layer by layer."""
+
+    sources: list[SourceSpec]
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    base_model: str | None = None
+
+    @property
+    def length(self) -> int:
+        return self.sources[0].end - self.sources[0].start
+
+
 @dataclass
 class StepSpec:
     """One merge: what mergekit calls a merge configuration."""
@@ -72,15 +117,15 @@ class StepSpec:
     method: str
     models: list[ModelSpec]
     base_model: str | None = None
-    # Shared settings, highest precedence first: the slice's parameters, then the global ones.
+    # Shared settings, highest precedence first (the global ones; a slice's come before them).
     parameters: list[Mapping[str, Any]] = field(default_factory=list)
     dtype: str | None = None
     out_dtype: str | None = None
     tokenizer_source: str | None = None
     untie_embeddings: bool = False
     seed: int = 0
-    # From slices: the layer_range end every model must have as its layer count.
-    layer_count: int | None = None
+    # With slices: the output's layers, slice by slice (models then lists every model once).
+    slices: list[SliceSpec] | None = None
     where: str = "config"
     raw: dict = field(default_factory=dict)
 
@@ -158,7 +203,9 @@ def _parse_step(data: Mapping, source: str, default_name: str) -> StepSpec:
     unknown = sorted(set(data) - STEP_KEYS - {"modules"})
     for key in unknown:
         hint = difflib.get_close_matches(key, STEP_KEYS, n=1)
-        log.warning("%s: unknown key %r ignored%s", here, key, f" (did you mean {hint[0]!r}?)" if hint else "")
+        log.warning(
+            "%s: unknown key %r ignored%s", here, key, f" (did you mean {hint[0]!r}?)" if hint else ""
+        )
     if "modules" in data:
         raise MergeError(f"{here}: modules: (per-module merges of multimodal models) is not supported")
     method = data.get("merge_method")
@@ -169,10 +216,14 @@ def _parse_step(data: Mapping, source: str, default_name: str) -> StepSpec:
     layers = [global_params]
     if "models" in data and "slices" in data:
         raise MergeError(f"{here}: give either models: or slices:, not both")
-    layer_count = None
+    slices = None
     if "slices" in data:
-        models, slice_params, layer_count = _models_from_slices(data["slices"], source)
-        layers.insert(0, slice_params)
+        slices = _slices(data["slices"], source)
+        models = list(
+            {
+                spec.ref: ModelSpec(spec.ref, spec.parameters) for piece in slices for spec in piece.sources
+            }.values()
+        )
     elif "models" in data:
         models = _models(data["models"], source, here)
     else:
@@ -191,11 +242,6 @@ def _parse_step(data: Mapping, source: str, default_name: str) -> StepSpec:
         tokenizer_source = tokenizer.get("source")
     if tokenizer_source is not None and not isinstance(tokenizer_source, str):
         raise MergeError(f"{here}: tokenizer_source must be 'base' or a model")
-    if tokenizer_source == "union":
-        raise MergeError(
-            f"{here}: tokenizer_source: union (building a new vocabulary) is not supported; "
-            "name the model whose tokenizer the merge should keep, or 'base'"
-        )
     if data.get("chat_template") is not None:
         log.warning("%s: chat_template is ignored; the tokenizer files are copied as they are", here)
 
@@ -219,7 +265,7 @@ def _parse_step(data: Mapping, source: str, default_name: str) -> StepSpec:
         tokenizer_source=tokenizer_source,
         untie_embeddings=untie,
         seed=seed,
-        layer_count=layer_count,
+        slices=slices,
         where=where,
         raw=_plain(data),
     )
@@ -263,7 +309,9 @@ def _check_setting(setting: Any, where: str) -> None:
             return
         for item in setting:
             if not isinstance(item, Mapping) or "value" not in item or set(item) - {"filter", "value"}:
-                raise MergeError(f"{where}: each entry of a filtered list needs a value (and optional filter)")
+                raise MergeError(
+                    f"{where}: each entry of a filtered list needs a value (and optional filter)"
+                )
             if item.get("filter") is not None and not isinstance(item["filter"], str):
                 raise MergeError(f"{where}: filter must be a string")
             _check_setting(item["value"], where)
@@ -296,30 +344,67 @@ def _models(value: Any, source: str, here: str) -> list[ModelSpec]:
     return models
 
 
-def _models_from_slices(value: Any, source: str) -> tuple[list[ModelSpec], Mapping[str, Any], int]:
-    if not isinstance(value, list) or len(value) != 1:
-        raise MergeError(
-            f"{_at(source, value)}: only one slice spanning all layers is supported "
-            "(stacking or cutting layers is not)"
+def _slices(value: Any, source: str) -> list[SliceSpec]:
+    if not isinstance(value, list) or not value:
+        raise MergeError(f"{_at(source, value)}: slices must be a non-empty list of {{sources: [...]}}")
+    slices = []
+    for number, out_slice in enumerate(value):
+        where = f"{_at(source, out_slice)}: slices[{number}]"
+        if (
+            not isinstance(out_slice, Mapping)
+            or not isinstance(out_slice.get("sources"), list)
+            or not out_slice["sources"]
+        ):
+            raise MergeError(f"{where}: a slice needs sources: (a list of model and layer_range)")
+        unknown = set(out_slice) - {"sources", "parameters", "base_model", "residual_weight"}
+        if unknown:
+            raise MergeError(
+                f"{where}: unknown keys {sorted(unknown)} (expected sources, parameters, base_model)"
+            )
+        if out_slice.get("residual_weight") is not None:
+            raise MergeError(f"{where}: residual_weight is not supported (mergekit does not use it either)")
+        base_model = out_slice.get("base_model")
+        if base_model is not None and not isinstance(base_model, str):
+            raise MergeError(f"{where}: base_model must be a model path")
+        sources = []
+        for index, entry in enumerate(out_slice["sources"]):
+            here = f"{_at(source, entry)}: slices[{number}].sources[{index}]"
+            ref = _model_ref(entry, here)
+            unknown = set(entry) - {"model", "layer_range", "parameters"}
+            if unknown:
+                raise MergeError(
+                    f"{here}: unknown keys {sorted(unknown)} (expected model, layer_range, parameters)"
+                )
+            layer_range = entry.get("layer_range")
+            if not (
+                isinstance(layer_range, list)
+                and len(layer_range) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) for n in layer_range)
+                and 0 <= layer_range[0] < layer_range[1]
+            ):
+                raise MergeError(
+                    f"{here}: layer_range must be [start, end] with 0 <= start < end (layers start..end-1)"
+                )
+            if any(spec.ref == ref for spec in sources):
+                raise MergeError(f"{here}: model {ref!r} is listed twice in one slice")
+            sources.append(
+                SourceSpec(
+                    ref,
+                    layer_range[0],
+                    layer_range[1],
+                    _parameters(entry.get("parameters"), f"{here}.parameters"),
+                )
+            )
+        lengths = {spec.end - spec.start for spec in sources}
+        if len(lengths) != 1:
+            raise MergeError(
+                f"{where}: every source of a slice needs the same number of layers "
+                f"(layer_ranges give {sorted(lengths)})"
+            )
+        slices.append(
+            SliceSpec(sources, _parameters(out_slice.get("parameters"), f"{where}.parameters"), base_model)
         )
-    out_slice = value[0]
-    where = f"{_at(source, out_slice)}: slices[0]"
-    if not isinstance(out_slice, Mapping) or not isinstance(out_slice.get("sources"), list):
-        raise MergeError(f"{where}: a slice needs sources:")
-    if out_slice.get("base_model") is not None or out_slice.get("residual_weight") is not None:
-        raise MergeError(f"{where}: base_model and residual_weight inside a slice are not supported")
-    models, ranges = [], set()
-    for index, entry in enumerate(out_slice["sources"]):
-        here = f"{_at(source, entry)}: sources[{index}]"
-        ref = _model_ref(entry, here)
-        layer_range = entry.get("layer_range")
-        if not (isinstance(layer_range, list) and len(layer_range) == 2 and layer_range[0] == 0):
-            raise MergeError(f"{here}: layer_range must be [0, number of layers]")
-        ranges.add(layer_range[1])
-        models.append(ModelSpec(ref, _parameters(entry.get("parameters"), f"{here}.parameters")))
-    if len(ranges) != 1:
-        raise MergeError(f"{where}: sources have different layer ranges; only whole models can be merged")
-    return models, _parameters(out_slice.get("parameters"), f"{where}.parameters"), ranges.pop()
+    return slices
 
 
 # ---------------------------------------------------------------------------------------------

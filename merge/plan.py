@@ -28,7 +28,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from .config import StepSpec, load_config, resolve
+from .config import SliceSpec, StepSpec, load_config, resolve
 from .errors import MergeError
 from .methods import Method, TensorJob, get_method, run_job
 from .tensors import DEFAULT_SHARD_BYTES, MemoryWriter, ModelReader, ShardedWriter, TensorMeta, nbytes
@@ -36,20 +36,40 @@ from .tensors import DEFAULT_SHARD_BYTES, MemoryWriter, ModelReader, ShardedWrit
 log = logging.getLogger("merge")
 
 TOKENIZER_FILES = (
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
-    "tokenizer.model", "added_tokens.json", "chat_template.jinja", "chat_template.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
     "generation_config.json",
 )
 ARCHITECTURE_FIELDS = (
-    "architectures", "model_type", "hidden_size", "intermediate_size", "num_hidden_layers",
-    "num_attention_heads", "num_key_value_heads", "head_dim", "n_embd", "n_layer", "n_head",
+    "architectures",
+    "model_type",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "n_embd",
+    "n_layer",
+    "n_head",
 )
 _HEAD = re.compile(r"(^|\.)(lm_head|embed_out)\.weight$")
 _EMBEDDING = re.compile(r"(^|\.)(embed_tokens|wte|word_embeddings|embed_in)\.weight$")
 _LAYER = re.compile(r"\.(\d+)\.")
 _MAX_LISTED = 8
-TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
-                "float64": torch.float64}
+TORCH_DTYPES = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+    "float64": torch.float64,
+}
 
 
 @dataclass(eq=False)
@@ -109,10 +129,26 @@ class OutputTensor:
     name: str
     shape: tuple[int, ...]
     dtype: torch.dtype
-    sources: list[str]  # the tensor to read from each input
+    inputs: list[int]  # indices into the plan's inputs (all of them, or one slice's sources)
+    sources: list[str]  # the tensor to read from each of those inputs
+    base: int | None  # the base's position in `inputs`
     params: dict[str, Any]
     model_params: list[dict[str, Any]]
     vocab_rows: int | None = None  # pad or truncate each input's rows to this
+    donor_source: str | None = None  # the tokenizer donor's tensor for padded rows
+
+
+@dataclass
+class Route:
+    """Where one output tensor comes from, before its parameters are resolved."""
+
+    name: str
+    inputs: list[int]
+    sources: list[str]
+    base: int | None
+    t: float
+    shared: list[Mapping[str, Any]]  # settings layers, highest precedence first
+    own: list[list[Mapping[str, Any]]]  # per input: its settings layers
 
 
 @dataclass
@@ -158,19 +194,16 @@ class StepResult:
 def plan_step(step: StepSpec, find: Callable[[str], ModelInfo], out_dir: Path | None) -> StepPlan:
     """Resolve a step's inputs and check that they can be merged; raises MergeError listing every problem."""
     method = get_method(step.method)
-    inputs = [find(spec.ref) for spec in step.models]
     refs = [spec.ref for spec in step.models]
-    base = None
-    if method.needs_base:
-        if step.base_model is None:
-            raise MergeError(f"{step.where}: {method.name} needs base_model")
-        if step.base_model not in refs:  # mergekit adds an unlisted base as an input too
-            inputs.append(find(step.base_model))
-            refs.append(step.base_model)
-        base = refs.index(step.base_model)
-    problem = method.check_inputs(len(inputs), base is not None)
-    if problem:
-        raise MergeError(f"{step.where}: {problem}")
+    uses_base = method.needs_base or (method.optional_base and step.base_model is not None)
+    slice_bases = [piece.base_model for piece in step.slices or [] if piece.base_model]
+    if method.needs_base and step.base_model is None and not slice_bases:
+        raise MergeError(f"{step.where}: {method.name} needs base_model")
+    if uses_base and step.slices is None and step.base_model not in refs:
+        refs.append(step.base_model)  # mergekit adds an unlisted base as an input too
+    inputs = [find(ref) for ref in refs]
+    base = refs.index(step.base_model) if uses_base and step.base_model in refs else None
+    _check_method_inputs(step, method, refs, base)
     notes = []
     if step.base_model is not None and base is None and step.base_model not in refs:
         notes.append(f"base_model {step.base_model} is not used by {method.name}")
@@ -190,26 +223,60 @@ def plan_step(step: StepSpec, find: Callable[[str], ModelInfo], out_dir: Path | 
     problems: list[str] = []
     reference = inputs[config_donor]
     _check_architecture(inputs, reference, step, problems)
-    sources, untied = _tensor_sources(inputs, reference, step, problems)
+    head, untied = _head_plan(inputs, step, problems)
+    if step.slices is None:
+        routes = _model_routes(inputs, refs, base, reference, step, head, untied, problems)
+        layer_sources = None
+    else:
+        routes, layer_sources = _slice_routes(
+            inputs, refs, uses_base, reference, step, head, untied, problems
+        )
     vocab_rows = _check_vocabulary(inputs, tokenizer_donor, step, problems, notes)
     vocab_differs = len({info.vocab_rows for info in inputs}) > 1
-    _check_shapes(inputs, reference, sources, vocab_differs, problems)
+    _check_shapes(inputs, routes, vocab_differs, problems)
     if problems:
         raise MergeError(_problem_report(step, problems))
 
-    tensors = _output_tensors(step, method, inputs, refs, base, reference, sources, vocab_rows)
+    tensors = _output_tensors(
+        step, method, inputs, routes, reference, tokenizer_donor, head, untied, vocab_rows
+    )
     out_config = dict(reference.config)
     if vocab_rows is not None and out_config:
         out_config["vocab_size"] = vocab_rows
+    if layer_sources is not None and out_config:
+        _restack_config(out_config, inputs, refs, layer_sources)
     if untied:
         out_config["tie_word_embeddings"] = False
-        notes.append("lm_head untied from the embeddings for " + ", ".join(untied))
+        notes.append("lm_head untied from the embeddings for " + ", ".join(info.label for info in untied))
     forced = step.out_dtype or step.dtype
     if forced and out_config:
         # transformers 5 writes "dtype", earlier versions "torch_dtype": keep the donor's spelling.
         for key in [key for key in ("dtype", "torch_dtype") if key in out_config] or ["torch_dtype"]:
             out_config[key] = forced
-    return StepPlan(step, method, inputs, base, config_donor, tokenizer_donor, tensors, out_config, out_dir, notes)
+    return StepPlan(
+        step, method, inputs, base, config_donor, tokenizer_donor, tensors, out_config, out_dir, notes
+    )
+
+
+def _check_method_inputs(step: StepSpec, method: Method, refs: list[str], base: int | None) -> None:
+    """The method's input contract, for the whole step or for each slice."""
+    if step.slices is None:
+        problem = method.check_inputs(len(refs), base is not None)
+        if problem:
+            raise MergeError(f"{step.where}: {problem}")
+        return
+    for number, piece in enumerate(step.slices):
+        members = [spec.ref for spec in piece.sources]
+        slice_base = piece.base_model or step.base_model
+        if method.needs_base and slice_base not in members:
+            raise MergeError(
+                f"{step.where}: slices[{number}]: {method.name} needs its base_model "
+                f"({slice_base}) among the slice's sources {members}"
+            )
+        uses_base = method.needs_base or (method.optional_base and slice_base in members)
+        problem = method.check_inputs(len(members), uses_base)
+        if problem:
+            raise MergeError(f"{step.where}: slices[{number}]: {problem}")
 
 
 def _tokenizer_donor(step: StepSpec, refs: list[str], base: int | None, config_donor: int) -> int:
@@ -231,56 +298,208 @@ def _problem_report(step: StepSpec, problems: list[str]) -> str:
     return f"{step.where}: these models cannot be merged as configured:\n  - " + "\n  - ".join(shown) + more
 
 
-def _check_architecture(inputs: list[ModelInfo], reference: ModelInfo, step: StepSpec, problems: list[str]) -> None:
-    if step.layer_count is not None:
-        for info in inputs:
-            layers = _layer_count(info.tensors)
-            if layers != step.layer_count:
-                problems.append(f"model {info.label}: slices take layers [0, {step.layer_count}] "
-                                f"but it has {layers} layers (only whole models can be merged)")
+def _check_architecture(
+    inputs: list[ModelInfo], reference: ModelInfo, step: StepSpec, problems: list[str]
+) -> None:
+    # With slices the models may differ in depth: each layer range is checked against its model.
+    skipped = {"num_hidden_layers", "n_layer"} if step.slices is not None else set()
     for info in inputs:
         if info is reference:
             continue
         for key in ARCHITECTURE_FIELDS:
+            if key in skipped:
+                continue
             if key in info.config and key in reference.config and info.config[key] != reference.config[key]:
-                problems.append(f"model {info.label}: config.json {key} is {info.config[key]!r} "
-                                f"but {reference.label} has {reference.config[key]!r}")
+                problems.append(
+                    f"model {info.label}: config.json {key} is {info.config[key]!r} "
+                    f"but {reference.label} has {reference.config[key]!r}"
+                )
 
 
-def _tensor_sources(inputs: list[ModelInfo], reference: ModelInfo, step: StepSpec,
-                    problems: list[str]) -> tuple[dict[str, list[str]], list[str]]:
-    """Output tensor name -> the name to read in each input; plus the inputs whose lm_head was untied."""
+def _head_plan(
+    inputs: list[ModelInfo], step: StepSpec, problems: list[str]
+) -> tuple[str | None, list[ModelInfo]]:
+    """The separate lm_head's name (if any input has one), and the tied inputs whose embeddings stand in for it."""
     heads = {info.head_name for info in inputs} - {None}
     tied = [info for info in inputs if info.head_name is None and info.embedding_name is not None]
     separate = [info for info in inputs if info.head_name is not None]
     head = next(iter(sorted(heads)), None)
-    untie = bool(tied and separate)
-    if untie and not step.untie_embeddings:
+    if tied and separate and not step.untie_embeddings:
         problems.append(
             f"tied embeddings: lm_head is tied to the input embeddings in {', '.join(i.label for i in tied)} "
             f"but is a separate {head} in {', '.join(i.label for i in separate)}; set untie_embeddings: true "
             "to use each tied model's embeddings as its lm_head and write an untied model"
         )
+    return head, tied if separate else []
+
+
+def _source_name(info: ModelInfo, name: str, head: str | None, untied: list[ModelInfo]) -> str:
+    """The tensor to read from `info` for the output tensor `name` (its embeddings for an untied lm_head)."""
+    return info.embedding_name if (name == head and info in untied) else name
+
+
+def _model_routes(
+    inputs: list[ModelInfo],
+    refs: list[str],
+    base: int | None,
+    reference: ModelInfo,
+    step: StepSpec,
+    head: str | None,
+    untied: list[ModelInfo],
+    problems: list[str],
+) -> list[Route]:
+    """models: every output tensor merges the same-named tensor of every input."""
     names = list(reference.tensors)
-    if untie and head not in names:
+    if untied and head not in names:
         names.append(head)
-    sources: dict[str, list[str]] = {}
-    for name in names:
-        sources[name] = [
-            info.embedding_name if (untie and name == head and info.head_name is None) else name for info in inputs
-        ]
+    sources = {name: [_source_name(info, name, head, untied) for info in inputs] for name in names}
     for index, info in enumerate(inputs):
-        own = {name for name in info.tensors}
+        own = set(info.tensors)
         wanted = {per_input[index] for per_input in sources.values()}
         missing = sorted(wanted - own)
         extra = sorted(own - wanted)
         if missing:
-            problems.append(f"model {info.label}: lacks {len(missing)} tensor(s) that {reference.label} has: "
-                            + _listing(missing))
+            problems.append(
+                f"model {info.label}: lacks {len(missing)} tensor(s) that {reference.label} has: "
+                + _listing(missing)
+            )
         if extra:
-            problems.append(f"model {info.label}: has {len(extra)} tensor(s) that {reference.label} lacks: "
-                            + _listing(extra))
-    return sources, [info.label for info in tied] if untie else []
+            problems.append(
+                f"model {info.label}: has {len(extra)} tensor(s) that {reference.label} lacks: "
+                + _listing(extra)
+            )
+    layers = _layer_count(sources)
+    own_layers = [step.model_layers(ref) for ref in refs]
+    return [
+        Route(
+            name,
+            list(range(len(inputs))),
+            per_input,
+            base,
+            _layer_position(name, layers),
+            step.parameters,
+            own_layers,
+        )
+        for name, per_input in sources.items()
+    ]
+
+
+def _slice_routes(
+    inputs: list[ModelInfo],
+    refs: list[str],
+    uses_base: bool,
+    reference: ModelInfo,
+    step: StepSpec,
+    head: str | None,
+    untied: list[ModelInfo],
+    problems: list[str],
+) -> tuple[list[Route], list[tuple[int, int]]]:
+    """slices: layers slice by slice, numbered on from 0; embeddings from the first slice, the rest from the last.
+
+    Also returns, per output layer, the (input, layer) its first source read, for the output's config.
+    """
+    outside = [name for name in reference.tensors if not _LAYER.search(name)]
+    if untied and head not in outside:
+        outside.append(head)
+    first = [name for name in outside if _EMBEDDING.search(name)]
+    last = [name for name in outside if not _EMBEDDING.search(name)]
+    names_by_layer = [_names_by_layer(info) for info in inputs]
+    routes: list[Route] = []
+    layer_sources: list[tuple[int, int]] = []
+
+    def members_of(piece: SliceSpec) -> tuple[list[int], int | None]:
+        members = [refs.index(spec.ref) for spec in piece.sources]
+        slice_base = piece.base_model or step.base_model
+        own_refs = [spec.ref for spec in piece.sources]
+        return members, (own_refs.index(slice_base) if uses_base and slice_base in own_refs else None)
+
+    def outside_routes(names: list[str], piece: SliceSpec) -> None:
+        members, base = members_of(piece)
+        for name in names:
+            per = [_source_name(inputs[i], name, head, untied) for i in members]
+            for i, source in zip(members, per, strict=True):
+                if source not in inputs[i].tensors:
+                    problems.append(f"model {inputs[i].label}: lacks {source}, which {reference.label} has")
+            shared = [piece.parameters, *step.parameters]
+            routes.append(
+                Route(
+                    name,
+                    members,
+                    per,
+                    base,
+                    0.0,
+                    shared,
+                    [[spec.parameters, *shared] for spec in piece.sources],
+                )
+            )
+
+    outside_routes(first, step.slices[0])
+    for number, piece in enumerate(step.slices):
+        members, base = members_of(piece)
+        short = False
+        for i, spec in zip(members, piece.sources, strict=True):
+            count = len(names_by_layer[i])
+            if spec.end > count:
+                problems.append(
+                    f"slices[{number}]: model {inputs[i].label} has {count} layers, so layer_range "
+                    f"[{spec.start}, {spec.end}] reaches past its last layer ({count - 1})"
+                )
+                short = True
+        if short:
+            continue
+        shared = [piece.parameters, *step.parameters]
+        own = [[spec.parameters, *shared] for spec in piece.sources]
+        for offset in range(piece.length):
+            t = offset / (piece.length - 1) if piece.length > 1 else 1.0
+            out_layer = len(layer_sources)
+            leader = piece.sources[0].start + offset
+            for name in names_by_layer[members[0]][leader]:
+                per = [_with_layer(name, spec.start + offset) for spec in piece.sources]
+                for i, source in zip(members, per, strict=True):
+                    if source not in inputs[i].tensors:
+                        problems.append(
+                            f"model {inputs[i].label}: lacks {source}, which {inputs[members[0]].label} has"
+                        )
+                routes.append(Route(_with_layer(name, out_layer), members, per, base, t, shared, own))
+            layer_sources.append((members[0], leader))
+    outside_routes(last, step.slices[-1])
+    return routes, layer_sources
+
+
+def _names_by_layer(info: ModelInfo) -> list[list[str]]:
+    """The tensor names of each layer, in checkpoint order."""
+    layers: list[list[str]] = [[] for _ in range(_layer_count(info.tensors))]
+    for name in info.tensors:
+        match = _LAYER.search(name)
+        if match:
+            layers[int(match.group(1))].append(name)
+    return layers
+
+
+def _with_layer(name: str, layer: int) -> str:
+    return _LAYER.sub(f".{layer}.", name, count=1)
+
+
+def _restack_config(
+    config: dict, inputs: list[ModelInfo], refs: list[str], layer_sources: list[tuple[int, int]]
+) -> None:
+    """The output's layer count, and per-layer settings (such as layer_types) from each layer's source."""
+    count = len(layer_sources)
+    for key in ("num_hidden_layers", "n_layer"):
+        if key in config:
+            config[key] = count
+    for key, value in list(config.items()):
+        if key != "layer_types" or not isinstance(value, list):
+            continue
+        per_layer = []
+        for index, layer in layer_sources:
+            own = inputs[index].config.get(key)
+            per_layer.append(
+                own[layer]
+                if isinstance(own, list) and layer < len(own)
+                else value[min(layer, len(value) - 1)]
+            )
+        config[key] = per_layer
 
 
 def _listing(names: list[str]) -> str:
@@ -288,8 +507,9 @@ def _listing(names: list[str]) -> str:
     return shown + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
 
 
-def _check_vocabulary(inputs: list[ModelInfo], donor: int, step: StepSpec, problems: list[str],
-                      notes: list[str]) -> int | None:
+def _check_vocabulary(
+    inputs: list[ModelInfo], donor: int, step: StepSpec, problems: list[str], notes: list[str]
+) -> int | None:
     """The vocabulary size to pad/truncate to, or None when every input already has the same one."""
     rows = {info.label: info.vocab_rows for info in inputs if info.vocab_rows is not None}
     tables = {info.label: _token_table(info.tokenizer_dir) for info in inputs}
@@ -309,8 +529,9 @@ def _check_vocabulary(inputs: list[ModelInfo], donor: int, step: StepSpec, probl
     return target
 
 
-def _compare_tokens(inputs: list[ModelInfo], donor: int, tables: dict[str, dict[int, str] | None],
-                    notes: list[str]) -> None:
+def _compare_tokens(
+    inputs: list[ModelInfo], donor: int, tables: dict[str, dict[int, str] | None], notes: list[str]
+) -> None:
     reference = tables.get(inputs[donor].label)
     if not reference:
         return
@@ -320,8 +541,10 @@ def _compare_tokens(inputs: list[ModelInfo], donor: int, tables: dict[str, dict[
             continue
         for token_id in sorted(set(table) & set(reference)):
             if table[token_id] != reference[token_id]:
-                notes.append(f"warning: token id {token_id} is {table[token_id]!r} in {info.label} but "
-                             f"{reference[token_id]!r} in {inputs[donor].label}; rows are merged by id")
+                notes.append(
+                    f"warning: token id {token_id} is {table[token_id]!r} in {info.label} but "
+                    f"{reference[token_id]!r} in {inputs[donor].label}; rows are merged by id"
+                )
                 break
 
 
@@ -344,20 +567,26 @@ def _token_table(directory: Path | None) -> dict[int, str] | None:
         return None
 
 
-def _check_shapes(inputs: list[ModelInfo], reference: ModelInfo, sources: dict[str, list[str]],
-                  vocab_differs: bool, problems: list[str]) -> None:
-    """Every tensor has one shape across inputs (vocabulary rows aside: _check_vocabulary's)."""
-    for name, per_input in sources.items():
-        shapes = [inputs[i].tensors[source].shape for i, source in enumerate(per_input)
-                  if source in inputs[i].tensors]
-        if len(shapes) != len(inputs):
-            continue  # already reported as a missing tensor
-        resized = vocab_differs and _is_vocab(name)
-        expected = shapes[next(i for i, info in enumerate(inputs) if info is reference)]
-        for info, shape in zip(inputs, shapes, strict=True):
+def _check_shapes(
+    inputs: list[ModelInfo], routes: list[Route], vocab_differs: bool, problems: list[str]
+) -> None:
+    """Every tensor has one shape across its inputs (vocabulary rows aside: _check_vocabulary's)."""
+    for route in routes:
+        pairs = [
+            (inputs[i], inputs[i].tensors[source].shape)
+            for i, source in zip(route.inputs, route.sources, strict=True)
+            if source in inputs[i].tensors
+        ]
+        if len(pairs) != len(route.inputs) or len(pairs) < 2:
+            continue  # a missing tensor is already reported
+        resized = vocab_differs and _is_vocab(route.name)
+        first, expected = pairs[0]
+        for info, shape in pairs[1:]:
             if (shape[1:] != expected[1:]) if resized else (shape != expected):
-                problems.append(f"tensor {name}: model {info.label} has shape {list(shape)} "
-                                f"but {reference.label} has {list(expected)}")
+                problems.append(
+                    f"tensor {route.name}: model {info.label} has shape {list(shape)} "
+                    f"but {first.label} has {list(expected)}"
+                )
 
 
 def _is_vocab(name: str) -> bool:
@@ -377,34 +606,65 @@ def _layer_position(name: str, layers: int) -> float:
     return int(match.group(1)) / (layers - 1) if layers > 1 else 1.0
 
 
-def _output_tensors(step: StepSpec, method: Method, inputs: list[ModelInfo], refs: list[str], base: int | None,
-                    reference: ModelInfo, sources: dict[str, list[str]], vocab_rows: int | None) -> list[OutputTensor]:
+def _output_tensors(
+    step: StepSpec,
+    method: Method,
+    inputs: list[ModelInfo],
+    routes: list[Route],
+    reference: ModelInfo,
+    tokenizer_donor: int,
+    head: str | None,
+    untied: list[ModelInfo],
+    vocab_rows: int | None,
+) -> list[OutputTensor]:
     _warn_unknown_parameters(step, method)
-    layers = _layer_count(sources)
-    reference_index = next(i for i, info in enumerate(inputs) if info is reference)
     forced = TORCH_DTYPES.get(step.out_dtype or step.dtype or "")
+    reference_index = inputs.index(reference)
     tensors = []
-    for name, per_input in sources.items():
-        t = _layer_position(name, layers)
-        meta = reference.tensors[per_input[reference_index]]
+    for route in routes:
+        position = route.inputs.index(reference_index) if reference_index in route.inputs else 0
+        meta = inputs[route.inputs[position]].tensors[route.sources[position]]
         try:
-            params = {key: resolve(key, step.parameters, name, t, default)
-                      for key, default in method.shared_params.items()}
+            params = {
+                key: resolve(key, route.shared, route.name, route.t, default)
+                for key, default in method.shared_params.items()
+            }
             model_params = []
-            for index, ref in enumerate(refs):
-                if index == base and not method.base_gets_model_params:
+            for slot, source in enumerate(route.sources):
+                if slot == route.base and not method.base_gets_model_params:
                     model_params.append({})
                     continue
-                model_params.append({key: resolve(key, step.model_layers(ref), per_input[index], t, default)
-                                     for key, default in method.model_params.items()})
+                model_params.append(
+                    {
+                        key: resolve(key, route.own[slot], source, route.t, default)
+                        for key, default in method.model_params.items()
+                    }
+                )
+            problem = method.check_parameters(params, model_params)
+            if problem:
+                raise MergeError(problem)
         except MergeError as error:
-            raise MergeError(f"{step.where}: tensor {name}: {error}") from None
+            raise MergeError(f"{step.where}: tensor {route.name}: {error}") from None
         shape = meta.shape
-        if vocab_rows is not None and _is_vocab(name):
+        vocab = vocab_rows is not None and _is_vocab(route.name)
+        if vocab:
             shape = (vocab_rows, *shape[1:])
         dtype = forced if forced is not None and meta.dtype.is_floating_point else meta.dtype
-        tensors.append(OutputTensor(name, shape, dtype, per_input, params, model_params,
-                                    vocab_rows if _is_vocab(name) else None))
+        donor = _source_name(inputs[tokenizer_donor], route.name, head, untied) if vocab else None
+        tensors.append(
+            OutputTensor(
+                route.name,
+                shape,
+                dtype,
+                route.inputs,
+                route.sources,
+                route.base,
+                params,
+                model_params,
+                vocab_rows if vocab else None,
+                donor,
+            )
+        )
     return tensors
 
 
@@ -412,6 +672,8 @@ def _warn_unknown_parameters(step: StepSpec, method: Method) -> None:
     known = set(method.shared_params) | set(method.model_params)
     given = {key for layer in step.parameters for key in layer}
     given |= {key for spec in step.models for key in spec.parameters}
+    for piece in step.slices or []:
+        given |= set(piece.parameters) | {key for spec in piece.sources for key in spec.parameters}
     for key in sorted(given - known):
         log.warning("%s: parameter %r is not used by %s", step.where, key, method.name)
 
@@ -420,8 +682,9 @@ def _warn_unknown_parameters(step: StepSpec, method: Method) -> None:
 # Chained configs
 
 
-def plan_config(path: str | Path, out: str | Path, *, steps_dir: str | Path | None = None,
-                seed: int | None = None) -> list[StepPlan]:
+def plan_config(
+    path: str | Path, out: str | Path, *, steps_dir: str | Path | None = None, seed: int | None = None
+) -> list[StepPlan]:
     """Plan every step of a config file; the last step writes to `out`, earlier ones to steps_dir/NAME."""
     path = Path(path)
     out = Path(out)
@@ -468,25 +731,36 @@ def _locate(ref: str, config_dir: Path) -> Path:
 def execute(plan: StepPlan, writer: ShardedWriter | MemoryWriter, progress: bool = False) -> None:
     """Merge every output tensor of a plan into `writer`, one tensor name at a time."""
     dtype = TORCH_DTYPES.get(plan.step.dtype or "")
-    with tqdm(total=plan.total_bytes, unit="B", unit_scale=True, desc=plan.step.name, disable=not progress,
-              leave=False) as bar:
+    with tqdm(
+        total=plan.total_bytes,
+        unit="B",
+        unit_scale=True,
+        desc=plan.step.name,
+        disable=not progress,
+        leave=False,
+    ) as bar:
         for out in plan.tensors:
-            inputs = [_load(plan, index, out, dtype) for index in range(len(plan.inputs))]
-            job = TensorJob(out.name, inputs, plan.base, out.params, out.model_params, plan.step.seed)
+            inputs = [
+                _load(plan, index, source, out, dtype)
+                for index, source in zip(out.inputs, out.sources, strict=True)
+            ]
+            job = TensorJob(out.name, inputs, out.base, out.params, out.model_params, plan.step.seed)
             for rows, values in run_job(plan.method, job):
                 writer.write(out.name, rows, values.to(out.dtype))
             del inputs, job
             bar.update(nbytes(out.shape, out.dtype))
 
 
-def _load(plan: StepPlan, index: int, out: OutputTensor, dtype: torch.dtype | None) -> torch.Tensor:
-    tensor = plan.inputs[index].read(out.sources[index])
+def _load(
+    plan: StepPlan, index: int, source: str, out: OutputTensor, dtype: torch.dtype | None
+) -> torch.Tensor:
+    tensor = plan.inputs[index].read(source)
     if out.vocab_rows is not None and tensor.shape[0] != out.vocab_rows:
         if tensor.shape[0] > out.vocab_rows:
             tensor = tensor[: out.vocab_rows]
         else:  # rows the model lacks take the tokenizer donor's values: no change for those tokens
-            donor = plan.inputs[plan.tokenizer_donor].read(out.sources[plan.tokenizer_donor])
-            tensor = torch.cat([tensor, donor[tensor.shape[0]: out.vocab_rows].to(tensor.dtype)])
+            donor = plan.inputs[plan.tokenizer_donor].read(out.donor_source)
+            tensor = torch.cat([tensor, donor[tensor.shape[0] : out.vocab_rows].to(tensor.dtype)])
     if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
         tensor = tensor.to(dtype)
     return tensor
@@ -511,7 +785,13 @@ def run_plan(plan: StepPlan, shard_bytes: int = DEFAULT_SHARD_BYTES, progress: b
             if (donor / name).is_file():
                 shutil.copyfile(donor / name, out_dir / name)
     (out_dir / "merge_config.yaml").write_text(yaml.safe_dump(plan.step.raw, sort_keys=False))
-    return StepResult(plan.step.name, plan.method.name, [i.label for i in plan.inputs], len(plan.tensors),
-                      plan.total_bytes, time.perf_counter() - started, out_dir, plan.notes)
-
-
+    return StepResult(
+        plan.step.name,
+        plan.method.name,
+        [i.label for i in plan.inputs],
+        len(plan.tensors),
+        plan.total_bytes,
+        time.perf_counter() - started,
+        out_dir,
+        plan.notes,
+    )

@@ -29,10 +29,18 @@ DEFAULT_SHARD_BYTES = 5 * 1000**3
 _SHARD_NAME = re.compile(r"^model-\d{5}-of-\d{5}\.safetensors$")
 
 DTYPES: dict[str, torch.dtype] = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
-    "U8": torch.uint8, "BOOL": torch.bool,
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "F8_E4M3": torch.float8_e4m3fn,
+    "F8_E5M2": torch.float8_e5m2,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
 }
 DTYPE_CODES = {dtype: code for code, dtype in DTYPES.items()}
 
@@ -56,7 +64,9 @@ class ModelReader:
             with safe_open(file, framework="pt") as handle:
                 for name in handle.keys():
                     if name in self.files:
-                        raise MergeError(f"{self.path}: tensor {name} is in both {self.files[name].name} and {file.name}")
+                        raise MergeError(
+                            f"{self.path}: tensor {name} is in both {self.files[name].name} and {file.name}"
+                        )
                     view = handle.get_slice(name)
                     code = view.get_dtype()
                     if code not in DTYPES:
@@ -80,8 +90,10 @@ class ModelReader:
         if files:
             return files
         if list(self.path.glob("*.bin")) or list(self.path.glob("*.pt")):
-            raise MergeError(f"{self.path} has only PyTorch pickle weights; save it with safetensors first "
-                             "(model.save_pretrained(dir, safe_serialization=True))")
+            raise MergeError(
+                f"{self.path} has only PyTorch pickle weights; save it with safetensors first "
+                "(model.save_pretrained(dir, safe_serialization=True))"
+            )
         raise MergeError(f"{self.path} has no safetensors weights")
 
     def read(self, name: str) -> torch.Tensor:
@@ -93,8 +105,12 @@ class ModelReader:
 class ShardedWriter:
     """Writes a known list of tensors into model-0000N-of-0000M.safetensors files plus an index."""
 
-    def __init__(self, out_dir: str | Path, tensors: Sequence[tuple[str, Sequence[int], torch.dtype]],
-                 max_shard_bytes: int = DEFAULT_SHARD_BYTES):
+    def __init__(
+        self,
+        out_dir: str | Path,
+        tensors: Sequence[tuple[str, Sequence[int], torch.dtype]],
+        max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+    ):
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         shards: list[list[tuple[str, tuple[int, ...], torch.dtype, int]]] = [[]]
@@ -127,7 +143,11 @@ class ShardedWriter:
         header: dict[str, object] = {"__metadata__": {"format": "pt"}}
         offset = 0
         for name, shape, dtype, size in shard:
-            header[name] = {"dtype": DTYPE_CODES[dtype], "shape": list(shape), "data_offsets": [offset, offset + size]}
+            header[name] = {
+                "dtype": DTYPE_CODES[dtype],
+                "shape": list(shape),
+                "data_offsets": [offset, offset + size],
+            }
             offset += size
         blob = json.dumps(header, separators=(",", ":")).encode()
         blob += b" " * (-len(blob) % 8)  # the data section starts 8-byte aligned

@@ -1,66 +1,129 @@
-"""The task-vector family shared by task_arithmetic, ties, dare_ties and dare_linear.
+"""The task-vector family: task_arithmetic, ties, dare_*, breadcrumbs*, della*.
 
 Each non-base model i gives a task vector d_i = x_i - base. Optionally it is sparsified to a
-fraction `density` of its entries (by magnitude for TIES, at random for DARE) and rescaled; then
+fraction `density` of its entries (which entries: see `Sparsify`) and rescaled; then
 
     w_i d_i                       weighted
     m_i = [sign(w_i d_i) == s]    with s = sign(sum_i w_i d_i) (+1 on ties): sign consensus (TIES)
     merged = base + lambda * sum_i w_i d_i m_i / D
 
 where m_i = 1 without consensus, and D = sum_i w_i m_i (elementwise, 1 where it is 0) when
-`normalize` is true, else 1. The modules of the four methods say which steps they use.
+`normalize` is true, else 1. With `rescale: true` each sparsified vector is multiplied by
+|d_i|_1 / |kept d_i|_1 (1 when either is below 1e-7), so it keeps its L1 norm. The modules of
+the methods say which steps they use.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
+from ._select import kth_largest, magnitude_of
 from .base import Method, TensorJob
 
-# Tensors up to this size get an exact kthvalue directly; larger ones are bracketed first.
-_DIRECT_SELECT = 1 << 22
-_SAMPLE = 1 << 16
-_MARGIN = 0.01
 _RESCALE_EPS = 1e-7
+
+
+class Sparsify:
+    """Which entries of a task vector survive (density < 1 only; density >= 1 keeps them all)."""
+
+    MAGNITUDE = "magnitude"  # the k = max(1, int(density * numel)) largest |d| (TIES)
+    RANDOM = "random"  # each entry with probability density (DARE)
+    OUTLIERS = (
+        "outliers"  # the int(density * numel) largest |d| after the int(gamma * numel) largest (breadcrumbs)
+    )
+    RANKED = "ranked"  # each entry with a probability that grows with its |d| rank in its row (DELLA)
+
+
+@dataclass(frozen=True)
+class Keep:
+    """How one model's task vector is sparsified: |d| bounds (magnitude and outliers) and its rescale factor."""
+
+    low: float = 0.0
+    high: float = math.inf
+    scale: float = 1.0
 
 
 class TaskVectorMethod(Method):
     needs_base = True
     min_inputs = 2
-    sparsify: ClassVar[str | None] = None  # None, "magnitude" or "random"
+    sparsify: ClassVar[str | None] = None  # one of the Sparsify names
     consensus: ClassVar[bool] = False
     shared_params = {"lambda": 1.0, "normalize": False, "rescale": False, "int8_mask": False}
     model_params = {"weight": 1.0, "density": 1.0}
 
-    def prepare(self, job: TensorJob) -> dict[int, tuple[float | None, float]]:
-        """Per non-base model: (magnitude threshold or None, rescale factor)."""
-        sparse = [i for i in job.others if self.sparsify is not None and job.model_params[i]["density"] < 1]
-        thresholds: dict[int, float | None] = dict.fromkeys(job.others)
-        if self.sparsify == "magnitude":
-            thresholds.update(_magnitude_thresholds(job, sparse))
-        state = {}
+    def sparse(self, job: TensorJob, index: int) -> bool:
+        return self.sparsify is not None and job.model_params[index]["density"] < 1
+
+    def prepare(self, job: TensorJob) -> dict[int, Keep | None]:
+        """Per non-base model: its Keep, or None when it is not sparsified."""
+        n = job.numel
+        bounds: dict[int, dict[str, float]] = {}
+        requests = {}
         for index in job.others:
-            scale = 1.0
-            if index in sparse and job.params["rescale"]:
-                scale = _l1_rescale(job, index, thresholds[index], self)
-            state[index] = (thresholds[index], scale)
+            if not self.sparse(job, index):
+                continue
+            params = job.model_params[index]
+            bounds[index] = {}
+            if self.sparsify == Sparsify.MAGNITUDE:
+                if params["density"] <= 0:
+                    bounds[index]["low"] = math.inf  # keeps nothing
+                else:
+                    requests[index, "low"] = (
+                        magnitude_of(index, job.base),
+                        max(1, int(params["density"] * n)),
+                    )
+            elif self.sparsify == Sparsify.OUTLIERS:
+                target = int(params["density"] * n)
+                top = int(params["gamma"] * n)
+                bottom = max(0, n - target - top)  # fewer outliers dropped when density needs them
+                if target == 0:
+                    bounds[index]["low"] = math.inf
+                else:
+                    score = magnitude_of(index, job.base)
+                    requests[index, "high"] = (score, n - bottom - target + 1)
+                    requests[index, "low"] = (score, n - bottom)
+        for (index, bound), value in kth_largest(job, requests).items():
+            bounds[index][bound] = value
+        state: dict[int, Keep | None] = dict.fromkeys(job.others)
+        for index, found in bounds.items():
+            keep = Keep(**found)
+            if job.params["rescale"]:
+                keep = Keep(keep.low, keep.high, _l1_rescale(job, index, keep, self))
+            state[index] = keep
         return state
 
-    def sparse_delta(self, job: TensorJob, index: int, rows: slice, base: torch.Tensor, state: Any) -> torch.Tensor:
+    def mask(self, job: TensorJob, index: int, rows: slice, delta: torch.Tensor, keep: Keep) -> torch.Tensor:
+        """`delta` (rows of model `index`'s task vector, modified in place) with the dropped entries zeroed."""
+        density = job.model_params[index]["density"]
+        if self.sparsify == Sparsify.MAGNITUDE:
+            return _keep_at_least(delta, keep.low)
+        if self.sparsify == Sparsify.OUTLIERS:
+            magnitude = delta.abs()
+            return delta.mul_((magnitude >= keep.low) & (magnitude <= keep.high))
+        if self.sparsify == Sparsify.RANDOM:
+            generator = job.generator("dare", index, rows.start)  # the same mask in prepare and combine
+            return delta.mul_(torch.rand(delta.shape, generator=generator, dtype=torch.float32) < density)
+        generator = job.generator("della", index, rows.start)
+        epsilon = job.model_params[index]["epsilon"]
+        return delta.mul_(
+            torch.rand(delta.shape, generator=generator, dtype=torch.float32)
+            < _ranked_probability(delta, density, epsilon)
+        )
+
+    def sparse_delta(
+        self, job: TensorJob, index: int, rows: slice, base: torch.Tensor, state: Any
+    ) -> torch.Tensor:
         """The (sparsified, rescaled) task vector of input `index` on `rows`, in a fresh tensor."""
         delta = torch.sub(job.raw(index, rows), base)
-        threshold, scale = state[index]
-        density = job.model_params[index]["density"]
-        if self.sparsify is None or density >= 1:
+        keep = state[index]
+        if keep is None:
             return delta
-        if self.sparsify == "magnitude":
-            delta = _keep_at_least(delta, threshold)
-        else:
-            delta.mul_(_random_keep(job, index, rows, delta.shape, density))
-        return delta.mul_(scale) if scale != 1.0 else delta
+        delta = self.mask(job, index, rows, delta, keep)
+        return delta.mul_(keep.scale) if keep.scale != 1.0 else delta
 
     def combine(self, job: TensorJob, rows: slice, state: Any) -> torch.Tensor:
         base = job.rows(job.base, rows)
@@ -104,89 +167,29 @@ def _keep_at_least(delta: torch.Tensor, threshold: float) -> torch.Tensor:
     """delta where |delta| >= threshold, else 0 (hardshrink keeps |x| > lambda, so step just below)."""
     if threshold <= 0:
         return delta
+    if math.isinf(threshold):
+        return delta.zero_()
     below = torch.nextafter(torch.tensor(threshold, dtype=delta.dtype), torch.tensor(0.0, dtype=delta.dtype))
     return torch.nn.functional.hardshrink(delta, float(below))
 
 
-def _random_keep(job: TensorJob, index: int, rows: slice, shape: torch.Size, density: float) -> torch.Tensor:
-    # Seeded per (tensor, model, first row): the same mask in prepare and combine, whatever the order.
-    generator = job.generator("dare", index, rows.start)
-    return torch.rand(shape, generator=generator, dtype=torch.float32) < density
+def _ranked_probability(delta: torch.Tensor, density: float, epsilon: float) -> torch.Tensor:
+    """DELLA's keep probability: density - epsilon for the smallest |d| of a row, rising linearly with
+    the rank to density + epsilon for the largest (rows along the last dimension)."""
+    magnitude = delta.abs().reshape(-1, delta.shape[-1]) if delta.dim() else delta.abs().reshape(1, 1)
+    ranks = magnitude.argsort(dim=-1).argsort(dim=-1).to(torch.float32)  # 0 for the smallest
+    width = magnitude.shape[-1] - 1
+    position = ranks / width if width > 0 else torch.zeros_like(ranks)
+    return position.mul_(2 * epsilon).add_(density - epsilon).reshape(delta.shape)
 
 
-def _l1_rescale(job: TensorJob, index: int, threshold: float | None, method: TaskVectorMethod) -> float:
+def _l1_rescale(job: TensorJob, index: int, keep: Keep, method: TaskVectorMethod) -> float:
     """|d|_1 / |kept d|_1 over the whole tensor (1 when either is ~0)."""
-    density = job.model_params[index]["density"]
     before = after = 0.0
     for rows in job.chunks():
-        magnitude = job.delta(index, rows).abs_()
-        before += float(magnitude.sum(dtype=torch.float64))
-        if method.sparsify == "magnitude":
-            magnitude = _keep_at_least(magnitude, threshold)
-        else:
-            magnitude.mul_(_random_keep(job, index, rows, magnitude.shape, density))
-        after += float(magnitude.sum(dtype=torch.float64))
+        delta = job.delta(index, rows)
+        before += float(delta.abs().sum(dtype=torch.float64))
+        after += float(method.mask(job, index, rows, delta, keep).abs_().sum(dtype=torch.float64))
     if before < _RESCALE_EPS or after < _RESCALE_EPS:
         return 1.0
     return before / after
-
-
-def _magnitude_thresholds(job: TensorJob, indices: list[int]) -> dict[int, float]:
-    """Per model, the k-th largest |d| with k = max(1, int(density * numel)); keeping |d| >= it keeps k.
-
-    Entries tied with the k-th largest are all kept (mergekit breaks such ties arbitrarily).
-    Large tensors are bracketed first (one pass for all models, see _bracket); the rest, and any
-    model whose bracket missed, get an exact kthvalue over all of |d|.
-    """
-    n = job.numel
-    ranks = {i: max(1, int(job.model_params[i]["density"] * n)) for i in indices if job.model_params[i]["density"] > 0}
-    found = {i: math.inf for i in indices if i not in ranks}  # density 0 keeps nothing
-    if n > _DIRECT_SELECT and ranks:
-        found.update(_bracket(job, ranks))
-    for index, k in ranks.items():
-        if index not in found:
-            values = torch.cat([job.delta(index, rows).abs_().reshape(-1) for rows in job.chunks()])
-            found[index] = float(torch.kthvalue(values, n - k + 1).values)
-    return found
-
-
-def _bracket(job: TensorJob, ranks: dict[int, int]) -> dict[int, float]:
-    """Exact k-th largest |d| of a large tensor without sorting it.
-
-    A seeded sample brackets each answer in [low, high]; one pass over the tensor counts the
-    entries above `high` and gathers those inside the bracket, whose own order statistic is then
-    the answer. Models whose bracket missed (unlikely) are left out of the result.
-    """
-    n = job.numel
-    picks = torch.randint(n, (_SAMPLE,), generator=job.generator("bracket"))
-    sample_base = job.tensors[job.base].reshape(-1)[picks].to(job.compute_dtype)
-    bounds = {}
-    for index, k in ranks.items():
-        sample = (job.tensors[index].reshape(-1)[picks].to(job.compute_dtype) - sample_base).abs_().sort().values
-        position = (n - k) / n  # fraction of entries below the answer
-        low = float(sample[max(0, math.floor((position - _MARGIN) * _SAMPLE))])
-        high = float(sample[min(_SAMPLE - 1, math.ceil((position + _MARGIN) * _SAMPLE))])
-        bounds[index] = (low, high)
-    # Bracket entries go into buffers allocated up front: many small pieces kept across the loop
-    # would fragment the heap between the large per-chunk temporaries and grow it by gigabytes.
-    capacity = int(3 * _MARGIN * n) + 4096  # a bracket holds about 2 * _MARGIN of the entries
-    bands = {index: torch.empty(capacity, dtype=job.compute_dtype) for index in ranks}
-    filled = dict.fromkeys(ranks, 0)
-    above = dict.fromkeys(ranks, 0)
-    for rows in job.chunks():
-        base = job.rows(job.base, rows)
-        for index, (low, high) in bounds.items():
-            magnitude = torch.sub(job.raw(index, rows), base).abs_()
-            above[index] += int((magnitude > high).sum())
-            piece = magnitude[(magnitude >= low) & (magnitude <= high)]
-            end = filled[index] + piece.numel()
-            if end <= capacity:
-                bands[index][filled[index]:end] = piece
-            filled[index] = end  # past capacity the bracket is too wide to use: a miss
-    found = {}
-    for index, k in ranks.items():
-        rank = k - above[index]  # the answer is the rank-th largest inside the bracket
-        if filled[index] <= capacity and 1 <= rank <= filled[index]:
-            band = bands[index][: filled[index]]
-            found[index] = float(torch.kthvalue(band, filled[index] - rank + 1).values)
-    return found

@@ -37,9 +37,9 @@ class ArceeFusion(Method):
         for rows in job.chunks():
             kl[rows] = row_kl(job.raw(other, rows), job.raw(job.base, rows), job.compute_dtype)
         if job.numel <= QUANTILE_SAMPLE:
-            values = torch.cat([
-                (job.delta(other, rows).abs() * kl[rows]).reshape(-1) for rows in job.chunks()
-            ])
+            values = torch.cat(
+                [(job.delta(other, rows).abs() * kl[rows]).reshape(-1) for rows in job.chunks()]
+            )
         else:
             picks = torch.randint(job.numel, (QUANTILE_SAMPLE,), generator=job.generator("quantiles"))
             flat = job.tensors[other].reshape(-1)[picks].to(job.compute_dtype)

@@ -88,6 +88,8 @@ class Method:
 
     name: ClassVar[str]
     needs_base: ClassVar[bool] = False
+    # Whether a base_model, when the config gives one, is an input (its index is job.base).
+    optional_base: ClassVar[bool] = False
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = None
     # Parameter name -> default; the default's type (bool, int, float) is the parameter's type.
@@ -103,6 +105,10 @@ class Method:
     def combine(self, job: TensorJob, rows: slice, state: Any) -> torch.Tensor:
         """The merged values of `rows`, in the job's compute dtype."""
         raise NotImplementedError
+
+    def check_parameters(self, params: dict[str, Any], model_params: list[dict[str, Any]]) -> str | None:
+        """Why one tensor's resolved parameters do not suit this method, or None (checked when planning)."""
+        return None
 
     def check_inputs(self, count: int, has_base: bool) -> str | None:
         """Why `count` inputs (with or without a base) do not suit this method, or None."""

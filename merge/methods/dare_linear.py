@@ -10,10 +10,10 @@ Parameters: per model `weight` (1.0), `density` (1.0); global `lambda`, `normali
 `rescale` (true).
 """
 
-from ._task_vectors import TaskVectorMethod
+from ._task_vectors import Sparsify, TaskVectorMethod
 
 
 class DareLinear(TaskVectorMethod):
     name = "dare_linear"
-    sparsify = "random"
+    sparsify = Sparsify.RANDOM
     shared_params = {**TaskVectorMethod.shared_params, "rescale": True}

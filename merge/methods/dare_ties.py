@@ -12,11 +12,11 @@ Parameters: per model `weight` (1.0), `density` (1.0); global `lambda`, `normali
 `rescale` (true).
 """
 
-from ._task_vectors import TaskVectorMethod
+from ._task_vectors import Sparsify, TaskVectorMethod
 
 
 class DareTies(TaskVectorMethod):
     name = "dare_ties"
-    sparsify = "random"
+    sparsify = Sparsify.RANDOM
     consensus = True
     shared_params = {**TaskVectorMethod.shared_params, "rescale": True}

@@ -33,12 +33,18 @@ class Slerp(Method):
 
     def prepare(self, job: TensorJob) -> tuple[float, float]:
         other = job.others[0]
-        norm_a = math.sqrt(sum(float(job.rows(job.base, r).square().sum(dtype=torch.float64)) for r in job.chunks()))
-        norm_b = math.sqrt(sum(float(job.rows(other, r).square().sum(dtype=torch.float64)) for r in job.chunks()))
+        norm_a = math.sqrt(
+            sum(float(job.rows(job.base, r).square().sum(dtype=torch.float64)) for r in job.chunks())
+        )
+        norm_b = math.sqrt(
+            sum(float(job.rows(other, r).square().sum(dtype=torch.float64)) for r in job.chunks())
+        )
         norm_a = norm_a if norm_a > _EPS else 1.0
         norm_b = norm_b if norm_b > _EPS else 1.0
-        dot = sum(float((job.rows(job.base, r) / norm_a * (job.rows(other, r) / norm_b)).sum(dtype=torch.float64))
-                  for r in job.chunks())
+        dot = sum(
+            float((job.rows(job.base, r) / norm_a * (job.rows(other, r) / norm_b)).sum(dtype=torch.float64))
+            for r in job.chunks()
+        )
         return slerp_coefficients(min(1.0, max(-1.0, dot)), job.params["t"])
 
     def combine(self, job: TensorJob, rows: slice, state: Any) -> torch.Tensor:

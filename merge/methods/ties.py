@@ -11,11 +11,11 @@ Parameters: per model `weight` (1.0), `density` (1.0: no trimming); global `lamb
 `normalize` (true), `rescale` (false; true scales each trimmed vector back to its L1 norm).
 """
 
-from ._task_vectors import TaskVectorMethod
+from ._task_vectors import Sparsify, TaskVectorMethod
 
 
 class Ties(TaskVectorMethod):
     name = "ties"
-    sparsify = "magnitude"
+    sparsify = Sparsify.MAGNITUDE
     consensus = True
     shared_params = {**TaskVectorMethod.shared_params, "normalize": True}

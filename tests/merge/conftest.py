@@ -16,15 +16,28 @@ from safetensors.torch import load_file, save_file
 
 
 def tiny_config(**overrides) -> dict:
-    config = dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                  tie_word_embeddings=False)
+    config = dict(
+        vocab_size=96,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
+    )
     config.update(overrides)
     return config
 
 
-def build_model(directory: Path, seed: int, base: dict | None = None, scale: float = 0.02,
-                dtype: torch.dtype = torch.float32, **config_overrides) -> dict[str, torch.Tensor]:
+def build_model(
+    directory: Path,
+    seed: int,
+    base: dict | None = None,
+    scale: float = 0.02,
+    dtype: torch.dtype = torch.float32,
+    **config_overrides,
+) -> dict[str, torch.Tensor]:
     """Save a Qwen2 model (random, or `base` plus seeded noise) with safetensors; return its state dict."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -32,7 +45,10 @@ def build_model(directory: Path, seed: int, base: dict | None = None, scale: flo
     model = Qwen2ForCausalLM(Qwen2Config(**tiny_config(**config_overrides)))
     if base is not None:
         generator = torch.Generator().manual_seed(seed)
-        state = {name: value + scale * torch.randn(value.shape, generator=generator) for name, value in base.items()}
+        state = {
+            name: value + scale * torch.randn(value.shape, generator=generator)
+            for name, value in base.items()
+        }
         model.load_state_dict(state, strict=False)
     model.to(dtype).save_pretrained(directory)
     write_tokenizer(directory, model.config.vocab_size)
@@ -67,8 +83,13 @@ def save_state(directory: Path, state: dict[str, torch.Tensor], config: dict) ->
 @pytest.fixture(scope="session")
 def tiny() -> SimpleNamespace:
     """The helpers above: build, load, save_state, write_tokenizer, config."""
-    return SimpleNamespace(build=build_model, load=load_dir, save_state=save_state,
-                           write_tokenizer=write_tokenizer, config=tiny_config)
+    return SimpleNamespace(
+        build=build_model,
+        load=load_dir,
+        save_state=save_state,
+        write_tokenizer=write_tokenizer,
+        config=tiny_config,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -11,15 +11,17 @@ from merge.errors import MergeError
 
 
 def test_plain_mergekit_config_parses(write_config):
-    path = write_config({
-        "merge_method": "ties",
-        "base_model": "base",
-        "models": [{"model": "a", "parameters": {"weight": 0.6, "density": 0.5}}, {"model": "b"}],
-        "parameters": {"normalize": True, "int8_mask": True},
-        "dtype": "bf16",
-        "out_dtype": "float16",
-        "tokenizer_source": "base",
-    })
+    path = write_config(
+        {
+            "merge_method": "ties",
+            "base_model": "base",
+            "models": [{"model": "a", "parameters": {"weight": 0.6, "density": 0.5}}, {"model": "b"}],
+            "parameters": {"normalize": True, "int8_mask": True},
+            "dtype": "bf16",
+            "out_dtype": "float16",
+            "tokenizer_source": "base",
+        }
+    )
     (step,) = load_config(path)
     assert step.method == "ties" and step.base_model == "base"
     assert [m.ref for m in step.models] == ["a", "b"]
@@ -30,44 +32,111 @@ def test_plain_mergekit_config_parses(write_config):
 
 
 def test_steps_name_and_chain(write_config):
-    path = write_config({"steps": [
-        {"name": "one", "merge_method": "linear", "models": [{"model": "a"}, {"model": "b"}]},
-        {"name": "two", "merge_method": "arcee_fusion", "base_model": "c",
-         "models": [{"model": "c"}, {"model": "one"}]},
-    ]})
+    path = write_config(
+        {
+            "steps": [
+                {"name": "one", "merge_method": "linear", "models": [{"model": "a"}, {"model": "b"}]},
+                {
+                    "name": "two",
+                    "merge_method": "arcee_fusion",
+                    "base_model": "c",
+                    "models": [{"model": "c"}, {"model": "one"}],
+                },
+            ]
+        }
+    )
     steps = load_config(path)
     assert [s.name for s in steps] == ["one", "two"]
     assert steps[1].models[1].ref == "one"
     assert "step 'two'" in steps[1].where
 
 
-def test_a_whole_model_slice_is_accepted_as_models(write_config):
-    path = write_config({
-        "merge_method": "slerp", "base_model": "a",
-        "slices": [{"sources": [{"model": "a", "layer_range": [0, 2]}, {"model": "b", "layer_range": [0, 2]}],
-                    "parameters": {"t": 0.3}}],
-        "parameters": {"t": 0.9},
-    })
+def test_slices_parse_with_their_own_parameters(write_config):
+    path = write_config(
+        {
+            "merge_method": "slerp",
+            "base_model": "a",
+            "slices": [
+                {
+                    "sources": [{"model": "a", "layer_range": [0, 2]}, {"model": "b", "layer_range": [0, 2]}],
+                    "parameters": {"t": 0.3},
+                }
+            ],
+            "parameters": {"t": 0.9},
+        }
+    )
     (step,) = load_config(path)
-    assert [m.ref for m in step.models] == ["a", "b"] and step.layer_count == 2
-    assert resolve("t", step.parameters, "x", 0.0, 0.5) == 0.3  # the slice's value wins over the global one
+    assert [m.ref for m in step.models] == ["a", "b"]
+    (piece,) = step.slices
+    assert [(s.ref, s.start, s.end) for s in piece.sources] == [
+        ("a", 0, 2),
+        ("b", 0, 2),
+    ] and piece.length == 2
+    # The slice's value wins over the global one.
+    assert resolve("t", [piece.parameters, *step.parameters], "x", 0.0, 0.5) == 0.3
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"models": [{"model": "a"}]}, "merge_method is required"),
-    ({"merge_method": "linear"}, "models: is required"),
-    ({"merge_method": "linear", "models": [{"model": "a"}, {"model": "a"}]}, "listed twice"),
-    ({"merge_method": "linear", "models": [{"path": "a"}]}, "each model needs model:"),
-    ({"merge_method": "linear", "models": [{"model": "a"}], "dtype": "int8"}, "dtype 'int8'"),
-    ({"merge_method": "linear", "models": [{"model": "a"}], "tokenizer_source": "union"}, "union"),
-    ({"merge_method": "linear", "models": [{"model": "a"}], "parameters": {"weight": {"filter": "x"}}},
-     "needs a value"),
-    ({"merge_method": "linear", "modules": {}, "models": [{"model": "a"}]}, "modules"),
-    ({"merge_method": "passthrough", "slices": [{"sources": [{"model": "a", "layer_range": [0, 2]}]},
-                                                {"sources": [{"model": "a", "layer_range": [2, 4]}]}]},
-     "only one slice"),
-    ({"steps": [{"merge_method": "linear", "models": [{"model": "a"}]}]}, "needs a name"),
-])
+def test_stacked_slices_list_each_model_once(write_config):
+    path = write_config(
+        {
+            "merge_method": "passthrough",
+            "slices": [
+                {"sources": [{"model": "a", "layer_range": [0, 3]}]},
+                {"sources": [{"model": "b", "layer_range": [1, 4]}]},
+                {"sources": [{"model": "a", "layer_range": [2, 3]}]},
+            ],
+        }
+    )
+    (step,) = load_config(path)
+    assert [m.ref for m in step.models] == ["a", "b"]
+    assert [(p.sources[0].ref, p.sources[0].start, p.length) for p in step.slices] == [
+        ("a", 0, 3),
+        ("b", 1, 3),
+        ("a", 2, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"models": [{"model": "a"}]}, "merge_method is required"),
+        ({"merge_method": "linear"}, "models: is required"),
+        ({"merge_method": "linear", "models": [{"model": "a"}, {"model": "a"}]}, "listed twice"),
+        ({"merge_method": "linear", "models": [{"path": "a"}]}, "each model needs model:"),
+        ({"merge_method": "linear", "models": [{"model": "a"}], "dtype": "int8"}, "dtype 'int8'"),
+        (
+            {"merge_method": "linear", "models": [{"model": "a"}], "parameters": {"weight": {"filter": "x"}}},
+            "needs a value",
+        ),
+        ({"merge_method": "linear", "modules": {}, "models": [{"model": "a"}]}, "modules"),
+        (
+            {
+                "merge_method": "slerp",
+                "slices": [
+                    {
+                        "sources": [
+                            {"model": "a", "layer_range": [0, 2]},
+                            {"model": "b", "layer_range": [0, 3]},
+                        ]
+                    }
+                ],
+            },
+            "same number of layers",
+        ),
+        (
+            {"merge_method": "passthrough", "slices": [{"sources": [{"model": "a", "layer_range": [2, 2]}]}]},
+            "layer_range must be",
+        ),
+        (
+            {
+                "merge_method": "passthrough",
+                "slices": [{"sources": [{"model": "a", "layer_range": [0, 2]}], "residual_weight": 0.5}],
+            },
+            "residual_weight",
+        ),
+        ({"steps": [{"merge_method": "linear", "models": [{"model": "a"}]}]}, "needs a name"),
+    ],
+)
 def test_bad_configs_are_refused_with_a_reason(write_config, config, message):
     with pytest.raises(MergeError, match=message):
         load_config(write_config(config))

@@ -25,31 +25,68 @@ def _configs(zoo) -> dict[str, dict]:
 
     base = str(zoo["base"])
     return {
-        "linear": {"merge_method": "linear",
-                   "models": [model("s0", weight=0.5), model("s1", weight=0.3), model("s2", weight=0.2)]},
-        "linear_raw": {"merge_method": "linear", "parameters": {"normalize": False},
-                       "models": [model("s0", weight=0.5), model("s1", weight=0.7)]},
-        "task_arithmetic": {"merge_method": "task_arithmetic", "base_model": base, "parameters": {"lambda": 0.8},
-                            "models": [model("s0", weight=0.5), model("s1", weight=0.3), model("s2", weight=0.2)]},
-        "ties": {"merge_method": "ties", "base_model": base,
-                 "parameters": {"density": [{"filter": "mlp", "value": 0.3}, {"value": 0.6}], "weight": 0.4},
-                 "models": [model("s0", weight=0.5, density=0.5), model("s1"), model("s2", density=0.9)]},
-        "slerp": {"merge_method": "slerp", "base_model": str(zoo["s0"]),
-                  "parameters": {"t": [{"filter": "self_attn", "value": [0, 0.5, 1]},
-                                       {"filter": "mlp", "value": [1, 0.3]}, {"value": 0.4}]},
-                  "models": [model("s0"), model("s1")]},
-        "model_stock": {"merge_method": "model_stock", "base_model": base,
-                        "models": [model("s0"), model("s1"), model("s2")]},
-        "model_stock_filter_wise": {"merge_method": "model_stock", "base_model": base,
-                                    "parameters": {"filter_wise": True},
-                                    "models": [model("s0"), model("s1"), model("s2")]},
-        "arcee_fusion": {"merge_method": "arcee_fusion", "base_model": str(zoo["s0"]),
-                         "models": [model("s0"), model("s1")]},
+        "linear": {
+            "merge_method": "linear",
+            "models": [model("s0", weight=0.5), model("s1", weight=0.3), model("s2", weight=0.2)],
+        },
+        "linear_raw": {
+            "merge_method": "linear",
+            "parameters": {"normalize": False},
+            "models": [model("s0", weight=0.5), model("s1", weight=0.7)],
+        },
+        "task_arithmetic": {
+            "merge_method": "task_arithmetic",
+            "base_model": base,
+            "parameters": {"lambda": 0.8},
+            "models": [model("s0", weight=0.5), model("s1", weight=0.3), model("s2", weight=0.2)],
+        },
+        "ties": {
+            "merge_method": "ties",
+            "base_model": base,
+            "parameters": {"density": [{"filter": "mlp", "value": 0.3}, {"value": 0.6}], "weight": 0.4},
+            "models": [model("s0", weight=0.5, density=0.5), model("s1"), model("s2", density=0.9)],
+        },
+        "slerp": {
+            "merge_method": "slerp",
+            "base_model": str(zoo["s0"]),
+            "parameters": {
+                "t": [
+                    {"filter": "self_attn", "value": [0, 0.5, 1]},
+                    {"filter": "mlp", "value": [1, 0.3]},
+                    {"value": 0.4},
+                ]
+            },
+            "models": [model("s0"), model("s1")],
+        },
+        "model_stock": {
+            "merge_method": "model_stock",
+            "base_model": base,
+            "models": [model("s0"), model("s1"), model("s2")],
+        },
+        "model_stock_filter_wise": {
+            "merge_method": "model_stock",
+            "base_model": base,
+            "parameters": {"filter_wise": True},
+            "models": [model("s0"), model("s1"), model("s2")],
+        },
+        "arcee_fusion": {
+            "merge_method": "arcee_fusion",
+            "base_model": str(zoo["s0"]),
+            "models": [model("s0"), model("s1")],
+        },
     }
 
 
-CASES = ["linear", "linear_raw", "task_arithmetic", "ties", "slerp", "model_stock", "model_stock_filter_wise",
-         "arcee_fusion"]
+CASES = [
+    "linear",
+    "linear_raw",
+    "task_arithmetic",
+    "ties",
+    "slerp",
+    "model_stock",
+    "model_stock_filter_wise",
+    "arcee_fusion",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -71,9 +108,15 @@ def test_same_tensors_as_mergekit(case, zoo, tiny, write_config, tmp_path, monke
 @pytest.mark.parametrize("method", ["linear", "ties"])
 def test_tied_models_agree_and_stay_tied(method, zoo, tiny, write_config, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    config = {"merge_method": method, "base_model": str(zoo["tbase"]), "dtype": "float32",
-              "models": [{"model": str(zoo["t0"]), "parameters": {"weight": 0.6, "density": 0.5}},
-                         {"model": str(zoo["t1"]), "parameters": {"weight": 0.4, "density": 0.5}}]}
+    config = {
+        "merge_method": method,
+        "base_model": str(zoo["tbase"]),
+        "dtype": "float32",
+        "models": [
+            {"model": str(zoo["t0"]), "parameters": {"weight": 0.6, "density": 0.5}},
+            {"model": str(zoo["t1"]), "parameters": {"weight": 0.4, "density": 0.5}},
+        ],
+    }
     if method == "linear":
         config.pop("base_model")
     _mergekit(config, tmp_path / "mergekit")
@@ -87,9 +130,16 @@ def test_tied_models_agree_and_stay_tied(method, zoo, tiny, write_config, tmp_pa
 @pytest.mark.parametrize("method", ["dare_ties", "dare_linear"])
 def test_dare_matches_mergekit_in_distribution(method, zoo, tiny, write_config, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    config = {"merge_method": method, "base_model": str(zoo["base"]), "dtype": "float32", "seed": 3,
-              "models": [{"model": str(zoo[f"s{i}"]), "parameters": {"weight": w, "density": d}}
-                         for i, (w, d) in enumerate([(0.5, 0.5), (0.3, 0.7), (0.2, 0.3)])]}
+    config = {
+        "merge_method": method,
+        "base_model": str(zoo["base"]),
+        "dtype": "float32",
+        "seed": 3,
+        "models": [
+            {"model": str(zoo[f"s{i}"]), "parameters": {"weight": w, "density": d}}
+            for i, (w, d) in enumerate([(0.5, 0.5), (0.3, 0.7), (0.2, 0.3)])
+        ],
+    }
     _mergekit({k: v for k, v in config.items() if k != "seed"}, tmp_path / "mergekit", random_seed=3)
     run_config(write_config(config), tmp_path / "ours")
     base = tiny.load(zoo["base"])

@@ -13,8 +13,33 @@ from merge.methods import METHODS
 
 
 def test_registry_has_every_method():
-    assert set(METHODS) == {"linear", "task_arithmetic", "ties", "dare_ties", "dare_linear", "slerp",
-                            "model_stock", "arcee_fusion"}
+    assert set(METHODS) == {
+        "linear",
+        "task_arithmetic",
+        "ties",
+        "dare_ties",
+        "dare_linear",
+        "slerp",
+        "model_stock",
+        "arcee_fusion",
+        "passthrough",
+        "breadcrumbs",
+        "breadcrumbs_ties",
+        "della",
+        "della_linear",
+        "sce",
+        "karcher",
+        "nuslerp",
+        "multislerp",
+        "nearswap",
+    }
+    for cls in METHODS.values():  # every module states its formula
+        assert "=" in (__import__(cls.__module__, fromlist=["_"]).__doc__ or "")
+
+
+def test_unknown_method_suggests_the_closest_name():
+    with pytest.raises(MergeError, match="did you mean 'della_linear'"):
+        merge_tensors("dela_linear", [torch.ones(2), torch.ones(2)], base=0)
 
 
 def test_linear_is_the_normalized_weighted_average():
@@ -30,16 +55,28 @@ def test_linear_is_the_normalized_weighted_average():
 
 def test_linear_refuses_weights_that_sum_to_zero():
     with pytest.raises(MergeError, match="sum to zero"):
-        merge_tensors("linear", [torch.ones(3), torch.ones(3)], model_parameters=[{"weight": 1}, {"weight": -1}])
+        merge_tensors(
+            "linear", [torch.ones(3), torch.ones(3)], model_parameters=[{"weight": 1}, {"weight": -1}]
+        )
 
 
 def test_task_arithmetic_adds_lambda_times_weighted_deltas():
     base, a, b = torch.randn(6, 3), torch.randn(6, 3), torch.randn(6, 3)
-    merged = merge_tensors("task_arithmetic", [base, a, b], base=0, parameters={"lambda": 0.7},
-                           model_parameters=[{}, {"weight": 0.4}, {"weight": 1.5}])
+    merged = merge_tensors(
+        "task_arithmetic",
+        [base, a, b],
+        base=0,
+        parameters={"lambda": 0.7},
+        model_parameters=[{}, {"weight": 0.4}, {"weight": 1.5}],
+    )
     torch.testing.assert_close(merged, base + 0.7 * (0.4 * (a - base) + 1.5 * (b - base)))
-    normalized = merge_tensors("task_arithmetic", [base, a, b], base=0, parameters={"normalize": True},
-                               model_parameters=[{}, {"weight": 0.4}, {"weight": 1.5}])
+    normalized = merge_tensors(
+        "task_arithmetic",
+        [base, a, b],
+        base=0,
+        parameters={"normalize": True},
+        model_parameters=[{}, {"weight": 0.4}, {"weight": 1.5}],
+    )
     torch.testing.assert_close(normalized, base + (0.4 * (a - base) + 1.5 * (b - base)) / 1.9)
 
 
@@ -53,8 +90,13 @@ def test_ties_trims_elects_sign_and_averages_agreeing_entries_by_hand():
     params = [{}, {"weight": 2.0, "density": 0.5}, {"weight": 1.0, "density": 0.5}]
     merged = merge_tensors("ties", [base, base + d1, base + d2], base=0, model_parameters=params)
     torch.testing.assert_close(merged, base + torch.tensor([3.0, -4.0, 2.0, 0.0]))
-    unnormalized = merge_tensors("ties", [base, base + d1, base + d2], base=0, model_parameters=params,
-                                 parameters={"normalize": False, "lambda": 0.5})
+    unnormalized = merge_tensors(
+        "ties",
+        [base, base + d1, base + d2],
+        base=0,
+        model_parameters=params,
+        parameters={"normalize": False, "lambda": 0.5},
+    )
     torch.testing.assert_close(unnormalized, base + 0.5 * torch.tensor([6.0, -4.0, 4.0, 0.0]))
 
 
@@ -76,12 +118,16 @@ def test_slerp_endpoints_and_a_known_angle():
     torch.testing.assert_close(merge_tensors("slerp", [a, b], base=0, parameters={"t": 1.0}), b)
     # 90 degrees apart, t = 1/2: both coefficients are sin(45) / sin(90), applied to the raw vectors.
     half = math.sqrt(0.5)
-    torch.testing.assert_close(merge_tensors("slerp", [a, b], base=0, parameters={"t": 0.5}),
-                               torch.tensor([2 * half, half]))
+    torch.testing.assert_close(
+        merge_tensors("slerp", [a, b], base=0, parameters={"t": 0.5}), torch.tensor([2 * half, half])
+    )
     # 60 degrees, t = 1/3: sin(40) / sin(60) and sin(20) / sin(60).
     c = torch.tensor([0.5, math.sqrt(3) / 2])
     merged = merge_tensors("slerp", [torch.tensor([1.0, 0.0]), c], base=0, parameters={"t": 1 / 3})
-    ca, cb = math.sin(math.radians(40)) / math.sin(math.radians(60)), math.sin(math.radians(20)) / math.sin(math.radians(60))
+    ca, cb = (
+        math.sin(math.radians(40)) / math.sin(math.radians(60)),
+        math.sin(math.radians(20)) / math.sin(math.radians(60)),
+    )
     torch.testing.assert_close(merged, torch.tensor([ca + cb * 0.5, cb * math.sqrt(3) / 2]))
 
 
@@ -126,6 +172,7 @@ def test_model_stock_needs_three_inputs():
 
 def _fusion_reference(base: np.ndarray, other: np.ndarray) -> np.ndarray:
     """arcee_fusion written out plainly in float64 numpy, from the formula in its docstring."""
+
     def softmax(x):
         e = np.exp(x - x.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
@@ -192,10 +239,12 @@ def test_dare_keeps_density_and_rescales_to_the_l1_norm(method):
     torch.testing.assert_close(factor.max(), factor.min())
     torch.testing.assert_close(merged.abs().sum(), delta.abs().sum())
     assert abs(factor[0].item() - 1 / 0.3) < 0.05
-    assert torch.equal(merged, merge_tensors(method, [base, delta], base=0, model_parameters=[{}, {"density": 0.3}],
-                                             seed=4))
-    assert not torch.equal(merged, merge_tensors(method, [base, delta], base=0,
-                                                 model_parameters=[{}, {"density": 0.3}], seed=5))
+    assert torch.equal(
+        merged, merge_tensors(method, [base, delta], base=0, model_parameters=[{}, {"density": 0.3}], seed=4)
+    )
+    assert not torch.equal(
+        merged, merge_tensors(method, [base, delta], base=0, model_parameters=[{}, {"density": 0.3}], seed=5)
+    )
 
 
 def test_dare_linear_union_of_masks_matches_independent_drops():
@@ -203,8 +252,9 @@ def test_dare_linear_union_of_masks_matches_independent_drops():
     base = torch.zeros(500, 400)
     deltas = [torch.randn(500, 400, generator=generator) for _ in range(3)]
     densities = [0.5, 0.7, 0.3]
-    merged = merge_tensors("dare_linear", [base, *deltas], base=0,
-                           model_parameters=[{}, *({"density": d} for d in densities)])
+    merged = merge_tensors(
+        "dare_linear", [base, *deltas], base=0, model_parameters=[{}, *({"density": d} for d in densities)]
+    )
     expected_nonzero = 1 - (0.5 * 0.3 * 0.7)  # an entry is zero only if every model dropped it
     assert abs((merged != 0).float().mean().item() - expected_nonzero) < 0.01
 
@@ -212,23 +262,33 @@ def test_dare_linear_union_of_masks_matches_independent_drops():
 def test_dare_ties_without_rescale_keeps_raw_values():
     base = torch.zeros(300, 300)
     delta = torch.randn(300, 300, generator=torch.Generator().manual_seed(2))
-    merged = merge_tensors("dare_ties", [base, delta], base=0, parameters={"rescale": False},
-                           model_parameters=[{}, {"density": 0.5}])
+    merged = merge_tensors(
+        "dare_ties",
+        [base, delta],
+        base=0,
+        parameters={"rescale": False},
+        model_parameters=[{}, {"density": 0.5}],
+    )
     kept = merged != 0
     torch.testing.assert_close(merged[kept], delta[kept])
 
 
 def test_state_dict_api_resolves_gradients_per_layer():
-    names = ["model.embed_tokens.weight", "model.layers.0.mlp.weight", "model.layers.1.mlp.weight",
-             "model.layers.2.mlp.weight"]
+    names = [
+        "model.embed_tokens.weight",
+        "model.layers.0.mlp.weight",
+        "model.layers.1.mlp.weight",
+        "model.layers.2.mlp.weight",
+    ]
     # Collinear inputs, so slerp is a lerp and each output reads back its t as (x - 1) / 2.
     a = {name: torch.ones(3) for name in names}
     b = {name: 3 * torch.ones(3) for name in names}
     merged = merge_state_dicts("slerp", [a, b], base=0, parameters={"t": [0.0, 1.0]})
     # Layers 0..2 sit at 0, 1/2 and 1 along the gradient; tensors outside the layers at 0.
     assert [(float(merged[name][0]) - 1) / 2 for name in names] == [0.0, 0.0, 0.5, 1.0]
-    filtered = merge_state_dicts("slerp", [a, b], base=0,
-                                 parameters={"t": [{"filter": "layers.1", "value": 0.25}, {"value": 0.75}]})
+    filtered = merge_state_dicts(
+        "slerp", [a, b], base=0, parameters={"t": [{"filter": "layers.1", "value": 0.25}, {"value": 0.75}]}
+    )
     assert [(float(filtered[name][0]) - 1) / 2 for name in names] == [0.75, 0.75, 0.25, 0.75]
 
 
@@ -240,17 +300,29 @@ def test_float64_inputs_are_merged_in_float64():
     assert merged[1].item() == pytest.approx(2e-12, rel=1e-12)
 
 
-@pytest.mark.parametrize("method, count, base", [
-    ("linear", 3, None), ("task_arithmetic", 3, 0), ("ties", 3, 0), ("dare_ties", 3, 0), ("slerp", 2, 0),
-    ("model_stock", 3, 0), ("arcee_fusion", 2, 0),
-])
+@pytest.mark.parametrize(
+    "method, count, base",
+    [
+        ("linear", 3, None),
+        ("task_arithmetic", 3, 0),
+        ("ties", 3, 0),
+        ("dare_ties", 3, 0),
+        ("slerp", 2, 0),
+        ("model_stock", 3, 0),
+        ("arcee_fusion", 2, 0),
+    ],
+)
 def test_bfloat16_inputs_merge_exactly_like_their_float32_values(method, count, base):
     # Half-precision inputs are widened inside the ops (or first): the float32 result, rounded once.
     generator = torch.Generator().manual_seed(21)
     start = torch.randn(300, 64, generator=generator)
     tensors = [(start + 0.05 * torch.randn(300, 64, generator=generator)).bfloat16() for _ in range(count)]
-    options = {"base": base, "parameters": {"t": 0.3}, "seed": 2,
-               "model_parameters": [{"weight": 0.5 + i, "density": 0.6} for i in range(count)]}
+    options = {
+        "base": base,
+        "parameters": {"t": 0.3},
+        "seed": 2,
+        "model_parameters": [{"weight": 0.5 + i, "density": 0.6} for i in range(count)],
+    }
     merged = merge_tensors(method, tensors, **options)
     assert merged.dtype == torch.bfloat16
     assert torch.equal(merged, merge_tensors(method, [t.float() for t in tensors], **options).bfloat16())

@@ -34,7 +34,7 @@ def _write(out, tensors, max_shard_bytes, rows_per_chunk=3):
         # Written in row chunks, last chunk first: offsets, not order, decide where bytes go.
         starts = list(range(0, tensor.shape[0], rows_per_chunk))[::-1]
         for start in starts:
-            writer.write(name, slice(start, start + rows_per_chunk), tensor[start:start + rows_per_chunk])
+            writer.write(name, slice(start, start + rows_per_chunk), tensor[start : start + rows_per_chunk])
     return writer.finalize()
 
 
@@ -47,7 +47,9 @@ def test_round_trip_through_safetensors_and_the_reader(tmp_path):
             loaded = handle.get_tensor(name)
             assert loaded.dtype == tensor.dtype and torch.equal(loaded, tensor)
     reader = ModelReader(tmp_path)
-    assert {name: meta.shape for name, meta in reader.metas.items()} == {n: tuple(t.shape) for n, t in tensors.items()}
+    assert {name: meta.shape for name, meta in reader.metas.items()} == {
+        n: tuple(t.shape) for n, t in tensors.items()
+    }
     assert all(torch.equal(reader.read(name), tensor) for name, tensor in tensors.items())
     assert not list(tmp_path.glob(".*partial"))
 
