@@ -29,7 +29,7 @@ class SamplingParams:
     n: int = 1
     temperature: float = 0.6
     top_p: float = 0.95
-    max_tokens: int = 4096
+    max_tokens: int = 32768  # R1-style traces run to tens of thousands of tokens
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -60,8 +60,9 @@ class Request:
     def chat(self) -> list[dict[str, str]]:
         return [{"role": role, "content": content} for role, content in self.messages]
 
-    def key(self, model: str) -> str:
-        """Cache key: everything that decides what the teacher returns (n is not: one request, one sample)."""
+    def key(self, model: str, extra: dict[str, Any] | None = None) -> str:
+        """Cache key: everything that decides what the teacher returns (n is not: one request, one
+        sample). `extra` is the backend's other sampling settings (Backend.sampling_extras)."""
         payload = {
             "model": model,
             "messages": self.messages,
@@ -70,6 +71,8 @@ class Request:
             "max_tokens": self.params.max_tokens,
             "seed": self.seed,
         }
+        if extra:  # only when set, so that keys of runs without extras stay what they were
+            payload["extra"] = extra
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -98,6 +101,10 @@ class Backend:
 
     def generate(self, requests: Sequence[Request], emit: Emit) -> None:
         raise NotImplementedError
+
+    def sampling_extras(self) -> dict[str, Any]:
+        """Settings beyond SamplingParams that change what the teacher returns (part of the cache key)."""
+        return {}
 
     def close(self) -> None:
         """Release the model or connections."""

@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
+
+from distill.generate.base import SamplingParams
+
+
+def json_object(text: str) -> dict:
+    """argparse type: a JSON object given on the command line."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def add_sampling_arguments(
@@ -18,7 +32,12 @@ def add_sampling_arguments(
     parser.add_argument(n_flag, dest="n", type=int, default=1, help=n_help)
     parser.add_argument("--temperature", type=float, default=temperature, help="0 = greedy")
     parser.add_argument("--top-p", type=float, default=0.95)
-    parser.add_argument("--max-tokens", type=int, default=4096, help="new tokens per sample")
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=SamplingParams.max_tokens,
+        help="new tokens per sample (R1-style traces need tens of thousands)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--prompt-style",
@@ -36,6 +55,25 @@ def add_sampling_arguments(
         help="openai: /v1/chat/completions or /v1/completions",
     )
     parser.add_argument("--max-retries", type=int, default=6, help="openai: retries of a transient failure")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="openai: seconds to wait for the server (streamed: the longest silence between two chunks)",
+    )
+    parser.add_argument(
+        "--extra-body",
+        type=json_object,
+        metavar="JSON",
+        help='openai: more request fields, e.g. \'{"top_k": 20, "min_p": 0, "repetition_penalty": 1.05, '
+        '"chat_template_kwargs": {"enable_thinking": true}}\' (part of the cache key)',
+    )
+    parser.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="openai: stream responses, so that a long generation is never cut by the timeout",
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="hf: prompts per generate() call")
     parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
     parser.add_argument(
@@ -53,6 +91,9 @@ def backend_options(args: argparse.Namespace) -> dict:
             "concurrency": args.concurrency,
             "endpoint": args.endpoint,
             "max_retries": args.max_retries,
+            "timeout": args.timeout,
+            "extra_body": args.extra_body,
+            "stream": args.stream,
         }
     if args.backend == "hf":
         return {"batch_size": args.batch_size}
@@ -65,6 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="sample teacher traces for a prompt file (optionally with rejection sampling)",
         description="Sample n responses per problem from a teacher and write them as trace rows (JSON lines). "
         "Finished requests are cached, so rerunning a killed command only sends what is missing.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--teacher", required=True, metavar="MODEL", help="model name (server/hub) or local path"

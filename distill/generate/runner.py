@@ -51,7 +51,8 @@ def complete(
     from tqdm import tqdm
 
     started = time.perf_counter()
-    keys = [request.key(backend.model) for request in requests]
+    extras = backend.sampling_extras()
+    keys = [request.key(backend.model, extras) for request in requests]
     results: list[Completion | None] = [None] * len(requests)
     found = cache.get_many(keys) if cache else {}
     waiting: dict[str, list[int]] = {}  # identical requests (the same problem twice) are sent once

@@ -52,6 +52,9 @@ class TinyServer:
     `answer(body)` replaces the model (scripted answers); `fail(body)` returns an HTTP status to
     fail that request with (or None); `delay` slows every answer down; `hold_after` holds every
     request after the first n until `release()` (they then fail), which freezes a client mid-run.
+    A request with `stream: true` is answered as server-sent events, `chunk_chars` characters a
+    chunk, `chunk_delay` seconds apart; `reasoning(body)` adds a streamed `reasoning_content`.
+    `bodies` holds every request body received and `connections` counts the TCP connections.
     """
 
     def __init__(self, model_dir: Path | None = None, answer: Callable[[dict], str] | None = None):
@@ -61,6 +64,11 @@ class TinyServer:
         self.log: list[tuple[str, str, str]] = []
         self.attempts = 0
         self.hold_after: int | None = None  # requests after this many are held, never answered
+        self.chunk_chars = 4
+        self.chunk_delay = 0.0
+        self.reasoning: Callable[[dict], str] | None = None
+        self.bodies: list[dict] = []
+        self.connections = 0
         self._held = threading.Event()
         self._lock = threading.Lock()
         if model_dir is not None:
@@ -98,6 +106,7 @@ class TinyServer:
     def handle(self, path: str, body: dict) -> tuple[int, dict]:
         with self._lock:
             self.attempts += 1
+            self.bodies.append(body)
             held = self.hold_after is not None and self.attempts > self.hold_after
         if held:  # never answered: wait until the test lets go, then fail
             self._held.wait(60)
@@ -116,6 +125,8 @@ class TinyServer:
         }
         if path == "/v1/chat/completions":
             choice["message"] = {"role": "assistant", "content": text}
+            if self.reasoning is not None:
+                choice["message"]["reasoning_content"] = self.reasoning(body)
         else:
             choice["text"] = text
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
@@ -138,20 +149,30 @@ def serve() -> Iterator[Callable[..., tuple[TinyServer, str]]]:
         app = TinyServer(model_dir, answer)
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+
+            def setup(self):
+                super().setup()
+                with app._lock:
+                    app.connections += 1
+
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self.path not in ("/v1/chat/completions", "/v1/completions"):
                     status, payload = 404, {"error": {"message": "not found"}}
                 else:
                     status, payload = app.handle(self.path, body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                if status == 429:
-                    self.send_header("Retry-After", "0")
-                self.end_headers()
-                self.wfile.write(data)
+                if status == 200 and body.get("stream"):
+                    self.stream(payload)
+                else:
+                    data = json.dumps(payload).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    if status == 429:
+                        self.send_header("Retry-After", "0")
+                    self.end_headers()
+                    self.wfile.write(data)
                 if status == 200:
                     choice = payload["choices"][0]
                     app.log.append(
@@ -161,6 +182,32 @@ def serve() -> Iterator[Callable[..., tuple[TinyServer, str]]]:
                             choice["message"]["content"] if "message" in choice else choice["text"],
                         )
                     )
+
+            def stream(self, payload: dict) -> None:
+                """The answer as server-sent events in chunked transfer encoding, then [DONE]."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                choice = payload["choices"][0]
+                message = choice.get("message")
+                pieces = []
+                for field in ("reasoning_content", "content") if message else ("text",):
+                    text = (message or choice).get(field) or ""
+                    for i in range(0, len(text), app.chunk_chars):
+                        part = text[i : i + app.chunk_chars]
+                        pieces.append({"delta": {field: part}} if message else {"text": part})
+                events = [{"choices": [{"index": 0, **piece, "finish_reason": None}]} for piece in pieces]
+                events.append(
+                    {"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}
+                )
+                events.append({"choices": [], "usage": payload["usage"]})
+                for event in [*events, "[DONE]"]:
+                    data = (f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n").encode()
+                    self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+                    time.sleep(app.chunk_delay)
+                self.wfile.write(b"0\r\n\r\n")
 
             def log_message(self, *args):  # keep the test output quiet
                 pass

@@ -162,3 +162,60 @@ def test_reasoning_content_is_put_back_in_think_tags():
         3,
         9,
     )
+
+
+def test_a_streamed_generation_outlives_a_timeout_shorter_than_itself(serve):
+    app, url = serve(answer=lambda body: "a long trace, " * 4)
+    app.chunk_chars, app.chunk_delay = 8, 0.3  # 9 events 0.3 s apart: ~2.7 s in all
+    request = [Request((("user", "q"),), 0, SamplingParams(max_tokens=8))]
+    streamed = OpenAIBackend("m", base_url=url, timeout=1.5, max_retries=0)
+    completions, _ = complete(streamed, request, progress=False)
+    assert completions[0].text == "a long trace, " * 4
+    assert completions[0].finish_reason == "stop"
+
+    # The same answer without streaming is one read of the whole body, which the timeout cuts.
+    app.delay = 2.7
+    whole = OpenAIBackend("m", base_url=url, timeout=1.5, max_retries=0, stream=False)
+    with pytest.raises(GenerationError, match="timed out"):
+        complete(whole, request, progress=False)
+
+
+def test_connections_are_reused_and_streamed_reasoning_is_kept(serve):
+    app, url = serve(answer=lambda body: "The answer is \\boxed{2}.")
+    app.reasoning = lambda body: "one plus one is two"
+    backend = OpenAIBackend("m", base_url=url, concurrency=2)
+    requests = [Request((("user", f"q{i}"),), 0, SamplingParams(max_tokens=8)) for i in range(12)]
+    completions, _ = complete(backend, requests, progress=False)
+    assert app.attempts == 12
+    assert app.connections <= 2  # one keep-alive connection per worker thread, not one per request
+    assert {c.text for c in completions} == {
+        "<think>\none plus one is two\n</think>\n\nThe answer is \\boxed{2}."
+    }
+    assert all(body["stream"] is True for body in app.bodies)
+
+
+def test_extra_body_reaches_the_server_and_keys_the_cache(serve, tmp_path):
+    app, url = serve(answer=lambda body: f"top_k {body.get('top_k')}")
+    request = [Request((("user", "q"),), 0, SamplingParams(max_tokens=8))]
+    extra = {"top_k": 20, "min_p": 0.0, "chat_template_kwargs": {"enable_thinking": True}}
+    with RequestCache(tmp_path / "cache.sqlite") as cache:
+        plain, _ = complete(OpenAIBackend("m", base_url=url), request, cache, progress=False)
+        tuned, _ = complete(
+            OpenAIBackend("m", base_url=url, extra_body=extra), request, cache, progress=False
+        )
+        again, stats = complete(
+            OpenAIBackend("m", base_url=url, extra_body=extra), request, cache, progress=False
+        )
+    assert [plain[0].text, tuned[0].text, again[0].text] == ["top_k None", "top_k 20", "top_k 20"]
+    assert stats.cached == 1 and app.attempts == 2  # other extras, another request; same extras, cached
+    assert {k: app.bodies[1][k] for k in extra} == extra
+
+
+def test_generate_cli_rejects_an_extra_body_that_is_not_an_object(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "distill.cli", "generate", "--teacher", "m", "--prompts", "p.jsonl",
+         "--out", str(tmp_path / "o.jsonl"), "--backend", "openai", "--extra-body", "[1, 2]"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--extra-body: expected a JSON object, got list" in result.stderr
