@@ -304,12 +304,11 @@ _ORDERED = ("tuple", "pair")
 def items_equal(gold: Items, pred: Items) -> bool:
     if len(gold.items) != len(pred.items):
         return False
-    if gold.kind in _ORDERED:
-        if pred.kind == "set":
+    if gold.kind in _ORDERED or pred.kind in _ORDERED:
+        # a tuple on either side is compared in order against a plain list, never against a set
+        if "set" in (gold.kind, pred.kind):
             return False
         return all(equivalent(g, p) for g, p in zip(gold.items, pred.items, strict=True))
-    if gold.kind == "set" and pred.kind in _ORDERED:
-        return False
     return _matched(gold.items, pred.items, equivalent)
 
 

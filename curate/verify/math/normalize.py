@@ -43,7 +43,7 @@ _EMPTY_SET = re.compile(r"\\(?:varnothing|emptyset)(?![a-zA-Z])|\\\{\s*\\\}")
 _DEGREE_MARKS = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\s*o\s*\}|\\circ")
 _PERCENT = re.compile(
     r"\s*\\?%|\s*\\(?:text|mbox|mathrm)\s*\{\s*(?:percent(?:age)?|pct|per\s*cent)\s*\}"
-    r"|\s*\b(?:percent(?:age)?s?|pct|per\s+cent)\b",
+    r"|\s*\b(?:percentage\s+points?|percent(?:age)?s?|pct|per\s+cent)\b",
     re.IGNORECASE,
 )
 # Currency signs and codes around an amount ("1,000.99€", "USD 5"); `$` is handled as a delimiter.
@@ -51,13 +51,16 @@ _CURRENCY = re.compile(r"[€£¥₹]|\\(?:euro|pounds|yen)(?![a-zA-Z])|\b(?:USD
 # A unit inside \mathrm{} or \text{}: "~m/s", "km/h", "m^2", "\,\mathrm{cm}" (tildes are spacing).
 _UNIT_CONTENT = re.compile(r"^[A-Za-z]{1,6}(?:\s*/\s*[A-Za-z]{1,6})?(?:\^\{?-?\d\}?)?$")
 # Left behind where a dataset stripped a unit: "4\mathrm{~}/\mathrm{}" becomes "4 /".
+# "3\mathrm{~km}/\mathrm{h}": one unit written in two pieces
+_SPLIT_UNIT = re.compile(r"\\mathrm\s*\{([^{}]*)\}\s*/\s*\\mathrm\s*\{([^{}]*)\}")
 _DANGLING_SLASH = re.compile(r"(?<=[\d}])\s*/\s*(?=,|;|$)")
 _OR_AND = re.compile(r"\s+(?:or|and)\s+")
 # One or two plain words after a number: "7 apples", "12 blue marbles" (not math such as "5 sin x").
 _TRAILING_WORDS = re.compile(r"(?<=\d)\s+(?!(?:sin|cos|tan|log|ln|exp|sqrt)\b)[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$")
 _THOUSANDS_SEP = re.compile(r"(?<=\d)(?:,\\!\s*|\{,\}|,\\,|\\,|\\;|\\ |\\!)(?=\d{3}(?!\d))")
-_COMMA_NUMBER = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_SPACE_NUMBER = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
+# (a thousands group never follows a leading 0: "0,125" is a decimal comma or a list)
+_COMMA_NUMBER = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
+_SPACE_NUMBER = re.compile(r"^-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?$")
 _PHANTOM = re.compile(r"\\(?:h|v)?phantom\s*(?:\{[^{}]*\}|\S)")
 _LEADING_RELATION = re.compile(r"^\s*(?:\\approx|\\sim|=)\s*")
 _SIZING = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg|bigl|bigr|Bigl|Bigr|biggl|biggr)(?![a-zA-Z])\s*\.?")
@@ -159,7 +162,7 @@ def _text_commands(s: str) -> tuple[str, list[str]]:
         single_letter = len(content.strip()) == 1
         if _SEPARATOR_WORDS.match(content):
             out.append(",")
-        elif not content.replace("~", "").strip():
+        elif not content.replace("~", "").replace("/", "").strip():
             pass
         elif is_word and not (single_letter and match.group(1) in _MATH_STYLE):
             words.append(content.strip())
@@ -191,6 +194,7 @@ def clean_answer(answer: str) -> Cleaned:
     s = _INFINITY_WORDS.sub(lambda _: "\\infty ", s)
     s = _EMPTY_SET.sub(lambda _: "\\emptyset ", s)
     s = _PERCENT.sub(lambda _: "\\%", s)
+    s = _SPLIT_UNIT.sub(lambda m: f"\\mathrm{{{m.group(1)}/{m.group(2)}}}", s)
     s, words = _text_commands(s)
     s = _SPACING.sub(" ", s)
     s = _FRACTION_COMMANDS.sub(lambda _: "\\frac", s)
