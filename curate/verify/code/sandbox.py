@@ -19,6 +19,7 @@ inside/), so a run cannot see the worker, its files or an earlier run.
 
 from __future__ import annotations
 
+import functools
 import json
 import marshal
 import os
@@ -53,11 +54,10 @@ _INSIDE = Path(inside.__file__).parent
 # from its stdin (exactly its length, so the task frames after it stay in the pipe) and executes each
 # module as `inside.<name>`. Passed as `-c` text instead, compiling it would leave ~4 MB more resident
 # in the zygote, and every runner's fork copies the page tables of all of it. For the same reason
-# `-S`: site-packages are put on sys.path without running their .pth hooks.
+# `-S`: the site-packages the host names are put on sys.path without running their .pth hooks.
 _ARCHIVE = marshal.dumps([(name, (_INSIDE / f"{name}.py").read_text()) for name in inside.MODULES])
 _BOOTSTRAP = (
-    "import marshal, os, site, sys, types\n"
-    "sys.path += [path for path in site.getsitepackages() if os.path.isdir(path)]\n"
+    "import marshal, os, sys, types\n"
     "size, data = int(sys.argv[1]), b''\n"
     "while len(data) < size:\n"
     "    data += os.read(0, size - len(data)) or sys.exit('truncated archive')\n"
@@ -83,17 +83,42 @@ class WorkerError(RuntimeError):
     """A worker died or stopped answering; the task it had gets an `error` verdict."""
 
 
-def _prefixes(python: str) -> list[str]:
-    """Where an interpreter lives: what the sandbox must show for it to start and import its packages."""
-    if os.path.realpath(python) == os.path.realpath(sys.executable):
-        return [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
-    script = "import json, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]))"
-    out = subprocess.run([python, "-I", "-c", script], capture_output=True, text=True, timeout=30, check=True)
-    return json.loads(out.stdout)
+_LAYOUT = (
+    "import json, site, sys; "
+    "print(json.dumps([[sys.base_prefix, sys.base_exec_prefix], sys.prefix, site.getsitepackages()]))"
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(python: str) -> tuple[list[str], str, list[str]]:
+    """(installation prefixes, sys.prefix, site-packages folders) of an interpreter, as it sees them
+    when started normally (the worker starts with -S, so it is told its site-packages instead)."""
+    # Compared as given, not resolved: two virtual environments share one real binary.
+    if os.path.abspath(python) == os.path.abspath(sys.executable):
+        import site
+
+        return [sys.base_prefix, sys.base_exec_prefix], sys.prefix, site.getsitepackages()
+    out = subprocess.run(
+        [python, "-I", "-c", _LAYOUT], capture_output=True, text=True, timeout=30, check=True
+    )
+    return tuple(json.loads(out.stdout))  # type: ignore[return-value]
+
+
+def interpreter_paths(python: str) -> list[str]:
+    """What the sandbox must show for `python` to start and import its packages, and nothing more:
+    its installation (stdlib, binary) and, for a virtual environment, only the interpreter link,
+    pyvenv.cfg and site-packages, not the rest of the folder (often a clone of a repository)."""
+    installation, prefix, site_packages = _layout(python)
+    paths = [*installation, os.path.abspath(python)]
+    if os.path.abspath(prefix) not in map(os.path.abspath, installation):
+        paths += [os.path.join(prefix, "pyvenv.cfg"), *site_packages]
+    paths += [os.path.realpath(path) for path in paths]
+    return [os.path.abspath(path) for path in paths if os.path.exists(path)]
 
 
 def mount_plan(python: str) -> tuple[list[list[str]], list[list[str]]]:
-    """(links, binds) for the sandbox root: [target, link] symlinks and [source, dest] read-only binds."""
+    """(links, binds) for the sandbox root: [target, link] symlinks and [source, dest] read-only binds
+    (of folders, and of single files such as a virtual environment's interpreter link)."""
     links, binds = [], []
     for path in SYSTEM_DIRS:
         if os.path.islink(path):
@@ -101,17 +126,13 @@ def mount_plan(python: str) -> tuple[list[list[str]], list[list[str]]]:
         elif os.path.isdir(path):
             binds.append([path, path])
     covered = [dest for _, dest in binds]
-    wanted = [*_prefixes(python), os.path.dirname(os.path.abspath(python))]
-    wanted += [os.path.realpath(p) for p in wanted]
-    for path in wanted:
-        path = os.path.abspath(path)
-        if not os.path.isdir(path) or any(path == c or path.startswith(c.rstrip("/") + "/") for c in covered):
+    for path in interpreter_paths(python):
+        if any(path == c or path.startswith(c.rstrip("/") + "/") for c in covered):
             continue
         # A wider path already planned covers this one; a narrower one is replaced by this one.
         binds = [b for b in binds if not b[1].startswith(path.rstrip("/") + "/")]
-        covered = [dest for _, dest in binds]
         binds.append([path, path])
-        covered.append(path)
+        covered = [dest for _, dest in binds]
     return links, binds
 
 
@@ -162,6 +183,7 @@ def worker_command(
     as_root = os.geteuid() == 0
     links, binds = mount_plan(python)
     config: dict = {"isolation": isolation, "probe_limits": probe_limits, "tmp_mb": tmp_mb, "cpu": cpu}
+    config["site_packages"] = _layout(python)[2]
     # A run gets a fresh /tmp: interpreter directories under /tmp must be bound again on top of it.
     config["keep_under_tmp"] = [dest for _, dest in binds if dest.startswith("/tmp/")]
     if isolation == "bwrap":

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from curate.verify.code import CodeVerifier
 from curate.verify.code.sandbox import SANDBOX_ENV, candidates
 from tests.verify.code.helpers import ADD_CODE, assert_pool_alive, cases
 
@@ -296,4 +297,35 @@ def test_correct_code_still_passes_in_every_sandbox(pool):
     verdict = pool.check(
         {"kind": "call", "fn_name": "add", "cases": [{"args": [1, 2], "expected": 3}]}, code=ADD_CODE
     )
+    assert verdict.status == "pass", verdict.detail
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_virtual_environment_is_seen_as_its_interpreter_and_packages_only(tmp_path, mode):
+    """A clone under /tmp with its virtual environment inside (issue 18): the sandbox shows the
+    interpreter link, pyvenv.cfg and site-packages, not the clone nor the rest of the environment."""
+    import subprocess
+    import sys
+
+    clone = tmp_path / "clone"
+    venv = clone / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (clone / "secret.txt").write_text("expected answers")
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [python, "-I", "-c", "import site; print(site.getsitepackages()[0])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    (tmp_path / "clone" / site / "marker_package.py").write_text("VALUE = 42\n")
+    code = program(f"""
+        import os
+        import marker_package
+
+        def attack():
+            return [sorted(os.listdir({str(venv)!r})), sorted(os.listdir({str(venv / "bin")!r})),
+                    os.path.exists({str(clone / "secret.txt")!r}), marker_package.VALUE]
+    """)
+    expected = [["bin", "lib", "pyvenv.cfg"], ["python"], False, 42]
+    with CodeVerifier(workers=1, isolation=mode, python=str(python), time_limit_s=5) as verifier:
+        verdict = verifier.check(spec_returning(expected), code=code)
     assert verdict.status == "pass", verdict.detail

@@ -17,6 +17,7 @@ from .zygote import PRELOAD, zygote_main
 
 def main() -> None:
     config = json.loads(sys.argv[1])
+    sys.path += [path for path in config["site_packages"] if os.path.isdir(path)]
     host_in, host_out = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)

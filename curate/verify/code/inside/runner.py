@@ -55,7 +55,11 @@ def _private_tmp(limits: dict, keep: list[str]) -> None:
     options = f"size={int(limits['tmp_mb'])}m,nr_inodes=4096,mode=1777"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, options)
     for fd, path in held:
-        os.makedirs(path, exist_ok=True)
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            os.makedirs(path, exist_ok=True)
+        else:  # a file (a virtual environment's interpreter link, its pyvenv.cfg)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "w").close()
         mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
         mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
         os.close(fd)
