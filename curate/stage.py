@@ -46,23 +46,26 @@ BATCH_ROWS = 1024
 
 class Stage:
     """One pipeline stage. Subclasses set `name`, optionally `defaults` (their options) and
-    `version` (bump when the output for the same input changes), and implement `process`."""
+    `version` (bump when the output for the same input changes), and implement `process`.
+
+    Options are checked here, once for every stage (`check_options`): an unknown key, a value of
+    the wrong type (the type of its default, or `types[key]` where the default is None), a value
+    outside `choices[key]`, or a key listed in `removed` (with why) is a CurateError that names
+    the stage and the option. Stages check only what is particular to them (ranges, paths)."""
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     defaults: ClassVar[dict[str, Any]] = {}
+    types: ClassVar[dict[str, type | tuple[type, ...]]] = {}  # where the default is None or too narrow
+    choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    removed: ClassVar[dict[str, str]] = {}  # option -> why it is gone and what to use instead
+    aliases: ClassVar[tuple[str, ...]] = ()  # former names, still accepted in configs
     parallel: ClassVar[bool] = True  # process() may run in worker processes
     enabled_by_default: ClassVar[bool] = True  # opt-in stages set False; config `enabled:` overrides
     side_tables: ClassVar[tuple[str, ...]] = ()  # SQL side tables this stage writes (curate.schema)
 
     def __init__(self, **options: Any):
-        unknown = set(options) - set(self.defaults)
-        if unknown:
-            known = ", ".join(sorted(self.defaults)) or "none"
-            raise CurateError(
-                f"stage {self.name}: unknown option(s) {', '.join(sorted(unknown))} (known: {known})"
-            )
-        self.options = {**self.defaults, **options}
+        self.options = check_options(type(self), options)
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything besides the input rows that the stage's output depends on."""
@@ -80,6 +83,47 @@ class Stage:
 
     def finish(self, ctx: StageContext) -> None:
         """After every batch: write side tables into ctx.out_dir."""
+
+
+def check_keys(where: str, given: Iterable[str], known: Iterable[str], what: str = "option") -> None:
+    """The one message for unknown keys, in stage options and in the config alike."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise CurateError(
+            f"{where}: unknown {what}(s) {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"
+        )
+
+
+def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _fits(value: Any, kinds: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):  # bool is an int to Python, never to a config
+        return bool in kinds
+    if isinstance(value, int) and float in kinds:
+        return True
+    return isinstance(value, tuple(kinds) + ((tuple,) if list in kinds else ()))
+
+
+def check_options(cls: type[Stage], options: dict[str, Any]) -> dict[str, Any]:
+    """The stage's options (defaults, then `options`), checked as the Stage docstring says."""
+    where = f"stage {cls.name}"
+    for key in sorted(set(options) & set(cls.removed)):
+        raise CurateError(f"{where}: option {key} was removed: {cls.removed[key]}")
+    check_keys(where, options, cls.defaults)
+    for key, value in options.items():
+        default = cls.defaults[key]
+        kind = cls.types.get(key) or (type(default) if default is not None else None)
+        if kind is not None and not (value is None and default is None) and not _fits(value, _kinds(kind)):
+            names = " or ".join(
+                {"float": "number", "dict": "mapping"}.get(k.__name__, k.__name__) for k in _kinds(kind)
+            )
+            raise CurateError(f"{where}: option {key} must be a {names}, got {value!r}")
+        if key in cls.choices and value not in cls.choices[key]:
+            allowed = ", ".join(str(c) for c in cls.choices[key])
+            raise CurateError(f"{where}: option {key} must be one of {allowed}, got {value!r}")
+    return {**cls.defaults, **options}
 
 
 @dataclass
@@ -137,6 +181,27 @@ def decide(batch: pl.DataFrame, drop: pl.Expr, reason: str | pl.Expr, detail: pl
         pl.when(fresh).then(reason_expr).otherwise(pl.col(REASON)).alias(REASON),
         pl.when(fresh).then(detail.cast(pl.String)).otherwise(pl.col(DETAIL)).alias(DETAIL),
     )
+
+
+def apply_decisions(batch: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
+    """`decide` from a table made in `prepare` (global stages): decisions has row_id, reason and
+    detail, sorted by row_id; only the slice covering the batch's row_id range is joined, so a
+    batch does not pay for the whole table."""
+    if batch.height and decisions.height:
+        ids = decisions["row_id"]
+        lo = ids.search_sorted(batch["row_id"].min(), side="left")
+        hi = ids.search_sorted(batch["row_id"].max(), side="right")
+        decisions = decisions.slice(lo, hi - lo)
+    joined = batch.join(
+        decisions.select("row_id", pl.col("reason").alias("_why"), pl.col("detail").alias("_why_detail")),
+        on="row_id",
+        how="left",
+        maintain_order="left",
+    )
+    out = keep(joined)
+    for reason in sorted(decisions["reason"].unique().drop_nulls().to_list()):
+        out = decide(out, pl.col("_why") == reason, reason, pl.col("_why_detail"))
+    return out.drop("_why", "_why_detail")
 
 
 def stage_fingerprint(previous: str, stage: Stage) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from curate.catalog import connect
 from curate.report.svg import DROPPED, KEPT, PALETTE, bars, histogram, number, stacked_bars
 from curate.workspace import Workspace
 
@@ -49,10 +50,8 @@ def write_report(workspace: str | Path) -> Path:
 
 
 def build_report(workspace: str | Path) -> str:
-    import sql
-
     ws = Workspace.open(workspace)
-    con = sql.connect(ws.root)
+    con = connect(ws.root)
     manifest = ws.manifest()
     sections = [
         _summary(con, manifest),

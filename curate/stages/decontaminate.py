@@ -27,12 +27,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from curate.dedup.select import apply_decisions
 from curate.dedup.shingles import MAX_SHINGLE_SIZE, ngram_hashes
 from curate.errors import CurateError, InputError
 from curate.formats import detect_format
 from curate.readers import checksum, iter_chunks, resolve_inputs, sample_records
-from curate.stage import Stage, StageContext, keep
+from curate.stage import Stage, StageContext, apply_decisions, keep
 from curate.stages.ingest import convert_chunk
 from curate.text import WORD_PATTERN, normalize_expr
 
@@ -78,16 +77,14 @@ class Decontaminate(Stage):
     name = "decontaminate"
     version = "1"
     defaults: dict[str, Any] = {"benchmarks": [], "ngram": 8, "mode": "drop", "min_overlap": 0.5}
+    types = {"benchmarks": (list, str)}
+    choices = {"mode": MODES}
     parallel = False  # process() is a join against the hits
     side_tables = ("contamination",)
 
     def __init__(self, **options: Any):
         super().__init__(**options)
         o = self.options
-        if o["mode"] not in MODES:
-            raise CurateError(
-                f"stage decontaminate: mode must be one of {', '.join(MODES)}, got {o['mode']!r}"
-            )
         if not isinstance(o["ngram"], int) or not 1 <= o["ngram"] <= MAX_SHINGLE_SIZE:
             raise CurateError(f"stage decontaminate: ngram must be an integer from 1 to {MAX_SHINGLE_SIZE}")
         benchmarks = o["benchmarks"]
@@ -166,7 +163,7 @@ class Decontaminate(Stage):
         first = self.hits.sort("row_id", "benchmark", "benchmark_item").unique(
             "row_id", keep="first", maintain_order=True
         )
-        # sorted by row_id, as curate.dedup.select.apply_decisions expects
+        # sorted by row_id, as curate.stage.apply_decisions expects
         self.flagged = first.select(
             "row_id",
             pl.format("{}:{}", "benchmark", "benchmark_item").alias("contaminated_by"),

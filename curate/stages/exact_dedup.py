@@ -2,11 +2,10 @@
 
 The key is the normalised problem (curate.text: NFKC, case, quotes, LaTeX spellings, generic
 instruction prefixes/suffixes, spacing), or with `key: problem+response` the problem and the
-response together (then only identical traces are removed and every problem keeps all its
-distinct traces). In a cluster the representative and up to `max_traces` traces with distinct
-responses survive (ranking: curate.dedup.select); identical responses and bare prompt copies are
-dropped as `duplicate`, the traces beyond `max_traces` as `extra_trace`. Every member of a cluster
-of two or more rows gets a line in the `clusters` view.
+response together. In a cluster the representative and every trace with a distinct response
+survive (curate.dedup.survivors); identical responses and bare prompt copies are dropped as
+`duplicate`. How many traces a problem keeps is decided after verification, by select's
+`max_per_problem`. Every member of a cluster of two or more rows gets a line in the `clusters` view.
 
 Shuffle: by key hash (a group-by over two 64-bit hashes of the normalised text).
 """
@@ -17,9 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from curate.dedup.select import apply_decisions, choose, row_features
-from curate.errors import CurateError
-from curate.stage import Stage, StageContext
+from curate.dedup.survivors import MAX_TRACES_REMOVED, choose, row_features
+from curate.stage import Stage, StageContext, apply_decisions
 from curate.text import exact_key_expr
 
 KEYS = ("problem", "problem+response")
@@ -28,18 +26,14 @@ KEYS = ("problem", "problem+response")
 class ExactDedup(Stage):
     name = "exact_dedup"
     version = "1"
-    defaults: dict[str, Any] = {"key": "problem", "max_traces": 4}
+    defaults: dict[str, Any] = {"key": "problem"}
+    choices = {"key": KEYS}
+    removed = {"max_traces": MAX_TRACES_REMOVED}
     parallel = False  # process() is a join against the decisions; a worker pool would only add copying
     side_tables = ("clusters",)
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        if self.options["key"] not in KEYS:
-            raise CurateError(
-                f"stage exact_dedup: key must be one of {', '.join(KEYS)}, got {self.options['key']!r}"
-            )
-        if not isinstance(self.options["max_traces"], int) or self.options["max_traces"] < 1:
-            raise CurateError("stage exact_dedup: max_traces must be a positive integer")
         self.lineage = self.drops = pl.DataFrame()
 
     def fingerprint(self) -> dict[str, Any]:
@@ -57,7 +51,7 @@ class ExactDedup(Stage):
             pl.struct("k0", "k1").rank("dense").cast(pl.Int64).alias("cluster"),
             pl.lit(1.0).alias("similarity"),
         )
-        self.lineage = choose(rows, self.options["max_traces"], "duplicate")
+        self.lineage = choose(rows, "duplicate")
         self.drops = self.lineage.filter(~pl.col("kept")).select("row_id", "reason", "detail").sort("row_id")
         ctx.stats["clusters"] = self.lineage["cluster_id"].n_unique()
         ctx.stats["clustered_rows"] = self.lineage.height

@@ -57,6 +57,8 @@ class LongAttn(Stage):
         "device": "cpu",
         "bos": True,
     }
+    types: ClassVar[dict[str, Any]] = {"model": str, "fields": (list, str), "k": int, "min_tokens": int}
+    choices: ClassVar[dict[str, tuple]] = {"normalize": NORMALIZERS}
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -67,8 +69,6 @@ class LongAttn(Stage):
             opts["fields"] = [opts["fields"]]
         for spec in [*opts["fields"], opts["category"]]:
             base_column(spec)
-        if opts["normalize"] not in NORMALIZERS:
-            raise CurateError(f"stage longattn: normalize must be one of {', '.join(NORMALIZERS)}")
         keep_count(1, opts["keep_fraction"])
         self.scores: pl.DataFrame | None = None
 

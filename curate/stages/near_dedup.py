@@ -16,9 +16,9 @@
 5. Union-find over the confirmed pairs gives clusters. With `math_aware`, a member that is not an
    insertion-only variant of its representative is split off (a truncated copy must not bridge two
    problems that differ in a number), and the clusters are recomputed.
-6. Each cluster keeps its representative and up to `max_traces` traces whose responses are not
-   near-identical (estimated Jaccard of their response signatures >= `response_threshold`);
-   the others are dropped as `near_duplicate` or `extra_trace` (curate.dedup.select).
+6. Each cluster keeps its representative and every trace whose response is not near-identical
+   to one already kept (estimated Jaccard of their response signatures >= `response_threshold`);
+   the others are dropped as `near_duplicate` (curate.dedup.survivors).
 
 The `clusters` view gets every row of a cluster of two or more rows, with its similarity (true
 Jaccard of its problem with the representative's problem).
@@ -48,10 +48,10 @@ from curate.dedup import (
     union_find,
 )
 from curate.dedup.lsh import TokenLists, only_insertions
-from curate.dedup.select import apply_decisions, choose, row_features
 from curate.dedup.shingles import SHINGLE_KINDS, Shingles
+from curate.dedup.survivors import MAX_TRACES_REMOVED, choose, rank_sort, row_features
 from curate.errors import CurateError
-from curate.stage import Stage, StageContext
+from curate.stage import Stage, StageContext, apply_decisions
 from curate.text import content_expr, light_normalize_expr, normalize_expr
 
 NODE_CHUNK = 10_000  # distinct problems shingled and signed at a time
@@ -73,17 +73,16 @@ class NearDedup(Stage):
         "rows": None,
         "max_bucket": 64,
         "math_aware": True,
-        "max_traces": 4,
         "response_threshold": 0.9,
     }
+    choices = {"shingle": SHINGLE_KINDS}
+    removed = {"max_traces": MAX_TRACES_REMOVED}
     parallel = False  # process() is a join against the decisions
     side_tables = ("clusters",)
 
     def __init__(self, **options: Any):
         super().__init__(**options)
         o = self.options
-        if o["shingle"] not in SHINGLE_KINDS:
-            raise CurateError(f"stage near_dedup: shingle must be one of {', '.join(SHINGLE_KINDS)}")
         for key in ("threshold", "lsh_threshold", "response_threshold"):
             if not 0.0 < float(o[key]) <= 1.0:
                 raise CurateError(f"stage near_dedup: {key} must be in (0, 1], got {o[key]!r}")
@@ -131,7 +130,7 @@ class NearDedup(Stage):
             pl.Series("similarity", similarity[node_of_row]),
         )
         near = self._near_identical_responses(ctx, rows)
-        self.lineage = choose(rows, self.options["max_traces"], "near_duplicate", near)
+        self.lineage = choose(rows, "near_duplicate", near)
         self.drops = self.lineage.filter(~pl.col("kept")).select("row_id", "reason", "detail").sort("row_id")
         ctx.stats.update(
             distinct_problems=len(nodes),
@@ -215,13 +214,11 @@ class NearDedup(Stage):
 
     @staticmethod
     def _node_rank(rows: pl.DataFrame, nodes: pl.DataFrame) -> np.ndarray:
-        """Position of each node in the representative ranking (curate.dedup.select), 0 = best."""
+        """Position of each node in the representative ranking (curate.dedup.survivors), 0 = best."""
         best = rows.group_by("node").agg(
             pl.col("verifiable").max(), pl.col("has_response").max(), pl.col("row_id").min()
         )
-        ordered = best.join(nodes.select("node", "plen"), on="node").sort(
-            ["verifiable", "has_response", "plen", "row_id"], descending=[True, True, True, False]
-        )
+        ordered = rank_sort(best.join(nodes.select("node", "plen"), on="node"))
         rank = np.empty(len(nodes), dtype=np.int64)
         rank[ordered["node"].to_numpy()] = np.arange(len(ordered))
         return rank
@@ -262,7 +259,7 @@ class NearDedup(Stage):
         return similarity
 
     def _near_identical_responses(self, ctx: StageContext, rows: pl.DataFrame):
-        """A callback for curate.dedup.select.choose, over response signatures of the rows that
+        """A callback for curate.dedup.survivors.choose, over response signatures of the rows that
         share a cluster with another responded row (only those are ever compared)."""
         o = self.options
         wanted = rows.filter(pl.col("has_response") & (pl.col("has_response").sum().over("cluster") > 1))

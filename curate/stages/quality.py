@@ -33,7 +33,6 @@ from typing import Any
 
 import polars as pl
 
-from curate.errors import CurateError
 from curate.rows import count_tokens, load_tokenizer, tokenizer_checksum
 from curate.stage import Stage, StageContext, decide
 from curate.think import answer_expr, assistant_expr, has_reasoning, unclosed_expr
@@ -99,11 +98,11 @@ class Quality(Stage):
         "max_tokens": None,
         "max_new_tokens": None,  # the teacher's generation limit: completions this long were cut
     }
+    types = {"tokenizer": str, "max_tokens": int, "max_new_tokens": int}
+    choices = {"think": THINK_POLICIES}
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        if self.options["think"] not in THINK_POLICIES:
-            raise CurateError(f"stage quality: think must be one of {', '.join(THINK_POLICIES)}")
         name = self.options["tokenizer"]
         self.tokenizer = load_tokenizer(name) if name else None
         self.think_sources: list[str] = []

@@ -6,14 +6,17 @@ Steps, in order (a row leaves at the first that drops it):
                        `easy_min_samples` verified generations) are down-sampled to `easy_keep`,
                        a seeded choice of whole problems (difficulty grading, AM-Distill)
     length_selection   per domain, rows outside the `length_quantiles` window of token length
-    per_problem_cap    at most `max_per_problem` generations per problem, the preferred ones
+    per_problem_cap    at most `max_per_problem` generations per problem (default: no cap, every
+                       distinct verified trace is kept): passing traces first (before unverified
+                       `no_reference` ones), then the preferred ones
     over_target        per domain at most `targets[domain]` rows; filled problem by problem (every
                        problem's best generation before any problem's second), then by preference
 
 `prefer` orders generations: shortest (default: shorter correct traces teach the same answer in
 fewer tokens), longest, hardest (lowest pass rate, then longest) or random; ties break on a seeded
-hash. Pass rates come from the verify stage's verdicts on *all* generations of a problem (verify
-drops the failures, so the rows that reach select alone would all say 100%), or, without verify,
+hash. Pass rates come from the verify stage's verdicts on *all* checked generations of a problem
+(verify drops the failures, so the rows that reach select alone would all say 100%; prompts and
+`no_reference` rows were not checked and do not count), or, without verify,
 from a boolean per-sample field of `meta` named by `pass_field` (e.g. `score`,
 `correctness_math_verify`). The stage adds `pass_rate` and `n_samples` (verified generations).
 """
@@ -29,6 +32,9 @@ from curate.rows import seeded_key
 from curate.stage import DETAIL, REASON, Stage, StageContext, decide, keep
 
 PREFERENCES = ("shortest", "longest", "hardest", "random")
+UNCHECKED = ("no_reference", "prompt")  # verify statuses that say nothing about a pass rate
+
+
 class Select(Stage):
     name = "select"
     version = "1"
@@ -44,12 +50,12 @@ class Select(Stage):
         "pass_field": None,  # meta key with a per-sample boolean verdict, used when verify did not run
         "seed": 0,
     }
+    types = {"max_per_problem": int, "pass_field": str, "seed": (int, str)}
+    choices = {"prefer": PREFERENCES}
 
     def __init__(self, **options: Any):
         super().__init__(**options)
         opts = self.options
-        if opts["prefer"] not in PREFERENCES:
-            raise CurateError(f"stage select: prefer must be one of {', '.join(PREFERENCES)}")
         low, high = opts["length_quantiles"]
         if not 0.0 <= low <= high <= 1.0:
             raise CurateError("stage select: length_quantiles must be [low, high] with 0 <= low <= high <= 1")
@@ -62,7 +68,10 @@ class Select(Stage):
         lf = ctx.scan()
         names = lf.collect_schema().names()
         length = pl.col("n_tokens") if "n_tokens" in names else _whitespace_length()
-        rows = lf.select("row_id", "problem_id", "domain", length.alias("_length")).collect()
+        passed = pl.col("verify_status") == "pass" if "verify_status" in names else pl.lit(True)
+        rows = lf.select(
+            "row_id", "problem_id", "domain", length.alias("_length"), passed.alias("_passed")
+        ).collect()
         passes, source = self._pass_stats(ctx, lf, names)
         ctx.stats["pass_rate_from"] = source
         if passes is not None:
@@ -86,12 +95,18 @@ class Select(Stage):
         verify = ctx.workspace.stage("verify")
         ingest = ctx.workspace.stage("ingest")
         if verify is not None and ingest is not None and (verify.path / "verify.parquet").exists():
-            verdicts = pl.scan_parquet(verify.path / "verify.parquet").select("row_id", "status")
+            verdicts = (
+                pl.scan_parquet(verify.path / "verify.parquet")
+                .select("row_id", "status")
+                .filter(~pl.col("status").is_in(UNCHECKED))
+            )
             problems = pl.scan_parquet([str(p) for p in ingest.parts()]).select("row_id", "problem_id")
             passed = verdicts.join(problems, on="row_id").select("problem_id", pl.col("status") == "pass")
             source = "verify"
         elif "verify_status" in names:
-            passed = lf.select("problem_id", pl.col("verify_status") == "pass")
+            passed = lf.filter(~pl.col("verify_status").is_in(UNCHECKED)).select(
+                "problem_id", pl.col("verify_status") == "pass"
+            )
             source = "verify_status"
         elif self.options["pass_field"]:
             # Every generation, not only those that reached select: earlier stages drop some.
@@ -183,10 +198,12 @@ class Select(Stage):
         return pl.struct(key)
 
     def _rank_within_problem(self) -> pl.Expr:
-        """1 for a problem's preferred live generation, 2 for the next …; dropped rows rank last."""
+        """1 for a problem's preferred live generation, 2 for the next …: passing traces before
+        unverified ones, then by preference; dropped rows rank last."""
         dropped = pl.col(REASON).is_not_null().alias("dropped")
+        unverified = (~pl.col("_passed")).alias("unverified")
         return (
-            pl.struct(dropped, self._preference().alias("preference"))
+            pl.struct(dropped, unverified, self._preference().alias("preference"))
             .rank("ordinal")
             .over("problem_id")
             .cast(pl.Int64)

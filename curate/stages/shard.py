@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from curate.rows import count_tokens, load_tokenizer, plain_strings, seeded_key, tokenizer_checksum
 from curate.stage import Stage, StageContext, decide
-from curate.think import assistant_expr
+from curate.think import assistant_expr, has_reasoning
 from curate.workspace import write_json_atomic
 
 SPLITS = ("train", "val")
@@ -63,6 +63,7 @@ class Shard(Stage):
         "tokenizer": None,  # count n_tokens with this tokenizer (default: the quality stage's counts)
         "domains": None,  # shard only these; rows of other domains are dropped (domain_not_sharded)
     }
+    types = {"val_max_problems": int, "system": str, "tokenizer": str, "domains": list, "seed": (int, str)}
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -112,6 +113,14 @@ class Shard(Stage):
         assert self.val_problems is not None, "prepare() assigns the val problems"
         batch = batch.join(self.val_problems, on="problem_id", how="left", maintain_order="left")
         batch = batch.with_columns(pl.col("split").fill_null("train"))
+        # verify and quality drop prompts already; with both disabled, a prompt still never trains
+        response = pl.col("response")
+        batch = decide(
+            batch,
+            (response.is_null() | (response.str.strip_chars() == "")) & ~has_reasoning(),
+            "prompt",
+            pl.lit("no response: a prompt for generation, nothing to train on"),
+        )
         domains = self.options["domains"]
         drop = ~pl.col("domain").is_in(domains) if domains is not None else pl.lit(False)
         return decide(

@@ -136,12 +136,12 @@ class Split(Stage):
         "learned_max_train": 50_000,
         "seed": 0,
     }
+    types = {"science_terms": list, "keep_domains": list, "seed": (int, str)}
+    choices = {"method": METHODS}
 
     def __init__(self, **options: Any):
         super().__init__(**options)
         opts = self.options
-        if opts["method"] not in METHODS:
-            raise CurateError(f"stage split: method must be one of {', '.join(METHODS)}")
         for spec in opts["rules"]:
             if (
                 not {"name", "domain", "pattern"} <= set(spec)

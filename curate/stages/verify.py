@@ -1,9 +1,13 @@
 """verify: check every trace against its reference answer (math) or its tests (code).
 
 A row with `tests` is code, else a row with `reference` is math, else it is `no_reference`; a row
-with no response is `no_answer`. Statuses are DESIGN section 4's; only those in `keep` (default:
-pass) survive, the others are rejected with the status as reason and the verifier's detail.
-Each verdict is also a row of the `verify` side table, whatever became of the trace.
+with no response is a `prompt` (a prompt for generation, not a failed answer), always rejected: it
+has nothing to train on. Statuses are DESIGN section 4's. Rows whose status is in `keep` (default:
+pass) survive, and so do `no_reference` rows (a trace that cannot be checked is not a wrong one),
+flagged by their `verify_status` and counted apart (`kept_unverified` in the manifest, the
+`flagged` column of the funnel) unless `require_reference: true` drops them. The others are
+rejected with the status as reason and the verifier's detail. Each verdict is also a row of the
+`verify` side table, whatever became of the trace.
 
 The verifiers run their own isolated worker pools (math: killable sympy workers; code: sandboxed
 processes), so this stage runs its batches in the main process and hands them to those pools.
@@ -17,11 +21,12 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.errors import CurateError
 from curate.schema import SIDE_TABLE_SCHEMAS
 from curate.stage import Stage, StageContext, decide
 from curate.verify.result import STATUSES, Verdict
 
-NO_RESPONSE = Verdict("no_answer", None, "no response to verify (a prompt for generation)")
+NO_RESPONSE = Verdict("prompt", None, "no response: a prompt for generation, nothing to train on")
 NO_REFERENCE = Verdict("no_reference", None, "no reference answer and no tests")
 
 
@@ -32,6 +37,7 @@ class Verify(Stage):
     side_tables = ("verify",)
     defaults = {
         "keep": ["pass"],
+        "require_reference": False,  # True: drop rows with no reference answer and no tests
         "workers": None,  # default: curate's --workers
         "math_timeout_s": 5.0,
         "math_memory_mb": 1024,
@@ -40,11 +46,22 @@ class Verify(Stage):
         "code_memory_mb": 512,
     }
 
+    types = {"workers": int}
+    choices = {"code_isolation": ("auto", "bwrap", "unshare", "none")}
+
     def __init__(self, **options: Any):
         super().__init__(**options)
-        unknown = set(self.options["keep"]) - set(STATUSES)
+        keep = set(self.options["keep"])
+        unknown = keep - set(STATUSES)
         if unknown:
-            raise ValueError(f"verify: unknown status(es) in keep: {sorted(unknown)}; known: {STATUSES}")
+            raise CurateError(
+                f"stage verify: unknown status(es) in keep: {', '.join(sorted(unknown))} (known: {', '.join(STATUSES)})"
+            )
+        if "prompt" in keep:
+            raise CurateError("stage verify: keep cannot hold `prompt`: a prompt has no response to train on")
+        if not self.options["require_reference"]:
+            keep.add("no_reference")
+        self.kept_statuses = sorted(keep)
 
     def fingerprint(self) -> dict[str, Any]:
         # The worker count changes the speed, never a verdict.
@@ -55,6 +72,7 @@ class Verify(Stage):
         self._side_path = ctx.out_dir / "verify.parquet"
         self._side_writer: pq.ParquetWriter | None = None
         self._math = self._code = None
+        self._unverified = 0
         ctx.stats["verify_workers"] = self._workers
 
     def _math_verifier(self):
@@ -113,9 +131,11 @@ class Verify(Stage):
             pl.Series("verify_seconds", [v.seconds for v in verdicts], pl.Float64),
         )
         self._write_side(batch)
+        if "no_reference" in self.kept_statuses:
+            self._unverified += int((batch["verify_status"] == "no_reference").sum())
         return decide(
             batch,
-            ~pl.col("verify_status").is_in(self.options["keep"]),
+            ~pl.col("verify_status").is_in(self.kept_statuses),
             pl.col("verify_status"),
             pl.col("verify_detail"),
         )
@@ -137,6 +157,7 @@ class Verify(Stage):
         self._side_writer.write_table(table)
 
     def finish(self, ctx: StageContext) -> None:
+        ctx.stats["kept_unverified"] = self._unverified
         if self._side_writer is not None:
             self._side_writer.close()
         for verifier in (self._math, self._code):

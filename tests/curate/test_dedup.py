@@ -83,16 +83,10 @@ def test_representative_and_traces_per_problem(tmp_path):
         problem(LONG, response="Another way: $\\boxed{74}$.", reference="74"),
         problem(LONG, response="A third way: $\\boxed{74}$.", reference="74"),
     ]
-    con = run(tmp_path, records, ExactDedup(max_traces=2))
-    # verifiable rows first (2, 4, 5 by row_id), then the one without reference, then the bare prompt
-    assert decisions(con) == {
-        0: "duplicate",
-        1: "extra_trace",
-        2: None,
-        3: "duplicate",
-        4: None,
-        5: "extra_trace",
-    }
+    con = run(tmp_path, records, ExactDedup())
+    # verifiable rows first (2, 4, 5 by row_id), then the one without reference, then the bare
+    # prompt; every distinct trace survives (a cap per problem is select's, after verify)
+    assert decisions(con) == {0: "duplicate", 1: None, 2: None, 3: "duplicate", 4: None, 5: None}
     (rep,) = {r for (r,) in con.execute("SELECT DISTINCT representative_row_id FROM clusters").fetchall()}
     assert rep == 2
 
@@ -104,13 +98,21 @@ def test_exact_dedup_on_problem_and_response(tmp_path):
         problem(LONG, response="two"),
         problem(LONG, response="three"),
     ]
-    con = run(tmp_path, records, ExactDedup(key="problem+response", max_traces=1))
+    con = run(tmp_path, records, ExactDedup(key="problem+response"))
     assert decisions(con) == {0: None, 1: "duplicate", 2: None, 3: None}
 
 
 def test_bad_options_are_user_errors():
-    with pytest.raises(CurateError, match="key"):
+    with pytest.raises(CurateError, match="option key must be one of problem, problem\\+response"):
         ExactDedup(key="response")
+    with pytest.raises(CurateError, match="max_traces was removed.*max_per_problem"):
+        ExactDedup(max_traces=4)
+    with pytest.raises(CurateError, match="max_traces was removed"):
+        NearDedup(max_traces=4)
+    with pytest.raises(CurateError, match="unknown option.*thresold"):
+        NearDedup(thresold=0.5)
+    with pytest.raises(CurateError, match="option num_perm must be a int"):
+        NearDedup(num_perm="many")
     with pytest.raises(CurateError, match="bands"):
         NearDedup(bands=10)
     with pytest.raises(CurateError, match="threshold"):
@@ -149,8 +151,8 @@ def test_near_dedup_keeps_distinct_traces_and_drops_near_identical_ones(tmp_path
         problem(LONG + " Let's think step by step.", response="Short: 74.", reference="74"),
         problem(LONG.rsplit(" What is", 1)[0], response="Different reasoning entirely, 74.", reference="74"),
     ]
-    con = run(tmp_path, records, NearDedup(max_traces=2))
-    assert decisions(con) == {0: None, 1: "near_duplicate", 2: None, 3: "extra_trace"}
+    con = run(tmp_path, records, NearDedup())
+    assert decisions(con) == {0: None, 1: "near_duplicate", 2: None, 3: None}
 
 
 def test_signatures_are_compact_parquet(tmp_path):
