@@ -17,10 +17,11 @@ import threading
 import time
 from collections.abc import Iterable
 
-from curate.verify.math.pool import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, MathVerifier, Pair
+from curate.verify.math.pool import ANSWER_MODES, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, MathVerifier, Pair
 from curate.verify.result import Verdict
 
 __all__ = [
+    "ANSWER_MODES",
     "DEFAULT_MEMORY_MB",
     "DEFAULT_TIMEOUT_S",
     "MathVerifier",
@@ -33,12 +34,12 @@ _shared: MathVerifier | None = None
 _shared_lock = threading.Lock()
 
 
-def judge(response: str | None, reference: str | None) -> Verdict:
+def judge(response: str | None, reference: str | None, answers: str = "auto") -> Verdict:
     """One check in this process, without time or memory limits (trusted input only)."""
     from curate.verify.math.check import check_outcome  # here: importing the package stays light (no sympy)
 
     start = time.perf_counter()
-    status, extracted, detail = check_outcome(response, reference)
+    status, extracted, detail = check_outcome(response, reference, answers=answers)
     return Verdict(status, extracted, detail, round(time.perf_counter() - start, 6))
 
 

@@ -108,13 +108,17 @@ def _compare(gold: Node, cleaned_gold: Cleaned, answer: str, source: str) -> tup
 
 def _decimal_comma_equal(gold: Node, cleaned_gold: Cleaned, pred: Node, cleaned_pred: Cleaned) -> bool:
     """`1000,99` against `1000.99` (either side): a single comma read as a decimal comma."""
-    for this, other, other_node in ((cleaned_pred, cleaned_gold, gold), (cleaned_gold, cleaned_pred, pred)):
-        match = _DECIMAL_COMMA.match(this.latex.replace(" ", ""))
-        if match and this.words is None and isinstance(other_node, Scalar) and not _DECIMAL_COMMA.match(other.latex):
-            decimal = parse_answer(Cleaned(f"{match.group(1)}.{match.group(2)}"))
-            if equivalent(other_node, decimal) if this is cleaned_pred else equivalent(decimal, other_node):
-                return True
+    gold_decimal, pred_decimal = _decimal_comma(cleaned_gold), _decimal_comma(cleaned_pred)
+    if pred_decimal is not None and gold_decimal is None and isinstance(gold, Scalar):
+        return equivalent(gold, pred_decimal)
+    if gold_decimal is not None and pred_decimal is None and isinstance(pred, Scalar):
+        return equivalent(gold_decimal, pred)
     return False
+
+
+def _decimal_comma(cleaned: Cleaned) -> Node | None:
+    match = _DECIMAL_COMMA.match(cleaned.latex.replace(" ", "")) if cleaned.words is None else None
+    return parse_answer(Cleaned(f"{match.group(1)}.{match.group(2)}")) if match else None
 
 
 def check_outcome(

@@ -31,8 +31,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from curate.think import split_reasoning
+from curate.verify.math.pool import ANSWER_MODES
 
-MODES = ("auto", "trace", "bare")
+MODES = ANSWER_MODES
 SHORT_RESPONSE = 300  # characters: a response this short may be an answer or one stated answer
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")

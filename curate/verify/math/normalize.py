@@ -56,7 +56,9 @@ _SPLIT_UNIT = re.compile(r"\\mathrm\s*\{([^{}]*)\}\s*/\s*\\mathrm\s*\{([^{}]*)\}
 _DANGLING_SLASH = re.compile(r"(?<=[\d}])\s*/\s*(?=,|;|$)")
 _OR_AND = re.compile(r"\s+(?:or|and)\s+")
 # One or two plain words after a number: "7 apples", "12 blue marbles" (not math such as "5 sin x").
-_TRAILING_WORDS = re.compile(r"(?<=\d)\s+(?!(?:sin|cos|tan|log|ln|exp|sqrt)\b)[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$")
+_TRAILING_WORDS = re.compile(
+    r"(?<=\d)\s+(?!(?:sin|cos|tan|log|ln|exp|sqrt)\b)[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$"
+)
 _THOUSANDS_SEP = re.compile(r"(?<=\d)(?:,\\!\s*|\{,\}|,\\,|\\,|\\;|\\ |\\!)(?=\d{3}(?!\d))")
 # (a thousands group never follows a leading 0: "0,125" is a decimal comma or a list)
 _COMMA_NUMBER = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")

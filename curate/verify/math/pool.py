@@ -34,6 +34,9 @@ from curate.verify.result import Verdict
 
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_MEMORY_MB = 1024
+# Where a response holds its answer (curate/verify/math/extract.py): found by the rules, "trace"
+# (boxes, tags and markers only) or "bare" (the response is the answer).
+ANSWER_MODES = ("auto", "trace", "bare")
 _START_TIMEOUT_S = 120.0  # a worker that is not ready by then is broken, not slow
 _CHUNK_TASKS = 16
 _CHUNKS_IN_FLIGHT = 4  # per worker: one running, the rest waiting in its socket
@@ -108,7 +111,7 @@ class _Progress:
         return bytes(self.text[: self.length.value]).decode("utf-8", errors="ignore")
 
 
-def _worker_main(conn: Connection, progress: _Progress, memory_mb: int) -> None:
+def _worker_main(conn: Connection, progress: _Progress, memory_mb: int, answers: str = "auto") -> None:
     """Worker loop: ("ready",), then for each chunk of tasks one ("done", [(index, status, ...)]) message."""
     from curate.verify.math.check import check_outcome
 
@@ -125,7 +128,7 @@ def _worker_main(conn: Connection, progress: _Progress, memory_mb: int) -> None:
         for index, response, reference in chunk:
             progress.begin(index)
             start = time.perf_counter()
-            status, extracted, detail = check_outcome(response, reference, progress.set_extracted)
+            status, extracted, detail = check_outcome(response, reference, progress.set_extracted, answers)
             results.append((index, status, extracted, detail, time.perf_counter() - start))
             progress.end()
             if status == "timeout":
@@ -187,7 +190,11 @@ class MathVerifier:
     """
 
     def __init__(
-        self, workers: int = 1, timeout: float = DEFAULT_TIMEOUT_S, memory_mb: int = DEFAULT_MEMORY_MB
+        self,
+        workers: int = 1,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        memory_mb: int = DEFAULT_MEMORY_MB,
+        answers: str = "auto",
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -195,6 +202,9 @@ class MathVerifier:
             raise ValueError("timeout must be positive")
         self.timeout = float(timeout)
         self.memory_mb = int(memory_mb)
+        if answers not in ANSWER_MODES:
+            raise ValueError(f"answers must be one of {ANSWER_MODES}")
+        self.answers = answers  # how responses hold their answer (extract.py: auto, trace, bare)
         self._context = _context()
         self._closed = False
         self._workers = [self._spawn() for _ in range(workers)]
@@ -206,7 +216,7 @@ class MathVerifier:
         progress = _Progress(self._context)
         process = self._context.Process(
             target=_worker_main,
-            args=(child_end, progress, self.memory_mb),
+            args=(child_end, progress, self.memory_mb, self.answers),
             daemon=True,
             name="math-verify-worker",
         )
