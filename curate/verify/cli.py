@@ -19,7 +19,7 @@ from pathlib import Path
 
 from curate.errors import CurateError, InputError
 from curate.verify.code import limits as code_limits
-from curate.verify.math.pool import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+from curate.verify.math.pool import ANSWER_MODES, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 from curate.verify.result import STATUSES, Verdict
 
 # The columns a verdict adds to each row (DESIGN section 6).
@@ -46,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     math.add_argument("--response-field", default="response", help="field holding the model output (default: response)")
     math.add_argument("--reference-field", default="reference", help="field holding the gold answer (default: reference)")
     math.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, help="address space each worker may add (default: %(default)s)")
+    math.add_argument(
+        "--answers",
+        choices=ANSWER_MODES,
+        default="auto",
+        help="how responses hold their answer: bare (the response is the answer), trace (a box, answer tag or "
+        "answer marker only) or auto (those, then a short response or its final sentence; default)",
+    )
     math.set_defaults(func=run_math)
 
     code = kinds.add_parser(
@@ -162,7 +169,9 @@ def run_math(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.timeout <= 0:
         raise CurateError("--workers must be at least 1 and --timeout positive")
     start = time.perf_counter()
-    with MathVerifier(workers=args.workers, timeout=args.timeout, memory_mb=args.memory_mb) as verifier:
+    with MathVerifier(
+        workers=args.workers, timeout=args.timeout, memory_mb=args.memory_mb, answers=args.answers
+    ) as verifier:
 
         def check_rows(rows: Iterable[dict]) -> Iterable[Verdict]:
             return verifier.map((row.get(args.response_field), row.get(args.reference_field)) for row in rows)

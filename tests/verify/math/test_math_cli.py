@@ -51,6 +51,27 @@ def test_other_field_names(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "answers, statuses",
+    [
+        (None, ["pass", "pass", "pass"]),  # auto: a box, a bare answer, the number a short sentence states
+        ("trace", ["pass", "no_answer", "no_answer"]),
+        ("bare", ["pass", "pass", "fail"]),
+    ],
+)
+def test_answers_option_says_how_responses_hold_their_answer(tmp_path, answers, statuses):
+    rows = [
+        {"response": "<think>3?</think> so \\boxed{1,250}", "reference": "1250"},
+        {"response": "1,250", "reference": "1250"},
+        {"response": "The total is 1,250.", "reference": "1250"},
+    ]
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_lines(source, [json.dumps(r) for r in rows])
+    args = ["verify", "math", "--input", str(source), "--out", str(out), "--workers", "1"]
+    assert main(args + (["--answers", answers] if answers else [])) == 0
+    assert [r["status"] for r in read_rows(out)] == statuses
+
+
+@pytest.mark.parametrize(
     "lines, message",
     [
         (
