@@ -29,10 +29,9 @@ import polars as pl
 
 from curate.dedup.shingles import MAX_SHINGLE_SIZE, ngram_hashes
 from curate.errors import CurateError, InputError
-from curate.formats import detect_format
-from curate.readers import checksum, iter_chunks, resolve_inputs, sample_records
+from curate.formats import ADAPTERS, detect_format
+from curate.readers import checksum, iter_chunks, parse_line, resolve_inputs, sample_records
 from curate.stage import Stage, StageContext, apply_decisions, keep
-from curate.stages.ingest import convert_chunk
 from curate.text import WORD_PATTERN, normalize_expr
 
 MODES = ("drop", "flag")
@@ -41,23 +40,41 @@ ROW_CHUNK = 50_000
 
 
 def load_benchmark(path: str) -> pl.DataFrame:
-    """benchmark (the file's stem), item (its id field, else its line) and problem of every record
-    of a benchmark file (or of each file of a folder)."""
+    """benchmark (the file's stem), item (its id field, else its line or record number) and problem
+    of every record of a benchmark file (or of each file of a folder); records without a problem
+    are skipped (a benchmark is read, not curated)."""
     frames = []
     for inp in resolve_inputs([path]):
         sample = sample_records(inp)
-        adapter = detect_format(sample) if sample else None
+        adapter = ADAPTERS.get(detect_format(sample) or "") if sample else None
         if adapter is None:
             raise InputError(
                 inp.path, "cannot read benchmark problems from this file (no known format)", line=1
             )
-        tables = [convert_chunk((chunk, adapter, inp.stem)) for chunk in iter_chunks(inp)]
-        frame = pl.concat([pl.from_arrow(t) for t in tables]).filter(pl.col("problem").is_not_null())
-        item = pl.coalesce(
-            *(pl.col("meta").str.json_path_match(f"$.{key}") for key in ITEM_KEYS),
-            pl.col("origin").str.replace(r".*:(\d+)$", "line $1"),
+        items: list[tuple[str, str]] = []
+        for chunk in iter_chunks(inp):
+            numbered = [(f"line {n}", parse_line(raw)[0]) for n, raw in chunk.lines]
+            numbered += [(f"record {n}", record) for n, record in chunk.records]
+            for fallback, record in numbered:
+                try:
+                    rows = adapter.convert(record) if isinstance(record, dict) else []
+                except Exception:  # a record the adapter cannot read holds no benchmark problem
+                    rows = []
+                for row in rows:
+                    meta = row.get("meta") or {}
+                    item = next((str(meta[k]) for k in ITEM_KEYS if meta.get(k) is not None), fallback)
+                    if isinstance(row.get("problem"), str):
+                        items.append((item, row["problem"]))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "benchmark": [inp.stem] * len(items),
+                    "item": [i for i, _ in items],
+                    "problem": [p for _, p in items],
+                },
+                schema={"benchmark": pl.String, "item": pl.String, "problem": pl.String},
+            )
         )
-        frames.append(frame.select(pl.lit(inp.stem).alias("benchmark"), item.alias("item"), "problem"))
     return pl.concat(frames)
 
 
