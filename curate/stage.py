@@ -34,12 +34,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from curate.codehash import code_hash
 from curate.errors import CurateError
 from curate.rows import plain_strings
-from curate.workspace import StageDir, Workspace
+from curate.workspace import StageDir, Workspace, stage_label
 
 REASON, DETAIL = "_reason", "_detail"
-CODE_VERSION = "1"  # bump when a change to shared pipeline code changes stage outputs
 ROWS_PER_PART = 250_000
 BATCH_ROWS = 1024
 
@@ -204,13 +204,21 @@ def apply_decisions(batch: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFram
     return out.drop("_why", "_why_detail")
 
 
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def fingerprint_basis(previous: str, stage: Stage) -> dict[str, str]:
+    """What a stage's output depends on, each part hashed apart so that a rerun can say which one
+    changed: the previous stage's fingerprint, the stage's code (curate.codehash: its module and
+    the project modules it uses) and each entry of `Stage.fingerprint()` (options, inputs, ...)."""
+    basis = {"previous": previous, "code": code_hash(type(stage).__module__)}
+    basis.update({key: _digest(value) for key, value in stage.fingerprint().items()})
+    return basis
+
+
 def stage_fingerprint(previous: str, stage: Stage) -> str:
-    payload = json.dumps(
-        {"previous": previous, "stage": stage.name, "code": CODE_VERSION, **stage.fingerprint()},
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+    return _digest({"stage": stage.name, **fingerprint_basis(previous, stage)})
 
 
 def to_arrow(batch: pl.DataFrame) -> pa.Table:
@@ -362,7 +370,7 @@ def run_stages(ws: Workspace, stages: list[Stage], workers: int = 1, progress: b
     for index, stage in enumerate(stages):
         fingerprint = stage_fingerprint(fingerprint, stage)
         if ws.is_current(index, stage.name, fingerprint):
-            info = StageDir(index, stage.name, ws.stages_dir / f"{index:02d}_{stage.name}").info()
+            info = StageDir(index, stage.name, ws.stages_dir / stage_label(index, stage.name)).info()
             results.append({**info, "reused": True})
             continue
         results.append(run_stage(ws, index, stage, fingerprint, workers, progress))

@@ -27,6 +27,11 @@ STAGE_INFO = "_stage.json"
 FORMAT_VERSION = 1
 
 
+def stage_label(index: int, name: str) -> str:
+    """A stage's folder and rejected-file name: `NN_<stage>`."""
+    return f"{index:02d}_{name}"
+
+
 @dataclass(frozen=True)
 class StageDir:
     index: int
@@ -35,7 +40,7 @@ class StageDir:
 
     @property
     def label(self) -> str:
-        return f"{self.index:02d}_{self.name}"
+        return stage_label(self.index, self.name)
 
     def parts(self) -> list[Path]:
         return sorted(self.path.glob("part-*.parquet"))
@@ -96,18 +101,18 @@ class Workspace:
         return committed[-1] if committed else None
 
     def is_current(self, index: int, name: str, fingerprint: str) -> bool:
-        path = self.stages_dir / f"{index:02d}_{name}"
+        path = self.stages_dir / stage_label(index, name)
         if not (path / STAGE_INFO).exists():
             return False
         return json.loads((path / STAGE_INFO).read_text()).get("fingerprint") == fingerprint
 
     def rejected_path(self, index: int, name: str) -> Path:
-        return self.rejected_dir / f"{index:02d}_{name}.parquet"
+        return self.rejected_dir / f"{stage_label(index, name)}.parquet"
 
     def begin(self, index: int, name: str) -> Path:
         """A fresh temporary folder for stage `index`; drops it and every later stage first."""
         self.invalidate_from(index)
-        tmp = self.stages_dir / f".tmp-{index:02d}_{name}"
+        tmp = self.stages_dir / f".tmp-{stage_label(index, name)}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         return tmp
@@ -118,7 +123,7 @@ class Workspace:
         rejected = tmp / "rejected.parquet"
         if rejected.exists():
             os.replace(rejected, self.rejected_path(index, name))
-        final = self.stages_dir / f"{index:02d}_{name}"
+        final = self.stages_dir / stage_label(index, name)
         os.replace(tmp, final)
         _fsync_dir(self.stages_dir)
         manifest = self.manifest()

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from curate.rows import count_tokens, load_tokenizer, plain_strings, seeded_key, tokenizer_checksum
 from curate.stage import Stage, StageContext, decide
 from curate.think import assistant_expr, has_reasoning
-from curate.workspace import write_json_atomic
+from curate.workspace import stage_label, write_json_atomic
 
 SPLITS = ("train", "val")
 MESSAGE_TYPE = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
@@ -169,7 +169,7 @@ class Shard(Stage):
         ctx.stats["shards"] = {
             d: {s: v["rows"] for s, v in splits.items()} for d, splits in manifest["domains"].items()
         }
-        _link_shards(ctx.workspace.root, ctx.out_dir.parent / f"{ctx.index:02d}_{self.name}" / "shards")
+        _link_shards(ctx.workspace.root, ctx.workspace.stages_dir / stage_label(ctx.index, self.name) / "shards")
 
     def _token_counter(self, ctx: StageContext) -> tuple[str, bool]:
         """Who counts tokens, and whether the input's `n_tokens` (from quality) are real tokens."""
