@@ -36,13 +36,15 @@ def build_model(
     base: dict | None = None,
     scale: float = 0.02,
     dtype: torch.dtype = torch.float32,
+    llama: bool = False,
     **config_overrides,
 ) -> dict[str, torch.Tensor]:
-    """Save a Qwen2 model (random, or `base` plus seeded noise) with safetensors; return its state dict."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    """Save a Qwen2 (or Llama) model (random, or `base` plus seeded noise) with safetensors; return its state dict."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(Qwen2Config(**tiny_config(**config_overrides)))
+    config_class, model_class = (LlamaConfig, LlamaForCausalLM) if llama else (Qwen2Config, Qwen2ForCausalLM)
+    model = model_class(config_class(**tiny_config(**config_overrides)))
     if base is not None:
         generator = torch.Generator().manual_seed(seed)
         state = {
@@ -94,7 +96,9 @@ def tiny() -> SimpleNamespace:
 
 @pytest.fixture(scope="session")
 def zoo(tmp_path_factory) -> dict[str, Path]:
-    """base, three float32 students s0..s2 of it, and a tied-embedding family (tbase, t0, t1)."""
+    """base, three float32 students s0..s2 of it, a tied-embedding family (tbase, t0, t1), and a
+    4-layer Llama base with two students (dbase, d0, d1) for layer stacking (Llama: mergekit cannot
+    restack a config with per-layer `layer_types`, which transformers 5 writes for Qwen2)."""
     root = tmp_path_factory.mktemp("zoo")
     base = build_model(root / "base", 0)
     for index in range(3):
@@ -102,6 +106,9 @@ def zoo(tmp_path_factory) -> dict[str, Path]:
     tied = build_model(root / "tbase", 7, tie_word_embeddings=True)
     for index in range(2):
         build_model(root / f"t{index}", 200 + index, tied, tie_word_embeddings=True)
+    deep = build_model(root / "dbase", 8, llama=True, num_hidden_layers=4)
+    for index in range(2):
+        build_model(root / f"d{index}", 300 + index, deep, llama=True, num_hidden_layers=4)
     return {path.name: path for path in root.iterdir()}
 
 

@@ -326,3 +326,104 @@ def test_bfloat16_inputs_merge_exactly_like_their_float32_values(method, count, 
     merged = merge_tensors(method, tensors, **options)
     assert merged.dtype == torch.bfloat16
     assert torch.equal(merged, merge_tensors(method, [t.float() for t in tensors], **options).bfloat16())
+
+
+def test_breadcrumbs_cuts_both_tails_by_hand():
+    base = torch.zeros(10)
+    delta = torch.arange(1.0, 11.0)  # |d| = 1..10
+    # density 0.5 keeps 5, gamma 0.2 drops the 2 largest first: kept |d| = 4..8.
+    merged = merge_tensors(
+        "breadcrumbs", [base, delta], base=0, model_parameters=[{}, {"density": 0.5, "gamma": 0.2}]
+    )
+    torch.testing.assert_close(merged, torch.where((delta >= 4) & (delta <= 8), delta, 0.0))
+    # density 0.9 with gamma 0.2 cannot drop 2 outliers and keep 9: only the largest goes.
+    merged = merge_tensors(
+        "breadcrumbs", [base, delta], base=0, model_parameters=[{}, {"density": 0.9, "gamma": 0.2}]
+    )
+    torch.testing.assert_close(merged, torch.where(delta <= 9, delta, 0.0))
+
+
+def test_breadcrumbs_ties_elects_signs_after_the_cut():
+    base = torch.zeros(4)
+    a = torch.tensor([5.0, 1.0, -2.0, 3.0])
+    b = torch.tensor([-1.0, 2.0, -4.0, 9.0])
+    params = [{}, {"density": 0.75, "gamma": 0.25}, {"density": 0.75, "gamma": 0.25}]
+    # a keeps |d| 1..3 -> [0, 1, -2, 3]; b keeps 1..4 -> [-1, 2, -4, 0]; sums [-1, 3, -6, 3] elect [-, +, -, +].
+    merged = merge_tensors("breadcrumbs_ties", [base, a, b], base=0, model_parameters=params)
+    torch.testing.assert_close(merged, torch.tensor([-1.0, 3.0, -6.0, 3.0]))
+
+
+def test_della_keeps_large_changes_more_often_and_checks_epsilon():
+    generator = torch.Generator().manual_seed(4)
+    base = torch.zeros(400, 1000)
+    delta = torch.randn(400, 1000, generator=generator)
+    merged = merge_tensors(
+        "della_linear",
+        [base, delta],
+        base=0,
+        parameters={"rescale": False},
+        model_parameters=[{}, {"density": 0.5, "epsilon": 0.3}],
+    )
+    kept = merged != 0
+    order = delta.abs().argsort(dim=-1)
+    smallest = kept.gather(-1, order[:, :100]).float().mean().item()  # p from 0.2 to 0.26
+    largest = kept.gather(-1, order[:, -100:]).float().mean().item()  # p from 0.74 to 0.8
+    assert abs(kept.float().mean().item() - 0.5) < 0.005
+    assert abs(smallest - 0.23) < 0.01 and abs(largest - 0.77) < 0.01
+    with pytest.raises(MergeError, match="epsilon"):
+        merge_tensors(
+            "della", [base, delta], base=0, model_parameters=[{}, {"density": 0.9, "epsilon": 0.15}]
+        )
+
+
+def test_sce_selects_high_variance_entries_and_weights_by_energy():
+    base = torch.zeros(4)
+    a = torch.tensor([1.0, 2.0, 0.0, -3.0])
+    b = torch.tensor([1.0, -2.0, 1.0, 3.0])
+    # Variances [0, 4, 0.25, 9]: 3 non-zero, select_topk 2/3 keeps 2 -> entries 1 and 3.
+    merged = merge_tensors("sce", [base, a, b], base=0, parameters={"select_topk": 2 / 3})
+    # Selected: a -> [0, 2, 0, -3], b -> [0, -2, 0, 3], equal energy, so weights 1/2 each. The sums are
+    # all 0, which elects +: at entry 1 only a's 2 agrees, at entry 3 only b's 3.
+    torch.testing.assert_close(merged, torch.tensor([0.0, 2.0, 0.0, 3.0]))
+
+
+def test_nearswap_swaps_close_entries_and_moves_far_ones_part_way():
+    a = torch.tensor([0.0, 0.0, 0.0])
+    b = torch.tensor([0.05, 0.2, -0.4])
+    merged = merge_tensors("nearswap", [a, b], base=0, parameters={"t": 0.1})
+    torch.testing.assert_close(merged, torch.tensor([0.05, 0.1, -0.1]))
+
+
+def test_karcher_of_two_orthogonal_vectors_is_their_bisector():
+    a, b = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 4.0])
+    merged = merge_tensors("karcher", [a, b])
+    # The mean direction is at 45 degrees; the length is the mean norm, 3.
+    torch.testing.assert_close(merged, 3 * torch.tensor([1.0, 1.0]) / math.sqrt(2))
+
+
+def test_multislerp_of_two_is_slerp_at_the_weight_and_one_model_is_itself():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    merged = merge_tensors("multislerp", [a, b], model_parameters=[{"weight": 0.5}, {"weight": 0.5}])
+    torch.testing.assert_close(merged, torch.tensor([1.0, 1.0]) / math.sqrt(2))
+    torch.testing.assert_close(merge_tensors("multislerp", [a]), a)
+
+
+def test_nuslerp_interpolates_task_vectors_by_weight():
+    base = torch.tensor([1.0, 1.0])
+    a, b = base + torch.tensor([1.0, 0.0]), base + torch.tensor([0.0, 1.0])
+    merged = merge_tensors(
+        "nuslerp", [base, a, b], base=0, model_parameters=[{}, {"weight": 2.0}, {"weight": 1.0}]
+    )
+    # t = 1/3 of the way along the quarter circle between the two task vectors.
+    expected = base + torch.tensor([math.cos(math.pi / 6), math.sin(math.pi / 6)])
+    torch.testing.assert_close(merged, expected)
+    with pytest.raises(MergeError, match="weight is required"):
+        merge_tensors("nuslerp", [base, a, b], base=0)
+
+
+def test_passthrough_copies_or_scales_one_model():
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(merge_tensors("passthrough", [x]), x)
+    torch.testing.assert_close(merge_tensors("passthrough", [x], model_parameters=[{"scale": 0.5}]), 0.5 * x)
+    with pytest.raises(MergeError, match="takes exactly 1"):
+        merge_tensors("passthrough", [x, x])
