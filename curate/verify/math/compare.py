@@ -335,10 +335,11 @@ def _matrix_value(node: Node) -> sympy.MatrixBase | None:
 
 
 def _unwrap_assignment(node: Node) -> Node:
-    """`x = 5` read as 5; `2 + 3 = 5` (a worked computation, no variables on the left) read as 5."""
+    """`x = 5` read as 5; `2 + 3 = 5` (a worked computation between numbers) read as 5; `7 = 11a + c` kept."""
     if isinstance(node, Relation) and set(node.ops) == {"="}:
-        left = node.parts[0]
-        if node.name or (isinstance(left, Scalar) and _is_number(left.expr)):
+        if node.name:
+            return node.parts[-1]
+        if all(isinstance(part, Scalar) and _is_number(part.expr) for part in (node.parts[0], node.parts[-1])):
             return node.parts[-1]
     return node
 

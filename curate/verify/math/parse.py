@@ -196,8 +196,10 @@ _COMMA = re.compile(r"[,;]")
 _CUP = re.compile(r"\\cup(?![a-zA-Z])|(?<=[)\]])\s*U\s*(?=[(\[])")
 _RATIO = re.compile(r"^\d+(?:\s*:\s*\d+)+$")
 _PM = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
-_LABEL = r"(?:[A-Za-z](?:_\{?\w+\}?)?|\\[A-Za-z]+)"
-_LABELLED_RATIO = re.compile(rf"^{_LABEL}(?:\s*:\s*{_LABEL})+$")
+_LABEL_NOISE = re.compile(
+    r"_\{[^{}]*\}|_\w|\\(?:[dt]?frac|angle|overline|mathrm|text|left|right|triangle|vert)(?![a-zA-Z])|[{}\s']"
+)
+_LABEL_REST = re.compile(r"[A-Za-z|:(),/]+")
 
 
 def _enclosed(s: str) -> tuple[str, str, str] | None:
@@ -253,6 +255,8 @@ def _bracketed(opener: str, inner: str, closer: str) -> Node:
 
 def _relation(pieces: list[str], seps: list[str]) -> Node:
     ops = [_OP_NAMES[sep] for sep in seps]
+    if ops == ["~"]:  # "x \approx 11" states the value 11
+        ops = ["="]
     if "~" in ops:  # "x = 1/3 \approx 0.33": the exact part is the answer
         cut = ops.index("~")
         pieces, ops = pieces[: cut + 1], ops[:cut]
@@ -265,12 +269,23 @@ def _relation(pieces: list[str], seps: list[str]) -> Node:
     if any(not p.strip() for p in pieces):
         raise ParseError("relation with an empty side")
     lhs = pieces[0].strip()
-    if ops == ["="] and _LABELLED_RATIO.match(lhs):
-        # "V_{1}:V_{2}=11:21", "A:B=1": a ratio named on the left, its value on the right
-        return Relation(("=",), (Text(lhs), parse_latex(pieces[1])), re.sub(r"\s+", "", lhs).lower())
-    parts = tuple(parse_latex(p) for p in pieces)
-    name = re.sub(r"\s+", "", lhs).lower() if set(ops) == {"="} and _NAME.match(lhs) else None
-    return Relation(tuple(ops), parts, name)
+    name = re.sub(r"\s+", "", lhs).lower() if set(ops) == {"="} and is_label(lhs) else None
+    try:
+        first = parse_latex(lhs)
+    except ParseError:
+        if name is None:
+            raise
+        first = Text(lhs)  # "V_{1}:V_{2}": a label that is no expression
+    return Relation(tuple(ops), (first, *(parse_latex(p) for p in pieces[1:])), name)
+
+
+def is_label(lhs: str) -> bool:
+    """Whether the left side of `lhs = ...` only names the answer: `x`, `f(x)`, `(p,q)`, `|AB|`,
+    `V_{1}:V_{2}`, `\\frac{NO}{BO}`, `\\angle ABC` (no numbers or operators outside subscripts)."""
+    if _NAME.match(lhs):
+        return True
+    rest = _LABEL_NOISE.sub("", lhs)
+    return bool(_LABEL_REST.fullmatch(rest)) and any(ch.isalpha() for ch in rest)
 
 
 def _matrix(body: str) -> Matrix:
