@@ -3,6 +3,7 @@
     {"kind": "stdin",  "cases": [{"input": "...", "output": "..."}]}
     {"kind": "call",   "fn_name": "f", "cases": [{"args": [...], "expected": ...}]}
     {"kind": "assert", "entry_point": "f", "code": "def check(candidate): ..."}
+    {"kind": "pytest", "code": "from solution import f\n\ndef test_f(): ..."}
 
 Optional everywhere: `time_limit_s` (per stdin/call case; for assert the whole test), `memory_mb`,
 `float_tol` (numbers in outputs or return values may differ by this much, relative or absolute),
@@ -10,7 +11,14 @@ Optional everywhere: `time_limit_s` (per stdin/call case; for assert the whole t
 namespace: HumanEval's prompt, a judge's import prelude).
 
 An assert test's `code` runs with the solution's names available; if it defines `check`, that is
-called with the entry point. `entry_point` may be `f`, `Solution().method` or `Class.method`.
+called with the entry point. `entry_point` may be `f`, `Solution().method` or `Class.method`; an
+entry point on `Solution` (assert or call) always gets LEETCODE_PRELUDE, before any prelude of
+its own, as LeetCode's judge does.
+
+A pytest test's `code` is a test module as KodCode writes them: the solution is importable as
+module `solution`; every top-level `test*` function and `test*` method of a `Test*` class is run
+(`pytest.raises`, `approx`, `mark.parametrize` and the module's own fixtures work; pytest's
+fixtures do not). The sample passes when every test passes and at least one ran.
 
 Every converter is a pure function of one dataset record (a dict) and returns a spec dict; a
 record it cannot convert raises SpecError (a ValueError) naming the field.
@@ -25,7 +33,7 @@ import json
 import re
 from collections.abc import Mapping
 
-KINDS = ("stdin", "call", "assert")
+KINDS = ("stdin", "call", "assert", "pytest")
 ENTRY_POINT = re.compile(r"^[A-Za-z_]\w*(\(\))?(\.[A-Za-z_]\w*)*$")
 MAX_TIME_LIMIT_S = 300.0
 
@@ -69,6 +77,18 @@ def _syntax_error(source: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
+def _has_tests(source: str) -> bool:
+    """Whether a pytest module defines a test, by the names pytest collects."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+            return True
+        if isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            if any(isinstance(item, ast.FunctionDef) and item.name.startswith("test") for item in node.body):
+                return True
+    return False
+
+
 def _python(source: str, field: str) -> None:
     error = _syntax_error(source)
     if error is not None:
@@ -102,6 +122,11 @@ def parse_spec(tests: str | Mapping | None) -> dict:
         if not ENTRY_POINT.match(entry):
             raise SpecError(f"entry_point: {entry!r} is not a name, Class.method or Solution().method")
         _python(_require(spec, "code", str), "code")
+    elif kind == "pytest":
+        code = _require(spec, "code", str)
+        _python(code, "code")
+        if not _has_tests(code):
+            raise SpecError("code: no test function (a top-level test_* or a Test* class's test_* method)")
     else:
         cases = _require(spec, "cases", list)
         if not cases:
@@ -122,6 +147,9 @@ def parse_spec(tests: str | Mapping | None) -> dict:
                 raise SpecError(f"fn_name: {name!r} is not a function or method name")
     if spec.get("prelude") is not None:
         _python(_require(spec, "prelude", str), "prelude")
+    entry = spec.get("entry_point") or spec.get("fn_name") or ""
+    if entry.startswith("Solution") and not (spec.get("prelude") or "").startswith(LEETCODE_PRELUDE):
+        spec["prelude"] = LEETCODE_PRELUDE + (spec.get("prelude") or "")
     _number(spec, "time_limit_s", 0.01, MAX_TIME_LIMIT_S)
     _number(spec, "memory_mb", 16, 1 << 20)
     _number(spec, "float_tol", 0, 1)
@@ -264,7 +292,7 @@ def from_leetcode(record: Mapping) -> dict:
     """LeetCode-style functional problems with `class Solution`.
 
     - LeetCodeDataset style: entry_point (`Solution().maxArea`), test (`def check(candidate)`),
-      optional prompt (its import prelude and ListNode/TreeNode helpers, used instead of ours);
+      optional prompt (its import prelude and ListNode/TreeNode helpers, run after ours);
     - TACO/APPS style: input_output JSON with fn_name (`maxArea`, looked up on `Solution()` when the
       solution has no such function)."""
     if record.get("test") is not None:
@@ -272,8 +300,9 @@ def from_leetcode(record: Mapping) -> dict:
             "kind": "assert",
             "entry_point": _require(record, "entry_point", str),
             "code": _require(record, "test", str),
-            "prelude": record["prompt"] if isinstance(record.get("prompt"), str) else LEETCODE_PRELUDE,
         }
+        if isinstance(record.get("prompt"), str):  # the dataset's own helpers (ListNode, TreeNode)
+            spec["prelude"] = record["prompt"]
         if not ENTRY_POINT.match(spec["entry_point"]):
             raise SpecError(f"entry_point: {spec['entry_point']!r} is not a name or Solution().method")
         return spec
@@ -293,3 +322,15 @@ CONVERTERS = {
     "leetcode": from_leetcode,
     "taco": from_apps,
 }
+
+
+def solution_import(source: str) -> str | None:
+    """The first name a pytest module imports from `solution` (what the response must define)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "solution" and node.names[0].name != "*":
+            return node.names[0].name
+    return None

@@ -29,7 +29,7 @@ from curate.verify.code.limits import (
     TMP_MB,
 )
 from curate.verify.code.sandbox import IsolationError, Worker, WorkerError, start_worker
-from curate.verify.code.specs import SpecError, parse_spec
+from curate.verify.code.specs import SpecError, parse_spec, solution_import
 from curate.verify.result import Verdict
 
 _FIXED_LIMITS = {"file_mb": FILE_MB, "open_files": OPEN_FILES, "tmp_mb": TMP_MB, "output_mb": OUTPUT_MB}
@@ -50,7 +50,7 @@ def build_task(code: str, spec: dict, limits: Limits) -> tuple[dict, float]:
     kind = spec["kind"]
     wall = float(spec.get("time_limit_s") or limits.time_limit_s)
     runs = len(spec.get("cases", ()))
-    cpu = {"stdin": wall, "call": wall * (runs + 1), "assert": wall * 2}[kind]
+    cpu = {"stdin": wall, "call": wall * (runs + 1), "assert": wall * 2, "pytest": wall * 2}[kind]
     task = {
         "kind": kind,
         "code": code,
@@ -66,6 +66,8 @@ def build_task(code: str, spec: dict, limits: Limits) -> tuple[dict, float]:
     }
     if kind == "assert":
         task.update(entry_point=spec["entry_point"], test_code=spec["code"])
+    elif kind == "pytest":
+        task["test_code"] = spec["code"]
     else:
         task["cases"] = spec["cases"]
         if kind == "call":
@@ -93,6 +95,8 @@ def _entry_hint(spec: dict) -> str | None:
         return spec["entry_point"]
     if spec["kind"] == "call":
         return spec["fn_name"]
+    if spec["kind"] == "pytest":
+        return solution_import(spec["code"])
     return None
 
 

@@ -14,6 +14,11 @@ ADD_CALL = {
     "fn_name": "add",
     "cases": [{"args": [2, 3], "expected": 5}, {"args": [-1, 1], "expected": 0}],
 }
+ADD_PYTEST = {
+    "kind": "pytest",
+    "code": "from solution import add\n\n\ndef test_small():\n    assert add(2, 3) == 5\n\n\n"
+    "class TestAdd:\n    def test_negative(self):\n        assert add(-1, 1) == 0\n",
+}
 ADD_CODE = "def add(a, b):\n    return a + b\n"
 # stdin: print a + b, then a + b + 1 (two lines, so that printing only the first line is wrong)
 ADD_STDIN = {

@@ -18,13 +18,15 @@ from curate.verify.code.specs import (
 )
 
 
-def test_parse_spec_accepts_the_three_kinds_as_text_or_dict():
+def test_parse_spec_accepts_the_four_kinds_as_text_or_dict():
     stdin = {"kind": "stdin", "cases": [{"input": "1\n", "output": "2\n"}], "time_limit_s": 2}
     assert parse_spec(json.dumps(stdin)) == stdin
     call = {"kind": "call", "fn_name": "f", "cases": [{"args": [1], "expected": [1, 2]}], "memory_mb": 512}
     assert parse_spec(call) == call
-    check = {"kind": "assert", "entry_point": "Solution().twoSum", "code": "def check(c):\n    assert c(1)\n"}
+    check = {"kind": "assert", "entry_point": "two_sum", "code": "def check(c):\n    assert c(1)\n"}
     assert parse_spec(check) == check
+    tests = {"kind": "pytest", "code": "from solution import f\n\ndef test_f():\n    assert f()\n"}
+    assert parse_spec(json.dumps(tests)) == tests
 
 
 @pytest.mark.parametrize(
@@ -123,14 +125,10 @@ def test_leetcode_dataset_and_taco_functional():
         "test": "def check(candidate):\n    assert candidate(height=[1, 1]) == 1\n",
     }
     spec = from_leetcode(record)
-    assert spec == {
-        "kind": "assert",
-        "entry_point": "Solution().maxArea",
-        "code": record["test"],
-        "prelude": LEETCODE_PRELUDE,
-    }
-    with_prompt = from_leetcode({**record, "prompt": "from typing import *\n"})
-    assert with_prompt["prelude"] == "from typing import *\n"
+    assert spec == {"kind": "assert", "entry_point": "Solution().maxArea", "code": record["test"]}
+    assert parse_spec(spec)["prelude"] == LEETCODE_PRELUDE
+    with_prompt = from_leetcode({**record, "prompt": "class ListNode: ...\n"})
+    assert parse_spec(with_prompt)["prelude"] == LEETCODE_PRELUDE + "class ListNode: ...\n"
     taco = {"input_output": json.dumps({"fn_name": "maxArea", "inputs": [[[1, 1]]], "outputs": [[1]]})}
     assert from_leetcode(taco)["cases"] == [{"args": [[1, 1]], "expected": 1}]
     with pytest.raises(SpecError, match="fn_name"):
@@ -145,3 +143,13 @@ def test_leetcode_prelude_has_the_judges_names_and_keeps_builtin_pow():
         assert name in scope, name
     assert scope["Counter"]("aab")["a"] == 2  # collections' Counter, not typing's alias
     assert "pow" not in scope  # the builtin three-argument pow still works
+
+
+@pytest.mark.parametrize("entry", ["Solution().maxArea", "Solution.maxArea"])
+def test_solution_entry_points_get_the_judge_prelude_wherever_the_spec_came_from(entry):
+    spec = parse_spec({"kind": "assert", "entry_point": entry, "code": "def check(c):\n    pass\n"})
+    assert spec["prelude"] == LEETCODE_PRELUDE
+    again = parse_spec(spec)  # parsing a parsed spec does not stack the prelude
+    assert again["prelude"] == LEETCODE_PRELUDE
+    plain = parse_spec({"kind": "assert", "entry_point": "max_area", "code": "def check(c):\n    pass\n"})
+    assert "prelude" not in plain

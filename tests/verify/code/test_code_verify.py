@@ -335,3 +335,22 @@ def test_cli_refuses_without_a_sandbox(tmp_path, capsys, monkeypatch):
     assert not out.exists()
     assert main(["verify", "code", "--input", str(source), "--out", str(out), "--unsafe-no-isolation"]) == 0
     assert json.loads(out.read_text())["status"] == "pass"
+
+
+def test_a_leetcode_solution_using_the_judges_names_passes_without_importing_them(verifier):
+    """An assert spec on `Solution().method` from any source (here hand-written, not from an adapter)
+    gets the judge's import prelude: a correct solution using deque and List does not die of NameError."""
+    spec = {
+        "kind": "assert",
+        "entry_point": "Solution().rotate",
+        "code": "def check(candidate):\n    assert candidate([1, 2, 3], 1) == [3, 1, 2]\n",
+    }
+    code = program("""
+        class Solution:
+            def rotate(self, nums: List[int], k: int) -> List[int]:
+                queue = deque(nums)
+                queue.rotate(k)
+                return list(queue)
+    """)
+    assert verifier.check(spec, code=code).status == "pass"
+    assert verifier.check(spec, code=code.replace("rotate(k)", "rotate(-k)")).status == "fail"

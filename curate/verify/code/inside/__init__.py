@@ -35,11 +35,13 @@ runner      a run's body: namespaces, private /tmp, limits, executing the soluti
 zygote      clones runners; warmed up and frozen to make each clone cheap
 remote      the test's proxies of the solution's values (Session, Remote)
 plan        the calls a test will make first, queued before it runs
+pytest_compat  the part of pytest that `pytest` specs use (raises, approx, parametrize, fixtures)
 supervisor  the task loop: stdin, call and assert tests, every verdict
 root        the read-only root that `unshare` mode builds for itself
 main        start-up: root, privileges, zygote, probe, then the task loop
 """
 
 MODULES = (
-    "syscalls", "framing", "values", "compare", "runner", "zygote", "remote", "plan", "supervisor", "root", "main",
+    "syscalls", "framing", "values", "compare", "runner", "zygote",
+    "remote", "plan", "pytest_compat", "supervisor", "root", "main",
 )  # fmt: skip

@@ -9,10 +9,12 @@ import select
 import signal
 import socket
 import struct
+import sys
 import time
 import traceback
 import types
 
+from . import pytest_compat
 from .compare import compare_output, same_value
 from .framing import frame, recv_frame, send_frame, write_all
 from .plan import planned_calls
@@ -220,7 +222,7 @@ class Supervisor:
             return self.run_stdin(task)
         if kind == "call":
             return self.run_call(task)
-        if kind == "assert":
+        if kind in ("assert", "pytest"):
             return self.run_assert(task)
         raise ValueError(f"unknown test kind {kind!r}")
 
@@ -391,21 +393,27 @@ class Supervisor:
             channel.close()
 
     def run_assert(self, task: dict) -> dict:
-        """Run the test here, against Remote proxies of the solution's entry point and names."""
-        limits, entry = task["limits"], task["entry_point"]
+        """Run the test here, against Remote proxies of the solution's entry point and names.
+
+        `assert`: the test's code, then its `check(candidate)` if it defines one; one case.
+        `pytest`: the solution is importable as module `solution`; each collected test is a case,
+        and the sample passes when every one passes and at least one ran."""
+        limits, entry, is_pytest = task["limits"], task.get("entry_point"), task["kind"] == "pytest"
         start = time.perf_counter()
         test_code = self._compiled(task["test_code"], "<test>")
         resolve = {"names": sorted(_referenced_names(test_code) - _BUILTIN_NAMES), "entry": entry}
         try:
-            plan = self._cached("plan", task["test_code"], planned_calls)
+            plan = [] if is_pytest else self._cached("plan", task["test_code"], planned_calls)
             frames = [call_frame({"op": "call", "ref": 0}, args, kwargs) for args, kwargs in plan]
         except HarnessError:  # a literal that cannot cross (Ellipsis): no head start, that is all
             frames = []
         runner, channel, queued = self.start_runner(task, "serve", [self.devnull] * 3, resolve, frames)
         session = Session(channel, time.monotonic() + limits["wall_s"], queued)
+        results: list[dict] = []
         case = {"case": 0, "status": "pass"}
         previous = signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, limits["wall_s"] * 2)
+        installed = {name: sys.modules.get(name) for name in ("solution", "pytest")}
         try:
             # The trusted context (HumanEval's prompt, a judge's import prelude) is set up while the
             # runner starts, and wins over the solution's copies of the same helpers.
@@ -417,23 +425,39 @@ class Supervisor:
                 return failed
             if type(loaded) is not dict or type(loaded.get("globals")) is not dict:
                 raise SolutionDied("the solution process sent a malformed reply")
-            for name, data in loaded["globals"].items():
-                if name not in namespace:
-                    namespace[name] = _module(data) or session.value(data)
-            candidate = session.value(loaded["entry"])
-            if "." not in entry and "(" not in entry:
-                namespace[entry] = candidate  # the entry point is always the solution's
+            found = {name: _module(data) or session.value(data) for name, data in loaded["globals"].items()}
             session.deadline = time.monotonic() + limits["wall_s"]
             signal.setitimer(signal.ITIMER_REAL, limits["wall_s"])
-            exec(test_code, namespace)
-            check = namespace.get("check")
-            if callable(check):
-                check(candidate)
+            if is_pytest:
+                solution = types.ModuleType("solution")
+                solution.__dict__.update(found)
+                sys.modules["solution"], sys.modules["pytest"] = solution, pytest_compat
+                exec(test_code, namespace)
+                for number, (name, test) in enumerate(pytest_compat.collect(namespace, "<test>")):
+                    case = {"case": number, "test": name, "status": "pass"}
+                    results.append(case)
+                    try:
+                        test()
+                    except pytest_compat.Skipped:
+                        case["status"] = "skipped"
+                if not any(result["status"] == "pass" for result in results):
+                    case = {"case": len(results), "status": "fail", "reason": "no test ran"}
+                    results.append(case)
+            else:
+                for name, value in found.items():
+                    namespace.setdefault(name, value)
+                candidate = session.value(loaded["entry"])
+                if "." not in entry and "(" not in entry:
+                    namespace[entry] = candidate  # the entry point is always the solution's
+                exec(test_code, namespace)
+                check = namespace.get("check")
+                if callable(check):
+                    check(candidate)
         except (SolutionTimeout, _Deadline):
             case.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
         except SolutionDied as error:
             case.update(status="fail", reason=str(error))
-        except HarnessError as error:
+        except (HarnessError, pytest_compat.Unsupported) as error:
             case.update(status="error", reason=str(error))
         except SystemExit:
             case.update(status="error", reason="the test code called exit()")
@@ -444,9 +468,17 @@ class Supervisor:
             signal.signal(signal.SIGALRM, previous)
             runner.stop()
             channel.close()
+            for name, module in installed.items():
+                if module is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = module
+        if not any(result is case for result in results):  # assert, or a module failing before its tests
+            results.append(case)
         case["calls"] = session.calls
         case["seconds"] = round(time.perf_counter() - start, 6)
-        return {"status": case["status"], "cases": [case], "message": ""}
+        status = next((r["status"] for r in results if r["status"] not in ("pass", "skipped")), "pass")
+        return {"status": status, "cases": results, "message": ""}
 
 
 def _exit_reason(code: int) -> str:
