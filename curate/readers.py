@@ -162,7 +162,9 @@ def resolve_inputs(specs: list[str]) -> list[Input]:
                 inputs.append(Input(str(path), "arrow_dir", split=split))
                 continue
             if split:
-                raise InputError(original, "a split can be chosen only for a save_to_disk folder or a hub name")
+                raise InputError(
+                    original, "a split can be chosen only for a save_to_disk folder or a hub name"
+                )
             files = sorted(
                 str(p)
                 for p in path.rglob("*")
@@ -173,7 +175,9 @@ def resolve_inputs(specs: list[str]) -> list[Input]:
             inputs += resolve_inputs(files)
         elif path.is_file():
             if split:
-                raise InputError(original, "a split can be chosen only for a save_to_disk folder or a hub name")
+                raise InputError(
+                    original, "a split can be chosen only for a save_to_disk folder or a hub name"
+                )
             kind, compression = _kind_of(spec)
             size = path.stat().st_size
             if size == 0:

@@ -33,7 +33,10 @@ class HumanEval(Adapter):
         fields = Fields(record)
         prompt = fields.text("prompt", required=True)
         solution = fields.text("canonical_solution")
-        tests = _spec(from_humaneval, {"entry_point": fields.get("entry_point"), "test": fields.get("test"), "prompt": prompt})
+        tests = _spec(
+            from_humaneval,
+            {"entry_point": fields.get("entry_point"), "test": fields.get("test"), "prompt": prompt},
+        )
         return [
             dict(
                 problem=prompt,
@@ -61,7 +64,9 @@ class MBPP(Adapter):
         if isinstance(imports, str):
             imports = [imports]
         setup = "\n".join([*imports, fields.get("test_setup_code") or ""]).strip()
-        tests = _spec(from_mbpp, {"test_list": fields.get("test_list"), "test_setup_code": setup, "code": code})
+        tests = _spec(
+            from_mbpp, {"test_list": fields.get("test_list"), "test_setup_code": setup, "code": code}
+        )
         return [
             dict(problem=problem, response=fenced(code) if code else None, tests=tests, meta=fields.unused())
         ]
@@ -82,7 +87,9 @@ class LeetCode(Adapter):
         if response is None:
             completion = fields.any_text("completion", "solution")
             response = fenced(completion) if completion else None
-        tests = _spec(from_leetcode, {k: fields.get(k) for k in ("entry_point", "test", "prompt") if k in record})
+        tests = _spec(
+            from_leetcode, {k: fields.get(k) for k in ("entry_point", "test", "prompt") if k in record}
+        )
         return [dict(problem=problem, response=response, tests=tests, meta=fields.unused())]
 
 

@@ -87,7 +87,9 @@ def _case_list(cases: list, fn_name: str | None) -> dict:
     if any(functional) and not all(functional):
         raise SpecError("tests: mixes stdin and functional cases")
     if not functional[0]:
-        return from_apps({"input_output": {"inputs": [c["input"] for c in cases], "outputs": [c["output"] for c in cases]}})
+        return from_apps(
+            {"input_output": {"inputs": [c["input"] for c in cases], "outputs": [c["output"] for c in cases]}}
+        )
     name = fn_name or next((c["fn_name"] for c in cases if isinstance(c.get("fn_name"), str)), None)
     if not name:
         raise SpecError("fn_name: missing for functional tests (metadata.func_name)")
@@ -99,7 +101,9 @@ def _case_list(cases: list, fn_name: str | None) -> dict:
         # Its functional problems are LeetCode's: `class Solution` with `List[int]` annotations.
         return parse_spec({"kind": "call", "fn_name": name, "cases": calls, "prelude": LEETCODE_PRELUDE})
     inputs = [c["input"] if isinstance(c["input"], list) else [c["input"]] for c in cases]
-    return from_apps({"input_output": {"inputs": inputs, "outputs": [c["output"] for c in cases], "fn_name": name}})
+    return from_apps(
+        {"input_output": {"inputs": inputs, "outputs": [c["output"] for c in cases], "fn_name": name}}
+    )
 
 
 def _functional_check(code: str) -> dict:
@@ -155,7 +159,9 @@ def spec_from_published(value: Any, fn_name: str | None = None) -> dict:
         if fn_name and not data.get("fn_name"):
             data["fn_name"] = fn_name
         return from_apps({"input_output": data})
-    raise SpecError(f"tests: an object with fields {', '.join(sorted(value)) or '(none)'}: not a known test layout")
+    raise SpecError(
+        f"tests: an object with fields {', '.join(sorted(value)) or '(none)'}: not a known test layout"
+    )
 
 
 def spec_text(spec: dict) -> str:

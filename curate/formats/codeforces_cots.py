@@ -25,8 +25,10 @@ class CodeforcesCots(Adapter):
     fields = ("contest_id", "description", "input_format", "examples", "generation", "time_limit")
 
     def detect(self, record: dict[str, Any]) -> bool:
-        return "examples" in record and any(k in record for k in ("generation", "messages", "prompt")) and (
-            "contest_id" in record or "input_format" in record
+        return (
+            "examples" in record
+            and any(k in record for k in ("generation", "messages", "prompt"))
+            and ("contest_id" in record or "input_format" in record)
         )
 
     def convert(self, record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -17,8 +17,11 @@ def _typed_tests(value: Any) -> bool:
     """Tests in a layout the plain stdin adapter does not read: JSON text, an object, typed cases."""
     if isinstance(value, str | dict):
         return True
-    return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and bool(
-        {"testtype", "type", "fn_name"} & value[0].keys()
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and isinstance(value[0], dict)
+        and bool({"testtype", "type", "fn_name"} & value[0].keys())
     )
 
 
@@ -51,5 +54,14 @@ class DeepCoder(Adapter):
         common = dict(problem=problem, tests=tests, subset=fields.peek("data_source"))
         codes = [code for code in solutions if isinstance(code, str)] if isinstance(solutions, list) else []
         if response is not None or not codes:
-            return [dict(common, response=response, meta={**meta, "solutions": solutions} if "solutions" in record else meta)]
-        return [dict(common, response=fenced(code), meta={**meta, "solution_index": i}) for i, code in enumerate(codes)]
+            return [
+                dict(
+                    common,
+                    response=response,
+                    meta={**meta, "solutions": solutions} if "solutions" in record else meta,
+                )
+            ]
+        return [
+            dict(common, response=fenced(code), meta={**meta, "solution_index": i})
+            for i, code in enumerate(codes)
+        ]

@@ -18,7 +18,9 @@ from curate.verify.code.specs import SpecError
 
 class LiveCodeBench(Adapter):
     name = "livecodebench"
-    description = "question_content, starter_code, public/private_test_cases (JSON, maybe zlib+pickle), metadata"
+    description = (
+        "question_content, starter_code, public/private_test_cases (JSON, maybe zlib+pickle), metadata"
+    )
     fields = ("question_title", "question_content", "starter_code", "public_test_cases", "private_test_cases")
 
     def detect(self, record: dict[str, Any]) -> bool:

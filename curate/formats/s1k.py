@@ -27,7 +27,9 @@ def _joined(value: Any, field: str) -> str | None:
 
 class S1K(Adapter):
     name = "s1k"
-    description = "question, solution, thinking_trajectories/attempt or {deepseek,gemini}_*: one row per teacher"
+    description = (
+        "question, solution, thinking_trajectories/attempt or {deepseek,gemini}_*: one row per teacher"
+    )
     fields = ("question", "solution", "thinking_trajectories", "attempt", "deepseek_thinking_trajectory")
 
     def detect(self, record: dict[str, Any]) -> bool:

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from curate.errors import CurateError, InputError
 from curate.formats import ADAPTERS, Malformed, closest_formats, detect_format, remap
-from curate.readers import DEFAULT_SPLIT, Chunk, Input, checksum, iter_chunks, parse_line, sample_records
+from curate.readers import DEFAULT_SPLIT, Input, checksum, iter_chunks, parse_line, sample_records
 from curate.schema import TRACE_SCHEMA, content_hash, problem_id, trace_id
 from curate.stage import DETAIL, REASON, Stage, StageContext, keep, ordered_pool_map
 from curate.think import reasoning_of
@@ -99,9 +99,11 @@ def convert_record(
         return [_malformed(origin, raw_text or _meta_json(record), message, source)]
 
 
-def convert_chunk(job: tuple[Chunk, str, str, dict[str, str]]) -> pa.Table:
-    """Worker entry point: one chunk of an input to an Arrow table (row_id is added by the parent)."""
-    chunk, adapter_name, source, mapping = job
+def convert_chunk(job: tuple) -> pa.Table:
+    """Worker entry point: one chunk of an input to an Arrow table (row_id is added by the parent).
+    `job` is (chunk, adapter name, source) with an optional column mapping last."""
+    chunk, adapter_name, source, *rest = job
+    mapping = rest[0] if rest else {}
     rows: list[dict] = []
     for line, raw in chunk.lines:
         record, error, text = parse_line(raw)
@@ -112,7 +114,9 @@ def convert_chunk(job: tuple[Chunk, str, str, dict[str, str]]) -> pa.Table:
             raw_text = text if len(text) < 4096 else None
             rows += convert_record(record, origin, raw_text, adapter_name, source, mapping, chunk.split)
     for number, record in chunk.records:
-        rows += convert_record(record, chunk.record_origin(number), None, adapter_name, source, mapping, chunk.split)
+        rows += convert_record(
+            record, chunk.record_origin(number), None, adapter_name, source, mapping, chunk.split
+        )
     # Column lists convert about twice as fast as from_pylist's per-row dicts (the costliest part of ingest).
     columns = {name: [row.get(name) for row in rows] for name in INGEST_SCHEMA.names}
     return pa.Table.from_pydict(columns, schema=INGEST_SCHEMA)
@@ -131,7 +135,11 @@ def mapping_for(inp: Input, option: dict[str, Any] | None) -> dict[str, str]:
     for pattern, mapping in option.items():
         if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
             raise CurateError(f"map: {pattern!r}: expected {{target: field}}, got {mapping!r}")
-        if fnmatch.fnmatch(inp.path, pattern) or fnmatch.fnmatch(inp.path, f"*{pattern}") or inp.stem == pattern:
+        if (
+            fnmatch.fnmatch(inp.path, pattern)
+            or fnmatch.fnmatch(inp.path, f"*{pattern}")
+            or inp.stem == pattern
+        ):
             merged.update(mapping)
     return merged
 
@@ -142,7 +150,9 @@ def parse_map(text: str) -> dict[str, str]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         target, sep, field = item.partition("=")
         if not sep or not target.strip() or not field.strip():
-            raise CurateError(f"--map {text!r}: expected TARGET=FIELD[,TARGET=FIELD...], e.g. problem=Question")
+            raise CurateError(
+                f"--map {text!r}: expected TARGET=FIELD[,TARGET=FIELD...], e.g. problem=Question"
+            )
         mapping[target.strip()] = field.strip()
     return mapping
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import pickle
+import zlib
+from pathlib import Path
 
 import pytest
 
-from curate.formats import ADAPTERS, Malformed, detect_format
+from curate.formats import ADAPTERS, Malformed, closest_formats, detect_format, remap
+from curate.formats.code_tests import decode_compressed_json, spec_from_published
 from curate.schema import split_think
+from curate.verify.code.specs import SpecError
 
 OPENR1 = {
     "problem": "Find x if 2x = 4.",
@@ -262,7 +268,10 @@ def test_apps_one_row_per_solution_and_taco_call_spec():
     (taco,) = convert("apps", TACO_CALL)
     spec = json.loads(taco["tests"])
     assert (spec["kind"], spec["fn_name"]) == ("call", "bigger")
-    assert spec["cases"] == [{"args": [1, 2], "expected": 2}, {"args": [5, 3], "expected": 5}]  # APPS wrapping undone
+    assert spec["cases"] == [
+        {"args": [1, 2], "expected": 2},
+        {"args": [5, 3], "expected": 5},
+    ]  # APPS wrapping undone
     assert "from typing import *" in spec["prelude"]
     assert "def bigger" in taco["problem"]
 
@@ -293,8 +302,14 @@ def test_alpaca_input_is_appended_to_the_instruction():
 
 
 def test_a_trace_row_meta_is_merged_not_nested():
-    generated = {"id": "a1", "problem": "1+1?", "response": "2", "teacher": "m", "domain": "math",
-                 "meta": {"sample": 0, "finish_reason": "stop"}}
+    generated = {
+        "id": "a1",
+        "problem": "1+1?",
+        "response": "2",
+        "teacher": "m",
+        "domain": "math",
+        "meta": {"sample": 0, "finish_reason": "stop"},
+    }
     (row,) = convert("prompt_response", generated)
     assert row["meta"] == {"sample": 0, "finish_reason": "stop", "id": "a1", "domain": "math"}
 
@@ -330,3 +345,174 @@ def test_bad_records_raise_malformed_naming_the_field(name, record, field):
 )
 def test_split_think_variants(response, reasoning):
     assert split_think(response) == reasoning
+
+
+# --- published datasets (fixtures in tests/curate/formats/data, one file per dataset) ------------------
+
+PUBLISHED = Path(__file__).parent / "formats" / "data"
+
+
+def published(name: str) -> list[dict]:
+    return [json.loads(line) for line in (PUBLISHED / f"{name}.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("openr1_math_220k", "openr1"),
+        ("am_distill", "am_distill"),
+        ("kodcode", "kodcode"),
+        ("codeforces_cots", "codeforces_cots"),
+        ("primeintellect", "primeintellect"),
+        ("verl_rl", "verl"),
+        ("livecodebench", "livecodebench"),
+        ("opencodereasoning", "opencodereasoning"),
+        ("openmathreasoning", "openmathreasoning"),
+        ("s1k", "s1k"),
+        ("s1k_1_1", "s1k"),
+        ("openthoughts_metadata", "openthoughts_metadata"),
+        ("mbpp_sanitized", "mbpp"),
+        ("deepcoder", "deepcoder"),
+    ],
+)
+def test_published_shapes_are_detected(name, expected):
+    assert detect_format(published(name)) == expected
+    assert all(detect_format([record]) == expected for record in published(name))
+
+
+def test_openr1_two_generations_do_not_split_the_two_turn_messages():
+    record = published("openr1_math_220k")[0]
+    rows = convert("openr1", record)
+    assert len(rows) == 2 and all(r["meta"]["messages"] == record["messages"] for r in rows)
+    assert [r["meta"]["correctness_math_verify"] for r in rows] == [True, False]
+    assert [r["meta"]["is_reasoning_complete"] for r in rows] == [True, True]
+
+
+def test_verl_math_reference_and_code_tests():
+    math_row, code_row = (convert("verl", r)[0] for r in published("verl_rl"))
+    assert math_row["reference"] == "49" and math_row["response"] is None and "tests" not in math_row
+    assert math_row["meta"]["extra_info"]["index"] == 0 and math_row["subset"] == "DeepScaleR"
+    assert json.loads(code_row["tests"])["cases"][1] == {"input": "10 -3\n", "output": "7\n"}
+    assert code_row["meta"]["other_turns"][0]["role"] == "system"
+
+
+def test_livecodebench_private_tests_are_decoded_and_functional_ones_call_func_name():
+    stdin, functional = (convert("livecodebench", r)[0] for r in published("livecodebench"))
+    assert [c["input"] for c in json.loads(stdin["tests"])["cases"]] == ["3\n", "0\n", "-5\n"]
+    spec = json.loads(functional["tests"])
+    assert spec["kind"] == "call" and spec["fn_name"] == "countEven"
+    assert spec["cases"][0] == {"args": [[1, 2, 4]], "expected": 2}
+    assert "class Solution" in functional["problem"], "the starter code joins the problem"
+
+
+def test_a_pickled_object_in_private_tests_is_refused():
+    class Evil:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    blob = base64.b64encode(zlib.compress(pickle.dumps(Evil()))).decode()
+    with pytest.raises(SpecError, match="refusing to load"):
+        decode_compressed_json(blob, "private_test_cases")
+
+
+def test_am_test_case_call_type_assert_and_an_unknown_layout_keeps_the_row():
+    code = published("am_distill")[1]
+    (row,) = convert("am_distill", code)
+    assert json.loads(row["tests"]) == {
+        "kind": "assert",
+        "entry_point": "double",
+        "code": "assert double(2) == 4\nassert double(-1) == -2",
+    }
+    odd = json.loads(json.dumps(code))
+    odd["messages"][0]["info"]["test_case"] = json.dumps({"call_type": "interactive", "judge": "x"})
+    (row,) = convert("am_distill", odd)
+    assert "tests" not in row and "interactive" in row["meta"]["tests_unconverted"]
+
+
+def test_deepcoder_functional_check_becomes_an_assert_on_the_solution_method():
+    (row,) = convert("deepcoder", published("deepcoder")[0])
+    spec = json.loads(row["tests"])
+    assert spec["entry_point"] == "Solution().largest"
+    assert "check(Solution()" not in spec["code"] and spec["code"].startswith("def check(candidate):")
+
+
+def test_primeintellect_function_call_cases_unwrap_their_outputs():
+    stdin, call = (convert("primeintellect", r)[0] for r in published("primeintellect"))
+    assert json.loads(stdin["tests"])["kind"] == "stdin"
+    spec = json.loads(call["tests"])
+    assert spec["fn_name"] == "add" and spec["cases"][0] == {"args": [1, 2], "expected": 3}
+    assert stdin["meta"]["metadata"]["difficulty"] == 7
+
+
+def test_primeintellect_other_languages_stay_untested():
+    record = dict(published("primeintellect")[0])
+    record["verification_info"] = json.dumps(
+        {"language": "cpp", "test_cases": [{"input": "1", "output": "1", "type": "stdin_stdout"}]}
+    )
+    (row,) = convert("primeintellect", record)
+    assert "tests" not in row and "cpp" in row["meta"]["tests_unconverted"]
+
+
+def test_codeforces_cots_examples_and_interactive_problems():
+    record = published("codeforces_cots")[0]
+    (row,) = convert("codeforces_cots", record)
+    assert json.loads(row["tests"])["cases"][0] == {"input": "3\n1 5 2", "output": "5"}
+    assert row["problem"] == record["prompt"] and row["response"] == record["generation"]
+    (interactive,) = convert("codeforces_cots", {**record, "interaction_format": "Ask queries ? x"})
+    assert "tests" not in interactive and "interactive" in interactive["meta"]["tests_unconverted"]
+
+
+def test_kodcode_without_r1_transcript_answers_with_the_fenced_solution():
+    record = {k: v for k, v in published("kodcode")[0].items() if k != "conversations"}
+    (row,) = convert("kodcode", record)
+    assert row["response"].startswith("```python\ndef is_palindrome") and row["teacher"] == "gpt-4o"
+    assert "reference" not in row or row["reference"] is None
+
+
+def test_s1k_1_1_without_one_teacher_gives_one_row():
+    record = dict(published("s1k_1_1")[0], gemini_thinking_trajectory=None, gemini_attempt=None)
+    assert [r["teacher"] for r in convert("s1k", record)] == ["DeepSeek-R1"]
+
+
+def test_remap_renames_before_detection_and_reaches_inside_objects():
+    record = {"Question": "What is 2+3?", "Answer": "5"}
+    mapped = remap(record, {"problem": "Question", "reference": "Answer"})
+    assert detect_format([mapped]) == "problem_set"
+    (row,) = convert("problem_set", mapped)
+    assert (row["problem"], row["reference"]) == ("What is 2+3?", "5")
+    nested = remap(
+        {"q": "x", "reward_model": {"ground_truth": "7"}},
+        {"problem": "q", "answer": "reward_model.ground_truth"},
+    )
+    assert nested["answer"] == "7" and nested["reward_model"] == {"ground_truth": "7"}
+
+
+def test_closest_formats_rank_by_shared_fields():
+    assert closest_formats({"question_content", "public_test_cases", "contest_id"})[0] == "livecodebench"
+    assert closest_formats({"zzz"}) == []
+
+
+@pytest.mark.parametrize(
+    ("layout", "kind"),
+    [
+        ([{"input": "1\n", "output": "1\n"}], "stdin"),
+        ({"inputs": ["1\n"], "outputs": ["1\n"]}, "stdin"),
+        ({"inputs": [[1]], "outputs": [[2]], "fn_name": "f"}, "call"),
+        ({"functional": "def check(candidate):\n    assert candidate(1) == 2\n\ncheck(f)"}, "assert"),
+        ({"call_type": "assert", "fn_name": "f", "assert_case": ["assert f(1) == 2"]}, "assert"),
+        ({"test_cases": [{"input": [1], "output": [2], "type": "function_call", "fn_name": "f"}]}, "call"),
+        ({"kind": "stdin", "cases": [{"input": "", "output": ""}]}, "stdin"),
+    ],
+)
+def test_published_test_layouts(layout, kind):
+    assert spec_from_published(layout)["kind"] == kind
+    assert spec_from_published(json.dumps(layout))["kind"] == kind, "the same layout as JSON text"
+
+
+def test_unknown_test_layouts_name_their_fields():
+    with pytest.raises(SpecError, match="fields judge, x"):
+        spec_from_published({"judge": 1, "x": 2})
+    with pytest.raises(SpecError, match="mixes stdin and functional"):
+        spec_from_published(
+            [{"input": "1", "output": "1"}, {"input": "1", "output": "1", "testtype": "functional"}]
+        )

@@ -13,7 +13,8 @@ import zstandard
 
 import sql
 from curate.errors import CurateError, InputError
-from curate.pipeline import curate
+from curate.pipeline import curate, load_config
+from distill.cli import main
 from tests.conftest import shared_file, write_jsonl
 
 ROWS = [
@@ -116,7 +117,13 @@ def test_file_level_problems_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         curate([str(tmp_path / "missing.jsonl")], tmp_path / "ws", progress=False, until="normalize")
     with pytest.raises(CurateError, match="unknown --format 'nope'"):
-        curate([str(tmp_path / "odd.jsonl")], tmp_path / "ws", {"format": "nope"}, progress=False, until="normalize")
+        curate(
+            [str(tmp_path / "odd.jsonl")],
+            tmp_path / "ws",
+            {"format": "nope"},
+            progress=False,
+            until="normalize",
+        )
 
 
 def test_format_override_and_empty_problem_rejected_by_normalize(tmp_path):
@@ -124,7 +131,13 @@ def test_format_override_and_empty_problem_rejected_by_normalize(tmp_path):
         tmp_path / "p.jsonl",
         [{"prompt": "Say hi", "response": "hi"}, {"prompt": "  \u200b ", "response": "x"}],
     )
-    curate([str(tmp_path / "p.jsonl")], tmp_path / "ws", {"format": "prompt_response"}, progress=False, until="normalize")
+    curate(
+        [str(tmp_path / "p.jsonl")],
+        tmp_path / "ws",
+        {"format": "prompt_response"},
+        progress=False,
+        until="normalize",
+    )
     assert counts(tmp_path / "ws") == {"traces": 2, "kept": 1, "rejected": 1}
     reason = sql.connect(tmp_path / "ws").execute("select stage, reason from rejected").fetchone()
     assert reason == ("normalize", "empty_problem")
@@ -190,3 +203,131 @@ def test_every_shared_problem_file_ingests_without_malformed_rows(tmp_path, rela
     null_answers = sum(1 for line in path.read_text().splitlines() if '"answer": null' in line)
     assert con.execute("select count(*) from traces where reference is null").fetchone()[0] == null_answers
     assert con.execute("select count(*) from rejected where reason = 'malformed'").fetchone()[0] == 0
+
+
+def test_source_is_the_input_and_the_record_tag_is_the_subset(tmp_path):
+    rows = [{"problem": "1+1?", "answer": "2", "source": "olympiads"}, {"problem": "2+2?", "answer": "4"}]
+    write_jsonl(tmp_path / "numina.jsonl", rows)
+    curate([str(tmp_path / "numina.jsonl")], tmp_path / "ws", progress=False, until="normalize")
+    got = (
+        sql.connect(tmp_path / "ws")
+        .execute("select source, subset, json_extract_string(meta, '$.source') from traces order by row_id")
+        .fetchall()
+    )
+    assert got == [("numina", "olympiads", "olympiads"), ("numina", None, None)]
+    curate(
+        [str(tmp_path / "numina.jsonl")], tmp_path / "ws2", {"source": "mine"}, progress=False, until="ingest"
+    )
+    sources = sql.connect(tmp_path / "ws2").execute("select distinct source from traces").fetchall()
+    assert sources == [("mine",)], "--source wins over the record's own tag"
+
+
+def test_origins_are_one_based_lines_and_records(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", ROWS)
+    (tmp_path / "b.json").write_text(json.dumps(ROWS))
+    curate(
+        [str(tmp_path / "a.jsonl"), str(tmp_path / "b.json")], tmp_path / "ws", progress=False, until="ingest"
+    )
+    origins = [
+        o
+        for (o,) in sql.connect(tmp_path / "ws")
+        .execute("select origin from traces order by row_id")
+        .fetchall()
+    ]
+    assert origins == [
+        f"{tmp_path}/a.jsonl:1",
+        f"{tmp_path}/a.jsonl:2",
+        f"{tmp_path}/b.json#1",
+        f"{tmp_path}/b.json#2",
+    ]
+
+
+def test_a_json_file_holding_json_lines_is_read_as_json_lines(tmp_path):
+    datasets.Dataset.from_list([{**r, "answer": str(r["answer"])} for r in ROWS]).to_json(
+        str(tmp_path / "x.json")
+    )
+    curate([str(tmp_path / "x.json")], tmp_path / "ws", progress=False, until="ingest")
+    got = (
+        sql.connect(tmp_path / "ws")
+        .execute("select origin, reference from traces order by row_id")
+        .fetchall()
+    )
+    assert got == [(f"{tmp_path}/x.json:1", "2"), (f"{tmp_path}/x.json:2", "4")]
+
+
+def test_a_dataset_dict_gives_its_train_split_unless_told(tmp_path):
+    train = [{"problem": f"train {i}?", "answer": str(i)} for i in range(3)]
+    test = [{"problem": "test 0?", "answer": "0"}]
+    folder = tmp_path / "dd"
+    datasets.DatasetDict(
+        {"train": datasets.Dataset.from_list(train), "test": datasets.Dataset.from_list(test)}
+    ).save_to_disk(str(folder))
+
+    def splits(ws):
+        query = "select dataset_split, count(*), min(origin) from traces group by 1 order by 1"
+        return sql.connect(ws).execute(query).fetchall()
+
+    curate([str(folder)], tmp_path / "ws1", progress=False, until="ingest")
+    assert splits(tmp_path / "ws1") == [("train", 3, f"{folder}[train]#1")]
+    curate([f"{folder}:test"], tmp_path / "ws2", progress=False, until="ingest")
+    assert splits(tmp_path / "ws2") == [("test", 1, f"{folder}[test]#1")]
+    curate([str(folder)], tmp_path / "ws3", {"split": "all"}, progress=False, until="ingest")
+    assert [(s, n) for s, n, _ in splits(tmp_path / "ws3")] == [("test", 1), ("train", 3)]
+    with pytest.raises(InputError, match=r"no split 'validation' \(splits: train, test\)"):
+        curate([f"{folder}:validation"], tmp_path / "ws4", progress=False, until="ingest")
+
+
+def test_path_looking_names_fail_at_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mistakes").mkdir()
+    for name in ("mistakes/x.jsonl", "data/x.parquet", "mistakes/typo"):
+        with pytest.raises(InputError, match=f"{name}: no such file or folder$"):
+            curate([name], tmp_path / "ws", progress=False, until="ingest")
+
+
+def test_unknown_format_lists_fields_closest_formats_and_how_to_map(tmp_path):
+    write_jsonl(
+        tmp_path / "odd.jsonl", [{"question_content": "Add.", "public_tests": "[]", "starter_code": ""}]
+    )
+    with pytest.raises(InputError) as error:
+        curate([str(tmp_path / "odd.jsonl")], tmp_path / "ws", progress=False, until="ingest")
+    message = str(error.value)
+    assert "fields public_tests, question_content, starter_code" in message
+    assert "closest formats: livecodebench" in message and "--map problem=" in message
+
+
+def test_map_reads_a_question_answer_csv_from_the_command_line(tmp_path, capsys):
+    (tmp_path / "qa.csv").write_text('Question,Answer\n"What is 6*7?",42\n"What is 2+2?",4\n')
+    argv = ["curate", str(tmp_path / "qa.csv"), "--out", str(tmp_path / "ws"), "--quiet", "--until", "ingest"]
+    assert main(argv) != 0
+    error = capsys.readouterr().err
+    assert "unknown format: fields Answer, Question; closest formats: problem_set" in error
+    assert main([*argv, "--map", "problem=Question,reference=Answer"]) == 0
+    got = (
+        sql.connect(tmp_path / "ws")
+        .execute("select problem, reference from traces order by row_id")
+        .fetchall()
+    )
+    assert got == [("What is 6*7?", "42"), ("What is 2+2?", "4")]
+
+
+def test_per_input_map_in_the_config(tmp_path):
+    (tmp_path / "qa.csv").write_text("input,target\nWhat is 1+2?,3\n")
+    write_jsonl(tmp_path / "plain.jsonl", ROWS)
+    config = tmp_path / "curate.yaml"
+    config.write_text('map:\n  "*.csv": {problem: input, reference: target}\n')
+    inputs = [str(tmp_path / "qa.csv"), str(tmp_path / "plain.jsonl")]
+    curate(inputs, tmp_path / "ws", load_config(config), progress=False, until="ingest")
+    got = (
+        sql.connect(tmp_path / "ws")
+        .execute("select source, reference from traces order by row_id")
+        .fetchall()
+    )
+    assert got == [("qa", "3"), ("plain", "2"), ("plain", "4")]
+
+
+def test_malformed_rows_carry_their_file_source(tmp_path):
+    (tmp_path / "m.jsonl").write_text(json.dumps(ROWS[0]) + "\n{broken\n")
+    curate([str(tmp_path / "m.jsonl")], tmp_path / "ws", progress=False, until="ingest")
+    got = sql.connect(tmp_path / "ws").execute("select source, reason from rejected").fetchall()
+    assert got == [("m", "malformed")]
