@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from curate.verify.math.compare import describe, equivalent
 from curate.verify.math.extract import answer_tag, extract_answer, find_boxed, reads_as_answer
-from curate.verify.math.normalize import Cleaned, clean_answer, strip_delimiters
+from curate.verify.math.normalize import Cleaned, clean_answer, strip_delimiters, text_key
 from curate.verify.math.parse import Node, ParseError, Scalar, Text, parse_answer
 
 Outcome = tuple[str, str | None, str]  # status, extracted answer, detail
@@ -35,7 +35,10 @@ def reference_answer(reference: str) -> str:
     if "####" in reference:
         return reference.rsplit("####", 1)[1].strip()
     if "\\boxed" in reference or "\\fbox" in reference:
-        return find_boxed(reference) or reference
+        boxed = find_boxed(reference)
+        if boxed is None and "\\boxed{" in reference:  # a box left open: its content runs to the end
+            return reference.rsplit("\\boxed{", 1)[1].strip().rstrip("$}.").strip()
+        return boxed or reference
     tagged = answer_tag(reference)
     if tagged:
         return tagged
@@ -100,6 +103,8 @@ def _compare(gold: Node, cleaned_gold: Cleaned, answer: str, source: str) -> tup
     if source == "whole response" and isinstance(pred, Text) and not isinstance(gold, Text):
         # a few words against a math reference ("no idea"): no answer was given
         return ("no_answer", None, "no final answer found in the response"), False
+    if isinstance(gold, Text) and text_key(strip_delimiters(answer)) == gold.words:
+        return ("pass", answer, f"{source}: same text"), True  # "\\text{e}" against "e"
     kinds = f"{describe(gold)} vs {describe(pred)}"
     if equivalent(gold, pred) or _decimal_comma_equal(gold, cleaned_gold, pred, cleaned_pred):
         return ("pass", answer, f"{source}: equivalent ({kinds})"), True

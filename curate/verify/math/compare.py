@@ -309,6 +309,7 @@ def items_equal(gold: Items, pred: Items) -> bool:
         if "set" in (gold.kind, pred.kind):
             return False
         return all(equivalent(g, p) for g, p in zip(gold.items, pred.items, strict=True))
+    # unordered, with multiplicity: "1, 1, 2" (a double root) is not "1, 2, 2"
     return _matched(gold.items, pred.items, equivalent)
 
 
@@ -339,7 +340,9 @@ def _unwrap_assignment(node: Node) -> Node:
     if isinstance(node, Relation) and set(node.ops) == {"="}:
         if node.name:
             return node.parts[-1]
-        if all(isinstance(part, Scalar) and _is_number(part.expr) for part in (node.parts[0], node.parts[-1])):
+        if all(
+            isinstance(part, Scalar) and _is_number(part.expr) for part in (node.parts[0], node.parts[-1])
+        ):
             return node.parts[-1]
     return node
 

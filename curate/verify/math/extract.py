@@ -313,12 +313,12 @@ def reads_as_answer(text: str) -> bool:
     return len(words) <= 1
 
 
-def _candidates(sentence: str) -> list[tuple[int, int, str]]:
+def _candidates(text: str) -> list[tuple[int, int, str]]:
     """(start, end, text) of each math span and each number outside them, in order."""
     found: list[tuple[int, int, str]] = []
     # an odd number of `$` is currency ("$1,000.99", "2,74 $"), not math delimiters
-    dollars = len(re.findall(r"(?<!\\)\$", sentence))
-    text = sentence if dollars % 2 == 0 else re.sub(r"(?<!\\)\$", " ", sentence)
+    if len(re.findall(r"(?<!\\)\$", text)) % 2:
+        text = re.sub(r"(?<!\\)\$", " ", text)
     covered = 0
     for span in _MATH_SPAN.finditer(text):
         content = next(group for group in span.groups() if group is not None).strip()
@@ -341,21 +341,25 @@ def _numbers(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
 def stated_answer(text: str) -> str | None:
     """The answer a short text states: the last math span or number of its last sentence.
 
-    Spans or numbers joined to that last one by commas or "and"/"or" come along as a list.
+    Spans or numbers joined to that last one by commas or "and"/"or" come along as a list. A
+    sentence ends at `.`, `!` or `?` before a space, or at a line break, outside math spans.
     """
-    sentences = [s for s in _SENTENCES.split(text) if s.strip()]
-    if not sentences:
-        return None
-    sentence = sentences[-1]
-    found = _candidates(sentence)
+    found = _candidates(text)
+    spans = [(start, end) for start, end, _ in found]
+    start = 0
+    for boundary in _SENTENCES.finditer(text):
+        inside = any(lo < boundary.start() < hi for lo, hi in spans)
+        if not inside and text[boundary.end() :].strip():
+            start = boundary.end()
+    found = [candidate for candidate in found if candidate[0] >= start]
     if not found:
         return None
     answers = [found[-1]]
     for previous in reversed(found[:-1]):
-        if not _JOIN.match(sentence[previous[1] : answers[-1][0]]):
+        if not _JOIN.match(text[previous[1] : answers[-1][0]]):
             break
         answers.append(previous)
-    return ", ".join(text for _, _, text in reversed(answers))
+    return ", ".join(answer for _, _, answer in reversed(answers))
 
 
 def choice_letter(answer: str) -> str | None:

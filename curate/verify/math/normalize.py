@@ -35,6 +35,8 @@ _UNITS = (
 _TRAILING_UNIT = re.compile(
     rf"([\d}}).]|\\pi)\s*(?:(?:{_UNITS})|\s(?:m|s|g))\.?(?:\s*\^\s*\{{?[23]\}}?|²|³)?\s*$", re.IGNORECASE
 )
+# the same unit words before a comma inside a list ("35 cm, 4", "2 hours, 3 hours")
+_ELEMENT_UNIT = re.compile(rf"([\d}}])\s*(?:{_UNITS})(?=\s*[,;])", re.IGNORECASE)
 _DEGREE_WORDS = re.compile(
     r"\\(?:text|mbox|mathrm)\s*\{\s*(?:degrees?|deg)\s*\}|(?<=[\d}\s])(?:degrees?|deg)\b", re.IGNORECASE
 )
@@ -54,12 +56,17 @@ _UNIT_CONTENT = re.compile(r"^[A-Za-z]{1,6}(?:\s*/\s*[A-Za-z]{1,6})?(?:\^\{?-?\d
 # "3\mathrm{~km}/\mathrm{h}": one unit written in two pieces
 _SPLIT_UNIT = re.compile(r"\\mathrm\s*\{([^{}]*)\}\s*/\s*\\mathrm\s*\{([^{}]*)\}")
 _DANGLING_SLASH = re.compile(r"(?<=[\d}])\s*/\s*(?=,|;|$)")
-_OR_AND = re.compile(r"\s+(?:or|and)\s+")
+_OR_AND = re.compile(r"\s+(?:or|and)\s+|(?<=[\d)}])\s*or\s*(?=[(\dA-Za-z\\-])")
+# Escaped twice ("\\frac" where "\frac" was meant), as JSON dumps or Python literals leave it;
+# `\\` before a letter is no line break in an answer.
+_DOUBLE_ESCAPE = re.compile(r"\\\\(?=[a-zA-Z])")
+# "\quadx_{2}": a spacing command run into the next name
+_GLUED_SPACE = re.compile(r"\\(quad|qquad)(?=[a-zA-Z])")
 # One or two plain words after a number: "7 apples", "12 blue marbles" (not math such as "5 sin x").
 _TRAILING_WORDS = re.compile(
     r"(?<=\d)\s+(?!(?:sin|cos|tan|log|ln|exp|sqrt)\b)[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$"
 )
-_THOUSANDS_SEP = re.compile(r"(?<=\d)(?:,\\!\s*|\{,\}|,\\,|\\,|\\;|\\ |\\!)(?=\d{3}(?!\d))")
+_THOUSANDS_SEP = re.compile(r"(?<=\d)(?:,\\!\s*|\s*\{\s*,\s*\}\s*|,\\,|\\,|\\;|\\ |\\!)(?=\d{3}(?!\d))")
 # (a thousands group never follows a leading 0: "0,125" is a decimal comma or a list)
 _COMMA_NUMBER = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _SPACE_NUMBER = re.compile(r"^-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?$")
@@ -180,7 +187,9 @@ def _text_commands(s: str) -> tuple[str, list[str]]:
 
 def clean_answer(answer: str) -> Cleaned:
     """Canonical form of an answer string (reference or extracted response answer)."""
-    s = strip_delimiters(answer)
+    s = _DOUBLE_ESCAPE.sub(lambda _: "\\", answer)
+    s = _GLUED_SPACE.sub(lambda m: f"\\{m.group(1)} ", s)
+    s = strip_delimiters(s)
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
     s = _CURRENCY.sub(" ", s)
     s = _THOUSANDS_SEP.sub("", s)
@@ -208,6 +217,7 @@ def clean_answer(answer: str) -> Cleaned:
     s = _DANGLING_SLASH.sub("", s)
     if not _WORDS.fullmatch(s):
         s = _OR_AND.sub(", ", s)  # "W(x)=1 or W(x)=-1", "(11,7) or (7,11)": several answers
+    s = _ELEMENT_UNIT.sub(r"\1", s)
     for _ in range(2):
         s = _TRAILING_UNIT.sub(r"\1", s).strip()
         s = _TRAILING_WORDS.sub("", s).strip()

@@ -193,6 +193,7 @@ def _split_top(s: str, pattern: re.Pattern[str]) -> tuple[list[str], list[str]]:
 
 
 _COMMA = re.compile(r"[,;]")
+_SEMICOLON = re.compile(r";")
 _CUP = re.compile(r"\\cup(?![a-zA-Z])|(?<=[)\]])\s*U\s*(?=[(\[])")
 _RATIO = re.compile(r"^\d+(?:\s*:\s*\d+)+$")
 _PM = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
@@ -306,6 +307,9 @@ def parse_latex(s: str) -> Node:
     pieces, _ = _split_top(s, _CUP)
     if len(pieces) > 1:
         return Union(tuple(parse_latex(p) for p in pieces))
+    pieces, _ = _split_top(s, _SEMICOLON)
+    if len(pieces) > 1 and any("," in p for p in pieces):  # "p=5,q=2; p=7,q=2": solutions of parts
+        return _list_node("list", [parse_latex(p) for p in pieces if p.strip()])
     pieces, _ = _split_top(s, _COMMA)
     if len(pieces) > 1:
         return _list_node("list", [parse_latex(p) for p in pieces if p.strip()])
