@@ -21,6 +21,7 @@ import concurrent.futures as cf
 import hashlib
 import json
 import multiprocessing
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -35,9 +36,10 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from curate.codehash import code_hash
-from curate.errors import CurateError
+from curate.errors import CurateError, EmptyResult
+from curate.losses import empty_message, loss_warnings
 from curate.rows import plain_strings
-from curate.workspace import StageDir, Workspace, stage_label
+from curate.workspace import STAGE_INFO, StageDir, Workspace, stage_label
 
 REASON, DETAIL = "_reason", "_detail"
 ROWS_PER_PART = 250_000
@@ -208,17 +210,63 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def fingerprint_basis(previous: str, stage: Stage) -> dict[str, str]:
-    """What a stage's output depends on, each part hashed apart so that a rerun can say which one
-    changed: the previous stage's fingerprint, the stage's code (curate.codehash: its module and
-    the project modules it uses) and each entry of `Stage.fingerprint()` (options, inputs, ...)."""
-    basis = {"previous": previous, "code": code_hash(type(stage).__module__)}
-    basis.update({key: _digest(value) for key, value in stage.fingerprint().items()})
-    return basis
+def fingerprint_basis(previous: str, stage: Stage) -> dict[str, Any]:
+    """What a stage's output depends on: the previous stage's fingerprint, the stage's code
+    (curate.codehash: its module and the project modules it uses) and `Stage.fingerprint()`
+    (options, inputs, model checksums). Kept in the stage's entry so that a rerun can say which
+    part changed."""
+    return {
+        "previous": previous,
+        "code": code_hash(type(stage).__module__),
+        "depends_on": stage.fingerprint(),
+    }
 
 
 def stage_fingerprint(previous: str, stage: Stage) -> str:
-    return _digest({"stage": stage.name, **fingerprint_basis(previous, stage)})
+    return _fingerprint(stage.name, fingerprint_basis(previous, stage))
+
+
+def _fingerprint(name: str, basis: dict[str, Any]) -> str:
+    return _digest({"stage": name, **basis})
+
+
+def redo_reasons(old: dict[str, Any], basis: dict[str, Any]) -> list[str]:
+    """Why a committed stage (its manifest entry `old`) is out of date under the new `basis`."""
+    if "code" not in old:
+        return ["it was made by an older distillery"]
+    reasons = []
+    if old["code"] != basis["code"]:
+        reasons.append("its code changed")
+    before, after = old.get("depends_on", {}), basis["depends_on"]
+    for key in sorted(set(before) | set(after)):
+        if _digest(before.get(key)) == _digest(after.get(key)):
+            continue
+        if key == "options":
+            reasons.append("options changed: " + _changes(before.get(key) or {}, after.get(key) or {}))
+        elif key == "inputs":
+            reasons.append("inputs changed: " + _input_changes(before.get(key) or [], after.get(key) or []))
+        elif key != "version":
+            reasons.append(f"{key} changed")
+    if old["previous"] != basis["previous"] and not reasons:
+        reasons.append("its input changed (an earlier stage was redone)")
+    return reasons or ["its fingerprint changed"]
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> str:
+    keys = [k for k in sorted(set(before) | set(after)) if _digest(before.get(k)) != _digest(after.get(k))]
+    return ", ".join(
+        f"{k} {json.dumps(before.get(k), default=str)} -> {json.dumps(after.get(k), default=str)}"
+        for k in keys
+    )
+
+
+def _input_changes(before: list[dict], after: list[dict]) -> str:
+    old, new = {i["path"]: i for i in before}, {i["path"]: i for i in after}
+    said = [f"+{p}" for p in new if p not in old] + [f"-{p}" for p in old if p not in new]
+    for path in (p for p in new if p in old and _digest(old[p]) != _digest(new[p])):
+        what = [k for k in sorted(new[path]) if _digest(new[path][k]) != _digest(old[path].get(k))]
+        said.append(f"{path} ({', '.join('content' if k == 'sha256' else k for k in what)})")
+    return ", ".join(said)
 
 
 def to_arrow(batch: pl.DataFrame) -> pa.Table:
@@ -316,9 +364,16 @@ PARALLEL_MIN_ROWS = 20_000  # below this a worker pool costs more to start than 
 
 
 def run_stage(
-    ws: Workspace, index: int, stage: Stage, fingerprint: str, workers: int, progress: bool
+    ws: Workspace,
+    index: int,
+    stage: Stage,
+    fingerprint: str,
+    workers: int,
+    progress: bool,
+    basis: dict[str, Any] | None = None,
 ) -> dict:
-    """Run one stage into a temporary folder and commit it. Returns its manifest entry."""
+    """Run one stage into a temporary folder and commit it. Returns its manifest entry (with the
+    fingerprint's `basis`, so that a later rerun can say what changed)."""
     started = time.time()
     previous = ws.last()
     tmp = ws.begin(index, stage.name)
@@ -359,20 +414,36 @@ def run_stage(
         "seconds": round(time.time() - started, 3),
         "options": stage.options,
         **ctx.stats,
+        **(basis or {}),
     }
     ws.commit(index, stage.name, tmp, info)
     return info
 
 
-def run_stages(ws: Workspace, stages: list[Stage], workers: int = 1, progress: bool = True) -> list[dict]:
-    """Run the pipeline, reusing every committed stage whose fingerprint still matches."""
+def run_stages(
+    ws: Workspace, stages: list[Stage], workers: int = 1, progress: bool = True, stop_when_empty: bool = False
+) -> list[dict]:
+    """Run the pipeline, reusing every committed stage whose fingerprint still matches; a stage
+    that is redone says why (on stderr), and so does a stage that dropped (nearly) all of one
+    input's rows for a reason an option controls (curate.losses). With `stop_when_empty`, a stage
+    that keeps no row ends the run with EmptyResult instead of running the rest on nothing."""
     fingerprint, results = "", []
     for index, stage in enumerate(stages):
-        fingerprint = stage_fingerprint(fingerprint, stage)
+        basis = fingerprint_basis(fingerprint, stage)
+        fingerprint = _fingerprint(stage.name, basis)
+        folder = StageDir(index, stage.name, ws.stages_dir / stage_label(index, stage.name))
         if ws.is_current(index, stage.name, fingerprint):
-            info = StageDir(index, stage.name, ws.stages_dir / stage_label(index, stage.name)).info()
-            results.append({**info, "reused": True})
-            continue
-        results.append(run_stage(ws, index, stage, fingerprint, workers, progress))
+            info = {**folder.info(), "reused": True}
+        else:
+            if (folder.path / STAGE_INFO).exists():
+                why = "; ".join(redo_reasons(folder.info(), basis))
+                print(f"redo {index:02d} {stage.name}: {why}", file=sys.stderr)
+            info = run_stage(ws, index, stage, fingerprint, workers, progress, basis)
+        results.append(info)
+        for line in loss_warnings(ws, folder, stage.options):
+            print(line, file=sys.stderr)
+        if stop_when_empty and info["rows_out"] == 0:
+            ws.invalidate_from(index + 1)
+            raise EmptyResult(empty_message(ws, info), results)
     ws.invalidate_from(len(stages))
     return results

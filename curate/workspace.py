@@ -7,22 +7,34 @@
 A stage is written into `stages/.tmp-NN_<stage>/` and committed by one rename; its rejected file is
 moved into place just before, so a crash leaves either a committed stage or an orphan that
 `Workspace.open` deletes. A stage is reused on rerun when its fingerprint (a hash of everything
-its output depends on: the previous stage's fingerprint, its own config, the code version) matches.
+its output depends on: the previous stage's fingerprint, its own options and inputs, and the code
+that computes it, see curate.codehash) matches.
+
+    WS/.lock                         held (flock) by the run writing the workspace: pid, host, start
+
+One run at a time writes a workspace (`locked`); `refuse_foreign` keeps a workspace out of a
+folder that already holds something else.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+import socket
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curate.errors import CurateError
+from curate.errors import CurateError, WorkspaceBusy
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 STAGE_INFO = "_stage.json"
 FORMAT_VERSION = 1
 
@@ -152,6 +164,83 @@ class Workspace:
         for orphan in self.rejected_dir.glob("*.parquet"):
             if orphan.stem not in committed:
                 orphan.unlink()
+
+
+def refuse_foreign(out: str | Path, force: bool = False, what: str = "workspace") -> None:
+    """Refuse to write a workspace into a folder that holds other things (a model, a dataset, a
+    home directory) unless `force`: a workspace rerun there would replace it without a word."""
+    root = Path(out)
+    if force or not root.exists() or (root / MANIFEST).exists():
+        return
+    if not root.is_dir():
+        raise CurateError(f"{out}: exists and is not a folder; choose another --out")
+    entries = sorted(p.name for p in root.iterdir())
+    if entries:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise CurateError(
+            f"{out}: not empty and not a distillery {what} (holds {shown}); "
+            "choose a new or empty --out, or pass --force to write into it anyway"
+        )
+
+
+@contextlib.contextmanager
+def locked(root: str | Path, command: str = "curate") -> Iterator[None]:
+    """Hold the workspace's lock for a run: `flock` on WS/.lock, which records pid, host and start.
+    The kernel drops the lock when its holder dies (even by SIGKILL), so a lock file whose process
+    is gone is stale by construction: the next run takes it, says so, and resumes."""
+    path = Path(root) / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_lock(fd)
+            raise WorkspaceBusy(
+                f"{root}: the workspace is in use by another run ({_describe(holder)}); "
+                "wait for it to finish (or stop it), then rerun"
+            ) from None
+        previous = _read_lock(fd)
+        if previous.get("pid") and previous.get("running"):
+            print(
+                f"note: {root}: a previous run ({_describe(previous)}) ended without finishing; "
+                "resuming after its last committed stage",
+                file=sys.stderr,
+            )
+        _write_lock(
+            fd,
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": _now(),
+                "command": command,
+                "running": True,
+            },
+        )
+        yield
+        _write_lock(fd, {**_read_lock(fd), "running": False})
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def _read_lock(fd: int) -> dict[str, Any]:
+    os.lseek(fd, 0, os.SEEK_SET)
+    try:
+        return json.loads(os.read(fd, 4096) or b"{}")
+    except ValueError:
+        return {}
+
+
+def _write_lock(fd: int, data: dict[str, Any]) -> None:
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, json.dumps(data).encode())
+
+
+def _describe(holder: dict[str, Any]) -> str:
+    if not holder:
+        return "holder unknown"
+    return f"pid {holder.get('pid')} on {holder.get('host')}, {holder.get('command')} since {holder.get('started')}"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

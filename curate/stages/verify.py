@@ -7,7 +7,8 @@ pass) survive, and so do `no_reference` rows (a trace that cannot be checked is 
 flagged by their `verify_status` and counted apart (`kept_unverified` in the manifest, the
 `flagged` column of the funnel) unless `require_reference: true` drops them. The others are
 rejected with the status as reason and the verifier's detail. Each verdict is also a row of the
-`verify` side table, whatever became of the trace.
+`verify` side table, whatever became of the trace. The seconds each verdict took go to
+`verify_timings.csv` beside it, not into the Parquet data (the SQL view `verify` joins them back).
 
 The verifiers run their own isolated worker pools (math: killable sympy workers; code: sandboxed
 processes), so this stage runs its batches in the main process and hands them to those pools.
@@ -15,6 +16,7 @@ processes), so this stage runs its batches in the main process and hands them to
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
@@ -26,8 +28,28 @@ from curate.schema import SIDE_TABLE_SCHEMAS
 from curate.stage import Stage, StageContext, decide
 from curate.verify.result import STATUSES, Verdict
 
+# Seconds per verdict, kept apart from the Parquet data: those files must not depend on how fast the
+# machine ran (every Parquet file of a workspace is byte-identical across runs, docs/reliability.md).
+TIMINGS = "verify_timings.csv"
 NO_RESPONSE = Verdict("prompt", None, "no response: a prompt for generation, nothing to train on")
 NO_REFERENCE = Verdict("no_reference", None, "no reference answer and no tests")
+
+
+def without_timings(detail: str) -> str:
+    """A verdict's detail without the per-case `seconds` of code verdicts (see TIMINGS)."""
+    if not detail.startswith("{"):
+        return detail
+    try:
+        parsed = json.loads(detail)
+    except ValueError:
+        return detail
+    cases = parsed.get("cases") if isinstance(parsed, dict) else None
+    if not isinstance(cases, list):
+        return detail
+    for case in cases:
+        if isinstance(case, dict):
+            case.pop("seconds", None)
+    return json.dumps(parsed, ensure_ascii=False)
 
 
 class Verify(Stage):
@@ -71,6 +93,8 @@ class Verify(Stage):
         self._workers = int(self.options["workers"] or ctx.workers or 1)
         self._side_path = ctx.out_dir / "verify.parquet"
         self._side_writer: pq.ParquetWriter | None = None
+        self._timings = (ctx.out_dir / TIMINGS).open("w")
+        self._timings.write("row_id,seconds\n")
         self._math = self._code = None
         self._unverified = 0
         ctx.stats["verify_workers"] = self._workers
@@ -127,10 +151,9 @@ class Verify(Stage):
             pl.Series("verify_kind", kinds, pl.String),
             pl.Series("verify_status", [v.status for v in verdicts], pl.String),
             pl.Series("verify_extracted", [v.extracted for v in verdicts], pl.String),
-            pl.Series("verify_detail", [v.detail for v in verdicts], pl.String),
-            pl.Series("verify_seconds", [v.seconds for v in verdicts], pl.Float64),
+            pl.Series("verify_detail", [without_timings(v.detail) for v in verdicts], pl.String),
         )
-        self._write_side(batch)
+        self._write_side(batch, [v.seconds for v in verdicts])
         if "no_reference" in self.kept_statuses:
             self._unverified += int((batch["verify_status"] == "no_reference").sum())
         return decide(
@@ -140,7 +163,7 @@ class Verify(Stage):
             pl.col("verify_detail"),
         )
 
-    def _write_side(self, batch: pl.DataFrame) -> None:
+    def _write_side(self, batch: pl.DataFrame, seconds: list[float]) -> None:
         schema = SIDE_TABLE_SCHEMAS["verify"]
         side = batch.select(
             "id",
@@ -149,17 +172,21 @@ class Verify(Stage):
             pl.col("verify_status").alias("status"),
             pl.col("verify_extracted").alias("extracted"),
             pl.col("verify_detail").alias("detail"),
-            pl.col("verify_seconds").alias("seconds"),
+            pl.lit(None, pl.Float64).alias("seconds"),  # the SQL view takes it from the timings table
         )
         table = pa.Table.from_pylist(side.to_dicts(), schema=schema)
         if self._side_writer is None:
             self._side_writer = pq.ParquetWriter(self._side_path, schema, compression="zstd")
         self._side_writer.write_table(table)
+        self._timings.writelines(
+            f"{row_id},{s}\n" for row_id, s in zip(batch["row_id"], seconds, strict=True)
+        )
 
     def finish(self, ctx: StageContext) -> None:
         ctx.stats["kept_unverified"] = self._unverified
         if self._side_writer is not None:
             self._side_writer.close()
+        self._timings.close()
         for verifier in (self._math, self._code):
             if verifier is not None:
                 verifier.close()

@@ -1,0 +1,110 @@
+"""The code part of a stage's fingerprint: a hash of the source of the stage's module and of every
+project module it uses, found by reading their imports, so a change to the code that computes a
+stage reruns it (and the stages after it) without anyone bumping a version.
+
+The rule is deliberately generous, because a stale reuse is worse than a needless rerun:
+- every `import` anywhere in a module counts (also those inside functions, imported lazily);
+- a module of the project named in an import is followed to its own imports;
+- an import of a sub-package (`curate.verify.code`, `curate.dedup`) takes every `.py` file under
+  that package's folder: packages load modules by name or ship their files to sandboxes, which no
+  import statement shows;
+- the versions of the libraries that write or compute the data (pyarrow, polars, duckdb) count too.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import sys
+from pathlib import Path
+
+PROJECT_PACKAGES = ("curate",)
+ROOT = Path(__file__).resolve().parents[1]  # the folder holding the project's packages
+LIBRARIES = ("pyarrow", "polars", "duckdb")
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of project module `name` (its __init__.py for a package), or None; found
+    on disk without importing anything."""
+    top, *rest = name.split(".")
+    if top not in PROJECT_PACKAGES:
+        return None
+    base = ROOT / top / Path(*rest) if rest else ROOT / top
+    for candidate in (base.with_suffix(".py") if rest else None, base / "__init__.py"):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_names(path: Path, module: str) -> set[str]:
+    """Module names imported anywhere in `path` (relative imports resolved against `module`)."""
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{parent}.{base}" if base else parent
+            names.add(base)
+            # `from pkg import sub` may name a sub-module rather than an attribute
+            names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+    return names
+
+
+@functools.cache
+def module_closure(module: str) -> tuple[Path, ...]:
+    """The project source files that module `module` depends on, itself included, sorted."""
+    seen: set[Path] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if path is None or path in seen:
+            continue
+        files = [path]
+        if path.name == "__init__.py" and name.count(".") >= 1:
+            files = sorted(path.parent.rglob("*.py"))
+        for file in files:
+            if file in seen:
+                continue
+            seen.add(file)
+            todo.extend(_imported_names(file, _module_name(file, name, path)))
+    return tuple(sorted(seen))
+
+
+def _module_name(file: Path, name: str, path: Path) -> str:
+    """The dotted name of `file`, a file under the folder of `path` (the file of module `name`)."""
+    if file == path:
+        return name
+    relative = file.relative_to(path.parent).with_suffix("")
+    parts = [p for p in relative.parts if p != "__init__"]
+    return ".".join([name, *parts])
+
+
+@functools.cache
+def code_hash(module: str) -> str:
+    """sha256 of the sources module `module` depends on (paths relative to the project, so two
+    checkouts of the same code agree) and of the data libraries' versions."""
+    digest = hashlib.sha256()
+    for path in module_closure(module):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for library in LIBRARIES:
+        found = sys.modules.get(library)
+        version = getattr(found, "__version__", None) if found else _version(library)
+        digest.update(f"{library}={version}\0".encode())
+    return digest.hexdigest()[:32]
+
+
+def _version(library: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(library)
+    except PackageNotFoundError:
+        return None
