@@ -3,11 +3,16 @@
     .venv-bench/bin/python bench/math_verify_bench.py
     .venv-bench/bin/python bench/math_verify_bench.py --workers 1 2 --repeat 3 --show-rows
 
-Sets (../shared/data/math):
+Sets (../shared/data/math, and bench/data in this repository):
   math500-own       each MATH-500 solution against its own `answer` (500 pairs, all should pass)
   math500-mismatch  each solution against the next row's answer, equal strings skipped (all should fail)
   qwen-cot          the 800 Qwen2.5-Math CoT samples against `gt`, scored against the shipped `score`
                     labels (which come from another grader and have errors of their own)
+  answer-styles     bench/data/math_answer_styles.jsonl: our own hand-written pairs in the styles
+                    answers come in (bare, sentences, number formats, units and percent words,
+                    several answers, labelled references, answer tags and markers, delimiters)
+                    with expected verdicts; rows marked `trap` must fail
+"false+" counts pairs expected to fail that a tool passes (on answer-styles: traps in brackets).
 
 math-verify gets the reference raw, as datasets store them, and wrapped in `$...$` (its best input
 form); it runs as its documentation shows (parse + verify, default settings, one process).
@@ -43,8 +48,22 @@ DATA = REPO / ".." / "shared" / "data" / "math"
 MATH_VERIFY_FORMS = {"math-verify (raw ref)": False, "math-verify ($ref$)": True}
 
 
+STYLES = REPO / "bench" / "data" / "math_answer_styles.jsonl"
+
+
+def load_styles() -> list[dict]:
+    return [json.loads(line) for line in STYLES.open(encoding="utf-8")]
+
+
 def load_sets() -> dict[str, tuple[list[tuple[str, str]], list[bool]]]:
     """name -> (pairs of (response, reference), expected pass/fail for each)."""
+    styles = load_styles()
+    answer_styles = (
+        [(row["response"], row["reference"]) for row in styles],
+        [row["expected"] == "pass" for row in styles],
+    )
+    if not DATA.exists():
+        return {"answer-styles": answer_styles}
     math500 = [json.loads(line) for line in (DATA / "math500.jsonl").open(encoding="utf-8")]
     qwen = [json.loads(line) for line in (DATA / "qwen_math_cot_100.jsonl").open(encoding="utf-8")]
     own = [(row["solution"], row["answer"]) for row in math500]
@@ -59,6 +78,7 @@ def load_sets() -> dict[str, tuple[list[tuple[str, str]], list[bool]]]:
         "math500-own": (own, [True] * len(own)),
         "math500-mismatch": (mismatch, [False] * len(mismatch)),
         "qwen-cot": (samples, labels),
+        "answer-styles": answer_styles,
     }
 
 
@@ -149,6 +169,7 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="run each configuration N times, keep the fastest (default: 1)"
     )
+    parser.add_argument("--sets", nargs="+", help="only these sets (default: all)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--wrap", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -164,11 +185,16 @@ def main() -> int:
         f"sympy {version('sympy')}"
     )
     header = (
-        f"{'set':<17} {'tool':<22} {'correct':>15} {'cold/s':>7} {'warm/s':>7} {'cpu ms':>7} {'start s':>8}"
+        f"{'set':<17} {'tool':<22} {'correct':>15} {'false+':>9} {'cold/s':>7} {'warm/s':>7} {'cpu ms':>7}"
+        f" {'start s':>8}"
     )
     print(header)
     print("-" * len(header))
-    for name, (pairs, expected) in load_sets().items():
+    sets = load_sets()
+    if args.sets:
+        sets = {name: sets[name] for name in args.sets}
+    traps = [row["trap"] for row in load_styles()]
+    for name, (pairs, expected) in sets.items():
         runs = {
             tool: best_of(args.repeat, run_math_verify, name, wrap)
             for tool, wrap in MATH_VERIFY_FORMS.items()
@@ -182,9 +208,13 @@ def main() -> int:
             for tool, run in runs.items()
         }
         for tool, run in runs.items():
+            false = sum(r and not e for r, e in zip(run["results"], expected, strict=True))
+            false_text = str(false)
+            if name == "answer-styles":
+                false_text += f" [{sum(r and t for r, t in zip(run['results'], traps, strict=True))}]"
             print(
                 f"{name:<17} {tool:<22} {correct[tool]:>5}/{len(pairs):<4} {correct[tool] / len(pairs):>5.1%} "
-                f"{len(pairs) / run['cold']:>7.0f} {len(pairs) / run['warm']:>7.0f} "
+                f"{false_text:>9} {len(pairs) / run['cold']:>7.0f} {len(pairs) / run['warm']:>7.0f} "
                 f"{1000 * run['cpu'] / len(pairs):>7.2f} {run['startup']:>8.2f}"
             )
         best = max(MATH_VERIFY_FORMS, key=lambda tool: (correct[tool], -runs[tool]["cold"]))
