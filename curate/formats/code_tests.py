@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from curate.verify.code.specs import LEETCODE_PRELUDE, SpecError, from_apps, parse_spec
+from curate.verify.code.specs import LEETCODE_PRELUDE, SpecError, from_apps, from_mbpp, parse_spec
 
 CHECK_CALL = re.compile(r"^\s*check\((?P<entry>[^()]*(?:\(\))?[^()]*)\)\s*$", re.MULTILINE)
 
@@ -126,11 +126,12 @@ def _am_test_case(value: Mapping) -> dict:
         if not isinstance(lines, list) or not lines or not all(isinstance(line, str) for line in lines):
             raise SpecError("test_case.assert_case: expected a list of assert lines")
         name = value.get("fn_name")
-        if not isinstance(name, str) or not name:
-            raise SpecError("test_case.fn_name: missing")
+        if not isinstance(name, str) or not name:  # the function the asserts call, as for MBPP
+            return from_mbpp({"test_list": lines})
         return parse_spec({"kind": "assert", "entry_point": name, "code": "\n".join(lines)})
-    if call_type in ("std", "stdin") and "input" in value and "output" in value:
-        inputs, outputs = value["input"], value["output"]
+    keys = ("inputs", "outputs") if "inputs" in value else ("input", "output")
+    if call_type in ("std", "stdin") and keys[0] in value and keys[1] in value:
+        inputs, outputs = value[keys[0]], value[keys[1]]
         if isinstance(inputs, str):
             inputs, outputs = [inputs], [outputs]
         return from_apps({"input_output": {"inputs": inputs, "outputs": outputs}})
@@ -154,6 +155,10 @@ def spec_from_published(value: Any, fn_name: str | None = None) -> dict:
         return _am_test_case(value)
     if "test_cases" in value:  # PrimeIntellect verification_info
         return _case_list(json_value(value["test_cases"], "test_cases") or [], fn_name)
+    if (
+        "input" in value and "output" in value and isinstance(value["input"], list)
+    ):  # {input: [..], output: [..]}
+        value = {"inputs": value["input"], "outputs": value["output"], "fn_name": value.get("fn_name")}
     if "inputs" in value and "outputs" in value:
         data = dict(value)
         if fn_name and not data.get("fn_name"):

@@ -8,6 +8,7 @@ generation: they carry no response.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from curate.formats.base import Adapter, Fields, as_text
@@ -22,6 +23,22 @@ def _looks_like_tests(value: Any) -> bool:
     except SpecError:
         return False
     return isinstance(parsed, list | dict)
+
+
+def _answer(truth: Any, meta: dict[str, Any]) -> str | None:
+    """A math ground truth; some exports give a list of accepted answers (`["6"]`, or its JSON
+    text): the first is the reference and the rest stay in `meta`."""
+    answers = truth
+    if isinstance(truth, str) and truth.lstrip().startswith("["):
+        try:
+            answers = json.loads(truth)
+        except ValueError:
+            answers = truth
+    if isinstance(answers, list) and answers and all(isinstance(a, str | int | float) for a in answers):
+        if len(answers) > 1:
+            meta["reference_alternatives"] = answers[1:]
+        return as_text(answers[0], "reward_model.ground_truth", scalar=True)
+    return as_text(truth, "reward_model.ground_truth", scalar=True)
 
 
 class VerlRL(Adapter):
@@ -56,11 +73,12 @@ class VerlRL(Adapter):
             try:
                 row["tests"] = spec_text(spec_from_published(truth))
             except SpecError as error:
-                meta["tests_unconverted"] = str(error)
+                if ability == "code":
+                    meta["tests_unconverted"] = str(error)
+                else:  # a math answer that happens to parse as JSON, such as [1, 2]
+                    row["reference"] = as_text(truth, "reward_model.ground_truth", scalar=True)
         else:
-            if isinstance(truth, list) and len(truth) == 1:  # some math exports wrap it: ["42"]
-                truth = truth[0]
-            row["reference"] = as_text(truth, "reward_model.ground_truth", scalar=True)
+            row["reference"] = _answer(truth, meta)
         if others:
             meta["other_turns"] = [{"role": t["role"], "content": t["content"]} for t in others]
         row["meta"] = meta

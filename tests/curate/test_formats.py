@@ -516,3 +516,36 @@ def test_unknown_test_layouts_name_their_fields():
         spec_from_published(
             [{"input": "1", "output": "1"}, {"input": "1", "output": "1", "testtype": "functional"}]
         )
+
+
+def test_synthetic_1_rows_answer_with_the_llm_response():
+    record = dict(
+        published("primeintellect")[0],
+        llm_response="<think>\nsquare it\n</think>\n```python\nn = int(input())\nprint(n * n)\n```",
+        score=1.0,
+    )
+    (row,) = convert("primeintellect", record)
+    assert row["response"].startswith("<think>") and row["teacher"] == "DeepSeek-R1"
+    assert row["meta"]["gold_standard_solution"].startswith("```python")
+    judged = dict(
+        record,
+        task_type="llm_judgeable_groundtruth_similarity",
+        verification_info=json.dumps({"ground_truth": "A long essay."}),
+    )
+    (row,) = convert("primeintellect", judged)
+    assert "reference" not in row and row["meta"]["verification_info"]["ground_truth"] == "A long essay."
+
+
+@pytest.mark.parametrize(
+    ("truth", "reference", "alternatives"),
+    [("49", "49", None), (["6"], "6", None), ('["1/2", "0.5"]', "1/2", ["0.5"]), (7, "7", None)],
+)
+def test_verl_math_ground_truth_variants(truth, reference, alternatives):
+    record = dict(published("verl_rl")[0], reward_model={"ground_truth": truth, "style": "rule"})
+    (row,) = convert("verl", record)
+    assert row["reference"] == reference and row["meta"].get("reference_alternatives") == alternatives
+
+
+def test_am_assert_case_without_fn_name_uses_the_called_function():
+    spec = spec_from_published({"call_type": "assert", "fn_name": "", "assert_case": ["assert area(2) == 4"]})
+    assert spec["entry_point"] == "area"
