@@ -195,3 +195,27 @@ def test_prompt_set_tests_pass_a_correct_solution(ws):
     with CodeVerifier(workers=1) as verifier:
         statuses = [verdict.status for verdict in verifier.map(items)]
     assert statuses == ["pass", "fail"] * len(solutions)
+
+
+@pytest.mark.parametrize(
+    ("source", "teacher"),
+    [
+        ("openthoughts_114k", "DeepSeek-R1"),
+        ("bespoke_stratos_17k", "DeepSeek-R1"),
+        ("openthoughts3", None),
+        ("light_r1_sft", None),
+        ("mixture_of_thoughts", None),
+    ],
+)
+def test_traces_without_a_reference_are_kept_unverified(ws, source, teacher):
+    (row,) = rows_of(ws, source)
+    assert row["reasoning"] and row["response"] and row["reference"] is None
+    assert (row["status"], row["ended"], row["teacher"]) == ("no_reference", "kept", teacher)
+
+
+@pytest.mark.parametrize("source", ["numinamath_cot", "limo"])
+def test_worked_solution_sets_are_kept_without_think_tags(ws, source):
+    (row,) = rows_of(ws, source)
+    assert (
+        row["reasoning"] is None and row["reference"] and row["status"] == "pass" and row["ended"] == "kept"
+    )
