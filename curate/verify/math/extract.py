@@ -281,6 +281,7 @@ _ANSWER_WORDS = frozenset(
 )
 _LATEX_COMMAND = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")
 _WORD = re.compile(r"[A-Za-z]{2,}")
+_SUBSCRIPT = re.compile(r"_\{[^{}]*\}")
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\((.+?)\\\)|\\\[(.+?)\\\]|(?<!\\)\$(.+?)(?<!\\)\$", re.DOTALL)
 # A number in running text: 7,425,000 / 1 000 / 1,000.99 / 2,74 / .4 / 2/3, then an optional %.
 _NUMBER = re.compile(
@@ -308,8 +309,9 @@ def reads_as_answer(text: str) -> bool:
     spans = list(_MATH_SPAN.finditer(text))
     if spans:
         return len(spans) == 1 and spans[0].start() == 0 and spans[0].end() == len(text)
-    plain = _LATEX_COMMAND.sub(" ", text)
-    words = [w for w in _WORD.findall(plain) if w.lower() not in _ANSWER_WORDS]
+    plain = _SUBSCRIPT.sub(" ", _LATEX_COMMAND.sub(" ", text))
+    # capitals are point and segment names (AE, ABC), not words
+    words = [w for w in _WORD.findall(plain) if w.lower() not in _ANSWER_WORDS and not w.isupper()]
     return len(words) <= 1
 
 

@@ -36,7 +36,7 @@ _TRAILING_UNIT = re.compile(
     rf"([\d}}).]|\\pi)\s*(?:(?:{_UNITS})|\s(?:m|s|g))\.?(?:\s*\^\s*\{{?[23]\}}?|²|³)?\s*$", re.IGNORECASE
 )
 # the same unit words before a comma inside a list ("35 cm, 4", "2 hours, 3 hours")
-_ELEMENT_UNIT = re.compile(rf"([\d}}])\s*(?:{_UNITS})(?=\s*[,;])", re.IGNORECASE)
+_ELEMENT_UNIT = re.compile(rf"([\d}}])(?:\s*(?:{_UNITS})|\s(?:m|s|g))(?=\s*[,;])", re.IGNORECASE)
 _DEGREE_WORDS = re.compile(
     r"\\(?:text|mbox|mathrm)\s*\{\s*(?:degrees?|deg)\s*\}|(?<=[\d}\s])(?:degrees?|deg)\b", re.IGNORECASE
 )

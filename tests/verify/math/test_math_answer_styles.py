@@ -66,6 +66,7 @@ def test_words_alone_against_a_math_reference_are_no_answer():
 def test_reads_as_answer():
     assert reads_as_answer("28 pct") and reads_as_answer("$x = 5$") and reads_as_answer("7 apples")
     assert not reads_as_answer("The value is 5") and not reads_as_answer("so $x$ is $5$")
+    assert reads_as_answer("\\frac{AE}{EC}=\\frac{1}{2}") and reads_as_answer("S_{ABCD}:S=3:8")  # names, not words
 
 
 def test_number_formats():
@@ -199,3 +200,38 @@ def test_the_bench_pairs_agree_with_their_expected_verdicts():
     assert len(rows) >= 300 and {row["family"] for row in rows} >= {"bare", "sentence", "trap", "answer tag"}
     wrong = [row for row in rows if passes(row["response"], row["reference"]) != (row["expected"] == "pass")]
     assert not wrong, wrong
+
+
+def test_a_label_on_the_left_names_the_answer_but_an_expression_does_not():
+    assert_cases(
+        [
+            ("\\boxed{(4,1)}", "(a,b)=(4,1)", True),
+            ("\\boxed{(1,4)}", "(a,b)=(4,1)", False),
+            ("\\boxed{3}", "|PQ|=3", True),
+            ("\\boxed{\\frac{2}{\\sqrt{3}}}", "\\frac{AM}{MB}=\\frac{2}{\\sqrt{3}}", True),
+            ("\\boxed{12}", "x \\approx 12", True),
+            ("\\boxed{5a+b}", "9 = 5a+b", False),  # an equation, not a label: 5a+b alone is no answer
+            ("\\boxed{4}", "3x + y = 4", False),
+            ("\\boxed{(6,1),(8,1)}", "a=6,b=1;a=8,b=1", True),
+            ("\\boxed{(6,1),(8,2)}", "a=6,b=1;a=8,b=1", False),
+        ]
+    )
+
+
+def test_references_written_with_slips():
+    assert_cases(
+        [
+            ("\\boxed{\\frac{2}{9}}", "\\\\frac{2}{9}", True),  # escaped twice
+            ("\\boxed{3} and \\boxed{-3}", "y_{1}=3,\\quady_{2}=-3", True),  # \quad run into the name
+            ("\\boxed{3} and \\boxed{4}", "y_{1}=3,\\quady_{2}=-3", False),
+            (
+                "\\boxed{h(t)=2 \\text{ or } h(t)=0}",
+                "\\boxed{h(t) = 2 \\text{ or } h(t) = 0",
+                True,
+            ),  # box left open
+            ("$q$", "\\text{q}", True),
+            ("\\boxed{40 cm, 9}", "{40,9}", True),
+            ("\\boxed{41 cm, 9}", "{40,9}", False),
+            ("Result \\[\n 16 \n\\]", "16", True),  # display math spans lines
+        ]
+    )
