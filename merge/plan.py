@@ -13,7 +13,6 @@ chunk by chunk and hand the chunks to a writer, so memory holds the inputs of on
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
@@ -28,10 +27,12 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from . import vocab as vocabularies
 from .config import SliceSpec, StepSpec, load_config, resolve
 from .errors import MergeError
 from .methods import Method, TensorJob, get_method, run_job
 from .tensors import DEFAULT_SHARD_BYTES, MemoryWriter, ModelReader, ShardedWriter, TensorMeta, nbytes
+from .vocab import Vocabulary
 
 log = logging.getLogger("merge")
 
@@ -82,6 +83,7 @@ class ModelInfo:
     tensors: dict[str, TensorMeta]
     state_dict: Mapping[str, torch.Tensor] | None = None
     tokenizer_dir: Path | None = None
+    tokens: dict[int, str] | None = None  # id -> token when known without a tokenizer.json (a planned union)
     _reader: ModelReader | None = None
 
     @classmethod
@@ -134,8 +136,7 @@ class OutputTensor:
     base: int | None  # the base's position in `inputs`
     params: dict[str, Any]
     model_params: list[dict[str, Any]]
-    vocab_rows: int | None = None  # pad or truncate each input's rows to this
-    donor_source: str | None = None  # the tokenizer donor's tensor for padded rows
+    vocab_rows: int | None = None  # the inputs' rows are aligned to the plan's vocabulary
 
 
 @dataclass
@@ -163,6 +164,7 @@ class StepPlan:
     out_config: dict
     out_dir: Path | None
     notes: list[str] = field(default_factory=list)
+    vocabulary: Vocabulary | None = None  # when the inputs' vocabulary rows are re-aligned
 
     @property
     def total_bytes(self) -> int:
@@ -171,8 +173,19 @@ class StepPlan:
     def output_info(self) -> ModelInfo:
         """The merged model as a later step sees it before it exists."""
         metas = {t.name: TensorMeta(t.shape, t.dtype) for t in self.tensors}
-        tokenizer_dir = self.inputs[self.tokenizer_donor].tokenizer_dir
-        return ModelInfo(self.step.name, self.out_dir, self.out_config, metas, tokenizer_dir=tokenizer_dir)
+        donor = self.inputs[self.tokenizer_donor]
+        if self.vocabulary is not None and self.vocabulary.added:  # a new tokenizer, written with the model
+            return ModelInfo(
+                self.step.name, self.out_dir, self.out_config, metas, tokens=self.vocabulary.tokens
+            )
+        return ModelInfo(
+            self.step.name,
+            self.out_dir,
+            self.out_config,
+            metas,
+            tokenizer_dir=donor.tokenizer_dir,
+            tokens=donor.tokens,
+        )
 
 
 @dataclass
@@ -231,7 +244,9 @@ def plan_step(step: StepSpec, find: Callable[[str], ModelInfo], out_dir: Path | 
         routes, layer_sources = _slice_routes(
             inputs, refs, uses_base, reference, step, head, untied, problems
         )
-    vocab_rows = _check_vocabulary(inputs, tokenizer_donor, step, problems, notes)
+    prefer = refs.index(step.base_model) if step.base_model in refs else None
+    vocabulary = _check_vocabulary(inputs, tokenizer_donor, prefer, step, problems, notes)
+    vocab_rows = vocabulary.size if vocabulary is not None else None
     vocab_differs = len({info.vocab_rows for info in inputs}) > 1
     _check_shapes(inputs, routes, vocab_differs, problems)
     if problems:
@@ -254,7 +269,17 @@ def plan_step(step: StepSpec, find: Callable[[str], ModelInfo], out_dir: Path | 
         for key in [key for key in ("dtype", "torch_dtype") if key in out_config] or ["torch_dtype"]:
             out_config[key] = forced
     return StepPlan(
-        step, method, inputs, base, config_donor, tokenizer_donor, tensors, out_config, out_dir, notes
+        step,
+        method,
+        inputs,
+        base,
+        config_donor,
+        tokenizer_donor,
+        tensors,
+        out_config,
+        out_dir,
+        notes,
+        vocabulary,
     )
 
 
@@ -283,6 +308,8 @@ def _tokenizer_donor(step: StepSpec, refs: list[str], base: int | None, config_d
     source = step.tokenizer_source
     if source is None:
         return config_donor
+    if source == "union":  # built on the base's tokenizer, as mergekit does
+        return refs.index(step.base_model) if step.base_model in refs else config_donor
     if source == "base":
         if step.base_model is None or step.base_model not in refs:
             raise MergeError(f"{step.where}: tokenizer_source: base needs a base_model among the inputs")
@@ -508,63 +535,68 @@ def _listing(names: list[str]) -> str:
 
 
 def _check_vocabulary(
-    inputs: list[ModelInfo], donor: int, step: StepSpec, problems: list[str], notes: list[str]
-) -> int | None:
-    """The vocabulary size to pad/truncate to, or None when every input already has the same one."""
+    inputs: list[ModelInfo],
+    donor: int,
+    prefer: int | None,
+    step: StepSpec,
+    problems: list[str],
+    notes: list[str],
+) -> Vocabulary | None:
+    """The output vocabulary when tokenizer_source asks for one and it changes any input's rows, else None."""
     rows = {info.label: info.vocab_rows for info in inputs if info.vocab_rows is not None}
-    tables = {info.label: _token_table(info.tokenizer_dir) for info in inputs}
-    _compare_tokens(inputs, donor, tables, notes)
-    if len(set(rows.values())) <= 1:
-        return None
+    tables = [
+        info.tokens if info.tokens is not None else vocabularies.token_table(info.tokenizer_dir)
+        for info in inputs
+    ]
     sizes = ", ".join(f"{label}: {size}" for label, size in rows.items())
     if step.tokenizer_source is None:
-        problems.append(
-            f"vocabulary sizes differ ({sizes} rows in {inputs[0].embedding_name}); set tokenizer_source "
-            "to the model whose tokenizer the merge keeps, and the other models' embedding rows are "
-            "padded (with that model's rows) or truncated to its vocabulary"
-        )
+        _compare_tokens(inputs, donor, tables, notes)
+        if len(set(rows.values())) > 1:
+            problems.append(
+                f"vocabulary sizes differ ({sizes} rows in {inputs[0].embedding_name}); set tokenizer_source "
+                "to the model whose tokenizer the merge keeps (rows are then matched by token), or to union"
+            )
         return None
-    target = inputs[donor].vocab_rows
-    notes.append(f"vocabulary resized to {target} rows of {inputs[donor].label} ({sizes})")
-    return target
+    if len(rows) != len(inputs):
+        return None  # no embeddings to align (problems with missing tensors are reported elsewhere)
+    counts = [info.vocab_rows for info in inputs]
+    union = step.tokenizer_source == "union"
+    added = [vocabularies.added_tokens(info.tokenizer_dir) for info in inputs]
+    try:
+        layout = vocabularies.build(tables, added, counts, donor, union, [info.label for info in inputs])
+    except MergeError as error:
+        problems.append(str(error))
+        return None
+    layout.prefer = prefer
+    if layout.identity(counts):
+        return None
+    how = "by token" if layout.by_token else "by id (no tokenizer.json to match tokens)"
+    source = (
+        f"the union of the tokenizers ({len(layout.added)} tokens added to {inputs[donor].label}'s)"
+        if union
+        else f"{inputs[donor].label}'s tokenizer"
+    )
+    notes.append(f"vocabulary: {layout.size} rows from {source}, each input's rows matched {how} ({sizes})")
+    return layout
 
 
 def _compare_tokens(
-    inputs: list[ModelInfo], donor: int, tables: dict[str, dict[int, str] | None], notes: list[str]
+    inputs: list[ModelInfo], donor: int, tables: list[dict[int, str] | None], notes: list[str]
 ) -> None:
-    reference = tables.get(inputs[donor].label)
+    reference = tables[donor]
     if not reference:
         return
-    for info in inputs:
-        table = tables.get(info.label)
+    for info, table in zip(inputs, tables, strict=True):
         if not table or info is inputs[donor]:
             continue
         for token_id in sorted(set(table) & set(reference)):
             if table[token_id] != reference[token_id]:
                 notes.append(
                     f"warning: token id {token_id} is {table[token_id]!r} in {info.label} but "
-                    f"{reference[token_id]!r} in {inputs[donor].label}; rows are merged by id"
+                    f"{reference[token_id]!r} in {inputs[donor].label}; rows are merged by id "
+                    "(set tokenizer_source to match them by token)"
                 )
                 break
-
-
-@functools.lru_cache(maxsize=16)
-def _token_table(directory: Path | None) -> dict[int, str] | None:
-    """id -> token from a tokenizer.json, or None when there is none to read."""
-    if directory is None or not (directory / "tokenizer.json").is_file():
-        return None
-    try:
-        data = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
-        vocab = data.get("model", {}).get("vocab") or {}
-        if isinstance(vocab, list):  # unigram: [token, score] by id
-            table = {index: entry[0] for index, entry in enumerate(vocab)}
-        else:
-            table = {int(index): token for token, index in vocab.items()}
-        for added in data.get("added_tokens") or []:
-            table[int(added["id"])] = added["content"]
-        return table
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
-        return None
 
 
 def _check_shapes(
@@ -650,7 +682,6 @@ def _output_tensors(
         if vocab:
             shape = (vocab_rows, *shape[1:])
         dtype = forced if forced is not None and meta.dtype.is_floating_point else meta.dtype
-        donor = _source_name(inputs[tokenizer_donor], route.name, head, untied) if vocab else None
         tensors.append(
             OutputTensor(
                 route.name,
@@ -662,7 +693,6 @@ def _output_tensors(
                 params,
                 model_params,
                 vocab_rows if vocab else None,
-                donor,
             )
         )
     return tensors
@@ -741,29 +771,19 @@ def execute(plan: StepPlan, writer: ShardedWriter | MemoryWriter, progress: bool
     ) as bar:
         for out in plan.tensors:
             inputs = [
-                _load(plan, index, source, out, dtype)
-                for index, source in zip(out.inputs, out.sources, strict=True)
+                plan.inputs[index].read(source) for index, source in zip(out.inputs, out.sources, strict=True)
             ]
+            if out.vocab_rows is not None and plan.vocabulary is not None:
+                layout = plan.vocabulary
+                prefer = out.inputs.index(layout.prefer) if layout.prefer in out.inputs else None
+                inputs = vocabularies.align(inputs, [layout.rows[index] for index in out.inputs], prefer)
+            if dtype is not None:
+                inputs = [t.to(dtype) if t.is_floating_point() and t.dtype != dtype else t for t in inputs]
             job = TensorJob(out.name, inputs, out.base, out.params, out.model_params, plan.step.seed)
             for rows, values in run_job(plan.method, job):
                 writer.write(out.name, rows, values.to(out.dtype))
             del inputs, job
             bar.update(nbytes(out.shape, out.dtype))
-
-
-def _load(
-    plan: StepPlan, index: int, source: str, out: OutputTensor, dtype: torch.dtype | None
-) -> torch.Tensor:
-    tensor = plan.inputs[index].read(source)
-    if out.vocab_rows is not None and tensor.shape[0] != out.vocab_rows:
-        if tensor.shape[0] > out.vocab_rows:
-            tensor = tensor[: out.vocab_rows]
-        else:  # rows the model lacks take the tokenizer donor's values: no change for those tokens
-            donor = plan.inputs[plan.tokenizer_donor].read(out.donor_source)
-            tensor = torch.cat([tensor, donor[tensor.shape[0] : out.vocab_rows].to(tensor.dtype)])
-    if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
-        tensor = tensor.to(dtype)
-    return tensor
 
 
 def run_plan(plan: StepPlan, shard_bytes: int = DEFAULT_SHARD_BYTES, progress: bool = False) -> StepResult:
@@ -784,6 +804,8 @@ def run_plan(plan: StepPlan, shard_bytes: int = DEFAULT_SHARD_BYTES, progress: b
         for name in TOKENIZER_FILES:
             if (donor / name).is_file():
                 shutil.copyfile(donor / name, out_dir / name)
+        if plan.vocabulary is not None and plan.vocabulary.added:
+            vocabularies.write_union_tokenizer(donor, out_dir, plan.vocabulary.added)
     (out_dir / "merge_config.yaml").write_text(yaml.safe_dump(plan.step.raw, sort_keys=False))
     return StepResult(
         plan.step.name,
