@@ -144,6 +144,25 @@ def mapping_for(inp: Input, option: dict[str, Any] | None) -> dict[str, str]:
     return merged
 
 
+# Column names a hand-made file often uses for each trace column, for the unknown-format hint.
+MAP_HINTS = {
+    "problem": ("question", "problem", "prompt", "input", "instruction", "query", "text"),
+    "response": ("response", "output", "completion", "generation", "model_answer"),
+    "reference": ("answer", "target", "reference", "gold", "ground_truth", "label", "expected"),
+}
+
+
+def suggest_map(seen: list[str]) -> str:
+    """A --map value for fields that look like trace columns under another name (Question, target)."""
+    by_lower = {name.lower(): name for name in seen}
+    pairs = []
+    for target, names in MAP_HINTS.items():
+        field = next((by_lower[n] for n in names if n in by_lower), None)
+        if field is not None and field != target and field not in dict(pairs).values():
+            pairs.append((target, field))
+    return ",".join(f"{target}={field}" for target, field in pairs)
+
+
 def parse_map(text: str) -> dict[str, str]:
     """`problem=Question,reference=Answer` (the --map option) as {target: field}."""
     mapping = {}
@@ -187,11 +206,12 @@ class Ingest(Stage):
                 if closest
                 else ""
             )
+            suggested = suggest_map(seen) or "problem=FIELD,response=FIELD,reference=FIELD"
             raise InputError(
                 inp.path,
                 f"unknown format: fields {', '.join(seen[:20])}{' ...' if len(seen) > 20 else ''}; {hint}"
-                f"map your columns with --map problem=FIELD,response=FIELD,reference=FIELD "
-                f"(or `map:` in curate.yaml), or pass --format with one of {', '.join(ADAPTERS)}",
+                f"map your columns with --map {suggested} (or `map:` in curate.yaml), "
+                f"or pass --format with one of {', '.join(ADAPTERS)}",
                 line=1,
             )
         return detected

@@ -302,6 +302,7 @@ def test_map_reads_a_question_answer_csv_from_the_command_line(tmp_path, capsys)
     assert main(argv) != 0
     error = capsys.readouterr().err
     assert "unknown format: fields Answer, Question; closest formats: problem_set" in error
+    assert "--map problem=Question,reference=Answer" in error, "the hint names the mapping to use"
     assert main([*argv, "--map", "problem=Question,reference=Answer"]) == 0
     got = (
         sql.connect(tmp_path / "ws")
