@@ -1,4 +1,4 @@
-"""Split benchmark: how well the domain split labels the shared data, rules against the learned option.
+"""Domain benchmark: how well the domain stage labels the shared data, rules against the learned option.
 
 There is no anchor tool for this (no embedding model or fastText classifier can be installed or
 downloaded here), so the reference is the truth we know from the data itself: every file of
@@ -26,7 +26,7 @@ import sql  # noqa: E402
 from curate.readers import resolve_inputs  # noqa: E402
 from curate.stage import run_stages  # noqa: E402
 from curate.stages import Ingest  # noqa: E402
-from curate.stages.split import HashedNgramClassifier, Split  # noqa: E402
+from curate.stages.domain import Domain, HashedNgramClassifier  # noqa: E402
 from curate.workspace import Workspace  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -47,7 +47,7 @@ def split_run(root: Path, **options) -> tuple[list[tuple], dict, float]:
     ws = Workspace.open(root, create=True)
     inputs = resolve_inputs([str(DATA / f) for f in FILES])
     started = time.perf_counter()
-    results = run_stages(ws, [Ingest(inputs), Split(weights=CONTENT_ONLY, **options)], progress=False)
+    results = run_stages(ws, [Ingest(inputs), Domain(weights=CONTENT_ONLY, **options)], progress=False)
     seconds = time.perf_counter() - started
     rows = sql.connect(root).execute("SELECT source, domain, problem, response FROM kept").fetchall()
     return rows, results[-1], seconds

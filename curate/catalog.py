@@ -13,6 +13,7 @@ committed files:
     _rejected_all   every rejected row (columns united by name)
     _final          the last committed stage's rows
     _side_<table>   side tables written by stages (verify, clusters, contamination, shards)
+    _timings_verify (row_id, seconds) of each verdict, from verify_timings.csv (kept out of Parquet)
     _flagged        (stage, row_id, reason, detail) of rows a stage kept with a caveat: verify's
                     unchecked traces (`no_reference`), decontaminate's flagged rows (mode: flag)
 
@@ -26,7 +27,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from curate.schema import REJECT_COLUMNS, SIDE_TABLE_SCHEMAS, STAGE_NAMES, TRACE_SCHEMA
+from curate.schema import REJECT_COLUMNS, SIDE_TABLE_SCHEMAS, STAGE_ALIASES, STAGE_NAMES, TRACE_SCHEMA
 from curate.workspace import Workspace
 
 VIEWS_DIR = Path(__file__).resolve().parents[1] / "sql" / "views"
@@ -80,9 +81,13 @@ def connect(workspace: str | Path) -> duckdb.DuckDBPyConnection:
     committed = ws.committed()
     reject_schema = pa.schema(list(TRACE_SCHEMA) + [(c, pa.string()) for c in REJECT_COLUMNS])
 
-    for name in STAGE_NAMES + tuple(s.name for s in committed if s.name not in STAGE_NAMES):
+    names = STAGE_NAMES + tuple(s.name for s in committed if s.name not in STAGE_NAMES)
+    for name in names:
         stage = next((s for s in committed if s.name == name), None)
         con.execute(f"CREATE VIEW stage_{name} AS {_scan(stage.parts() if stage else [], TRACE_SCHEMA)}")
+    for old, new in STAGE_ALIASES.items():
+        if old not in names:  # a workspace written before the rename has its own stage_<old>
+            con.execute(f"CREATE VIEW stage_{old} AS SELECT * FROM stage_{new}")
 
     stages = ", ".join(f"({s.index}, '{s.name}')" for s in committed) or "(NULL, NULL)"
     con.execute(
@@ -102,6 +107,17 @@ def connect(workspace: str | Path) -> duckdb.DuckDBPyConnection:
         files = [s.path / f"{table}.parquet" for s in committed if (s.path / f"{table}.parquet").exists()]
         con.execute(f"CREATE VIEW _side_{table} AS {_scan(files, schema)}")
 
+    # Timings live in CSV beside the data (Parquet files stay byte-identical across runs).
+    timings = [s.path / "verify_timings.csv" for s in committed if (s.path / "verify_timings.csv").exists()]
+    con.execute(
+        "CREATE VIEW _timings_verify AS "
+        + (
+            f"SELECT * FROM read_csv({_files(timings)}, header = true, "
+            "columns = {'row_id': 'BIGINT', 'seconds': 'DOUBLE'})"
+            if timings
+            else "SELECT NULL::BIGINT AS row_id, NULL::DOUBLE AS seconds LIMIT 0"
+        )
+    )
     con.execute(f"CREATE VIEW _flagged AS {_flagged(committed)}")
     for view in view_names():
         con.execute((VIEWS_DIR / f"{view}.sql").read_text())

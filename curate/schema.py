@@ -27,14 +27,15 @@ TRACE_SCHEMA = pa.schema(
         ("response", pa.string()),
         ("reference", pa.string()),
         ("tests", pa.string()),
-        ("domain", pa.string()),
+        ("domain", pa.string()),  # one of DOMAINS, set by the domain stage
         ("teacher", pa.string()),
         ("meta", pa.string()),
     ]
 )
 TRACE_COLUMNS = TRACE_SCHEMA.names
 
-# The stage names reserved by the design, in pipeline order (folders, the ledger and SQL use them).
+# The pipeline order, the one place it is written (curate.stages builds PIPELINE from it; folders,
+# the ledger and SQL use the names). longreps and longattn are opt-in (`enabled: true`).
 STAGE_NAMES = (
     "ingest",
     "normalize",
@@ -43,10 +44,17 @@ STAGE_NAMES = (
     "decontaminate",
     "verify",
     "quality",
-    "split",
+    "longreps",
+    "longattn",
+    "domain",
     "select",
     "shard",
 )
+# Former stage names, still accepted in configs and `--until` (and as SQL views `stage_<old>`).
+STAGE_ALIASES = {"split": "domain"}
+
+# The domains the domain stage assigns (and shards are cut by).
+DOMAINS = ("math", "code", "science", "other")
 
 # Columns every rejected row carries on top of its own (DESIGN section 3).
 REJECT_COLUMNS = ("stage", "reason", "detail")
@@ -92,7 +100,7 @@ SIDE_TABLE_SCHEMAS: dict[str, pa.Schema] = {
         [
             ("id", pa.string()),
             ("row_id", pa.int64()),
-            ("domain", pa.string()),
+            ("domain", pa.string()),  # one of DOMAINS, set by the domain stage
             ("split", pa.string()),
             ("file", pa.string()),
         ]

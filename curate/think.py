@@ -37,24 +37,24 @@ _WRAPPERS_RE = re.compile(ANSWER_WRAPPERS)
 
 
 @dataclass(frozen=True)
-class Split:
+class Parts:
     reasoning: str | None  # None: the response has no reasoning markers at all
     answer: str  # what the user sees ("" for no response, or a reasoning never closed)
     closed: bool  # False for `<think>` without a closing marker
 
 
-def split_reasoning(response: str | None) -> Split:
+def split_reasoning(response: str | None) -> Parts:
     """Reasoning and answer of one response (module docstring)."""
     if response is None:
-        return Split(None, "", True)
+        return Parts(None, "", True)
     found = _CLOSED_RE.fullmatch(response)
     if found:
         before, reasoning, after = found.group(1) or "", found.group(2), found.group(3)
-        return Split(reasoning.strip(), _clean_answer(before + after), True)
+        return Parts(reasoning.strip(), _clean_answer(before + after), True)
     found = _UNCLOSED_RE.fullmatch(response)
     if found:
-        return Split(found.group(2).strip(), _clean_answer(found.group(1)), False)
-    return Split(None, _clean_answer(response), True)
+        return Parts(found.group(2).strip(), _clean_answer(found.group(1)), False)
+    return Parts(None, _clean_answer(response), True)
 
 
 def reasoning_of(response: str | None) -> str | None:

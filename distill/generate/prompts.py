@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from curate.schema import DOMAINS
 from distill.generate.base import GenerationError
 
-DOMAINS = ("math", "code", "science", "other")
 STYLES = ("r1", "raw")
 
 MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."

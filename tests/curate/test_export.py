@@ -11,10 +11,10 @@ import pytest
 
 from curate.errors import CurateError
 from curate.export import export
+from curate.stages.domain import Domain
 from curate.stages.normalize import Normalize
 from curate.stages.quality import Quality
 from curate.stages.shard import Shard
-from curate.stages.split import Split
 from distill.cli import main
 from tests.conftest import shared_file
 from tests.curate.test_quality import run_pipeline
@@ -27,7 +27,7 @@ def sharded(tmp_path_factory) -> Path:
     ws = run_pipeline(
         base,
         files,
-        [Normalize(), Quality(), Split(), Shard(system="Reason, then answer.", rows_per_shard=300)],
+        [Normalize(), Quality(), Domain(), Shard(system="Reason, then answer.", rows_per_shard=300)],
     )
     return ws.root
 

@@ -296,7 +296,13 @@ def test_stage_keeps_the_top_fraction_per_category(tmp_path: Path, trained_model
     stage = LongAttn(
         model=str(trained_model), window=WINDOW, k=K, chunk=32, keep_fraction=0.5, category="source"
     )
-    ws = run_pipeline(tmp_path, stage_rows(), [stage])
+    # one input file per category: a row's source is the input it came from
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    inputs = [
+        str(write_jsonl(tmp_path / f"{source}.jsonl", [r for r in stage_rows() if r["source"] == source]))
+        for source in ("books", "code")
+    ]
+    ws = run_pipeline(tmp_path, inputs, [stage])
     assert_ledger_balances(ws)
     con = sql.connect(ws.root)
     kept = con.sql("SELECT source, response, longattn_score FROM kept").pl()

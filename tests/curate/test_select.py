@@ -12,9 +12,9 @@ import sql
 from curate.errors import CurateError
 from curate.schema import problem_id
 from curate.stage import Stage, StageContext, decide
+from curate.stages.domain import Domain
 from curate.stages.normalize import Normalize
 from curate.stages.select import Select
-from curate.stages.split import Split
 from tests.conftest import shared_file
 from tests.curate.test_quality import assert_ledger_balances, run_pipeline
 
@@ -141,12 +141,12 @@ def test_keep_k_per_problem_by_length(tmp_path, prefer):
 
 def test_length_window_per_domain(tmp_path):
     files = [str(shared_file("math/math500.jsonl")), str(shared_file("code/humaneval.jsonl"))]
-    ws = run_pipeline(tmp_path, files, [Split(), Select(length_quantiles=[0.1, 0.9])])
+    ws = run_pipeline(tmp_path, files, [Domain(), Select(length_quantiles=[0.1, 0.9])])
     con = sql.connect(ws.root)
     length = "len(string_split_regex(trim(concat_ws(' ', problem, reasoning, response)), '\\s+'))"
     for domain, total in (("math", 500), ("code", 164)):
         low, high = con.execute(
-            f"SELECT quantile_disc({length}, 0.1), quantile_disc({length}, 0.9) FROM stage_split WHERE domain = ?",
+            f"SELECT quantile_disc({length}, 0.1), quantile_disc({length}, 0.9) FROM stage_domain WHERE domain = ?",
             [domain],
         ).fetchone()
         kept = [n for (n,) in con.execute(f"SELECT {length} FROM kept WHERE domain = ?", [domain]).fetchall()]
@@ -160,7 +160,7 @@ def test_length_window_per_domain(tmp_path):
 def test_domain_targets_fill_problem_by_problem(tmp_path):
     files = ["math/math500.jsonl", "math/qwen_math_cot_100.jsonl", "code/humaneval.jsonl"]
     ws = run_pipeline(
-        tmp_path, [str(shared_file(f)) for f in files], [Split(), Select(targets={"math": 300, "code": 50})]
+        tmp_path, [str(shared_file(f)) for f in files], [Domain(), Select(targets={"math": 300, "code": 50})]
     )
     assert_ledger_balances(ws)
     con = sql.connect(ws.root)

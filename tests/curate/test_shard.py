@@ -12,11 +12,11 @@ import pytest
 
 import sql
 from curate.pipeline import curate
+from curate.stages.domain import Domain
 from curate.stages.normalize import Normalize
 from curate.stages.quality import Quality
 from curate.stages.select import Select
 from curate.stages.shard import Shard
-from curate.stages.split import Split
 from curate.workspace import Workspace
 from tests.conftest import SHARED_DATA, shared_file
 from tests.curate.test_quality import REASONING, assert_ledger_balances, run_pipeline, train_tokenizer
@@ -100,7 +100,7 @@ def test_messages_keep_reasoning_inside_think(tmp_path):
     ws = run_pipeline(
         tmp_path,
         records,
-        [Normalize(), Quality(think="optional"), Split(), Shard(system="Think first.", val_fraction=0)],
+        [Normalize(), Quality(think="optional"), Domain(), Shard(system="Think first.", val_fraction=0)],
     )
     rows = pq.read_table(ws.root / "shards" / "math" / "train-00000.parquet").to_pylist()
     by_problem = {r["messages"][1]["content"]: r["messages"] for r in rows}
@@ -120,7 +120,7 @@ def test_messages_keep_reasoning_inside_think(tmp_path):
 
 def test_val_is_chosen_by_problem_and_files_are_sized(tmp_path):
     qwen = [str(shared_file("math/qwen_math_cot_100.jsonl"))]
-    ws = run_pipeline(tmp_path, qwen, [Split(), Shard(val_fraction=0.2, rows_per_shard=100)])
+    ws = run_pipeline(tmp_path, qwen, [Domain(), Shard(val_fraction=0.2, rows_per_shard=100)])
     con = sql.connect(ws.root)
     per_problem = con.execute(
         """SELECT t.problem_id, count(DISTINCT s.split), count(*) FROM shards s JOIN traces t USING (row_id)
@@ -145,7 +145,7 @@ def test_val_is_chosen_by_problem_and_files_are_sized(tmp_path):
 
 def test_reruns_give_identical_files_and_resume_reuses_them(tmp_path):
     files = [str(shared_file("math/math500.jsonl")), str(shared_file("code/humaneval.jsonl"))]
-    stages = lambda: [Normalize(), Quality(), Split(), Shard(rows_per_shard=200)]  # noqa: E731
+    stages = lambda: [Normalize(), Quality(), Domain(), Shard(rows_per_shard=200)]  # noqa: E731
     first = run_pipeline(tmp_path / "a", files, stages())
     second = run_pipeline(tmp_path / "b", files, stages())
 
@@ -162,7 +162,7 @@ def test_reruns_give_identical_files_and_resume_reuses_them(tmp_path):
     again = run_pipeline(tmp_path / "a", files, stages())
     assert {p: p.stat().st_mtime_ns for p in (again.root / "shards").rglob("*.parquet")} == before, "reused"
     reseeded = run_pipeline(
-        tmp_path / "c", files, [Normalize(), Quality(), Split(), Shard(rows_per_shard=200, seed=7)]
+        tmp_path / "c", files, [Normalize(), Quality(), Domain(), Shard(rows_per_shard=200, seed=7)]
     )
     assert digests(reseeded.root) != digests(first.root)
 
@@ -177,7 +177,7 @@ def test_token_counts_with_a_tokenizer(tmp_path):
         }
         for i in range(6)
     ]
-    ws = run_pipeline(tmp_path, records, [Quality(tokenizer=folder), Split(), Shard(val_fraction=0)])
+    ws = run_pipeline(tmp_path, records, [Quality(tokenizer=folder), Domain(), Shard(val_fraction=0)])
     table = pq.read_table(ws.root / "shards" / "math" / "train-00000.parquet")
     assert "n_tokens" in table.column_names, "the quality stage's tokenizer counted them"
     con = sql.connect(ws.root)
@@ -190,7 +190,7 @@ def test_token_counts_with_a_tokenizer(tmp_path):
 
 def test_domains_option_rejects_the_rest(tmp_path):
     files = [str(shared_file("math/math500.jsonl")), str(shared_file("code/humaneval.jsonl"))]
-    ws = run_pipeline(tmp_path, files, [Split(), Shard(domains=["code"])])
+    ws = run_pipeline(tmp_path, files, [Domain(), Shard(domains=["code"])])
     assert_ledger_balances(ws)
     con = sql.connect(ws.root)
     assert con.execute("SELECT DISTINCT domain FROM shards").fetchall() == [("code",)]
@@ -204,7 +204,7 @@ def test_when_earlier_stages_drop_every_row(tmp_path):
     prompts = [
         {"problem": f"Prompt {i} with no generation yet.", "response": None, "source": "t"} for i in range(3)
     ]
-    ws = run_pipeline(tmp_path, prompts, [Quality(), Split(), Select(), Shard()])
+    ws = run_pipeline(tmp_path, prompts, [Quality(), Domain(), Select(), Shard()])
     assert_ledger_balances(ws)
     manifest = json.loads((ws.root / "shards" / "manifest.json").read_text())
     assert manifest["domains"] == {}

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.pipeline import curate
-from curate.think import Split, answer_expr, reasoning_expr, split_reasoning, unclosed_expr
+from curate.think import Parts, answer_expr, reasoning_expr, split_reasoning, unclosed_expr
 from curate.verify.math.extract import extract_answer
 from curate.workspace import Workspace
 from tests.conftest import write_jsonl
@@ -32,7 +32,7 @@ CASES = [
 
 @pytest.mark.parametrize(("response", "reasoning", "answer", "closed"), CASES)
 def test_split_reasoning(response, reasoning, answer, closed):
-    assert split_reasoning(response) == Split(reasoning, answer, closed)
+    assert split_reasoning(response) == Parts(reasoning, answer, closed)
 
 
 def test_polars_expressions_agree_with_python():

@@ -1,4 +1,4 @@
-"""split: content rules, config overrides, per-problem consistency, and the learned classifier."""
+"""domain: content rules, config overrides, per-problem consistency, the learned classifier, the old name."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import pytest
 
 import sql
 from curate.errors import CurateError
+from curate.pipeline import build_stages, curate
 from curate.schema import TRACE_SCHEMA, problem_id
+from curate.stages.domain import Domain, HashedNgramClassifier
 from curate.stages.normalize import Normalize
-from curate.stages.split import HashedNgramClassifier, Split
-from tests.conftest import shared_file
+from tests.conftest import shared_file, write_jsonl
 from tests.curate.test_quality import run_pipeline
 
 CONTENT_ONLY = {"source_name": 0, "meta_tag": 0}  # judge by content, not by the dataset's name
@@ -50,7 +51,7 @@ def frame(rows: dict[str, dict]) -> pl.DataFrame:
 
 
 def split(rows: dict[str, dict], **options) -> dict[str, dict]:
-    out = Split(per_problem=False, **options).process(frame(rows))
+    out = Domain(per_problem=False, **options).process(frame(rows))
     return {r["id"]: r for r in out.to_dicts()}
 
 
@@ -94,13 +95,13 @@ def test_config_overrides_rules():
     )
     assert narrower["science"]["domain"] == "other", "multiple choice alone is not science"
     with pytest.raises(CurateError, match="needs name, domain and pattern"):
-        Split(rules=[{"name": "lab", "domain": "science"}])
+        Domain(rules=[{"name": "lab", "domain": "science"}])
     with pytest.raises(CurateError, match="unknown rule"):
-        Split(weights={"boxd": 1})
+        Domain(weights={"boxd": 1})
     with pytest.raises(CurateError, match="unknown domain"):
-        Split(sources={"x": "poetry"})
+        Domain(sources={"x": "poetry"})
     with pytest.raises(CurateError, match="method"):
-        Split(method="magic")
+        Domain(method="magic")
 
 
 def test_keep_domains_and_min_confidence_reject_with_reasons():
@@ -120,12 +121,12 @@ def test_generations_of_one_problem_share_a_domain(tmp_path):
         {"problem": problem, "response": "It is $\\boxed{4}$.", "source": "mixed"},
         {"problem": problem, "response": "So $\\boxed{4}$.", "source": "mixed"},
     ]
-    ws = run_pipeline(tmp_path / "a", records, [Normalize(), Split()])
+    ws = run_pipeline(tmp_path / "a", records, [Normalize(), Domain()])
     con = sql.connect(ws.root)
     assert con.execute("SELECT DISTINCT domain FROM kept").fetchall() == [("math",)]
     rules = dict(con.execute("SELECT response, domain_rules FROM kept").fetchall())
     assert rules["```python\nprint(2 + 2)\n```"] == "problem", "decided by its problem's other generations"
-    alone = run_pipeline(tmp_path / "b", records, [Normalize(), Split(per_problem=False)])
+    alone = run_pipeline(tmp_path / "b", records, [Normalize(), Domain(per_problem=False)])
     domains = sorted(d for (d,) in sql.connect(alone.root).execute("SELECT domain FROM kept").fetchall())
     assert domains == ["code", "math", "math"]
 
@@ -139,7 +140,7 @@ def test_content_rules_on_the_shared_data(tmp_path):
         "code/humaneval.jsonl": "code",
         "code/codeforces.jsonl": "code",
     }
-    ws = run_pipeline(tmp_path, [str(shared_file(f)) for f in files], [Split(weights=CONTENT_ONLY)])
+    ws = run_pipeline(tmp_path, [str(shared_file(f)) for f in files], [Domain(weights=CONTENT_ONLY)])
     rows = sql.connect(ws.root).execute("SELECT source, domain FROM kept").fetchall()
     expected = {f.split("/")[1].removesuffix(".jsonl"): d for f, d in files.items()}
     right = sum(domain == expected[source] for source, domain in rows)
@@ -156,7 +157,7 @@ def test_learned_classifier_agrees_with_rules_and_labels_rows_without_hints(tmp_
         "problems/math_train.jsonl",
     ]
     inputs = [str(shared_file(f)) for f in files]
-    rules_only = run_pipeline(tmp_path / "rules", inputs, [Split(weights=CONTENT_ONLY)])
+    rules_only = run_pipeline(tmp_path / "rules", inputs, [Domain(weights=CONTENT_ONLY)])
     unhinted = {
         row_id
         for (row_id,) in sql.connect(rules_only.root)
@@ -165,7 +166,7 @@ def test_learned_classifier_agrees_with_rules_and_labels_rows_without_hints(tmp_
     }
     assert unhinted, "some MATH problems carry no LaTeX, no numeric answer and no solution"
     ws = run_pipeline(
-        tmp_path / "learned", inputs, [Split(method="learned", weights=CONTENT_ONLY, learned_max_train=3000)]
+        tmp_path / "learned", inputs, [Domain(method="learned", weights=CONTENT_ONLY, learned_max_train=3000)]
     )
     stats = ws.manifest()["stages"][-1]["classifier"]
     print(f"learned split: {stats}")
@@ -191,3 +192,19 @@ def test_classifier_learns_separable_classes():
     assert model.predict(["integral of x^7 dx", "def g(xs): return sorted(xs)"]) == ["math", "code"]
     probs = model.predict_proba(["integral of x^7 dx"])
     assert probs.shape == (1, 2) and abs(probs.sum() - 1) < 1e-9 and probs[0, 1] > 0.9
+
+
+def test_the_former_name_split_still_configures_the_domain_stage(tmp_path):
+    row = {"problem": "Compute $\\frac{1}{2} + 1$.", "response": "It is $\\boxed{\\frac{3}{2}}$.", "answer": "3/2"}
+    data = write_jsonl(tmp_path / "rows.jsonl", [row])
+    stages = build_stages([str(data)], {"stages": {"split": {"min_confidence": 0.2}}}, until="split")
+    assert [s.name for s in stages][-1] == "domain"
+    assert stages[-1].options["min_confidence"] == 0.2
+    with pytest.raises(CurateError, match="its former name"):
+        build_stages([str(data)], {"stages": {"split": {}, "domain": {}}})
+    with pytest.raises(CurateError, match="unknown stage.*dommain"):
+        build_stages([str(data)], {"stages": {"dommain": {}}})
+    curate([str(data)], tmp_path / "ws", progress=False)
+    con = sql.connect(tmp_path / "ws")
+    assert con.execute("SELECT domain FROM stage_split").fetchall() == [("math",)]  # the old view name
+    assert "domain" in {s for (s,) in con.execute("SELECT stage FROM funnel").fetchall()}

@@ -1,4 +1,7 @@
-"""split: give every row a domain (math, code, science, other), a confidence and the rules behind it.
+"""domain: give every row a domain (math, code, science, other), a confidence and the rules behind it.
+
+(Called `split` before; `stages: {split: ...}` in a config still means this stage. The train/val
+split is the shard stage's.)
 
 Each rule votes for one domain with a weight; the domain with the most votes wins and
 `domain_confidence = 1 - exp(-(top - runner_up))`, so a lone weak hint gives ~0.6, agreeing strong
@@ -39,9 +42,9 @@ import polars as pl
 
 from curate.errors import CurateError
 from curate.rows import seeded_key
+from curate.schema import DOMAINS
 from curate.stage import Stage, StageContext, decide
 
-DOMAINS = ("math", "code", "science", "other")
 METHODS = ("rules", "learned")
 RULE_FIELDS = ("problem", "response", "reasoning", "reference", "source", "meta")
 DEFAULT_WEIGHTS = {
@@ -114,13 +117,13 @@ class Rule:
     def __init__(self, name: str, domain: str, when: pl.Expr):
         if domain not in DOMAINS:
             raise CurateError(
-                f"stage split: rule {name!r} votes for {domain!r}; expected one of {', '.join(DOMAINS)}"
+                f"stage domain: rule {name!r} votes for {domain!r}; expected one of {', '.join(DOMAINS)}"
             )
         self.name, self.domain, self.when = name, domain, when.fill_null(False)
 
 
-class Split(Stage):
-    name = "split"
+class Domain(Stage):
+    name = "domain"
     version = "1"
     defaults = {
         "method": "rules",  # rules | learned
@@ -148,15 +151,15 @@ class Split(Stage):
                 or spec.get("field", "problem") not in RULE_FIELDS
             ):
                 raise CurateError(
-                    f"stage split: a rule needs name, domain and pattern, and field one of {', '.join(RULE_FIELDS)}: {spec}"
+                    f"stage domain: a rule needs name, domain and pattern, and field one of {', '.join(RULE_FIELDS)}: {spec}"
                 )
         unknown = set(opts["weights"]) - set(DEFAULT_WEIGHTS) - {r["name"] for r in opts["rules"]}
         if unknown:
-            raise CurateError(f"stage split: unknown rule(s) in weights: {', '.join(sorted(unknown))}")
+            raise CurateError(f"stage domain: unknown rule(s) in weights: {', '.join(sorted(unknown))}")
         for domain in list(opts["sources"].values()) + list(opts["keep_domains"] or []):
             if domain not in DOMAINS:
                 raise CurateError(
-                    f"stage split: unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}"
+                    f"stage domain: unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}"
                 )
         self.weights = {
             **DEFAULT_WEIGHTS,
