@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from curate.formats.base import Adapter, Fields, Malformed
+from curate.formats.base import Adapter, Fields
 from curate.formats.chat import chat_turns, split_transcript
 from curate.formats.code_tests import spec_from_published, spec_text
 from curate.verify.code.specs import SpecError
@@ -55,6 +55,7 @@ class CodeforcesCots(Adapter):
             try:
                 row["tests"] = spec_text(spec_from_published(examples))
             except SpecError as error:
-                raise Malformed("examples", str(error)) from error
+                meta["tests_unconverted"] = f"examples: {error}"
+                meta["examples"] = examples
         row["meta"] = {**fields.unused(), **meta}
         return [row]

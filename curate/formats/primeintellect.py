@@ -63,6 +63,7 @@ class PrimeIntellect(Adapter):
                 try:
                     row["tests"] = spec_text(spec_from_published({"test_cases": info["test_cases"]}))
                 except SpecError as error:
-                    raise Malformed("verification_info.test_cases", str(error)) from error
+                    meta["tests_unconverted"] = f"verification_info.{error}"
+                    meta["verification_info"] = info
         row["meta"] = meta
         return [row]
