@@ -252,9 +252,7 @@ def plan_step(step: StepSpec, find: Callable[[str], ModelInfo], out_dir: Path | 
     if problems:
         raise MergeError(_problem_report(step, problems))
 
-    tensors = _output_tensors(
-        step, method, inputs, routes, reference, tokenizer_donor, head, untied, vocab_rows
-    )
+    tensors = _output_tensors(step, method, inputs, routes, reference, vocab_rows)
     out_config = dict(reference.config)
     if vocab_rows is not None and out_config:
         out_config["vocab_size"] = vocab_rows
@@ -644,9 +642,6 @@ def _output_tensors(
     inputs: list[ModelInfo],
     routes: list[Route],
     reference: ModelInfo,
-    tokenizer_donor: int,
-    head: str | None,
-    untied: list[ModelInfo],
     vocab_rows: int | None,
 ) -> list[OutputTensor]:
     _warn_unknown_parameters(step, method)
