@@ -11,8 +11,9 @@ can be named precisely. The origin convention, 1-based everywhere:
 
 A `.json` file that holds JSON lines (what `Dataset.to_json` writes) is read as JSON lines. A
 DatasetDict folder or a hub dataset gives only its `train` split unless told otherwise
-(`DIR:SPLIT`, `org/name:SPLIT`, or the ingest option `split`; `all` reads every split), and the
-split of every row is recorded.
+(`DIR:SPLIT`, `org/name:SPLIT`, or the ingest option `split`; `all` reads every split), and so
+does a named folder of files named by split (`train-00000-of-00001.parquet` beside
+`test-00000-of-00001.parquet`); the split of every row is recorded.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import hashlib
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ class Input:
     compression: str | None = None
     size: int = 0
     split: str | None = None  # the split asked for (`DIR:SPLIT`); None: the ingest default
+    folder: str | None = None  # the folder this file was found in, when a folder was named
 
     @property
     def stem(self) -> str:
@@ -172,7 +174,7 @@ def resolve_inputs(specs: list[str]) -> list[Input]:
             )
             if not files:
                 raise InputError(spec, "the folder holds no readable data file")
-            inputs += resolve_inputs(files)
+            inputs += [replace(found, folder=found.folder or str(path)) for found in resolve_inputs(files)]
         elif path.is_file():
             if split:
                 raise InputError(
@@ -193,6 +195,15 @@ def resolve_inputs(specs: list[str]) -> list[Input]:
         else:
             raise InputError(spec, "no such file or folder (and not a hub dataset name such as org/name)")
     return inputs
+
+
+def other_split_files(inputs: list[Input], split: str) -> list[Input]:
+    """Files found in a named folder whose name declares another split than `split`, in a folder
+    that also has `split` files (a hub export's data/train-*.parquet beside data/test-*.parquet)."""
+    if split == ALL_SPLITS:
+        return []
+    with_split = {inp.folder for inp in inputs if inp.folder and inp.file_split() == split}
+    return [inp for inp in inputs if inp.folder in with_split and inp.file_split() not in (None, split)]
 
 
 def checksum(inp: Input) -> str:

@@ -3,8 +3,8 @@
 `starter_code`.
 
 The reasoning and solution are DeepSeek-R1's; a code problem's `test_cases` (APPS/TACO
-inputs/outputs, JSON text) become its tests and its starter code joins the problem; for the other
-domains the ground-truth solution is the reference.
+inputs/outputs, JSON text) become its tests and its starter code joins the problem; a math
+problem's ground-truth solution is the reference (other domains keep theirs in `meta`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ class OpenThoughtsMetadata(Adapter):
             except SpecError as error:
                 meta["tests_unconverted"] = str(error)
                 meta["test_cases"] = test_cases
-        if str(record.get("domain")).lower() != "code" or "tests" not in row:
+        # A math ground truth is an answer to check; a puzzle's or a code problem's is not (it stays in meta).
+        domain = str(record.get("domain") or "").lower()
+        if domain == "math" or (not domain and "tests" not in row):
             row["reference"] = fields.any_text("ground_truth_solution", scalar=True)
         row["meta"] = {**fields.unused(), **meta}
         return [row]

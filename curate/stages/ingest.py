@@ -14,6 +14,7 @@ and hub names that do not name one (default `train`; `all` reads every split).
 from __future__ import annotations
 
 import fnmatch
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -24,7 +25,15 @@ import pyarrow as pa
 
 from curate.errors import CurateError, InputError
 from curate.formats import ADAPTERS, Malformed, closest_formats, detect_format, remap
-from curate.readers import DEFAULT_SPLIT, Input, checksum, iter_chunks, parse_line, sample_records
+from curate.readers import (
+    DEFAULT_SPLIT,
+    Input,
+    checksum,
+    iter_chunks,
+    other_split_files,
+    parse_line,
+    sample_records,
+)
 from curate.schema import TRACE_SCHEMA, content_hash, problem_id, trace_id
 from curate.stage import DETAIL, REASON, Stage, StageContext, keep, ordered_pool_map
 from curate.think import reasoning_of
@@ -184,7 +193,19 @@ class Ingest(Stage):
 
     def __init__(self, inputs: list[Input], **options: Any):
         super().__init__(**options)
-        self.inputs = [replace(inp, split=inp.split or self.options["split"]) for inp in inputs]
+        # A folder's files of another split are left out, said on stderr and in the stage stats.
+        self.skipped = other_split_files(inputs, self.options["split"])
+        for inp in self.skipped:
+            print(
+                f"ingest: {inp.path}: split {inp.file_split()!r} left out (split: {self.options['split']}; "
+                f"--split all reads it)",
+                file=sys.stderr,
+            )
+        self.inputs = [
+            replace(inp, split=inp.split or self.options["split"])
+            for inp in inputs
+            if inp not in self.skipped
+        ]
         fmt = self.options["format"]
         if fmt is not None and fmt not in ADAPTERS:
             raise CurateError(f"unknown --format {fmt!r}; known formats: {', '.join(ADAPTERS)}")
@@ -242,6 +263,10 @@ class Ingest(Stage):
             }
             for inp in self.inputs
         ]
+        if self.skipped:
+            ctx.stats["skipped_inputs"] = [
+                {"path": inp.path, "split": inp.file_split()} for inp in self.skipped
+            ]
         jobs = (
             (chunk, self.formats[inp.path], self.options["source"] or inp.stem, self.mappings[inp.path])
             for inp in self.inputs

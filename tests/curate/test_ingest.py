@@ -332,3 +332,19 @@ def test_malformed_rows_carry_their_file_source(tmp_path):
     curate([str(tmp_path / "m.jsonl")], tmp_path / "ws", progress=False, until="ingest")
     got = sql.connect(tmp_path / "ws").execute("select source, reason from rejected").fetchall()
     assert got == [("m", "malformed")]
+
+
+def test_a_folder_of_split_named_files_gives_its_train_files(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    write_jsonl(tmp_path / "data" / "train-00000-of-00001.jsonl", ROWS)
+    write_jsonl(tmp_path / "data" / "test-00000-of-00001.jsonl", [{"problem": "held out?", "answer": "1"}])
+    curate([str(tmp_path / "data")], tmp_path / "ws", progress=False, until="ingest")
+    got = sql.connect(tmp_path / "ws").execute("select distinct dataset_split from traces").fetchall()
+    assert got == [("train",)]
+    assert "test-00000-of-00001.jsonl: split 'test' left out" in capsys.readouterr().err
+    curate([str(tmp_path / "data")], tmp_path / "ws2", {"split": "all"}, progress=False, until="ingest")
+    query = "select dataset_split, count(*) from traces group by 1 order by 1"
+    assert sql.connect(tmp_path / "ws2").execute(query).fetchall() == [("test", 1), ("train", 2)]
+    named = str(tmp_path / "data" / "test-00000-of-00001.jsonl")
+    curate([named], tmp_path / "ws3", progress=False, until="ingest")
+    assert sql.connect(tmp_path / "ws3").execute(query).fetchall() == [("test", 1)], "a named file is read"
