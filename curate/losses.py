@@ -22,7 +22,10 @@ MIN_ROWS = 1  # an input of one row that is dropped is worth a word too
 _VERIFY_KEEP = "stages: verify: {keep: [pass, ...]}"
 REASON_OPTIONS: dict[tuple[str, str], str] = {
     ("verify", "no_reference"): "stages: verify: {require_reference: false}",
-    **{("verify", s): _VERIFY_KEEP for s in ("fail", "no_answer", "invalid_reference", "timeout", "error")},
+    **{
+        ("verify", s): _VERIFY_KEEP
+        for s in ("fail", "no_answer", "invalid_reference", "timeout", "error", "unsupported")
+    },
     ("exact_dedup", "duplicate"): "stages: exact_dedup: {key: ...} or {enabled: false}",
     ("near_dedup", "near_duplicate"): "stages: near_dedup: {threshold: ...} or {enabled: false}",
     ("decontaminate", "contaminated"): "stages: decontaminate: {mode: flag}",

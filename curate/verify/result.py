@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass
 
 # Only `pass` is kept by default. `invalid_reference` is never a pass: a gold answer or test spec
 # we cannot parse says nothing about the response.
-STATUSES = ("pass", "fail", "no_answer", "no_reference", "invalid_reference", "timeout", "error", "prompt")
+STATUSES = (
+    "pass", "fail", "no_answer", "no_reference", "invalid_reference", "timeout", "error", "unsupported", "prompt",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -136,3 +136,16 @@ def extract_code(
         if found is not None:
             return found
     return None
+
+
+def fence_language(response: str) -> str | None:
+    """The language tag of the last closed, tagged code block of the answer (after `</think>`),
+    else of the whole response: which language the response answers in. None without one."""
+    parts = split_reasoning(response)
+    for text in ([parts.answer] if parts.reasoning is not None else []) + [response]:
+        tagged = [
+            block for block in fenced_blocks(text) if block.closed and block.language and block.body.strip()
+        ]
+        if tagged:
+            return tagged[-1].language
+    return None

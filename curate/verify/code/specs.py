@@ -33,7 +33,10 @@ import json
 import re
 from collections.abc import Mapping
 
+from curate.verify.code import languages
+
 KINDS = ("stdin", "call", "assert", "pytest")
+COMPARES = ("lines", "tokens")
 ENTRY_POINT = re.compile(r"^[A-Za-z_]\w*(\(\))?(\.[A-Za-z_]\w*)*$")
 MAX_TIME_LIMIT_S = 300.0
 
@@ -150,6 +153,18 @@ def parse_spec(tests: str | Mapping | None) -> dict:
     entry = spec.get("entry_point") or spec.get("fn_name") or ""
     if entry.startswith("Solution") and not (spec.get("prelude") or "").startswith(LEETCODE_PRELUDE):
         spec["prelude"] = LEETCODE_PRELUDE + (spec.get("prelude") or "")
+    if spec.get("language") is not None:
+        name = languages.canonical(_require(spec, "language", str))
+        if name not in languages.SUPPORTED:
+            raise SpecError(f"language: {spec['language']!r} is not one of {', '.join(languages.SUPPORTED)}")
+        spec["language"] = name
+    if spec.get("compare") is not None and spec["compare"] not in COMPARES:
+        raise SpecError(f"compare: expected one of {COMPARES}, got {spec['compare']!r}")
+    if spec.get("checker") is not None:
+        _python(_require(spec, "checker", str), "checker")
+    if spec.get("interactive") is not None:
+        _require(spec, "interactive", bool)
+    _number(spec, "total_time_s", 0.01, MAX_TIME_LIMIT_S * 10)
     _number(spec, "time_limit_s", 0.01, MAX_TIME_LIMIT_S)
     _number(spec, "memory_mb", 16, 1 << 20)
     _number(spec, "float_tol", 0, 1)
@@ -255,7 +270,7 @@ def from_codeforces(record: Mapping) -> dict:
                 raise SpecError(f"tests[{number}]: expected an object with input and output")
             cases.append({"input": _text(test.get("input"), f"tests[{number}].input"),
                           "output": _text(test.get("output"), f"tests[{number}].output")})  # fmt: skip
-        return {"kind": "stdin", "cases": cases}
+        return {"kind": "stdin", "cases": cases, **_judge_limits(record)}
     if "input_output" not in record:
         raise SpecError("tests: missing (nor input_output)")
     data = _input_output(record)
@@ -269,6 +284,18 @@ def from_codeforces(record: Mapping) -> dict:
 
 
 from_apps = from_codeforces
+
+
+def _judge_limits(record: Mapping) -> dict:
+    """Codeforces-style `time_limit` (seconds), `memory_limit` (MB) and interaction as spec fields."""
+    extra: dict = {}
+    for field, key, kind in (("time_limit", "time_limit_s", float), ("memory_limit", "memory_mb", int)):
+        value = record.get(field)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            extra[key] = kind(value)
+    if record.get("interaction_format") or record.get("interactive") is True:
+        extra["interactive"] = True
+    return extra
 
 
 def _functional(data: dict) -> dict:

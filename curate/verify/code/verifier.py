@@ -8,6 +8,7 @@ back in input order. A worker runs one sample at a time; a pool of N workers run
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
 import sys
@@ -18,7 +19,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from curate.verify.code.extract import extract_code
+from curate.verify.code import languages
+from curate.verify.code.extract import extract_code, fence_language
 from curate.verify.code.limits import (
     DEFAULT_MAX_PROCESSES,
     DEFAULT_MEMORY_MB,
@@ -43,27 +45,47 @@ class Limits:
     time_limit_s: float = DEFAULT_TIME_LIMIT_S
     memory_mb: int = DEFAULT_MEMORY_MB
     max_processes: int = DEFAULT_MAX_PROCESSES
+    total_time_s: float | None = None
 
 
-def build_task(code: str, spec: dict, limits: Limits) -> tuple[dict, float]:
+def build_task(code: str, spec: dict, limits: Limits, language: str = "python") -> tuple[dict, float]:
     """The task a worker runs for one sample, and how long the host waits for its answer."""
     kind = spec["kind"]
     wall = float(spec.get("time_limit_s") or limits.time_limit_s)
     runs = len(spec.get("cases", ()))
     cpu = {"stdin": wall, "call": wall * (runs + 1), "assert": wall * 2, "pytest": wall * 2}[kind]
+    memory = int(spec.get("memory_mb") or limits.memory_mb)
+    total = spec.get("total_time_s") or limits.total_time_s
     task = {
         "kind": kind,
         "code": code,
         "prelude": spec.get("prelude"),
         "float_tol": spec.get("float_tol"),
+        "compare": spec.get("compare"),
+        "checker": spec.get("checker"),
         "limits": {
             "wall_s": wall,
             "cpu_s": cpu,
-            "memory_mb": int(spec.get("memory_mb") or limits.memory_mb),
+            "memory_mb": memory,
             "processes": limits.max_processes,
+            "total_s": float(total) if total else None,
             **_FIXED_LIMITS,
         },
     }
+    guard = 0.0
+    if language != "python":
+        task["program"] = program = languages.program(languages.BY_NAME[language], code, memory)
+        task["limits"]["memory_mb"] = memory + program["memory_overhead_mb"]
+        task["limits"]["processes"] = max(limits.max_processes, program["processes"] or 0)
+        if program["compile"]:
+            task["compile_limits"] = {
+                **task["limits"],
+                "wall_s": languages.COMPILE_TIME_LIMIT_S,
+                "cpu_s": languages.COMPILE_TIME_LIMIT_S,
+                "memory_mb": languages.COMPILE_MEMORY_MB + program["memory_overhead_mb"],
+                "processes": max(languages.COMPILE_PROCESSES, program["processes"] or 0),
+            }
+            guard = languages.COMPILE_TIME_LIMIT_S + 1
     if kind == "assert":
         task.update(entry_point=spec["entry_point"], test_code=spec["code"])
     elif kind == "pytest":
@@ -72,7 +94,9 @@ def build_task(code: str, spec: dict, limits: Limits) -> tuple[dict, float]:
         task["cases"] = spec["cases"]
         if kind == "call":
             task["fn_name"] = spec["fn_name"]
-    guard = (runs * (wall + 1) if kind == "stdin" else cpu) + _GUARD_SLACK_S
+    if kind == "stdin" and total:
+        runs = min(runs, math.ceil(float(total) / wall) + 1)  # the budget stops it before the last case
+    guard += (runs * (wall + 1) if kind == "stdin" else cpu) + _GUARD_SLACK_S
     return task, guard
 
 
@@ -120,15 +144,21 @@ class CodeVerifier:
         time_limit_s: float = DEFAULT_TIME_LIMIT_S,
         memory_mb: int = DEFAULT_MEMORY_MB,
         max_processes: int = DEFAULT_MAX_PROCESSES,
+        total_time_s: float | None = None,
         python: str | None = None,
         language: str = "python",
         pin_cpus: bool = True,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        if language != "python":
-            raise ValueError(f"code verification supports python only for now, not {language!r}")
-        self.limits = Limits(float(time_limit_s), int(memory_mb), int(max_processes))
+        if language not in languages.SUPPORTED:
+            raise ValueError(f"unknown language {language!r}; expected one of {languages.SUPPORTED}")
+        self.limits = Limits(
+            float(time_limit_s),
+            int(memory_mb),
+            int(max_processes),
+            float(total_time_s) if total_time_s else None,
+        )
         self.language = language
         self._python = python or sys.executable
         self._probe = {"wall_s": 30.0, "cpu_s": 30.0, "memory_mb": 512, "processes": 8, **_FIXED_LIMITS}
@@ -210,13 +240,36 @@ class CodeVerifier:
             except SpecError as error:
                 code = text if is_code else extract_code(text, self.language)
                 return Verdict("invalid_reference", code, json.dumps({"message": str(error)}))
-        code = text if is_code else extract_code(text, self.language, _entry_hint(spec) if spec else None)
+        language = self._language(spec, None if is_code else text)
+        code = text if is_code else extract_code(text, language, _entry_hint(spec) if spec else None)
         if spec is None:
             return Verdict("no_reference", code, json.dumps({"message": "no tests"}))
         if code is None:
             return Verdict("no_answer", None, json.dumps({"message": "no code found in the response"}))
-        task, guard = build_task(code, spec, self.limits)
+        if spec.get("interactive") and not spec.get("interactor"):
+            message = "an interactive problem: it needs an interactor, and none is given"
+            return Verdict("unsupported", code, json.dumps({"message": message}))
+        if spec.get("interactor"):
+            return Verdict("unsupported", code, json.dumps({"message": "interactors are not supported yet"}))
+        if language != "python" and spec["kind"] != "stdin":
+            message = f"{spec['kind']} tests call Python functions; a {language} solution needs stdin tests"
+            return Verdict("invalid_reference", code, json.dumps({"message": message}))
+        missing = languages.missing_tool(language)
+        if missing:
+            message = f"{missing} is not installed here, so {language} cannot be verified"
+            return Verdict("error", code, json.dumps({"message": message}))
+        task, guard = build_task(code, spec, self.limits, language)
         return task, guard, code
+
+    def _language(self, spec: dict | None, response: str | None) -> str:
+        """The spec's `language`; else, for stdin tests, the language of the response's code block;
+        else the verifier's default. Function tests (call, assert, pytest) are Python's."""
+        if spec is not None and spec.get("language"):
+            return spec["language"]
+        if spec is not None and spec["kind"] != "stdin":
+            return "python"
+        fenced = languages.canonical(fence_language(response)) if response else None
+        return fenced if fenced in languages.SUPPORTED else self.language
 
     def _run(self, worker: Worker, prepared: tuple[dict, float, str]) -> Verdict:
         task, guard, code = prepared
@@ -231,6 +284,9 @@ class CodeVerifier:
             "message": result.get("message", ""),
             "isolation": self.isolation,
         }
+        for key in ("builds", "compile_seconds"):  # a compiled language's build
+            if key in result:
+                detail[key] = result[key]
         return Verdict(
             result["status"], code, json.dumps(detail, ensure_ascii=False), float(result.get("seconds", 0.0))
         )

@@ -63,3 +63,14 @@ def compare_output(got: str, expected: str, tolerance: float | None = None) -> s
         if not _tokens_match(a.split(), b.split(), tolerance):
             return f"line {number}: expected {b[:80]!r}, got {a[:80]!r}"
     return None
+
+
+def compare_tokens(got: str, expected: str, tolerance: float | None = None) -> str | None:
+    """None when the outputs have the same whitespace-separated tokens, whatever the line breaks."""
+    got_tokens, expected_tokens = got.split(), expected.split()
+    if _tokens_match(got_tokens, expected_tokens, tolerance):
+        return None
+    for number, (a, b) in enumerate(zip(got_tokens, expected_tokens, strict=False), 1):
+        if not _tokens_match([a], [b], tolerance):
+            return f"token {number}: expected {b[:80]!r}, got {a[:80]!r}"
+    return f"expected {len(expected_tokens)} tokens, got {len(got_tokens)}"

@@ -7,6 +7,7 @@ import atexit
 import builtins
 import fcntl
 import io
+import marshal
 import math
 import os
 import resource
@@ -16,7 +17,7 @@ import sys
 import traceback
 import types
 
-from .framing import recv_frame, send_frame
+from .framing import recv_frame, send_frame, write_all
 from .syscalls import (
     MS_BIND,
     MS_NODEV,
@@ -70,11 +71,12 @@ def _private_tmp(limits: dict, keep: list[str]) -> None:
 
 
 def _install_fds(fds: list[int]) -> None:
-    """The channel becomes fd 3 and the program's stdio fds 0-2; everything else is closed."""
+    """The channel becomes fd 3, the program's stdio fds 0-2 and a compiled build (if any) fd 4;
+    everything else is closed."""
     moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds]
-    for target, fd in zip((3, 0, 1, 2), moved, strict=True):
+    for target, fd in zip((3, 0, 1, 2, 4), moved, strict=False):
         os.dup2(fd, target)
-    os.closerange(4, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    os.closerange(5 if len(fds) > 4 else 4, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
 def _apply_limits(limits: dict) -> None:
@@ -118,9 +120,17 @@ def runner_main(
             os.chdir(setup["workdir"])
         _apply_limits(setup["limits"])
         drop_capabilities()
-        if setup["mode"] == "stdin":
+        root = "/tmp" if sandboxed else setup["workdir"]
+        if setup["mode"] == "compile":
             os.close(3)
-            status = _run_as_child(setup) if sandboxed else _run_program(setup)
+            status = _compile(setup["program"], setup["code"], root)
+        elif setup["mode"] == "stdin" and setup.get("program"):
+            os.close(3)
+            command = _native(setup["program"], root)
+            status = _run_as_child(lambda: _exec(command))
+        elif setup["mode"] == "stdin":
+            os.close(3)
+            status = _run_as_child(lambda: _run_program(setup)) if sandboxed else _run_program(setup)
         else:
             _serve(setup)
             status = 0
@@ -145,7 +155,7 @@ def _exit_status(code: object) -> int:
     return 1
 
 
-def _run_as_child(setup: dict) -> int:
+def _run_as_child(body) -> int:
     """Stay PID 1 and run the program in a child, whose exit status we pass on (128 + N when it
     died of signal N). The kernel drops signals that a namespace's init has no handler for, so a
     program running as PID 1 would survive its own SIGKILL; this one dies as it would anywhere."""
@@ -154,13 +164,72 @@ def _run_as_child(setup: dict) -> int:
     if child == 0:
         code = 70
         try:
-            code = _run_program(setup)
+            code = body()
         finally:
             os._exit(code)
     while True:  # orphans of the program are ours to reap too
         pid, status = os.waitpid(-1, 0)
         if pid == child:
             return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _rooted(parts: list[str], root: str) -> list[str]:
+    """Commands name paths under /tmp; unsandboxed, a run's folder is elsewhere."""
+    return parts if root == "/tmp" else [part.replace("/tmp/", root + "/") for part in parts]
+
+
+def _exec(command: list[str]) -> int:
+    """Replace this process with a compiler or a compiled program (in the child of _run_as_child)."""
+    try:
+        os.execvp(command[0], command)
+    except OSError as error:
+        print(f"cannot run {command[0]}: {error.strerror}", file=sys.stderr, flush=True)
+    return 127
+
+
+def _compile(program: dict, code: str, root: str) -> int:
+    """Write the source, run the compiler (its messages on stderr) and, when it succeeds, send
+    what it built to stdout as marshal({path: bytes}); the compiler's exit status."""
+    os.makedirs(f"{root}/src")
+    os.makedirs(f"{root}/build")
+    with open(f"{root}/src/{program['source']}", "w", encoding="utf-8") as handle:
+        handle.write(code)
+    command = _rooted(program["compile"], root)
+
+    def compiler() -> int:
+        os.dup2(2, 1)
+        return _exec(command)
+
+    status = _run_as_child(compiler)
+    if status == 0:
+        built = {}
+        for folder, _, names in os.walk(f"{root}/build"):
+            for name in names:
+                path = os.path.join(folder, name)
+                with open(path, "rb") as handle:
+                    built[os.path.relpath(path, f"{root}/build")] = handle.read()
+        write_all(1, marshal.dumps(built))
+    return status
+
+
+def _native(program: dict, root: str) -> list[str]:
+    """Unpack the build (fd 4; the source itself for an interpreted language) into the run's
+    folder; the command that runs it."""
+    data, offset = b"", 0
+    size = os.fstat(4).st_size
+    while offset < size:
+        chunk = os.pread(4, size - offset, offset)
+        if not chunk:
+            break
+        data, offset = data + chunk, offset + len(chunk)
+    os.close(4)
+    for name, content in marshal.loads(data).items():
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(content)
+        os.chmod(path, 0o755)
+    return _rooted(program["run"], root)
 
 
 def _print_traceback(error: BaseException) -> None:

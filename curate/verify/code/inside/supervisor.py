@@ -4,6 +4,7 @@ answers, starts a runner per run and decides every verdict."""
 from __future__ import annotations
 
 import builtins
+import marshal
 import os
 import select
 import signal
@@ -15,12 +16,13 @@ import traceback
 import types
 
 from . import pytest_compat
-from .compare import compare_output, same_value
+from .compare import compare_output, compare_tokens, same_value
 from .framing import frame, recv_frame, send_frame, write_all
 from .plan import planned_calls
 from .remote import HarnessError, Session, SolutionDied, SolutionTimeout, call_frame
 
 STDERR_TAIL = 2000
+CHECKER_TIME_S = 10.0
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
 
@@ -140,7 +142,13 @@ class Supervisor:
     # --- runners ------------------------------------------------------------------------------------------
 
     def start_runner(
-        self, task: dict, mode: str, stdio: list[int], resolve: dict | None = None, planned: list[bytes] = ()
+        self,
+        task: dict,
+        mode: str,
+        stdio: list[int],
+        resolve: dict | None = None,
+        planned: list[bytes] = (),
+        limits: dict | None = None,
     ) -> tuple[Runner, socket.socket, list[bytes]]:
         """Clone a runner with its setup, and the `planned` requests if they fit, queued on a fresh
         channel; (runner, our end of the channel, the requests queued). Queued before the clone, the
@@ -154,9 +162,10 @@ class Supervisor:
             "mode": mode,
             "code": task["code"],
             "prelude": task.get("prelude"),
-            "limits": task["limits"],
+            "limits": limits or task["limits"],
             "workdir": workdir,
             "resolve": resolve,
+            "program": task.get("program"),
         }
         for earlier in self._finishing:  # the zygote answers in order: collect earlier answers first
             earlier.started()
@@ -229,17 +238,71 @@ class Supervisor:
     # --- stdin/stdout programs: one runner per case, outputs compared here ---------------------------------
 
     def run_stdin(self, task: dict) -> dict:
-        results, status = [], "pass"
-        for number, case in enumerate(task["cases"]):
-            result = {"case": number, **self.run_stdin_case(task, case)}
-            results.append(result)
-            if result["status"] != "pass":
-                status = result["status"]
-                if task.get("stop_on_fail", True):
+        """Each case in a fresh runner. A program in another language is built first (once), and
+        the sample stops when its total time budget is spent."""
+        results, status, build, info = [], "pass", None, {}
+        if task.get("program"):
+            build, info = self.build(task)
+            if build is None:
+                return {"status": info.pop("status"), "cases": [], "message": info.pop("message"), **info}
+        budget, started = task["limits"].get("total_s"), time.monotonic()
+        try:
+            for number, case in enumerate(task["cases"]):
+                if budget is not None and time.monotonic() - started > budget:
+                    results.append({"case": number, "status": "timeout",
+                                    "reason": f"total time budget ({budget} s) of the sample exceeded"})  # fmt: skip
+                    status = "timeout"
                     break
-        return {"status": status, "cases": results, "message": ""}
+                result = {"case": number, **self.run_stdin_case(task, case, build)}
+                results.append(result)
+                if result["status"] != "pass":
+                    status = result["status"]
+                    if task.get("stop_on_fail", True):
+                        break
+        finally:
+            if build is not None:
+                os.close(build)
+        return {"status": status, "cases": results, "message": "", **info}
 
-    def run_stdin_case(self, task: dict, case: dict) -> dict:
+    def build(self, task: dict) -> tuple[int | None, dict]:
+        """(memfd holding the build as marshal({path: bytes}), info), or (None, the failed result).
+        An interpreted program's build is its source; a compiled one's is what its compiler wrote,
+        run in a runner of its own under the compile limits."""
+        program = task["program"]
+        if not program.get("compile"):
+            return _memfd(marshal.dumps({program["source"]: task["code"].encode()})), {}
+        limits = task["compile_limits"]
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        start = time.perf_counter()
+        try:
+            runner, channel, _ = self.start_runner(
+                task, "compile", [self.devnull, out_w, err_w], limits=limits
+            )
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        try:
+            output, messages, problem = self._collect(runner, out_r, err_r, start + limits["wall_s"], limits)
+        finally:
+            channel.close()
+            os.close(out_r)
+            os.close(err_r)
+        info = {"compile_seconds": round(time.perf_counter() - start, 6)}
+        text = messages.decode("utf-8", "replace").strip()
+        if problem == "timeout" or runner.cpu_s >= limits["cpu_s"]:
+            reason = f"compilation did not finish within {limits['wall_s']} s"
+        elif problem:
+            reason = f"compilation stopped: {problem}"
+        elif runner.exit_status != 0:
+            reason = (
+                f"compile error: {text}" if text else f"compile error ({_status_text(runner.exit_status)})"
+            )
+        else:
+            return _memfd(output), {"builds": 1, **info}
+        return None, {"status": "fail", "message": reason, **info}
+
+    def run_stdin_case(self, task: dict, case: dict, build: int | None = None) -> dict:
         limits = task["limits"]
         stdin = os.memfd_create("stdin")
         os.write(stdin, case["input"].encode())
@@ -248,7 +311,8 @@ class Supervisor:
         err_r, err_w = os.pipe()
         start = time.perf_counter()
         try:
-            runner, channel, _ = self.start_runner(task, "stdin", [stdin, out_w, err_w])
+            stdio = [stdin, out_w, err_w] if build is None else [stdin, out_w, err_w, build]
+            runner, channel, _ = self.start_runner(task, "stdin", stdio)
         finally:
             for fd in (stdin, out_w, err_w):
                 os.close(fd)
@@ -272,7 +336,7 @@ class Supervisor:
         elif os.WEXITSTATUS(runner.exit_status) != 0:
             result.update(status="fail", reason=_exit_reason(os.WEXITSTATUS(runner.exit_status)))
         else:
-            reason = compare_output(output.decode("utf-8", "replace"), case["output"], task.get("float_tol"))
+            reason = self.judge(task, case, output.decode("utf-8", "replace"))
             if reason:
                 result.update(status="fail", reason=f"wrong answer: {reason}")
         if result["status"] != "pass" and stderr_tail:
@@ -280,9 +344,10 @@ class Supervisor:
         return result
 
     def _collect(self, runner: Runner, out_r: int, err_r: int, deadline: float, limits: dict):
-        """Read stdout/stderr until the program ends; (stdout, stderr tail, problem or None).
+        """Read stdout/stderr until the program ends; (stdout, stderr excerpt, problem or None): the
+        excerpt is its head and its tail (a compiler's first error, a traceback's last line).
         A program past its deadline or its output limit is stopped at once."""
-        output, stderr_tail, stderr_total = bytearray(), bytearray(), 0
+        output, stderr_head, stderr_tail, stderr_total = bytearray(), b"", bytearray(), 0
         limit = int(limits["output_mb"] * (1 << 20))
         pidfd = os.pidfd_open(runner.pid)
         open_fds, exited_at, problem = {out_r, err_r}, None, None
@@ -314,6 +379,8 @@ class Supervisor:
                         if len(output) > limit:
                             problem = f"output limit ({limits['output_mb']} MB) exceeded"
                     else:
+                        if len(stderr_head) < STDERR_TAIL // 2:
+                            stderr_head += chunk[: STDERR_TAIL // 2 - len(stderr_head)]
                         stderr_total += len(chunk)
                         stderr_tail = (stderr_tail + chunk)[-STDERR_TAIL:]
                         if stderr_total > limit:
@@ -322,9 +389,45 @@ class Supervisor:
                 runner.stop()
             if runner.exit_status is None:
                 runner.reap()
-            return bytes(output), bytes(stderr_tail), problem
+            if stderr_total > STDERR_TAIL:
+                excerpt = stderr_head + b"\n[...]\n" + bytes(stderr_tail[-STDERR_TAIL // 2 :])
+            else:
+                excerpt = bytes(stderr_tail)
+            return bytes(output), excerpt, problem
         finally:
             os.close(pidfd)
+
+    def judge(self, task: dict, case: dict, output: str) -> str | None:
+        """None when the output is accepted, else why not: by the problem's checker when it has one,
+        else token by token or line by line (numbers within float_tol when given)."""
+        if task.get("checker"):
+            return self.run_checker(task["checker"], case, output)
+        if task.get("compare") == "tokens":
+            return compare_tokens(output, case["output"], task.get("float_tol"))
+        return compare_output(output, case["output"], task.get("float_tol"))
+
+    def run_checker(self, source: str, case: dict, output: str) -> str | None:
+        """A trusted Python checker, `check(input, expected, output)` -> bool or (bool, message), run
+        here, outside the solution's runner. What it raises is the output's fault (as a testlib
+        checker's presentation error); a checker that hangs is stopped after CHECKER_TIME_S."""
+        check = self._cached("checker", source, _checker_function)
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, CHECKER_TIME_S)
+        try:
+            verdict = check(case["input"], case["output"], output)
+        except _Deadline:
+            raise HarnessError(f"the checker took more than {CHECKER_TIME_S} s") from None
+        except Exception as error:  # noqa: BLE001 - the checker refused the output
+            return f"checker: {type(error).__name__}: {error}"[:500]
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        accepted, message = verdict if isinstance(verdict, tuple) else (verdict, "")
+        if accepted is True:
+            return None
+        if accepted is False:
+            return f"checker: {message}"[:500] if message else "checker: output rejected"
+        raise HarnessError(f"the checker returned {type(accepted).__name__}, not a bool")
 
     # --- functions: one serving runner per sample -----------------------------------------------------------
 
@@ -479,6 +582,27 @@ class Supervisor:
         case["seconds"] = round(time.perf_counter() - start, 6)
         status = next((r["status"] for r in results if r["status"] not in ("pass", "skipped")), "pass")
         return {"status": status, "cases": results, "message": ""}
+
+
+def _checker_function(source: str):
+    namespace: dict = {"__name__": "__checker__", "__builtins__": builtins}
+    exec(compile(source, "<checker>", "exec"), namespace)
+    check = namespace.get("check")
+    if not callable(check):
+        raise HarnessError("the checker defines no check(input, expected, output)")
+    return check
+
+
+def _memfd(data: bytes) -> int:
+    fd = os.memfd_create("build")
+    write_all(fd, data)
+    return fd
+
+
+def _status_text(status: int | None) -> str:
+    if status is not None and os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return _exit_reason(os.WEXITSTATUS(status or 0))
 
 
 def _exit_reason(code: int) -> str:
