@@ -30,10 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--until", metavar="STAGE", help="stop after this stage")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--force", action="store_true", help="write into a non-empty --out that is not a workspace"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from curate.errors import EmptyResult, user_error_from
     from curate.pipeline import curate, load_config
     from curate.stages.ingest import parse_map
 
@@ -43,7 +47,25 @@ def run(args: argparse.Namespace) -> int:
             config[key] = getattr(args, key)
     if args.map:
         config["map"] = parse_map(args.map)
-    results = curate(args.inputs, args.out, config, workers=args.workers, progress=not args.quiet, until=args.until)
+    try:
+        results = curate(
+            args.inputs,
+            args.out,
+            config,
+            workers=args.workers,
+            progress=not args.quiet,
+            until=args.until,
+            force=args.force,
+        )
+    except EmptyResult as empty:
+        print(summary_table(empty.results))
+        raise
+    except Exception as error:
+        # OS errors (disk full, permissions, a vanished input) are the user's to fix: one line.
+        user_error = user_error_from(error, where=args.out)
+        if user_error is None:
+            raise
+        raise user_error from None
     print(summary_table(results))
     print(f"\nworkspace: {args.out}   report: {args.out}/report/index.html")
     print(f'inspect:   distillery sql {args.out} "SELECT * FROM funnel"')
@@ -54,13 +76,17 @@ def summary_table(results: list[dict]) -> str:
     rows = [("stage", "rows in", "kept", "dropped", "top reasons", "seconds")]
     for info in results:
         reasons = sorted(info.get("by_reason", {}).items(), key=lambda kv: -kv[1])[:3]
+        flagged = ", ".join(f"{r} {n:,}" for r, n in sorted(info.get("flagged", {}).items()))
         rows.append(
             (
                 f"{info['index']:02d} {info['name']}",
                 f"{info['rows_in']:,}",
                 f"{info['rows_out']:,}",
                 f"{info['dropped']:,}",
-                ", ".join(f"{r} {n:,}" for r, n in reasons) or "-",
+                "; ".join(
+                    filter(None, [", ".join(f"{r} {n:,}" for r, n in reasons), flagged and f"kept flagged: {flagged}"])
+                )
+                or "-",
                 "reused" if info.get("reused") else f"{info['seconds']:.1f}",
             )
         )

@@ -22,12 +22,13 @@ from typing import Any
 
 import yaml
 
-from curate.errors import CurateError
+from curate.errors import CurateError, EmptyResult
 from curate.readers import resolve_inputs
 from curate.report import write_report
-from curate.stage import Stage, run_stages
+from curate.schema import STAGE_ALIASES
+from curate.stage import Stage, check_keys, run_stages
 from curate.stages import PIPELINE, Ingest
-from curate.workspace import Workspace
+from curate.workspace import Workspace, locked, refuse_foreign
 
 CONFIG_KEYS = {"format", "source", "map", "split", "workers", "stages"}
 
@@ -41,23 +42,25 @@ def load_config(path: str | Path | None) -> dict[str, Any]:
         raise CurateError(f"{path}: cannot read the config: {error}") from error
     if not isinstance(config, dict):
         raise CurateError(f"{path}: the config must be a mapping")
-    unknown = set(config) - CONFIG_KEYS
-    if unknown:
-        raise CurateError(
-            f"{path}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(CONFIG_KEYS))})"
-        )
+    check_keys(str(path), config, CONFIG_KEYS, "key")
     return config
+
+
+def _stage_name(name: str) -> str:
+    """The stage's name now, for a name a config may use (`split` is `domain`)."""
+    return STAGE_ALIASES.get(name, name)
 
 
 def build_stages(inputs: list[str], config: dict[str, Any], until: str | None = None) -> list[Stage]:
     """The configured stages in pipeline order, stopping after `until` when given."""
+    until = _stage_name(until) if until is not None else None
     if until is not None and until not in ("ingest", *PIPELINE):
         raise CurateError(f"--until {until!r}: no such stage (stages: ingest, {', '.join(PIPELINE)})")
-    options = dict(config.get("stages") or {})
-    unknown = set(options) - set(PIPELINE) - {"ingest"}
-    if unknown:
-        known = ", ".join(["ingest", *PIPELINE])
-        raise CurateError(f"unknown stage(s) in config: {', '.join(sorted(unknown))} (known: {known})")
+    given = dict(config.get("stages") or {})
+    check_keys("config stages", given, ["ingest", *PIPELINE, *STAGE_ALIASES], "stage")
+    options = {_stage_name(name): value for name, value in given.items()}
+    if len(options) < len(given):
+        raise CurateError("config stages: a stage is given under its name and its former name; keep one")
     ingest_options = {
         "format": config.get("format"),
         "source": config.get("source"),
@@ -81,15 +84,27 @@ def curate(
     workers: int | None = None,
     progress: bool = True,
     until: str | None = None,
+    force: bool = False,
 ) -> list[dict]:
     """Run (or resume) the pipeline into workspace `out`; returns each stage's manifest entry.
-    With `until`, stop after that stage (later stages of an earlier run are dropped)."""
+    With `until`, stop after that stage (later stages of an earlier run are dropped).
+
+    `out` must be new, empty or a workspace (else CurateError, unless `force`); the run holds the
+    workspace's lock (a second run is refused with WorkspaceBusy). A stage that keeps no row ends
+    the run with EmptyResult (after writing the report) rather than producing empty shards."""
     config = config or {}
     if config.get("format") == "auto":
         config = {**config, "format": None}
+    refuse_foreign(out, force)
     stages = build_stages(inputs, config, until)
-    ws = Workspace.open(out, create=True)
-    ws.update_manifest(config=config, inputs=[str(i) for i in inputs])
-    results = run_stages(ws, stages, workers=workers or int(config.get("workers", 1)), progress=progress)
-    write_report(ws.root)
+    with locked(out, "curate"):
+        ws = Workspace.open(out, create=True)
+        ws.update_manifest(config=config, inputs=[str(i) for i in inputs])
+        workers = workers or int(config.get("workers", 1))
+        try:
+            results = run_stages(ws, stages, workers=workers, progress=progress, stop_when_empty=True)
+        except EmptyResult:
+            write_report(ws.root)  # the report shows where every row went
+            raise
+        write_report(ws.root)
     return results

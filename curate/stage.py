@@ -375,8 +375,8 @@ def run_stage(
     """Run one stage into a temporary folder and commit it. Returns its manifest entry (with the
     fingerprint's `basis`, so that a later rerun can say what changed)."""
     started = time.time()
-    previous = ws.last()
-    tmp = ws.begin(index, stage.name)
+    tmp = ws.begin(index, stage.name)  # drops this stage and later ones of an earlier run first,
+    previous = ws.last()  # so that the input is the stage before, never a stale later one
     ctx = StageContext(ws, index, tmp, previous, workers, progress)
     stage.prepare(ctx)
     kept_writer, rejected_writer = _PartWriter(tmp), _PartWriter(tmp, single_file="rejected.parquet")
@@ -437,7 +437,8 @@ def run_stages(
         else:
             if (folder.path / STAGE_INFO).exists():
                 why = "; ".join(redo_reasons(folder.info(), basis))
-                print(f"redo {index:02d} {stage.name}: {why}", file=sys.stderr)
+                later = " (and so the stages after it)" if index < len(stages) - 1 else ""
+                print(f"redo {index:02d} {stage.name}{later}: {why}", file=sys.stderr)
             info = run_stage(ws, index, stage, fingerprint, workers, progress, basis)
         results.append(info)
         for line in loss_warnings(ws, folder, stage.options):

@@ -174,7 +174,7 @@ def refuse_foreign(out: str | Path, force: bool = False, what: str = "workspace"
         return
     if not root.is_dir():
         raise CurateError(f"{out}: exists and is not a folder; choose another --out")
-    entries = sorted(p.name for p in root.iterdir())
+    entries = sorted(p.name for p in root.iterdir() if p.name != LOCK)  # a workspace being made
     if entries:
         shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
         raise CurateError(
@@ -217,8 +217,10 @@ def locked(root: str | Path, command: str = "curate") -> Iterator[None]:
                 "running": True,
             },
         )
-        yield
-        _write_lock(fd, {**_read_lock(fd), "running": False})
+        try:
+            yield
+        finally:  # ended, well or with an error: only a killed run leaves `running` behind
+            _write_lock(fd, {**_read_lock(fd), "running": False})
     finally:
         os.close(fd)  # closing the descriptor releases the flock
 
