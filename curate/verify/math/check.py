@@ -74,7 +74,8 @@ def check_raw(
             return "invalid_reference", None, f"reference cannot be parsed: {error}"
     if response is None or not response.strip():
         return "no_answer", None, "no response"
-    found = extract_answer(response, choices=letter is not None, mode=answers)
+    words = letter is None and isinstance(gold, Text)
+    found = extract_answer(response, choices=letter is not None, mode=answers, words=words)
     if found is None:
         return "no_answer", None, "no final answer found in the response"
     if on_extracted is not None:

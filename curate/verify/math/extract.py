@@ -165,7 +165,10 @@ def _take_span(text: str) -> str | None:
         if text.startswith(opening):
             stop = _find_unescaped(text, closing, len(opening))
             if stop > len(opening):
-                return text[len(opening) : stop].strip()
+                span = text[len(opening) : stop].strip()
+                if opening != "**" and _MORE_SPANS.match(text, stop + len(closing)):
+                    return _leading_answers(text) or span  # "$x = 1$ or $x = 3$"
+                return span
     line = text.split("\n", 1)[0]
     end = _SENTENCE_END.search(line)
     if end:
@@ -256,16 +259,22 @@ def _answer_in(text: str, tag: str | None = None) -> Extraction | None:
     return None
 
 
-def short_answer(text: str) -> Extraction | None:
-    """Step 4: a short response that is an answer, or the answer its last sentence states."""
+def short_answer(text: str, words: bool = False) -> Extraction | None:
+    """Step 4: a short response that is an answer, or the answer its last sentence states.
+
+    With `words=True` (the reference is text) a short response without a number or math span is
+    taken whole ("no solution").
+    """
     text = text.strip()
     if not text or len(text) > SHORT_RESPONSE:
         return None
     stated = stated_answer(text)
+    whole = _strip_period(text)
     if reads_as_answer(text):
-        whole = _strip_period(text)
         return Extraction(whole, "whole response", fallback=stated if stated != whole else None)
-    return Extraction(stated, "final sentence") if stated else None
+    if stated:
+        return Extraction(stated, "final sentence")
+    return Extraction(whole, "whole response") if words else None
 
 
 # --- answers written in words ---------------------------------------------------------------------
@@ -290,6 +299,7 @@ _NUMBER = re.compile(
 )
 _JOIN = re.compile(r"^(?:\s|,|;|\band\b|\bor\b|\\quad|\\text\{\s*(?:and|or)\s*\})*$", re.IGNORECASE)
 _LONE_NAME = re.compile(r"^\s*(?:[A-Za-z](?:_\{?\w+\}?)?'*|[A-Za-z]\([A-Za-z]\)|\\[A-Za-z]+)\s*$")
+_MORE_SPANS = re.compile(r"\s*(?:,|;|and\b|or\b|\\quad)\s*(?:\$|\\\()", re.IGNORECASE)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[^\d\s])|\n+")
 
 
@@ -301,7 +311,8 @@ def reads_as_answer(text: str) -> bool:
     """Whether text is an answer as written, not a sentence about one.
 
     An answer is one math span (`$...$`, `\\(...\\)`, `\\[...\\]`), or text without math spans
-    holding at most one word outside _ANSWER_WORDS (`28 pct`, `east`, `x = 5`, `7 apples`).
+    whose words are all _ANSWER_WORDS (`28 pct`, `x = 5`), except one word that is the whole
+    answer (`east`) or follows the value (`7 apples`).
     """
     text = _strip_period(text)
     if not text:
@@ -309,10 +320,13 @@ def reads_as_answer(text: str) -> bool:
     spans = list(_MATH_SPAN.finditer(text))
     if spans:
         return len(spans) == 1 and spans[0].start() == 0 and spans[0].end() == len(text)
-    plain = _SUBSCRIPT.sub(" ", _LATEX_COMMAND.sub(" ", text))
+    plain = re.sub(r"[{}]", " ", _SUBSCRIPT.sub(" ", _LATEX_COMMAND.sub(" ", text)))
     # capitals are point and segment names (AE, ABC), not words
     words = [w for w in _WORD.findall(plain) if w.lower() not in _ANSWER_WORDS and not w.isupper()]
-    return len(words) <= 1
+    if not words:
+        return True
+    # one word: a text answer ("east") or a unit after the value ("7 apples"), not "Therefore x = 5"
+    return len(words) == 1 and bool(re.search(rf"(?:^|[\d}}]\s*){words[0]}\W*$", plain.strip()))
 
 
 def _candidates(text: str) -> list[tuple[int, int, str]]:
@@ -338,6 +352,19 @@ def _numbers(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
         for m in _NUMBER.finditer(text, start, end)
         if any(ch.isdigit() for ch in m.group(0))
     ]
+
+
+def _leading_answers(text: str) -> str | None:
+    """The first math span or number of text and those joined after it by commas or "and"/"or"."""
+    found = _candidates(text)
+    if not found:
+        return None
+    answers = [found[0]]
+    for following in found[1:]:
+        if not _JOIN.match(text[answers[-1][1] : following[0]]):
+            break
+        answers.append(following)
+    return ", ".join(answer for _, _, answer in answers)
 
 
 def stated_answer(text: str) -> str | None:
@@ -382,10 +409,13 @@ def _last_line_choice(text: str) -> str | None:
     return (found.group(1) or found.group(2)) if found else None
 
 
-def extract_answer(response: str, choices: bool = False, mode: str = "auto") -> Extraction | None:
+def extract_answer(
+    response: str, choices: bool = False, mode: str = "auto", words: bool = False
+) -> Extraction | None:
     """The final answer of a response, or None when it gives none (order: module docstring).
 
-    With `choices=True` (the reference is an option letter) the result's text is the letter.
+    With `choices=True` (the reference is an option letter) the result's text is the letter;
+    `words=True` (the reference is text) lets a short response of words be the answer.
     """
     if mode not in MODES:
         raise ValueError(f"unknown answer mode {mode!r}; expected one of {MODES}")
@@ -400,7 +430,7 @@ def extract_answer(response: str, choices: bool = False, mode: str = "auto") -> 
     for region, in_reasoning, guess in attempts:
         if not region.strip():
             continue
-        found = short_answer(region) if guess else _answer_in(region, None if in_reasoning else tag)
+        found = short_answer(region, words) if guess else _answer_in(region, None if in_reasoning else tag)
         if choices:
             letter = choice_letter(found.text) if found else None
             if letter is None and not guess:

@@ -114,7 +114,7 @@ _PERCENT = "\\%"
 # Plain numbers, read without latex2sympy: most answers are one of these.
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _BASE_NUMBER = re.compile(r"^([+-]?\d+)_\{?(\d+)\}?$")
-_DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)$")
+_DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d{1,3})?$")  # also 6.02e23
 _SLASH_FRACTION = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
 _LATEX_FRACTION = re.compile(r"^([+-]?)\s*\\frac\s*(?:\{\s*([+-]?\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))$")
 _MIXED_NUMBER = re.compile(r"^([+-]?)(\d+)\s*\\frac\s*(?:\{\s*(\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))$")
