@@ -23,10 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sql  # noqa: E402
+from curate.classify import HashedNgramClassifier  # noqa: E402
 from curate.readers import resolve_inputs  # noqa: E402
 from curate.stage import run_stages  # noqa: E402
 from curate.stages import Ingest  # noqa: E402
-from curate.stages.domain import Domain, HashedNgramClassifier  # noqa: E402
+from curate.stages.domain import Domain  # noqa: E402
 from curate.workspace import Workspace  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

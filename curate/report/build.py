@@ -28,7 +28,9 @@ STATUS_COLORS = {
     "invalid_reference": "#b07aa1",
     "timeout": "#edc948",
     "error": "#9c755f",
+    "prompt": "#d4d4d4",
 }
+UNCHECKED = ("no_reference", "prompt")  # verdicts that say nothing about the trace's correctness
 DOMAIN_COLORS = {"math": PALETTE[0], "code": PALETTE[1], "science": PALETTE[2], "other": PALETTE[9]}
 SNIPPET = 140
 
@@ -140,7 +142,7 @@ def _summary(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any]) -> str:
 
 
 def _funnel(con: duckdb.DuckDBPyConnection) -> str:
-    stages = _rows(con, "SELECT stage, rows_in, rows_out, dropped, by_reason FROM funnel")
+    stages = _rows(con, "SELECT stage, rows_in, rows_out, dropped, by_reason, flagged FROM funnel")
     if not stages:
         return _section("Funnel", "funnel", _empty("no stage has been committed yet"))
     chart = stacked_bars(
@@ -152,15 +154,18 @@ def _funnel(con: duckdb.DuckDBPyConnection) -> str:
     for s in stages:
         reasons = sorted((s["by_reason"] or {}).items(), key=lambda kv: (-kv[1], kv[0]))
         reason_text = ", ".join(f"{escape(r)} {number(n)}" for r, n in reasons) or "-"
+        flags = sorted((s["flagged"] or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        flag_text = ", ".join(f"{escape(r)} {number(n)}" for r, n in flags) or "-"
         stage = escape(s["stage"])
         rows.append(
             f'<tr data-stage="{stage}"><td>{stage}</td>'
             + "".join(f'<td data-field="{f}">{number(s[f])}</td>' for f in ("rows_in", "rows_out", "dropped"))
-            + f'<td data-field="by_reason">{reason_text}</td></tr>'
+            + f'<td data-field="by_reason">{reason_text}</td><td data-field="flagged">{flag_text}</td></tr>'
         )
     table = (
         '<table id="funnel"><thead><tr><th>stage</th><th>rows in</th><th>rows out</th><th>dropped</th>'
-        f"<th>drops by reason</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        "<th>drops by reason</th><th>kept with a flag</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
     drops = [
         (f"{s['stage']}: {reason}", n)
@@ -172,7 +177,11 @@ def _funnel(con: duckdb.DuckDBPyConnection) -> str:
     )
     body = chart + table + ("<h3>Drops by reason</h3>" + drop_chart if drop_chart else "")
     return _section(
-        "Funnel", "funnel", body, "Every ingested row is either kept or dropped once, with a reason."
+        "Funnel",
+        "funnel",
+        body,
+        "Every ingested row is either kept or dropped once, with a reason. Kept rows a stage flagged "
+        "(verify: no_reference, a trace with nothing to check it against) are counted apart.",
     )
 
 
@@ -292,17 +301,17 @@ def _verification(con: duckdb.DuckDBPyConnection) -> str:
         {s: STATUS_COLORS.get(s, "#999") for s in statuses},
         "verification status by source",
     )
+    table_rows = []
+    for source, c in per_source.items():
+        checked = sum(n for s, n in c.items() if s not in UNCHECKED)
+        rate = f"{100 * c.get('pass', 0) / checked:.1f}%" if checked else "-"
+        table_rows.append(
+            [source, number(checked), number(c.get("pass", 0)), rate]
+            + [number(c.get(s, 0)) for s in UNCHECKED]
+        )
     table = _table(
-        ["source", "verified", "pass", "pass rate"],
-        [
-            [
-                source,
-                number(sum(c.values())),
-                number(c.get("pass", 0)),
-                f"{100 * c.get('pass', 0) / sum(c.values()):.1f}%",
-            ]
-            for source, c in per_source.items()
-        ],
+        ["source", "checked", "pass", "pass rate", "kept unverified (no_reference)", "prompts (no response)"],
+        table_rows,
         "verify",
     )
     return _section("Verification pass rate by source", "verify", chart + table)

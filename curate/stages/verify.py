@@ -4,8 +4,8 @@ A row with `tests` is code, else a row with `reference` is math, else it is `no_
 with no response is a `prompt` (a prompt for generation, not a failed answer), always rejected: it
 has nothing to train on. Statuses are DESIGN section 4's. Rows whose status is in `keep` (default:
 pass) survive, and so do `no_reference` rows (a trace that cannot be checked is not a wrong one),
-flagged by their `verify_status` and counted apart (`kept_unverified` in the manifest, the
-`flagged` column of the funnel) unless `require_reference: true` drops them. The others are
+flagged by their `verify_status` and counted apart (`flagged` in the manifest and the funnel,
+decision `flag` in the ledger) unless `require_reference: true` drops them. The others are
 rejected with the status as reason and the verifier's detail. Each verdict is also a row of the
 `verify` side table, whatever became of the trace. The seconds each verdict took go to
 `verify_timings.csv` beside it, not into the Parquet data (the SQL view `verify` joins them back).
@@ -128,9 +128,11 @@ class Verify(Stage):
         kinds = [
             "code" if r["tests"] is not None else "math" if r["reference"] is not None else None for r in rows
         ]
-        verdicts: list[Verdict | None] = [None] * len(rows)
-        math_rows = [i for i, k in enumerate(kinds) if k == "math" and rows[i]["response"] is not None]
-        code_rows = [i for i, k in enumerate(kinds) if k == "code" and rows[i]["response"] is not None]
+        # a prompt (no response, or only whitespace) is a prompt whatever it has to check against
+        prompt = [not (r["response"] or "").strip() for r in rows]
+        verdicts: list[Verdict | None] = [NO_RESPONSE if p else None for p in prompt]
+        math_rows = [i for i, k in enumerate(kinds) if k == "math" and not prompt[i]]
+        code_rows = [i for i, k in enumerate(kinds) if k == "code" and not prompt[i]]
         if math_rows:
             pairs = [(rows[i]["response"], rows[i]["reference"]) for i in math_rows]
             for i, verdict in zip(math_rows, self._math_verifier().map(pairs), strict=True):
@@ -139,11 +141,7 @@ class Verify(Stage):
             items = [{"response": rows[i]["response"], "tests": rows[i]["tests"]} for i in code_rows]
             for i, verdict in zip(code_rows, self._code_verifier().map(items), strict=True):
                 verdicts[i] = verdict
-        filled = [
-            v if v is not None else NO_REFERENCE if kinds[i] is None else NO_RESPONSE
-            for i, v in enumerate(verdicts)
-        ]
-        return kinds, filled
+        return kinds, [v if v is not None else NO_REFERENCE for v in verdicts]
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         kinds, verdicts = self.verdicts(batch)
@@ -183,7 +181,7 @@ class Verify(Stage):
         )
 
     def finish(self, ctx: StageContext) -> None:
-        ctx.stats["kept_unverified"] = self._unverified
+        ctx.stats["flagged"] = {"no_reference": self._unverified} if self._unverified else {}
         if self._side_writer is not None:
             self._side_writer.close()
         self._timings.close()

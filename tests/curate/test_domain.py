@@ -6,10 +6,11 @@ import polars as pl
 import pytest
 
 import sql
+from curate.classify import HashedNgramClassifier
 from curate.errors import CurateError
 from curate.pipeline import build_stages, curate
 from curate.schema import TRACE_SCHEMA, problem_id
-from curate.stages.domain import Domain, HashedNgramClassifier
+from curate.stages.domain import Domain
 from curate.stages.normalize import Normalize
 from tests.conftest import shared_file, write_jsonl
 from tests.curate.test_quality import run_pipeline

@@ -149,6 +149,10 @@ def test_rendered_report_shows_the_funnel_view_numbers(report_ws, tmp_path):
             assert number(cells.cells[(domain, split)]) == n
 
 
+def number_text(n: int) -> str:
+    return f"{n:,}"
+
+
 def test_report_sections_have_the_real_data(report_ws):
     html = (report_ws / "report" / "index.html").read_text()
     con = sql.connect(report_ws)
@@ -157,6 +161,15 @@ def test_report_sections_have_the_real_data(report_ws):
            JOIN traces t USING (row_id) WHERE t.source = 'qwen_math_cot_100'"""
     ).fetchone()[0]
     assert 80 < pass_rate < 100 and f"{pass_rate:.1f}%" in html
+    # Codeforces rows are prompts: counted apart, never as failed answers
+    prompts = con.execute(
+        """SELECT count(*) FROM verify v JOIN traces t USING (row_id)
+           WHERE t.source = 'codeforces' AND v.status = 'prompt'"""
+    ).fetchone()[0]
+    assert prompts > 300
+    table = re.search(r'<table id="verify">(.*?)</table>', html, re.S).group(1)
+    row = re.search(r"<tr><td>codeforces</td>(.*?)</tr>", table, re.S).group(1)
+    assert re.findall(r"<td>([^<]*)</td>", row) == ["0", "0", "-", "0", number_text(prompts)]
     biggest = con.execute(
         "SELECT count(*) AS n FROM clusters GROUP BY stage, cluster_id ORDER BY n DESC LIMIT 1"
     ).fetchone()[0]

@@ -63,6 +63,7 @@ def test_math_and_code_rows_are_verified_and_failures_rejected(tmp_path):
         },
         {"prompt": "Tell me a story.", "response": "Once upon a time.", "id": "no-reference"},
         {"prompt": "Compute 7 * 6.", "reference": "42", "id": "prompt-only"},
+        {"prompt": "Prove there are infinitely many primes.", "id": "bare-prompt"},
     ]
     data = write_jsonl(tmp_path / "mixed.jsonl", rows)
     curate([str(data)], tmp_path / "ws", ONLY_VERIFY, workers=2, progress=False)
@@ -81,6 +82,7 @@ def test_math_and_code_rows_are_verified_and_failures_rejected(tmp_path):
         "code-exit": "fail",
         "no-reference": "no_reference",
         "prompt-only": "prompt",  # a prompt for generation, not a failed answer
+        "bare-prompt": "prompt",  # with nothing to check it against, still a prompt
     }
     kinds = dict(
         con.execute(
@@ -106,7 +108,7 @@ def test_math_and_code_rows_are_verified_and_failures_rejected(tmp_path):
     funnel = dict(con.execute("select stage, flagged from funnel").fetchall())
     assert funnel["verify"] == {"no_reference": 1}
     stage = next(s for s in Workspace.open(tmp_path / "ws").manifest()["stages"] if s["name"] == "verify")
-    assert stage["kept_unverified"] == 1
+    assert stage["flagged"] == {"no_reference": 1}
     assert (
         con.execute(
             "select extracted from verify v join traces t using (row_id) where json_extract_string(t.meta, '$.id') = 'math-pass'"
