@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 ADD_ASSERT = {
     "kind": "assert",
@@ -38,3 +40,24 @@ def assert_pool_alive(pool) -> None:
     assert verdict.status == "pass", verdict.detail
     verdict = pool.check(ADD_STDIN, code=ADD_PROGRAM)
     assert verdict.status == "pass", verdict.detail
+
+
+def survivors(token: str) -> list[int]:
+    """Host processes whose name is `token` (what a run names the processes it wants to keep)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as handle:
+                    if handle.read().strip() == token:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def assert_none_survive(token: str) -> None:
+    deadline = time.monotonic() + 3
+    while survivors(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert survivors(token) == []

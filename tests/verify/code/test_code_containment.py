@@ -18,7 +18,7 @@ import pytest
 
 from curate.verify.code import CodeVerifier
 from curate.verify.code.sandbox import SANDBOX_ENV, candidates
-from tests.verify.code.helpers import ADD_CODE, assert_pool_alive, cases
+from tests.verify.code.helpers import ADD_CODE, assert_none_survive, assert_pool_alive, cases
 
 MODES = candidates("auto")
 
@@ -29,27 +29,6 @@ def spec_returning(expected: object) -> dict:
 
 def program(source: str) -> str:
     return textwrap.dedent(source).lstrip("\n")
-
-
-def survivors(token: str) -> list[int]:
-    """Host processes whose name is `token` (what a run names the processes it wants to keep)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as handle:
-                    if handle.read().strip() == token:
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
-def assert_none_survive(token: str) -> None:
-    deadline = time.monotonic() + 3
-    while survivors(token) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert survivors(token) == []
 
 
 def named(token: str) -> str:
