@@ -236,3 +236,20 @@ def test_references_written_with_slips():
             ("Result \\[\n 16 \n\\]", "16", True),  # display math spans lines
         ]
     )
+
+
+def test_more_sentences_and_words():
+    assert_cases(
+        [
+            ("Therefore, y = 9.", "9", True),  # a leading word makes a sentence, not a text answer
+            ("It's 9.", "9", True),
+            ("9 is what we get.", "9", True),
+            ("The answer is $y = \\frac{1}{3}$ or $y=2$.", "\\frac13, 2", True),
+            ("The answer is $y = \\frac{1}{3}$ or $y=2$.", "\\frac13", False),
+            ("y ∈ [2, 5]", "[2,5]", True),
+            ("y²-4", "y^2-4", True),
+            ("The answer is ±17.", "17", False),
+            ("all real numbers", "\\text{all real numbers}", True),
+            ("I gave up.", "\\text{all real numbers}", False),
+        ]
+    )
