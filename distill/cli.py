@@ -8,6 +8,7 @@ happen inside the command function, so `distillery sql` starts in milliseconds.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -24,6 +25,15 @@ MOUNTS = [
     "distill.recipe.cli",
     "distill.demo.run",
 ]
+
+# OS errors that a user fixes on the machine, and what to do about each.
+MACHINE_ERRORS = {
+    errno.ENOSPC: "free some space",
+    errno.EDQUOT: "free some of your disk quota",
+    errno.EACCES: "check the permissions of that path",
+    errno.EPERM: "check the permissions of that path",
+    errno.EROFS: "write to a folder on a writable filesystem",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        # The machine, not the code: a full disk, a permission, a read-only filesystem.
+        if error.errno not in MACHINE_ERRORS:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(
+            f"distillery {args.command}: error: {where}{error.strerror}; {MACHINE_ERRORS[error.errno]}, "
+            "then rerun",
+            file=sys.stderr,
+        )
+        return 1
     except Exception as error:
         # Packages must not import each other, so "a problem the user can fix" is a convention,
         # not a shared base class: such exceptions set `user_error = True` and print without a traceback.

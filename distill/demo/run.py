@@ -1,6 +1,6 @@
 """`distillery demo [--out DIR]`: the whole Branch-Merge loop on the built-in corpus, on a laptop CPU.
 
-The demo is the recipe distill/demo/demo.yaml: write the synthetic teacher corpus (corpus.py), curate
+The demo is the recipe distill/demo/demo.yaml: write the synthetic teacher corpus (corpus/), curate
 it, build a tiny base model trained briefly on a share of every domain's shards, SFT one student per
 domain from it (replaying the base's share of the other domains), merge the students, and evaluate
 every model on the held-out problems of each domain. On top of the recipe's table it scores curation
@@ -45,8 +45,14 @@ def claim(table: dict[str, dict[str, float]], domains: list[str]) -> dict[str, d
         if None in (base, student, merged):
             continue
         gain, merged_gain = student - base, merged - base
-        report[domain] = {"base": base, "student": student, "merged": merged, "student_gain": gain,
-                          "merged_gain": merged_gain, "kept": merged_gain / gain if gain > 0 else None}
+        report[domain] = {
+            "base": base,
+            "student": student,
+            "merged": merged,
+            "student_gain": gain,
+            "merged_gain": merged_gain,
+            "kept": merged_gain / gain if gain > 0 else None,
+        }
     return report
 
 
@@ -59,8 +65,11 @@ def verdict(report: dict[str, dict[str, float | None]]) -> str:
     kept = [d for d in gains if report[d]["kept"] > 0.5]
     shares = ", ".join(f"{d} {100 * report[d]['kept']:.0f}%" for d in gains)
     first = f"{len(gains)}/{len(report)} students gain on their own domain"
-    second = f"the merge keeps more than half of {len(kept)} of those {len(gains)} gains ({shares})" if gains else (
-        "no gain for the merge to keep")
+    second = (
+        f"the merge keeps more than half of {len(kept)} of those {len(gains)} gains ({shares})"
+        if gains
+        else ("no gain for the merge to keep")
+    )
     holds = len(gains) == len(report) and len(kept) == len(gains)
     return f"claim {'holds' if holds else 'does not hold'}: {first}; {second}"
 
@@ -68,34 +77,65 @@ def verdict(report: dict[str, dict[str, float | None]]) -> str:
 def curation_table(curation: dict[str, dict[str, Any]]) -> str:
     from distill.generate.runner import format_table
 
-    rows = [(defect, s["planted"], s["caught"], s["precision"], s["recall"],
-             ", ".join(f"{stage} {n}" for stage, n in s["by_stage"].items())) for defect, s in curation.items()]
+    rows = [
+        (
+            defect,
+            s["planted"],
+            s["caught"],
+            s["precision"],
+            s["recall"],
+            ", ".join(f"{stage} {n}" for stage, n in s["by_stage"].items()),
+        )
+        for defect, s in curation.items()
+    ]
     return format_table(("planted defect", "planted", "caught", "precision", "recall", "ended at"), rows)
 
 
 def claim_table(report: dict[str, dict[str, float | None]]) -> str:
     from distill.generate.runner import format_table
 
-    rows = [(domain, c["base"], c["student"], c["merged"], c["student_gain"], c["merged_gain"],
-             "-" if c["kept"] is None else f"{100 * c['kept']:.0f}%") for domain, c in report.items()]
-    return format_table(("domain", "base", "own student", "merged", "student gain", "merged gain", "kept"), rows)
+    rows = [
+        (
+            domain,
+            c["base"],
+            c["student"],
+            c["merged"],
+            c["student_gain"],
+            c["merged_gain"],
+            "-" if c["kept"] is None else f"{100 * c['kept']:.0f}%",
+        )
+        for domain, c in report.items()
+    ]
+    return format_table(
+        ("domain", "base", "own student", "merged", "student gain", "merged gain", "kept"), rows
+    )
 
 
-def run_demo(out: str | Path, recipe: str | Path | None = None, overrides: dict[str, Any] | None = None,
-             start: str | None = None, progress: bool = True, log=print) -> dict[str, Any]:
+def run_demo(
+    out: str | Path,
+    recipe: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    start: str | None = None,
+    progress: bool = True,
+    log=print,
+) -> dict[str, Any]:
     """Run the demo recipe (or another recipe with a `corpus` step) into `out`, score curation and the
     claim, and rewrite OUT/results.json."""
-    import yaml
-
     from distill.demo.corpus import dropped_from_workspace, read_truth, score_curation
+    from distill.errors import read_yaml
     from distill.recipe import RecipeError, run_recipe
 
     if recipe is None:
         recipe = demo_recipe(overrides)
     else:
-        recipe = deep_update(yaml.safe_load(Path(recipe).read_text()), overrides or {})
+        values = read_yaml(recipe, "recipe", RecipeError)
+        if not isinstance(values, dict):
+            raise RecipeError(f"{recipe}: a recipe is a mapping of steps")
+        recipe = deep_update(values, overrides or {})
     if "corpus" not in recipe:
-        raise RecipeError("a demo recipe needs a `corpus` step: curation is scored against the corpus's truth")
+        raise RecipeError(
+            "a demo recipe needs a `corpus` step: curation is scored against the corpus's truth"
+        )
     results = run_recipe(recipe, out, start, progress=progress, log=log)
     root = Path(results["out"])
     truth = read_truth(root / "corpus" / "truth.jsonl")
@@ -114,10 +154,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "held-out problems. Tables are printed and written to OUT/results.json.",
     )
     parser.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    parser.add_argument("--recipe", help=f"a variant of the demo recipe (default: {DEMO_RECIPE.name}; it must "
-                        "keep the `corpus` step)")
-    parser.add_argument("--from", dest="start", help="redo this step and every later one (corpus, curate, base, "
-                        "students, joint, merge, eval)")
+    parser.add_argument(
+        "--recipe",
+        help=f"a variant of the demo recipe (default: {DEMO_RECIPE.name}; it must keep the `corpus` step)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        help="redo this step and every later one (corpus, curate, base, students, joint, merge, eval)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars (the per-step lines stay)")
     parser.set_defaults(func=run)
 
@@ -136,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
     print("\nbranch-merge: gains over the base on each student's own domain:")
     print(claim_table(results["claim"]))
     print(verdict(results["claim"]))
-    print(f"\n{Path(results['out']) / 'results.json'}: {results['seconds']:.0f}s wall, "
-          f"{results['cpu_seconds']:.0f}s CPU")
+    print(
+        f"\n{Path(results['out']) / 'results.json'}: {results['seconds']:.0f}s wall, "
+        f"{results['cpu_seconds']:.0f}s CPU"
+    )
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import astuple
 
+from distill.errors import first_line, model_folder
 from distill.generate.base import Backend, Completion, Emit, GenerationError, Request
 
 
@@ -20,12 +21,14 @@ class HFBackend(Backend):
     def __init__(self, model: str, batch_size: int = 16, device: str | None = None, dtype: str = "auto"):
         super().__init__(model)
         import torch
+        from safetensors import SafetensorError
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if batch_size < 1:
             raise GenerationError("batch size must be >= 1")
         self.batch_size = batch_size
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model_folder(model)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             torch_dtype = {
@@ -37,8 +40,10 @@ class HFBackend(Backend):
             self.lm = (
                 AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype[dtype]).to(self.device).eval()
             )
-        except (OSError, ValueError, KeyError) as error:
-            raise GenerationError(f"cannot load model {model!r} with transformers: {error}") from error
+        except (OSError, ValueError, KeyError, SafetensorError) as error:
+            raise GenerationError(
+                f"{model}: cannot load the model with transformers ({first_line(error)})"
+            ) from error
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token

@@ -1,10 +1,12 @@
 """The step engine: resumable steps, their markers, and running them (side by side where allowed).
 
-Every step writes its output into its own folder and then a marker (`.step.json`) holding the
-fingerprint of what it was made from: its own settings and the fingerprints of the steps it reads.
-A rerun skips a step whose marker matches; a step that was killed midway is started again in the
-same folder (SFT resumes from its own checkpoints); a step whose settings changed is redone, and so
-is everything downstream of it, because their fingerprints chain.
+Every step writes its output into its own folder; then the engine writes a marker,
+OUT/.steps/<step>.json, holding the fingerprint of what the step was made from: its own settings
+and the fingerprints of the steps it reads. A rerun skips a step whose marker matches; a step that
+was killed midway is started again in the same folder (SFT resumes from its own checkpoints); a
+step whose settings changed is redone, and so is everything downstream of it, because their
+fingerprints chain. The markers stay out of the step folders, which hold only what the step's tool
+wrote (a curate workspace, a model), so those tools see their own folders as they left them.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MARKER = ".step.json"
-PENDING = ".pending.json"
+MARKERS = ".steps"  # under the run's output folder
 
 
 def fingerprint(name: str, settings: Any, after: list[Step], out: Path) -> str:
@@ -47,37 +48,49 @@ class Step:
     out: Path
     fingerprint: str
     run: Callable[[], dict[str, Any]]
+    markers: Path  # the run's marker folder
     summary: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None  # how long the step took when it ran (kept in its marker)
 
+    @property
+    def marker(self) -> Path:
+        """Written when the step has finished."""
+        return self.markers / f"{self.name.replace('/', '__')}.json"
+
+    @property
+    def pending(self) -> Path:
+        """Written when the step starts, removed when it has finished."""
+        return self.marker.with_suffix(".pending")
+
     def done(self) -> bool:
-        marker = self.out / MARKER
-        if not marker.is_file():
+        if not self.marker.is_file() or not self.out.exists():
             return False
-        saved = json.loads(marker.read_text())
+        saved = json.loads(self.marker.read_text())
         if saved.get("fingerprint") != self.fingerprint:
             return False
         self.summary, self.seconds = saved.get("summary", {}), saved.get("seconds")
         return True
 
     def execute(self) -> None:
-        pending = self.out / PENDING
+        self.markers.mkdir(parents=True, exist_ok=True)
+        self.marker.unlink(missing_ok=True)
         if self.out.exists():
             # A killed attempt with the same inputs is continued (SFT resumes from its checkpoints);
             # anything else in the folder came from other settings and is cleared first.
+            pending = self.pending
             same = (
                 pending.is_file() and json.loads(pending.read_text()).get("fingerprint") == self.fingerprint
             )
             if not same:
                 shutil.rmtree(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        pending.write_text(json.dumps({"fingerprint": self.fingerprint}))
+        self.pending.write_text(json.dumps({"fingerprint": self.fingerprint}))
         started = time.perf_counter()
         self.summary = self.run()
         self.seconds = round(time.perf_counter() - started, 1)
         marker = {"fingerprint": self.fingerprint, "summary": self.summary, "seconds": self.seconds}
-        (self.out / MARKER).write_text(json.dumps(marker, indent=2))
-        pending.unlink()
+        self.marker.write_text(json.dumps(marker, indent=2))
+        self.pending.unlink()
 
 
 def run_steps(

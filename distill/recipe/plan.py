@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from distill.recipe.engine import Step, file_digest, fingerprint, run_steps
+from distill.errors import model_folder
+from distill.recipe.engine import MARKERS, Step, file_digest, fingerprint, run_steps
 from distill.recipe.schema import GROUPS, Recipe, RecipeError
 from distill.recipe.steps import base, corpus, curate, evaluate, generate, joint, merge, student
 
@@ -47,7 +48,7 @@ class Run:
         after: list[Step],
         body: Callable[[], dict[str, Any]],
     ) -> Step:
-        step = Step(name, group, out, fingerprint(name, settings, after, self.out), body)
+        step = Step(name, group, out, fingerprint(name, settings, after, self.out), body, self.out / MARKERS)
         self.steps.append(step)
         return step
 
@@ -62,6 +63,7 @@ class Run:
                 )
             )
         if "generate" in r.values:
+            r.sampling("generate")
             settings = {**r.section("generate"), "digests": [_digest(p) for p in generate.prompt_files(r)]}
             made.append(
                 self._add(
@@ -131,6 +133,7 @@ class Run:
 
         spec = r.section("eval")
         if spec.get("benches"):
+            r.sampling("eval")
             for label, model in self.models.items():
                 out = self.out / "eval" / label
                 self._add(
@@ -148,6 +151,11 @@ class Run:
         if start is not None and start not in GROUPS:
             raise RecipeError(f"--from {start!r}: no such step (steps: {', '.join(GROUPS)})")
         redo = set(GROUPS[GROUPS.index(start) :]) if start else set()
+        # What planning cannot check (the plan of a recipe is valid without its model or data),
+        # checked before the first step rather than after hours of curation and training.
+        if "path" in self.recipe.base():
+            model_folder(self.recipe.base_model, "base model")
+        evaluate.benches(self.recipe, written_by_the_run=False)
         set_threads(self.recipe.values.get("threads"))
         self.out.mkdir(parents=True, exist_ok=True)
         began, cpu_began = time.perf_counter(), cpu_seconds()

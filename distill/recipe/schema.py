@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from distill.errors import read_yaml
+
 RECIPE_KEYS = (
     "name",
     "threads",
@@ -26,8 +28,22 @@ RECIPE_KEYS = (
     "merge",
     "eval",
 )
-SFT_KEYS = ("config", "defaults", "domains", "replay")
-BASE_KEYS = ("path", "tiny", "pretrain", "pretrain_share")
+# The keys of each section the recipe itself reads (curate and merge check their own configs).
+SECTION_KEYS = {
+    "sft": ("config", "defaults", "domains", "replay"),
+    "base": ("path", "tiny", "pretrain", "pretrain_share"),
+    "generate": (
+        "teacher",
+        "prompts",
+        "sampling",
+        "style",
+        "backend",
+        "backend_options",
+        "budget",
+        "workers",
+    ),
+    "eval": ("benches", "sampling", "backend", "backend_options", "style", "limit", "workers", "data_dir"),
+}
 # Step groups in run order, for --from.
 GROUPS = ("corpus", "generate", "curate", "base", "students", "joint", "merge", "eval")
 
@@ -67,16 +83,11 @@ class Recipe:
 
     @classmethod
     def load(cls, source: str | Path | dict[str, Any], out: str | Path | None = None) -> Recipe:
-        import yaml
-
         if isinstance(source, dict):
             values, folder, default_out = dict(source), Path.cwd(), "run_out"
         else:
             path = Path(source)
-            try:
-                values = yaml.safe_load(path.read_text())
-            except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-                raise RecipeError(f"{path}: cannot read the recipe ({error})") from error
+            values = read_yaml(path, "recipe", RecipeError)
             if not isinstance(values, dict):
                 raise RecipeError(f"{path}: a recipe is a mapping of steps")
             folder, default_out = path.resolve().parent, f"runs/{path.stem}"
@@ -96,10 +107,25 @@ class Recipe:
         return path if path.is_absolute() else self.folder / path
 
     def section(self, key: str) -> dict[str, Any]:
+        """The mapping under `key` (empty when absent), its keys checked when the recipe reads them."""
         value = self.values.get(key) or {}
         if not isinstance(value, dict):
             raise RecipeError(f"`{key}` must be a mapping, not {type(value).__name__}")
+        if key in SECTION_KEYS:
+            unknown_keys(value, SECTION_KEYS[key], key)
         return value
+
+    def sampling(self, key: str):
+        """The SamplingParams of section `key` (generate, eval)."""
+        import dataclasses
+
+        from distill.generate.base import SamplingParams
+
+        values = self.section(key).get("sampling") or {}
+        if not isinstance(values, dict):
+            raise RecipeError(f"`{key}.sampling` must be a mapping, not {type(values).__name__}")
+        unknown_keys(values, tuple(f.name for f in dataclasses.fields(SamplingParams)), f"{key}.sampling")
+        return SamplingParams(**values)
 
     @property
     def workspace(self) -> Path:
@@ -118,10 +144,10 @@ class Recipe:
 
     def base(self) -> dict[str, Any]:
         """The `base` section, checked: a model folder (`path`) or a tiny model built here (`tiny`)."""
-        spec = self.section("base")
-        if "path" not in spec and "tiny" not in spec:
+        spec = self.values.get("base")
+        if not isinstance(spec, dict) or ("path" not in spec and "tiny" not in spec):
             raise RecipeError("`base` needs `path` (a model folder) or `tiny` (a model built here)")
-        unknown_keys(spec, BASE_KEYS, "base")
+        spec = self.section("base")
         share = spec.get("pretrain_share", 1.0)
         if not isinstance(share, int | float) or not 0.0 < share <= 1.0:
             raise RecipeError(f"base.pretrain_share must be a number in (0, 1], not {share!r}")
@@ -138,7 +164,6 @@ class Recipe:
     def sft(self) -> dict[str, Any]:
         """The `sft` section, checked."""
         sft = self.section("sft")
-        unknown_keys(sft, SFT_KEYS, "sft")
         replay = sft.get("replay", 0.0)
         if not isinstance(replay, int | float) or not 0.0 <= replay <= 1.0:
             raise RecipeError(f"sft.replay must be a number in [0, 1], not {replay!r}")

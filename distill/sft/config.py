@@ -71,12 +71,9 @@ class SFTConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> SFTConfig:
         """Load a YAML file; `overrides` that are not None replace its values."""
-        import yaml
+        from distill.errors import read_yaml
 
-        try:
-            values = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"{path}: cannot read SFT config ({error})") from error
+        values = read_yaml(path, "SFT config", ConfigError) or {}
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of SFT settings")
         values = values.get("sft", values)  # a recipe may nest the settings under `sft:`

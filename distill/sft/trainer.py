@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from distill.errors import UserError, first_line, model_folder
 from distill.sft import attention
 from distill.sft.config import ConfigError, SFTConfig
 from distill.sft.data import (
@@ -399,11 +400,15 @@ def load_data(cfg: SFTConfig, data_dir: str | Path, tokenizer, stop_ids: set[int
 
 def load_model(base: str | Path, cfg: SFTConfig):
     """The causal LM in float32 (master weights) with the packed attention."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
-    lm = AutoModelForCausalLM.from_pretrained(
-        base, dtype=torch.float32, attn_implementation=attention.register()
-    )
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(
+            base, dtype=torch.float32, attn_implementation=attention.register()
+        )
+    except (OSError, ValueError, SafetensorError) as error:
+        raise UserError(f"{base}: cannot load the model ({first_line(error)})") from error
     for name in LOGIT_TRANSFORMS:
         if getattr(lm.config.get_text_config(), name, None) not in (None, 1.0):
             raise ConfigError(f"{base}: models with `{name}` are not supported by this trainer")
@@ -447,11 +452,18 @@ def train(
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer, GenerationConfig
 
+    base = model_folder(base, "base model")
     env = setup_distributed()
     out = Path(out_dir)
     try:
         _seed_all(cfg.seed)
-        tokenizer = AutoTokenizer.from_pretrained(base)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(base)
+        except (OSError, ValueError) as error:
+            raise UserError(
+                f"{base}: cannot load its tokenizer ({first_line(error)}); the folder needs the tokenizer "
+                "files (tokenizer.json, tokenizer_config.json) saved with the model"
+            ) from error
         try:
             generation_config = GenerationConfig.from_pretrained(base)
         except OSError:  # no generation_config.json: the tokenizer's EOS is the only stop token

@@ -131,3 +131,30 @@ def test_fsdp_two_processes_match_one_and_resume(tmp_path, tiny_base, shard_dir)
     c = load_file(tmp_path / "resumed" / "model.safetensors")
     assert all(torch.equal(b[k], c[k]) for k in b)
     assert metric_losses(tmp_path / "resumed") == metric_losses(tmp_path / "two")[2:]
+
+
+@pytest.mark.parametrize("damage", ["weights_missing", "weights_truncated", "tokenizer_corrupt"])
+def test_a_damaged_base_folder_is_one_line_naming_it(tmp_path, tiny_base, shard_dir, capsys, damage):
+    base = tmp_path / "base"
+    shutil.copytree(tiny_base, base)
+    if damage == "tokenizer_corrupt":
+        (base / "tokenizer.json").write_text("not json")
+        expected = f"{base}: cannot load its tokenizer"
+    else:
+        weights = base / "model.safetensors"
+        weights.unlink() if damage == "weights_missing" else weights.write_bytes(weights.read_bytes()[:100])
+        expected = f"{base}: cannot load the model"
+    argv = [
+        "sft",
+        "--data",
+        str(shard_dir),
+        "--base",
+        str(base),
+        "--out",
+        str(tmp_path / "o"),
+        "--max-steps",
+        "1",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"distillery sft: error: {expected}") and len(err.splitlines()) == 1, err

@@ -19,7 +19,7 @@ def prompt_files(recipe: Recipe) -> list[Path]:
 def run(recipe: Recipe, progress: bool) -> dict[str, Any]:
     """With `budget`, rejection sampling up to that many samples per problem. Finished requests are
     cached, so a killed step does not pay twice."""
-    from distill.generate.base import SamplingParams, load_backend
+    from distill.generate.base import load_backend
     from distill.generate.cache import RequestCache
     from distill.generate.prompts import read_prompts
     from distill.generate.rejection import rejection_sample
@@ -28,7 +28,7 @@ def run(recipe: Recipe, progress: bool) -> dict[str, Any]:
     spec = recipe.section("generate")
     out = recipe.out / "generated"
     items = [item for path in prompt_files(recipe) for item in read_prompts(str(path))]
-    params = SamplingParams(**(spec.get("sampling") or {}))
+    params = recipe.sampling("generate")
     style = spec.get("style", "r1")
     backend = load_backend(spec.get("backend", "hf"), spec["teacher"], **(spec.get("backend_options") or {}))
     with RequestCache(out / "cache.sqlite") as cache:

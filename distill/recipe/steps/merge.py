@@ -7,22 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from distill.errors import read_yaml
 from distill.recipe.schema import Recipe, RecipeError
 
 
 def plan(recipe: Recipe) -> dict[str, Any]:
     """The merge config with `base`, `students/<domain>` and `joint` replaced by model folders."""
-    import yaml
-
     spec = recipe.values.get("merge")
     if not spec:
         raise RecipeError("the recipe has no `merge` plan")
     if isinstance(spec, str):
-        path = recipe.path(spec)
-        try:
-            spec = yaml.safe_load(path.read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-            raise RecipeError(f"merge plan {path}: cannot read it ({error})") from error
+        spec = read_yaml(recipe.path(spec), "merge plan", RecipeError)
     if not isinstance(spec, dict):
         raise RecipeError("the merge plan must be a mapping (a mergekit-style config)")
     step_names = {s.get("name") for s in spec.get("steps", []) if isinstance(s, dict)}
@@ -59,8 +54,8 @@ def run(recipe: Recipe) -> dict[str, Any]:
 
     import merge
 
-    out = recipe.out / "merged"
-    path = out / "merge.yaml"
+    # The plan beside the merged model, not in its folder: that folder is merge's own.
+    path = recipe.out / "merge.yaml"
     path.write_text(yaml.safe_dump(plan(recipe), sort_keys=False))
-    steps = merge.run_config(path, out, steps_dir=recipe.out / "merge_steps")
+    steps = merge.run_config(path, recipe.out / "merged", steps_dir=recipe.out / "merge_steps")
     return {"steps": [s.name for s in steps], "methods": [s.method for s in steps]}
