@@ -13,9 +13,7 @@ from typing import Any
 
 from curate.formats.base import Adapter, Fields
 
-PER_GENERATION = re.compile(
-    r"^(correctness_.*|finish_reasons?|is_reasoning_complete|.*_per_generation|generation_.*s)$"
-)
+PER_GENERATION = re.compile(r"^(correctness_.*|finish_reasons?|is_reasoning_complete|.*_per_generation)$")
 
 
 class OpenR1(Adapter):
