@@ -42,7 +42,7 @@ STAGES = (
     "decontaminate",
     "verify",
     "quality",
-    "split",
+    "domain",
     "select",
     "shard",
 )
