@@ -169,7 +169,9 @@ class Shard(Stage):
         ctx.stats["shards"] = {
             d: {s: v["rows"] for s, v in splits.items()} for d, splits in manifest["domains"].items()
         }
-        _link_shards(ctx.workspace.root, ctx.workspace.stages_dir / stage_label(ctx.index, self.name) / "shards")
+        _link_shards(
+            ctx.workspace.root, ctx.workspace.stages_dir / stage_label(ctx.index, self.name) / "shards"
+        )
 
     def _token_counter(self, ctx: StageContext) -> tuple[str, bool]:
         """Who counts tokens, and whether the input's `n_tokens` (from quality) are real tokens."""

@@ -196,7 +196,11 @@ def test_classifier_learns_separable_classes():
 
 
 def test_the_former_name_split_still_configures_the_domain_stage(tmp_path):
-    row = {"problem": "Compute $\\frac{1}{2} + 1$.", "response": "It is $\\boxed{\\frac{3}{2}}$.", "answer": "3/2"}
+    row = {
+        "problem": "Compute $\\frac{1}{2} + 1$.",
+        "response": "It is $\\boxed{\\frac{3}{2}}$.",
+        "answer": "3/2",
+    }
     data = write_jsonl(tmp_path / "rows.jsonl", [row])
     stages = build_stages([str(data)], {"stages": {"split": {"min_confidence": 0.2}}}, until="split")
     assert [s.name for s in stages][-1] == "domain"

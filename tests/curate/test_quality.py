@@ -10,10 +10,10 @@ import pytest
 import sql
 from curate.errors import CurateError
 from curate.readers import resolve_inputs
+from curate.rows import count_tokens, load_tokenizer
 from curate.stage import run_stages
 from curate.stages import Ingest
 from curate.stages.normalize import Normalize
-from curate.rows import count_tokens, load_tokenizer
 from curate.stages.quality import Quality
 from curate.workspace import Workspace
 from tests.conftest import shared_file, write_jsonl
