@@ -17,8 +17,10 @@ Checks, in order (the first that fails names the row's reason):
     language_mix            letters of a script the problem does not use (R1-Zero's English/Chinese mix)
     too_short / too_long    token-length bounds, counted with the target tokenizer
 
-`think: auto` (the default) requires reasoning only for sources that mostly have it: a teacher-trace
-source whose rows lost their `<think>` is broken, while a human solution set (MATH) never had one.
+`think: auto` (the default) requires reasoning only for inputs that mostly have it: a teacher-trace
+file whose rows lost their `<think>` is broken, while a human solution set (MATH) never had one.
+It is decided per input file (from the row's origin), so two inputs that share a `source` name, or
+a `--source` given to all of them, do not decide for each other.
 
 Token counts use the tokenizer given by name or local path (`tokenizer`); without one they are a
 whitespace word count, which undercounts BPE tokens (roughly x1.3 for English, more for LaTeX).
@@ -62,6 +64,11 @@ _TRUNCATION_FLAGS = (
 )
 
 
+def _input_of() -> pl.Expr:
+    """The input file a row came from: its origin without the line or record number."""
+    return pl.col("origin").str.replace(r"[:#]\d+$", "")
+
+
 # Row checks that need Python -------------------------------------------------------------------
 
 
@@ -86,7 +93,7 @@ class Quality(Stage):
     version = "1"
     defaults = {
         "think": "auto",  # require | auto | optional
-        "think_auto_share": 0.5,  # auto: sources with at least this share of reasoning rows require it
+        "think_auto_share": 0.5,  # auto: inputs with at least this share of reasoning rows require it
         "require_final_answer": False,  # also drop answers with no final-answer marker at all
         "ngram": 10,
         "max_ngram_repeat": 0.5,
@@ -105,7 +112,7 @@ class Quality(Stage):
         super().__init__(**options)
         name = self.options["tokenizer"]
         self.tokenizer = load_tokenizer(name) if name else None
-        self.think_sources: list[str] = []
+        self.think_inputs: list[str] = []
 
     def fingerprint(self) -> dict[str, Any]:
         checksum = tokenizer_checksum(self.tokenizer) if self.tokenizer is not None else None
@@ -117,18 +124,18 @@ class Quality(Stage):
             return
         shares = (
             ctx.scan()
-            .group_by("source")
+            .group_by(_input_of().alias("input"))
             .agg(has_reasoning().mean().alias("share"))
             .filter(pl.col("share") >= self.options["think_auto_share"])
             .collect()
         )
-        self.think_sources = sorted(s for s in shares["source"].to_list() if s is not None)
-        ctx.stats["think_required_for"] = self.think_sources
+        self.think_inputs = sorted(s for s in shares["input"].to_list() if s is not None)
+        ctx.stats["think_required_for"] = self.think_inputs
 
     def _reasoning_required(self) -> pl.Expr:
         policy = self.options["think"]
         if policy == "auto":
-            return pl.col("source").is_in(self.think_sources)
+            return _input_of().is_in(self.think_inputs)
         return pl.lit(policy == "require")
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
@@ -167,7 +174,7 @@ class Quality(Stage):
             batch,
             reasoning.is_null() & self._reasoning_required(),
             "think_missing",
-            pl.format("no <think> reasoning (required for source {})", pl.col("source")),
+            pl.format("no <think> reasoning (required for input {})", _input_of()),
         )
         batch = decide(
             batch,

@@ -105,22 +105,24 @@ def test_think_tags_and_empty_rows(tmp_path):
     assert reason_of(result, "no think") == "think_missing"
 
 
-def test_think_auto_requires_reasoning_only_for_sources_that_have_it(tmp_path):
+def test_think_auto_requires_reasoning_only_for_inputs_that_have_it(tmp_path):
     traces = [row(f"trace {i}", GOOD, source="r1") for i in range(3)] + [
         row("lost its think", "$\\boxed{4}$", source="r1")
     ]
     human = [row(f"human {i}", "Add them: $\\boxed{4}$.", source="textbook") for i in range(3)]
-    # one input per source: "reasoning required" is decided per input (its file name is its source)
-    inputs = [
-        str(write_jsonl(tmp_path / f"{name}.jsonl", rows))
-        for name, rows in (("r1", traces), ("textbook", human))
-    ]
-    result = outcomes(run_pipeline(tmp_path, inputs, [Normalize(), Quality()]))
+    # "reasoning required" is decided per input file, even when both inputs share one source name
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    r1, textbook = (write_jsonl(tmp_path / f"{n}.jsonl", r) for n, r in (("r1", traces), ("textbook", human)))
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    ingest = Ingest(resolve_inputs([str(r1), str(textbook)]), source="same")
+    run_stages(ws, [ingest, Normalize(), Quality()], progress=False)
+    result = outcomes(ws)
     assert reason_of(result, "lost its think") == "think_missing"
+    assert "required for input" in result["lost its think: what is 2 + 2?"][1]
     assert all(reason_of(result, f"trace {i}") is None for i in range(3))
     assert all(reason_of(result, f"human {i}") is None for i in range(3))
-    manifest = Workspace.open(tmp_path / "ws").manifest()
-    assert manifest["stages"][-1]["think_required_for"] == ["r1"]
+    required = Workspace.open(tmp_path / "ws").manifest()["stages"][-1]["think_required_for"]
+    assert [Path(p).name for p in required] == ["r1.jsonl"]
 
 
 def test_truncated_generations(tmp_path):
