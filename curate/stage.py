@@ -12,7 +12,8 @@ decide per batch from what they learned; per-row stages only implement `process`
             return decide(batch, pl.col("response").is_null(), "empty_response", pl.lit("no response"))
 
 Because `process` is a pure function of the batch (and of the state `prepare` built), the same
-code runs in a local process pool here and on Ray Data for multi-node runs.
+code runs in one process or in a local process pool (`--workers`) with the same output; a
+distributed runner would only have to map it over partitions (none ships today).
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ class Stage:
     types: ClassVar[dict[str, type | tuple[type, ...]]] = {}  # where the default is None or too narrow
     choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
     removed: ClassVar[dict[str, str]] = {}  # option -> why it is gone and what to use instead
-    aliases: ClassVar[tuple[str, ...]] = ()  # former names, still accepted in configs
     parallel: ClassVar[bool] = True  # process() may run in worker processes
     enabled_by_default: ClassVar[bool] = True  # opt-in stages set False; config `enabled:` overrides
     side_tables: ClassVar[tuple[str, ...]] = ()  # SQL side tables this stage writes (curate.schema)
