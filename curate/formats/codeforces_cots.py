@@ -19,6 +19,12 @@ from curate.verify.code.specs import SpecError
 CARD_TEACHER = "DeepSeek-R1"
 
 
+def _same_transcript(messages: Any, problem: str | None, response: str | None) -> bool:
+    return isinstance(messages, list) and [
+        (m.get("role"), m.get("content")) for m in messages if isinstance(m, dict)
+    ] == [("user", problem), ("assistant", response)]
+
+
 class CodeforcesCots(Adapter):
     name = "codeforces_cots"
     description = "Codeforces problem fields + examples[{input, output}] + generation/messages (open-r1)"
@@ -33,18 +39,17 @@ class CodeforcesCots(Adapter):
 
     def convert(self, record: dict[str, Any]) -> list[dict[str, Any]]:
         fields = Fields(record)
-        if isinstance(record.get("prompt"), str) and record["prompt"].strip():
-            problem = fields.text("prompt")
-            response = fields.any_text("generation")
-            if isinstance(record.get("messages"), list):
-                fields.get("messages")  # the same prompt and generation as a transcript
-        elif isinstance(record.get("messages"), list):
+        problem = fields.any_text("prompt")
+        response = fields.any_text("generation")
+        messages = record.get("messages")
+        if isinstance(messages, list) and (not problem or response is None):
             user, assistant, _ = split_transcript(chat_turns(fields))
-            problem, response = user["content"], assistant["content"] if assistant else None
-            fields.get("generation")
-        else:
+            problem = problem or user["content"]
+            response = response if response is not None else assistant["content"] if assistant else None
+        elif _same_transcript(messages, problem, response):
+            fields.get("messages")  # the prompt and generation again, as a transcript
+        if not problem:
             problem = fields.any_text("description", required=True)
-            response = fields.any_text("generation")
         meta: dict[str, Any] = {}
         row: dict[str, Any] = dict(problem=problem, response=response, teacher=CARD_TEACHER)
         examples = fields.get("examples")

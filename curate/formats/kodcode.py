@@ -30,14 +30,18 @@ class KodCode(Adapter):
         problem = fields.text("question", required=True)
         solution = fields.text("solution")
         test = fields.text("test", required=True)
-        response, teacher = None, None
+        response, teacher, extra = None, None, {}
         if isinstance(record.get("conversations"), list):
-            _, assistant, _ = split_transcript(chat_turns(fields, "conversations"), "conversations")
+            user, assistant, others = split_transcript(chat_turns(fields, "conversations"), "conversations")
             if assistant:
                 response, teacher = assistant["content"], "DeepSeek-R1"
+            if user["content"] != problem:  # R1 was asked in other words than `question`
+                extra["conversation_prompt"] = user["content"]
+            if others:
+                extra["other_turns"] = [{"role": t["role"], "content": t["content"]} for t in others]
         if response is None and solution:
             response, teacher = fenced(solution), "gpt-4o"
-        meta = fields.unused()
+        meta = {**fields.unused(), **extra}
         if solution and response != fenced(solution):
             meta["solution"] = solution
         return [

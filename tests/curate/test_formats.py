@@ -549,3 +549,14 @@ def test_verl_math_ground_truth_variants(truth, reference, alternatives):
 def test_am_assert_case_without_fn_name_uses_the_called_function():
     spec = spec_from_published({"call_type": "assert", "fn_name": "", "assert_case": ["assert area(2) == 4"]})
     assert spec["entry_point"] == "area"
+
+
+def test_codeforces_cots_messages_are_dropped_only_when_they_repeat_the_prompt_and_generation():
+    record = published("codeforces_cots")[0]
+    (row,) = convert("codeforces_cots", record)
+    assert "messages" not in row["meta"]
+    edited = dict(record, messages=[*record["messages"], {"role": "user", "content": "Explain."}])
+    (row,) = convert("codeforces_cots", edited)
+    assert row["meta"]["messages"] == edited["messages"], "a transcript that differs is kept"
+    (from_messages,) = convert("codeforces_cots", dict(record, prompt=None, generation=None))
+    assert (from_messages["problem"], from_messages["response"]) == (record["prompt"], record["generation"])
