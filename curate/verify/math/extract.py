@@ -290,6 +290,8 @@ _ANSWER_WORDS = frozenset(
 )
 _LATEX_COMMAND = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")
 _WORD = re.compile(r"[A-Za-z]{2,}")
+# Two-letter tokens are products of variables ("bx", "ab + bc") unless they are these words.
+_SHORT_WORDS = frozenset("is it so we as at be by do if of on to up an my no he me us".split())
 _SUBSCRIPT = re.compile(r"_\{[^{}]*\}")
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\((.+?)\\\)|\\\[(.+?)\\\]|(?<!\\)\$(.+?)(?<!\\)\$", re.DOTALL)
 # A number in running text: 7,425,000 / 1 000 / 1,000.99 / 2,74 / .4 / 2/3, then an optional %.
@@ -307,6 +309,14 @@ def _strip_period(text: str) -> str:
     return text.strip().rstrip(".").strip()
 
 
+def _is_word(token: str) -> bool:
+    """A word of a sentence: not an answer word, not capitals (point names), not a product `bx`."""
+    lower = token.lower()
+    if lower in _ANSWER_WORDS or token.isupper():
+        return False
+    return len(token) > 2 or lower in _SHORT_WORDS
+
+
 def reads_as_answer(text: str) -> bool:
     """Whether text is an answer as written, not a sentence about one.
 
@@ -322,7 +332,7 @@ def reads_as_answer(text: str) -> bool:
         return len(spans) == 1 and spans[0].start() == 0 and spans[0].end() == len(text)
     plain = re.sub(r"[{}]", " ", _SUBSCRIPT.sub(" ", _LATEX_COMMAND.sub(" ", text)))
     # capitals are point and segment names (AE, ABC), not words
-    words = [w for w in _WORD.findall(plain) if w.lower() not in _ANSWER_WORDS and not w.isupper()]
+    words = [w for w in _WORD.findall(plain) if _is_word(w)]
     if not words:
         return True
     # one word: a text answer ("east") or a unit after the value ("7 apples"), not "Therefore x = 5"

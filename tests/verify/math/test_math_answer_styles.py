@@ -66,6 +66,7 @@ def test_words_alone_against_a_math_reference_are_no_answer():
 def test_reads_as_answer():
     assert reads_as_answer("28 pct") and reads_as_answer("$x = 5$") and reads_as_answer("7 apples")
     assert not reads_as_answer("The value is 5") and not reads_as_answer("so $x$ is $5$")
+    assert reads_as_answer("-(ab + ac + bc)") and not reads_as_answer("it is 4")  # products, not words
     # capitals and subscripts are names, not words
     assert reads_as_answer("\\frac{AE}{EC}=\\frac{1}{2}") and reads_as_answer("S_{ABCD}:S=3:8")
 
