@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -359,7 +360,23 @@ def _record_groups(inp: Input, default_split: str) -> Iterator[tuple[str | None,
 def iter_chunks(
     inp: Input, chunk_bytes: int = 8 << 20, chunk_rows: int = 2048, default_split: str = DEFAULT_SPLIT
 ) -> Iterator[Chunk]:
-    """The input as a stream of chunks, in file order (split by split for DatasetDicts)."""
+    """The input as a stream of chunks, in file order (split by split for DatasetDicts). A
+    compressed file that is cut short or corrupt is one InputError naming it."""
+    try:
+        yield from _chunks(inp, chunk_bytes, chunk_rows, default_split)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise InputError(
+            inp.path, f"the gzip stream is cut short or corrupt ({error}); fetch the file again"
+        ) from None
+    except Exception as error:
+        if type(error).__name__ != "ZstdError":
+            raise
+        raise InputError(
+            inp.path, f"the zstd stream is cut short or corrupt ({error}); fetch the file again"
+        ) from None
+
+
+def _chunks(inp: Input, chunk_bytes: int, chunk_rows: int, default_split: str) -> Iterator[Chunk]:
     if inp.kind == "jsonl":
         yield from _json_line_chunks(inp, chunk_bytes)
         return

@@ -44,7 +44,10 @@ INGEST_SCHEMA = pa.schema(
 
 
 def _meta_json(meta: dict[str, Any]) -> str:
-    return orjson.dumps(meta, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        return orjson.dumps(meta, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError as error:  # nested deeper than orjson writes (254 levels): keep it as text
+        return orjson.dumps({"unencodable": str(error), "repr": repr(meta)}).decode()
 
 
 def _malformed(origin: str, raw_text: str, message: str, source: str | None = None) -> dict[str, Any]:
