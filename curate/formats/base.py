@@ -62,13 +62,27 @@ class Fields:
         return [as_text(item, f"{key}[{i}]") for i, item in enumerate(value)]
 
     def tests(self) -> str | None:
-        """A `tests` field given as a spec object or as its JSON text (DESIGN section 4)."""
+        """A `tests` field: a spec (DESIGN section 4) or its JSON text, kept as given, or a published
+        layout (stdin case lists, APPS inputs/outputs, ...) converted to one. Text that is neither
+        is kept as given, for verify to report as an invalid reference."""
+        from curate.formats.code_tests import spec_from_published
+        from curate.verify.code.specs import SpecError
+
         value = self.get("tests")
-        if value is None or isinstance(value, str):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            parsed = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
             return value
-        if isinstance(value, dict):
-            return tests_json(value)
-        raise Malformed("tests", f"expected a test spec object or JSON text, got {type(value).__name__}")
+        if isinstance(parsed, dict) and "kind" in parsed:
+            return value if isinstance(value, str) else tests_json(parsed)
+        if not isinstance(parsed, dict | list):
+            raise Malformed("tests", f"expected a test spec object or JSON text, got {type(parsed).__name__}")
+        try:
+            return tests_json(spec_from_published(parsed))
+        except SpecError:
+            return value if isinstance(value, str) else json.dumps(parsed, ensure_ascii=False)
 
     def unused(self) -> dict[str, Any]:
         """Every field not read; a record's own `meta` mapping (a trace row written by `generate` or

@@ -31,7 +31,13 @@ class DeepCoder(Adapter):
     fields = ("problem", "tests", "metadata", "solutions", "starter_code")
 
     def detect(self, record: dict[str, Any]) -> bool:
-        return "problem" in record and "tests" in record and _typed_tests(record["tests"])
+        # A trace row (a response beside its tests, as `generate` writes) is prompt_response's.
+        return (
+            "problem" in record
+            and "tests" in record
+            and "response" not in record
+            and _typed_tests(record["tests"])
+        )
 
     def convert(self, record: dict[str, Any]) -> list[dict[str, Any]]:
         fields = Fields(record)

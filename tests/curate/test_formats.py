@@ -560,3 +560,18 @@ def test_codeforces_cots_messages_are_dropped_only_when_they_repeat_the_prompt_a
     assert row["meta"]["messages"] == edited["messages"], "a transcript that differs is kept"
     (from_messages,) = convert("codeforces_cots", dict(record, prompt=None, generation=None))
     assert (from_messages["problem"], from_messages["response"]) == (record["prompt"], record["generation"])
+
+
+def test_a_trace_row_with_tests_is_a_trace_and_published_test_layouts_are_converted():
+    row = {
+        "problem": "Print the sum of two integers.",
+        "response": "```python\nprint(sum(map(int, input().split())))\n```",
+        "reasoning": "add",
+        "teacher": "m",
+        "tests": json.dumps([{"input": "1 2\n", "output": "3\n"}]),
+    }
+    assert detect_format([row]) == "prompt_response", "generate's output is not a DeepCoder prompt"
+    (converted,) = convert("prompt_response", row)
+    assert json.loads(converted["tests"]) == {"kind": "stdin", "cases": [{"input": "1 2\n", "output": "3\n"}]}
+    spec = json.dumps({"kind": "stdin", "cases": [{"input": "", "output": ""}]})
+    assert convert("prompt_response", dict(row, tests=spec))[0]["tests"] == spec, "a spec is kept as given"
