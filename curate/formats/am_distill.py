@@ -26,7 +26,7 @@ class AMDistill(Adapter):
     fields = ("messages", "info")
 
     def detect(self, record: dict[str, Any]) -> bool:
-        messages = record.get("messages")
+        messages = record.get("messages", record.get("conversations"))
         return isinstance(messages, list) and any(
             isinstance(m, dict) and isinstance(m.get("info"), dict) and INFO_KEYS & m["info"].keys()
             for m in messages
@@ -46,7 +46,8 @@ class AMDistill(Adapter):
             reasoning=as_text(info.get("think_content"), "info.think_content"),
             reference=reference or None,
             subset=as_text(merged.get("source"), "info.source"),
-            teacher=teacher or (CARD_TEACHER if assistant else None),
+            # The 1.4M set's card names its teacher; other AM sets (conversations) name theirs per row.
+            teacher=teacher or (CARD_TEACHER if assistant and "messages" in record else None),
         )
         meta = fields.unused()
         test_case = merged.get("test_case")
