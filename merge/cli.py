@@ -14,8 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "merge",
         help="merge models from a mergekit-style YAML config (steps may chain)",
         description="Merge safetensors checkpoints tensor by tensor. Methods: linear, task_arithmetic, "
-        "ties, dare_ties, dare_linear, slerp, model_stock, arcee_fusion. Every check (architecture, "
-        "tensor names, shapes, vocabularies, tied embeddings, parameters) runs before any merging.",
+        "ties, dare_ties, dare_linear, breadcrumbs, breadcrumbs_ties, della, della_linear, sce, slerp, "
+        "nuslerp, multislerp, karcher, model_stock, nearswap, arcee_fusion, passthrough (with slices: "
+        "layer stacking). Every check (architecture, tensor names, shapes, layer ranges, vocabularies, "
+        "tied embeddings, parameters) runs before any merging.",
     )
     parser.add_argument(
         "config", help="merge config (YAML): merge_method, base_model, models, parameters, or steps:"

@@ -117,7 +117,7 @@ def test_union_keeps_every_token_and_merges_shared_ones_by_token(pair, tiny, tmp
     for token in shared:  # the mean of the two models' own rows for the token, wherever its ids are
         torch.testing.assert_close(merged[vocab[token]], (math_rows[token] + code_rows[token]) / 2)
     moved = [token for token in shared if math_vocab[token] != code_vocab[token]]
-    assert len(moved) > 10  # the two tokenizers number many shared tokens differently
+    assert len(moved) >= 10  # the two tokenizers number some shared tokens differently
     for token in only_code:  # a token one model knows keeps that model's row
         torch.testing.assert_close(merged[vocab[token]], code_rows[token])
     for token in set(math_vocab) - shared:
