@@ -27,13 +27,15 @@ def _looks_like_tests(value: Any) -> bool:
 
 def _answer(truth: Any, meta: dict[str, Any]) -> str | None:
     """A math ground truth; some exports give a list of accepted answers (`["6"]`, or its JSON
-    text): the first is the reference and the rest stay in `meta`."""
+    text): the first is the reference and the rest stay in `meta`. JSON text of numbers (`[1, 2]`)
+    is an answer itself, an interval or a tuple."""
     answers = truth
     if isinstance(truth, str) and truth.lstrip().startswith("["):
         try:
-            answers = json.loads(truth)
+            parsed = json.loads(truth)
         except ValueError:
-            answers = truth
+            parsed = None
+        answers = parsed if isinstance(parsed, list) and all(isinstance(a, str) for a in parsed) else truth
     if isinstance(answers, list) and answers and all(isinstance(a, str | int | float) for a in answers):
         if len(answers) > 1:
             meta["reference_alternatives"] = answers[1:]

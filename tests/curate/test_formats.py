@@ -538,7 +538,14 @@ def test_synthetic_1_rows_answer_with_the_llm_response():
 
 @pytest.mark.parametrize(
     ("truth", "reference", "alternatives"),
-    [("49", "49", None), (["6"], "6", None), ('["1/2", "0.5"]', "1/2", ["0.5"]), (7, "7", None)],
+    [
+        ("49", "49", None),
+        (["6"], "6", None),
+        ('["1/2", "0.5"]', "1/2", ["0.5"]),
+        (7, "7", None),
+        ("[1, 2]", "[1, 2]", None),
+        ("[0, 1)", "[0, 1)", None),
+    ],
 )
 def test_verl_math_ground_truth_variants(truth, reference, alternatives):
     record = dict(published("verl_rl")[0], reward_model={"ground_truth": truth, "style": "rule"})
