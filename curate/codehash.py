@@ -5,9 +5,10 @@ stage reruns it (and the stages after it) without anyone bumping a version.
 The rule is deliberately generous, because a stale reuse is worse than a needless rerun:
 - every `import` anywhere in a module counts (also those inside functions, imported lazily);
 - a module of the project named in an import is followed to its own imports;
-- an import of a sub-package (`curate.verify.code`, `curate.dedup`) takes every `.py` file under
-  that package's folder: packages load modules by name or ship their files to sandboxes, which no
-  import statement shows;
+- an import of a sub-package, or of a name the package defines (`from curate.verify.code import
+  CodeVerifier`), takes every `.py` file under that package's folder: packages load modules by
+  name or ship their files to sandboxes, which no import statement shows; `from pkg import mod`
+  of one of its modules takes that module and the package's `__init__.py`;
 - the versions of the libraries that write or compute the data (pyarrow, polars, duckdb) count too.
 """
 
@@ -37,23 +38,29 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _imported_names(path: Path, module: str) -> set[str]:
-    """Module names imported anywhere in `path` (relative imports resolved against `module`)."""
+def _imported_names(path: Path, module: str) -> set[tuple[str, bool]]:
+    """(module name, whole package?) for every import anywhere in `path` (relative imports
+    resolved against `module`). `from pkg import sub` where `sub` is a module of the package takes
+    that module (and the package's __init__, which runs first); `from pkg import name` where
+    `name` is anything else (a class, a function) takes the whole package."""
     tree = ast.parse(path.read_bytes(), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    names: set[str] = set()
+    names: set[tuple[str, bool]] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            names.update((alias.name, True) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 parts = package.split(".")
                 parent = ".".join(parts[: len(parts) - node.level + 1])
                 base = f"{parent}.{base}" if base else parent
-            names.add(base)
-            # `from pkg import sub` may name a sub-module rather than an attribute
-            names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                if alias.name != "*" and _module_file(sub) is not None:
+                    names.update({(sub, True), (base, False)})
+                else:
+                    names.add((base, True))
     return names
 
 
@@ -61,14 +68,16 @@ def _imported_names(path: Path, module: str) -> set[str]:
 def module_closure(module: str) -> tuple[Path, ...]:
     """The project source files that module `module` depends on, itself included, sorted."""
     seen: set[Path] = set()
-    todo = [module]
+    expanded: set[Path] = set()
+    todo = [(module, True)]
     while todo:
-        name = todo.pop()
+        name, whole = todo.pop()
         path = _module_file(name)
-        if path is None or path in seen:
+        if path is None:
             continue
         files = [path]
-        if path.name == "__init__.py" and name.count(".") >= 1:
+        if whole and path.name == "__init__.py" and name.count(".") >= 1 and path not in expanded:
+            expanded.add(path)
             files = sorted(path.parent.rglob("*.py"))
         for file in files:
             if file in seen:
