@@ -31,6 +31,7 @@ from functools import lru_cache
 
 import mpmath
 import sympy
+from sympy.core.function import AppliedUndef
 from sympy.polys.polyerrors import BasePolynomialError
 
 from curate.verify.math.parse import Interval, Items, Matrix, Node, Relation, Scalar, Text, Union
@@ -227,7 +228,8 @@ def _relation_intervals(relation: Relation) -> list[Interval] | None:
     if not ops or any(op not in _OPEN for op in ops) or not all(isinstance(p, Scalar) for p in parts):
         return None
     exprs = [p.expr for p in parts]
-    variables = [i for i, e in enumerate(exprs) if isinstance(e, sympy.Symbol)]
+    # the variable: a symbol, or a function value such as f(x) in "0 < f(x) < 1"
+    variables = [i for i, e in enumerate(exprs) if isinstance(e, (sympy.Symbol, AppliedUndef))]
     if len(variables) != 1 or any(not _is_number(e) for i, e in enumerate(exprs) if i != variables[0]):
         return None
     at = variables[0]

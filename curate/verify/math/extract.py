@@ -38,8 +38,11 @@ SHORT_RESPONSE = 300  # characters: a response this short may be an answer or on
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 # What may sit between two boxes that together form one answer: "\boxed{1}, \boxed{2}".
+# What may sit between two boxes that together form one answer: "\boxed{1}, \boxed{2}",
+# "\boxed{3} apples and \boxed{4}", "x = \boxed{1} and y = \boxed{2}", "\boxed{1} \text{ for (a) and } \boxed{2}".
 _BOX_JOINER = re.compile(
-    r"^(?:\s|\$|,|;|\\quad|\\qquad|\\text\{\s*(?:and|or|,)\s*\}|\band\b|\bor\b|\\\\|\\,|\\;|\\[()\[\]])*$"
+    r"^(?:\s|\$|,|;|\\quad|\\qquad|\band\b|\bor\b|\\\\|\\,|\\;|\\[()\[\]]"
+    r"|\\text\{[^{}]{0,30}?(?:\band|\bor|,)\s*\}|[A-Za-z]+(?=\s*(?:and|or)\b)|[A-Za-z](?:_\{?\w+\}?)?\s*=)*$"
 )
 _FINAL_ANSWER = re.compile(r"final answer\s*(?:is|:|=)?\s*:?", re.IGNORECASE)
 _ANSWER_COLON = re.compile(r"(?:^|\n)[ \t>*#_]*(?:final\s+)?answer[ \t*_]*[:：][ \t*_]*", re.IGNORECASE)
@@ -292,6 +295,7 @@ _LATEX_COMMAND = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 # Two-letter tokens are products of variables ("bx", "ab + bc") unless they are these words.
 _SHORT_WORDS = frozenset("is it so we as at be by do if of on to up an my no he me us".split())
+_GLUED_OR = re.compile(r"(?<=[\d)])or(?=[A-Za-z(\d-])")
 _SUBSCRIPT = re.compile(r"_\{[^{}]*\}")
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\((.+?)\\\)|\\\[(.+?)\\\]|(?<!\\)\$(.+?)(?<!\\)\$", re.DOTALL)
 # A number in running text: 7,425,000 / 1 000 / 1,000.99 / 2,74 / .4 / 2/3, then an optional %.
@@ -331,6 +335,7 @@ def reads_as_answer(text: str) -> bool:
     if spans:
         return len(spans) == 1 and spans[0].start() == 0 and spans[0].end() == len(text)
     plain = re.sub(r"[{}]", " ", _SUBSCRIPT.sub(" ", _LATEX_COMMAND.sub(" ", text)))
+    plain = _GLUED_OR.sub(" or ", plain)  # "W(x)=1orW(x)=-1"
     # capitals are point and segment names (AE, ABC), not words
     words = [w for w in _WORD.findall(plain) if _is_word(w)]
     if not words:

@@ -254,3 +254,22 @@ def test_more_sentences_and_words():
             ("I gave up.", "\\text{all real numbers}", False),
         ]
     )
+
+
+def test_boxes_joined_by_labels_units_and_text():
+    from curate.verify.math.extract import find_boxed
+
+    assert find_boxed("so $a = \\boxed{2}$ and $b = \\boxed{5}$.") == "2, 5"
+    assert find_boxed("\\boxed{3} apples and \\boxed{4} pears") == "3, 4"
+    assert find_boxed("$$\\boxed{(1,1)} \\text{ for part (a) and } \\boxed{(2,2)}$$") == "(1,1), (2,2)"
+    # a box, then a sentence, then another box: only the last is the answer
+    assert find_boxed("\\boxed{3}, so then x = \\boxed{4}") == "4"
+    assert_cases(
+        [
+            ("$a = \\boxed{x+1}$ and $b = \\boxed{x-1}$", "a=x+1, b=x-1", True),
+            ("$a = \\boxed{x+1}$ and $b = \\boxed{x+2}$", "a=x+1, b=x-1", False),
+            ("$(0,1)$", "0<g(t)<1", True),
+            ("$(0,2)$", "0<g(t)<1", False),
+            ("H(x)=2orH(x)=-2", "H(x)=2 \\text{ or } H(x)=-2", True),
+        ]
+    )
