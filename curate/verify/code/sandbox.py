@@ -31,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from curate.verify.code import inside
+from curate.verify.code import inside, languages
 from curate.verify.code.inside import framing
 
 ISOLATIONS = ("bwrap", "unshare", "none")
@@ -116,6 +116,18 @@ def interpreter_paths(python: str) -> list[str]:
     return [os.path.abspath(path) for path in paths if os.path.exists(path)]
 
 
+def _pch_folder() -> list[str]:
+    """The precompiled-header cache (languages.py), made now so that a header built later is seen."""
+    folder = languages.pch_folder()
+    if folder is None:
+        return []
+    try:
+        folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+    except OSError:
+        return []
+    return [str(folder)]
+
+
 def mount_plan(python: str) -> tuple[list[list[str]], list[list[str]]]:
     """(links, binds) for the sandbox root: [target, link] symlinks and [source, dest] read-only binds
     (of folders, and of single files such as a virtual environment's interpreter link)."""
@@ -126,7 +138,7 @@ def mount_plan(python: str) -> tuple[list[list[str]], list[list[str]]]:
         elif os.path.isdir(path):
             binds.append([path, path])
     covered = [dest for _, dest in binds]
-    for path in interpreter_paths(python):
+    for path in [*interpreter_paths(python), *_pch_folder()]:
         if any(path == c or path.startswith(c.rstrip("/") + "/") for c in covered):
             continue
         # A wider path already planned covers this one; a narrower one is replaced by this one.

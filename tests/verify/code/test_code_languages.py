@@ -6,13 +6,22 @@ Java), so the samples of a test go through the pool in one batch."""
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 
 import pytest
 
 from curate.verify.code import from_codeforces
 from curate.verify.code.extract import fence_language
-from curate.verify.code.languages import java_file_name, java_main_class, missing_tool
+from curate.verify.code.languages import (
+    CPP,
+    ensure_pch,
+    java_file_name,
+    java_main_class,
+    missing_tool,
+    program,
+)
+from curate.verify.code.sandbox import mount_plan
 from tests.verify.code.helpers import ADD_ASSERT, cases
 
 ADD = {
@@ -203,3 +212,15 @@ def test_memory_limit_and_total_budget(verifier):
     )  # std::bad_alloc
     assert fits.status == "pass", fits.detail
     assert budget.status == "timeout" and "total time budget" in cases(budget)[-1]["reason"], budget.detail
+
+
+@needs["cpp"]
+def test_bits_stdcpp_is_precompiled_once_and_seen_by_the_sandbox():
+    folder = ensure_pch()
+    assert folder is not None and (folder / "bits" / "stdc++.h.gch").is_file()
+    with_header = program(CPP, "#include <bits/stdc++.h>\nint main() {}\n", 256)["compile"]
+    assert f"-I{folder}" in with_header
+    assert not any(
+        part.startswith("-I") for part in program(CPP, "#include <cstdio>\nint main() {}\n", 256)["compile"]
+    )
+    assert str(folder) in [dest for _, dest in mount_plan(sys.executable)[1]]
