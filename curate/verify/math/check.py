@@ -101,6 +101,8 @@ def _compare(gold: Node, cleaned_gold: Cleaned, answer: str, source: str) -> tup
         pred = parse_answer(cleaned_pred)
     except ParseError as error:
         return ("fail", answer, f"{source}: answer cannot be parsed: {error}"), False
+    if isinstance(pred, Text) and text_key(cleaned_gold.latex) == pred.words:
+        return ("pass", answer, f"{source}: same text"), True  # "\\text{r}" against "r"
     if source == "whole response" and isinstance(pred, Text) and not isinstance(gold, Text):
         # a few words against a math reference ("no idea"): no answer was given
         return ("no_answer", None, "no final answer found in the response"), False
