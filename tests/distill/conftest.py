@@ -173,15 +173,13 @@ def serve() -> Iterator[Callable[..., tuple[TinyServer, str]]]:
                         self.send_header("Retry-After", "0")
                     self.end_headers()
                     self.wfile.write(data)
-                if status == 200:
-                    choice = payload["choices"][0]
-                    app.log.append(
-                        (
-                            self.path,
-                            payload["_key"],
-                            choice["message"]["content"] if "message" in choice else choice["text"],
-                        )
-                    )
+                    if status == 200:
+                        self.log_answer(payload)
+
+            def log_answer(self, payload: dict) -> None:
+                choice = payload["choices"][0]
+                text = choice["message"]["content"] if "message" in choice else choice["text"]
+                app.log.append((self.path, payload["_key"], text))
 
             def stream(self, payload: dict) -> None:
                 """The answer as server-sent events in chunked transfer encoding, then [DONE]."""
@@ -207,6 +205,8 @@ def serve() -> Iterator[Callable[..., tuple[TinyServer, str]]]:
                     self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
                     self.wfile.flush()
                     time.sleep(app.chunk_delay)
+                # Logged before the stream's last bytes: the client cannot have the answer before the log.
+                self.log_answer(payload)
                 self.wfile.write(b"0\r\n\r\n")
 
             def log_message(self, *args):  # keep the test output quiet
