@@ -1,5 +1,5 @@
 """SQL over a workspace: `connect(WS)` (also `sql.connect`) returns a DuckDB connection with the
-views of design section 5 (traces, kept, rejected, ledger, funnel, verify, clusters,
+views of design §5 (traces, kept, rejected, ledger, funnel, verify, clusters,
 contamination, shards).
 
 It lives in curate, beside the workspace it reads, so that curate's report can use it without

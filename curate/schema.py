@@ -1,4 +1,4 @@
-"""The trace record (DESIGN section 2) and the schemas of the workspace's side tables.
+"""The trace record (design §2) and the schemas of the workspace's side tables.
 
 A trace is one teacher sample. `id` is a content hash of problem + response, so the same sample
 from two sources has the same id; `row_id` is the row's position in ingest order and is unique,
@@ -56,7 +56,7 @@ STAGE_ALIASES = {"split": "domain"}
 # The domains the domain stage assigns (and shards are cut by).
 DOMAINS = ("math", "code", "science", "other")
 
-# Columns every rejected row carries on top of its own (DESIGN section 3).
+# Columns every rejected row carries on top of its own (design §3).
 REJECT_COLUMNS = ("stage", "reason", "detail")
 
 # Side tables: a stage that feeds one of these SQL views writes `<view>.parquet` with this schema

@@ -1,4 +1,4 @@
-"""The pipeline's stages, in the order of curate.schema.STAGE_NAMES (design section 3). A new stage
+"""The pipeline's stages, in the order of curate.schema.STAGE_NAMES (design §3). A new stage
 is one module here, its class in STAGES and its name in STAGE_NAMES; `ingest` is built separately
 because it takes the inputs. Stage modules import curate.rows and curate.think for what they
 share, never each other."""

@@ -2,8 +2,8 @@
 
 A row with `tests` is code, else a row with `reference` is math, else it is `no_reference`; a row
 with no response is a `prompt` (a prompt for generation, not a failed answer), always rejected: it
-has nothing to train on. Statuses are DESIGN section 4's. Rows whose status is in `keep` (default:
-pass) survive, and so do `no_reference` rows (a trace that cannot be checked is not a wrong one),
+has nothing to train on. Statuses are design §4's (docs/design.md). Rows whose status is in `keep`
+(default: pass) survive, and so do `no_reference` rows (a trace that cannot be checked is not a wrong one),
 flagged by their `verify_status` and counted apart (`flagged` in the manifest and the funnel,
 decision `flag` in the ledger) unless `require_reference: true` drops them. The others are
 rejected with the status as reason and the verifier's detail. Each verdict is also a row of the

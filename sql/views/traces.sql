@@ -1,4 +1,4 @@
--- Every ingested row (DESIGN section 2), malformed ones included: ingest's kept rows plus its rejects.
+-- Every ingested row (design §2), malformed ones included: ingest's kept rows plus its rejects.
 CREATE OR REPLACE VIEW traces AS
 SELECT id, row_id, problem_id, source, origin, subset, dataset_split, problem, reasoning, response, reference, tests, domain, teacher, meta
 FROM stage_ingest
