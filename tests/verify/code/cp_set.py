@@ -358,7 +358,7 @@ def _collatz(n: int) -> int:
 add(
     Problem(
         "leap_year",
-        lambda r: ["2000\n", "1900\n", "2024\n", "2023\n", "2400\n"],
+        lambda r: ["2000\n", "1900\n", "1800\n", "2024\n", "2023\n", "2400\n"],
         lambda t: (
             "YES\n" if (lambda y: y % 400 == 0 or (y % 4 == 0 and y % 100 != 0))(ints(t)[0]) else "NO\n"
         ),
@@ -694,7 +694,7 @@ def _lis(values: list[int]) -> int:
 add(
     Problem(
         "palindrome",
-        lambda r: ["abba\n", "abc\n", "a\n", "racecar\n", "ab\n"] + [w + "\n" for w in words(r, 2)],
+        lambda r: ["abba\n", "abc\n", "abca\n", "a\n", "racecar\n", "ab\n"] + [w + "\n" for w in words(r, 2)],
         lambda t: "YES\n" if t.strip() == t.strip()[::-1] else "NO\n",
         cpp_main(
             '    string s; cin >> s; string r(s.rbegin(), s.rend()); cout << (s == r ? "YES" : "NO") << endl;\n'
@@ -798,7 +798,10 @@ add(
         java_main(
             "        String a = in.next(), b = in.next(); int n = a.length(), m = b.length(); int[][] d = new int[n + 1][m + 1]; for (int i = 1; i <= n; i++) for (int j = 1; j <= m; j++) d[i][j] = a.charAt(i - 1) == b.charAt(j - 1) ? d[i - 1][j - 1] + 1 : Math.max(d[i - 1][j], d[i][j - 1]); System.out.println(d[n][m]);\n"
         ),
-        ("d[i - 1][j - 1] + 1", "d[i - 1][j] + 1"),
+        {
+            "cpp": ("max(d[i - 1][j], d[i][j - 1])", "d[i][j - 1]"),
+            "java": ("Math.max(d[i - 1][j], d[i][j - 1])", "d[i][j - 1]"),
+        },
     )
 )
 
