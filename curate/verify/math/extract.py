@@ -176,7 +176,7 @@ def _take_span(text: str) -> str | None:
     end = _SENTENCE_END.search(line)
     if end:
         line = line[: end.start()]
-    line = line.strip().rstrip(".").strip()
+    line = line.strip().strip("*_ ").rstrip(".").strip("*_ ")  # "**12**", "Answer: 12**"
     return line or None
 
 
@@ -314,9 +314,9 @@ def _strip_period(text: str) -> str:
 
 
 def _is_word(token: str) -> bool:
-    """A word of a sentence: not an answer word, not capitals (point names), not a product `bx`."""
+    """A word of a sentence: not an answer word, not a point name (`ABC`), not a product (`bx`)."""
     lower = token.lower()
-    if lower in _ANSWER_WORDS or token.isupper():
+    if lower in _ANSWER_WORDS or (token.isupper() and len(token) <= 4):
         return False
     return len(token) > 2 or lower in _SHORT_WORDS
 

@@ -159,6 +159,9 @@ def test_answer_tags_and_markers():
             ("Steps.\n\n**Answer:** $\\frac{4}{9}$", "4/9", True),
             ("Steps.\nFinal Answer: 27", "27", True),
             ("Steps.\nFinal Answer: 27", "72", False),
+            ("Steps.\n\n**Answer: 27**", "27", True),
+            ("The answer is **27**.", "27", True),
+            ("THE ANSWER IS 27", "27", True),
         ]
     )
 
