@@ -7,6 +7,9 @@
                    sharegpt format with OpenAI-style role/content tags: `dataset_dir: DIR`,
                    `dataset: <name>_<domain>`, `eval_dataset: <name>_<domain>_val`
 
+A non-empty --out that is not an earlier export (nor, for llamafactory, a LLaMA-Factory data folder)
+is refused unless --force.
+
 Only argparse is imported at module level: the CLI mounts `register` and must start fast.
 """
 
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 FORMATS = ("llamafactory", "trl", "jsonl")
+EXPORT_MARKER = ".distillery-export.json"  # says a folder is an earlier export (rewritten without --force)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,14 +40,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--name", default="distillery", help="dataset name prefix for llamafactory (default: distillery)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--force", action="store_true", help="write into a non-empty --out that is not an earlier export"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from curate.errors import user_error_from
+
     domains = [d.strip() for d in args.domains.split(",")] if args.domains else None
-    written = export(
-        args.workspace, args.to, args.out, domains=domains, name=args.name, progress=not args.quiet
-    )
+    try:
+        written = export(
+            args.workspace,
+            args.to,
+            args.out,
+            domains=domains,
+            name=args.name,
+            progress=not args.quiet,
+            force=args.force,
+        )
+    except Exception as error:  # OS errors (disk full, permissions) are one line, like curate's
+        user_error = user_error_from(error, where=args.out)
+        if user_error is None:
+            raise
+        raise user_error from None
     rows = [("domain", "split", "rows", "file")] + [
         (w["domain"], w["split"], f"{w['rows']:,}", w["file"]) for w in written
     ]
@@ -67,11 +88,14 @@ def export(
     domains: list[str] | None = None,
     name: str = "distillery",
     progress: bool = True,
+    force: bool = False,
 ) -> list[dict[str, Any]]:
-    """Write the workspace's shards to `out` in layout `to`; returns one entry per file written."""
+    """Write the workspace's shards to `out` in layout `to`; returns one entry per file written.
+    `out` must be new, empty or an earlier export (else CurateError, unless `force`)."""
     from tqdm import tqdm
 
     from curate.errors import CurateError
+    from curate.workspace import refuse_foreign
 
     if to not in FORMATS:
         raise CurateError(f"unknown export format {to!r}; expected one of {', '.join(FORMATS)}")
@@ -90,6 +114,9 @@ def export(
             f"no shards for domain(s) {', '.join(unknown)} in {root} (have: {', '.join(sorted(available))})"
         )
     out = Path(out)
+    # A LLaMA-Factory data folder (dataset_info.json) is meant to be added to.
+    ours = (EXPORT_MARKER, "dataset_info.json") if to == "llamafactory" else (EXPORT_MARKER,)
+    refuse_foreign(out, force, what="export folder", markers=ours)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(d, split, info) for d in chosen for split, info in sorted(available[d].items())]
     written: list[dict[str, Any]] = []
@@ -103,6 +130,7 @@ def export(
             written.append(_write_jsonl(shards, out / f"{name}_{domain}_{split}.jsonl", domain, split))
     if to == "llamafactory":
         _write_dataset_info(out, written, name)
+    (out / EXPORT_MARKER).write_text(json.dumps({"workspace": str(root), "to": to}) + "\n")
     return written
 
 

@@ -166,11 +166,14 @@ class Workspace:
                 orphan.unlink()
 
 
-def refuse_foreign(out: str | Path, force: bool = False, what: str = "workspace") -> None:
-    """Refuse to write a workspace into a folder that holds other things (a model, a dataset, a
-    home directory) unless `force`: a workspace rerun there would replace it without a word."""
+def refuse_foreign(
+    out: str | Path, force: bool = False, what: str = "workspace", markers: tuple[str, ...] = (MANIFEST,)
+) -> None:
+    """Refuse to write into a folder that holds other things (a model, a dataset, a home
+    directory) unless `force`: a rerun there would replace them without a word. A folder holding
+    one of `markers` is this command's own earlier output, and fine."""
     root = Path(out)
-    if force or not root.exists() or (root / MANIFEST).exists():
+    if force or not root.exists() or any((root / marker).exists() for marker in markers):
         return
     if not root.is_dir():
         raise CurateError(f"{out}: exists and is not a folder; choose another --out")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
 import sys
+from pathlib import Path
+
+from .errors import MergeError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +40,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--check", action="store_true", help="run the checks and print the plan, merge nothing"
     )
+    parser.add_argument(
+        "--force", action="store_true", help="write into a non-empty --out that is not an earlier merge"
+    )
     parser.set_defaults(func=run)
+
+
+MERGE_MARKER = ".distillery-merge.json"  # says a folder is an earlier merge's output
+
+
+def refuse_foreign(out: Path, force: bool) -> None:
+    """A non-empty --out that is not an earlier merge (a model, a dataset) is refused unless
+    `force`: the merge would mix its shards and config with what is there."""
+    if force or not out.is_dir() or (out / MERGE_MARKER).exists():
+        return
+    entries = sorted(p.name for p in out.iterdir())
+    if entries:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise MergeError(
+            f"{out}: not empty and not an earlier merge (holds {shown}); "
+            "choose a new or empty --out, or pass --force to write into it anyway"
+        )
 
 
 def parse_size(text: str) -> int:
@@ -56,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
     from .plan import plan_config, run_plan
 
     _show_warnings()
+    out = Path(args.out)
+    if not args.check:
+        refuse_foreign(out, args.force)
     plans = plan_config(args.config, args.out, steps_dir=args.steps_dir, seed=args.seed)
     for plan in plans:
         inputs = ", ".join(info.label for info in plan.inputs)
@@ -68,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  note: {note}", file=sys.stderr)
     if args.check:
         return 0
+    out.mkdir(parents=True, exist_ok=True)  # marked first: a merge stopped half-way may be rerun
+    (out / MERGE_MARKER).write_text(json.dumps({"config": str(args.config)}) + "\n")
     results = [run_plan(plan, args.shard_size, progress=True) for plan in plans]
     rows = [
         [
