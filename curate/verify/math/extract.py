@@ -306,6 +306,9 @@ _NUMBER = re.compile(
 _JOIN = re.compile(r"^(?:\s|,|;|\band\b|\bor\b|\\quad|\\text\{\s*(?:and|or)\s*\})*$", re.IGNORECASE)
 _LONE_NAME = re.compile(r"^\s*(?:[A-Za-z](?:_\{?\w+\}?)?'*|[A-Za-z]\([A-Za-z]\)|\\[A-Za-z]+)\s*$")
 _MORE_SPANS = re.compile(r"\s*(?:,|;|and\b|or\b|\\quad)\s*(?:\$|\\\()", re.IGNORECASE)
+_NEGATION = re.compile(
+    r"(?:\bnot|n't|\bnever|\bnor|\binstead of|\brather than|\bexcept|\bother than)[\s,:]*$", re.IGNORECASE
+)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[^\d\s])|\n+")
 
 
@@ -396,6 +399,9 @@ def stated_answer(text: str) -> str | None:
         if not inside and text[boundary.end() :].strip():
             start = boundary.end()
     found = [candidate for candidate in found if candidate[0] >= start]
+    # "13, not 12": a value the sentence rules out is not its answer
+    while found and _NEGATION.search(text, 0, found[-1][0]):
+        found.pop()
     if not found:
         return None
     answers = [found[-1]]

@@ -181,6 +181,8 @@ TRAPS = [
     ("\\boxed{4\\sqrt{2}}", "4"),
     ("4\\sqrt{2}", "4"),
     ("The answer is not 10, it is 11.", "10"),
+    ("11, not 10.", "10"),  # a value the sentence rules out
+    ("The answer is 11 rather than 10", "10"),
 ]
 
 
