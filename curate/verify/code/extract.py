@@ -138,14 +138,18 @@ def extract_code(
     return None
 
 
-def fence_language(response: str) -> str | None:
-    """The language tag of the last closed, tagged code block of the answer (after `</think>`),
-    else of the whole response: which language the response answers in. None without one."""
+def fence_language(response: str, among: tuple[str, ...] = tuple(LANGUAGES)) -> str | None:
+    """The language (a LANGUAGES key) of the last closed code block of the answer (after `</think>`),
+    else of the whole response, counting only blocks tagged as one of `among` (a ```text block of
+    sample output after the code does not count). None without one."""
+    tags = {alias: name for name in among for alias in (name, *LANGUAGES.get(name, ()))}
     parts = split_reasoning(response)
     for text in ([parts.answer] if parts.reasoning is not None else []) + [response]:
         tagged = [
-            block for block in fenced_blocks(text) if block.closed and block.language and block.body.strip()
+            block
+            for block in fenced_blocks(text)
+            if block.closed and block.language in tags and block.body.strip()
         ]
         if tagged:
-            return tagged[-1].language
+            return tags[tagged[-1].language]
     return None

@@ -268,8 +268,8 @@ class CodeVerifier:
             return spec["language"]
         if spec is not None and spec["kind"] != "stdin":
             return "python"
-        fenced = languages.canonical(fence_language(response)) if response else None
-        return fenced if fenced in languages.SUPPORTED else self.language
+        fenced = fence_language(response, languages.SUPPORTED) if response else None
+        return fenced or self.language
 
     def _run(self, worker: Worker, prepared: tuple[dict, float, str]) -> Verdict:
         task, guard, code = prepared

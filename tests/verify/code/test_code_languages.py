@@ -128,6 +128,8 @@ def test_the_language_comes_from_the_answer_s_last_fence():
     assert fence_language(fenced("cpp", CPP_ADD)) == "cpp"
     assert fence_language("```python\nx\n```\n```java\ny\n```") == "java"
     assert fence_language("no code") is None
+    after = "```c++\nint main() {}\n```\nExample:\n```text\n5\n```\n```\n5\n```\n"
+    assert fence_language(after, ("python", "cpp")) == "cpp"  # sample output blocks do not count
 
 
 def test_java_class_and_file_names():
