@@ -465,11 +465,15 @@ def extract_answer(
 
 
 def _bare(text: str, choices: bool) -> Extraction | None:
-    """`mode="bare"`: the text is the answer as written (its box when it has one)."""
+    """`mode="bare"`: the text is the answer as written (its box when it has one); when it cannot be
+    read as math ("1,000.99m²"), the number it states."""
     boxed = find_boxed(text)
     answer = boxed if boxed else _strip_period(text)
     if not answer:
         return None
     if choices:
         answer = choice_letter(answer) or answer
-    return Extraction(answer, "boxed" if boxed else "whole response")
+    if boxed:
+        return Extraction(answer, "boxed")
+    stated = stated_answer(answer)
+    return Extraction(answer, "whole response", fallback=stated if stated != answer else None)

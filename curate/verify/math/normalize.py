@@ -53,6 +53,8 @@ _CURRENCY = re.compile(r"[€£¥₹]|\\(?:euro|pounds|yen)(?![a-zA-Z])|\b(?:USD
 # A unit inside \mathrm{} or \text{}: "~m/s", "km/h", "m^2", "\,\mathrm{cm}" (tildes are spacing).
 _UNIT_CONTENT = re.compile(r"^[A-Za-z]{1,6}(?:\s*/\s*[A-Za-z]{1,6})?(?:\^\{?-?\d\}?)?$")
 # Left behind where a dataset stripped a unit: "4\mathrm{~}/\mathrm{}" becomes "4 /".
+# "1,000.99m²": an area or volume unit written with the power sign, touching the number
+_SQUARE_UNIT = re.compile(r"(?<=\d)\s*(?:m|cm|mm|km|ft|in|yd)[²³](?![A-Za-z\d])")
 # "3\mathrm{~km}/\mathrm{h}": one unit written in two pieces
 _SPLIT_UNIT = re.compile(r"\\mathrm\s*\{([^{}]*)\}\s*/\s*\\mathrm\s*\{([^{}]*)\}")
 _DANGLING_SLASH = re.compile(r"(?<=[\d}])\s*/\s*(?=,|;|$)")
@@ -196,6 +198,7 @@ def clean_answer(answer: str) -> Cleaned:
     s = _DOUBLE_ESCAPE.sub(lambda _: "\\", answer)
     s = _GLUED_SPACE.sub(lambda m: f"\\{m.group(1)} ", s)
     s = strip_delimiters(s)
+    s = _SQUARE_UNIT.sub("", s)
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
     s = _CURRENCY.sub(" ", s)
     s = _THOUSANDS_SEP.sub("", s)

@@ -198,6 +198,7 @@ def test_answer_modes():
     assert judge("The total is 1,250.", "1250", "trace").status == "no_answer"
     assert passes("The total is 1,250.", "1250", "auto")
     assert passes("Work.\n\\boxed{5}", "5", "trace") and passes("\\boxed{5}", "5", "bare")
+    assert passes("3,500.5m²", "3500.5", "bare") and passes("3,500.5m²", "3500.5")
     with pytest.raises(ValueError):
         extract_answer("5", mode="guess")
 
