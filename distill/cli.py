@@ -20,6 +20,7 @@ MOUNTS = [
     "distill.sft.cli",
     "distill.generate.cli",
     "distill.evaluate",
+    "distill.merge_search",
     "curate.verify.cli",
     "curate.longctx.cli",
     "distill.recipe.cli",

@@ -107,8 +107,13 @@ def evaluate(
     cache_path: str | Path | None = None,
     workers: int = 2,
     progress: bool = True,
+    engine: Any = None,
 ) -> EvalReport:
-    """Sample `params.n` responses per problem of every benchmark, verify them, and score."""
+    """Sample `params.n` responses per problem of every benchmark, verify them, and score.
+
+    `engine`: an already loaded backend to sample from (left open; `model` then only names it),
+    so a caller scoring many in-memory variants of one model (merge-search) loads it once.
+    """
     from distill.generate.base import load_backend
     from distill.generate.cache import RequestCache
     from distill.generate.prompts import read_prompts
@@ -121,14 +126,17 @@ def evaluate(
         loaded.append((bench, items[:limit] if limit else items))
     everything = [item for _, items in loaded for item in items]
 
-    engine = load_backend(backend, model, **(backend_options or {}))
+    owned = engine is None
+    if owned:
+        engine = load_backend(backend, model, **(backend_options or {}))
     cache = RequestCache(cache_path) if cache_path else None
     try:
         results, _ = sample_items(
             engine, everything, params, style, None, cache, progress, desc=f"eval {Path(model).name}"
         )
     finally:
-        engine.close()
+        if owned:
+            engine.close()
         if cache:
             cache.close()
     verdicts = verify(

@@ -1,0 +1,567 @@
+"""`distillery merge-search PLAN.yaml`: search merge methods and their parameters for the merge that
+keeps the largest share of every student's gain, scored on validation sets by `distillery eval`'s
+machinery, within a budget of evaluations.
+
+The plan (YAML)::
+
+    base: out/base                          # the model every student was trained from
+    students: {math: out/sft/math, code: out/sft/code}        # domain -> its student
+    validation: {math: val/math.jsonl, code: val/code.jsonl}  # domain -> a file eval reads (never the test set)
+    methods: [ties, dare_ties, task_arithmetic, breadcrumbs_ties, della]   # the search space
+    weight: [0.3, 1.5]                      # range of each student's weight
+    density: [0.2, 1.0]                     # range of each student's density (methods that use one)
+    gradient: false                         # true: weight and density are [first layer, last layer] gradients
+    budget: 20                              # candidate evaluations (the base and students are scored once more)
+    explore: 10                             # of which random exploration (default: twice the methods)
+    seed: 0
+    out: out/merge_search                   # candidates.parquet, best.yaml
+    limit: null                             # first N validation problems per domain
+    sampling: {n: 1, temperature: 0.0, max_tokens: 512}
+    backend_options: {batch_size: 16}       # the hf backend's options
+
+Objective. For domain d with base score b_d and student score s_d, the gain is g_d = s_d - b_d; a
+candidate scoring c_d keeps share_d = (c_d - b_d) / g_d of it, and the objective is the worst
+share, min over the domains with g_d > 0. Maximising the worst share (not the mean) is what
+Branch-Merge needs: a merge that keeps all of math and none of code is not a success.
+
+Algorithm: seeded random exploration, then a (1+1) evolution strategy. A candidate is a method
+and a point x in [0, 1]^D (each student's weight and density, scaled into the plan's ranges; two
+values each with gradients). The first evaluations are each method at the centre of the ranges,
+then uniform random points, `explore` candidates in all; after that each candidate
+mutates the best so far (Gaussian step sigma on x, clipped to [0, 1]; another method with
+probability 0.2), and sigma grows by 1.5 after an improvement and shrinks by 0.85 otherwise (the
+1/5th-success rule's spirit). Why not a grid: it grows as (levels)^D and spends most of a small
+budget far from good points. Why not CMA-ES or Bayesian optimisation: CMA-ES needs several
+generations of 4 + 3 ln D candidates to adapt its covariance, more than a budget of tens, and a
+surrogate model over a mixed categorical space is fragile with so few noisy scores (pass@1 on a
+validation set of a few dozen problems). Random starts guard against a bad first method; the ES
+then refines the incumbent with the budget left.
+
+Every proposal depends only on the seed, the candidate's index and the scores before it, so a
+run that stops is resumed by running it again: the candidates already in candidates.parquet are
+re-proposed, recognised and not re-evaluated. Candidates are merged in memory with
+`merge.merge_state_dicts` from state dicts loaded once, and scored by loading the merged weights
+into one transformers model (`distill.evaluate.evaluate` with that engine), so no candidate is
+written to disk; the best one is written as a merge config (best.yaml) for `distillery merge`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_METHODS = ("ties", "dare_ties", "task_arithmetic", "breadcrumbs_ties", "della")
+_OTHER_METHOD = 0.2
+
+
+class SearchError(Exception):
+    user_error = True
+
+
+@dataclass
+class Plan:
+    base: str
+    students: dict[str, str]
+    validation: dict[str, str]
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    weight: tuple[float, float] = (0.3, 1.5)
+    density: tuple[float, float] = (0.2, 1.0)
+    gradient: bool = False
+    budget: int = 20
+    explore: int | None = None
+    seed: int = 0
+    out: str = "out/merge_search"
+    limit: int | None = None
+    sampling: dict[str, Any] = field(default_factory=lambda: {"n": 1, "temperature": 0.0, "max_tokens": 512})
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    workers: int = 2
+
+    @property
+    def domains(self) -> list[str]:
+        return list(self.students)
+
+    def digest(self) -> str:
+        """What the stored candidates depend on (not the budget: a larger one extends a run)."""
+        keys = (
+            "base",
+            "students",
+            "validation",
+            "methods",
+            "weight",
+            "density",
+            "gradient",
+            "explore",
+            "seed",
+            "limit",
+            "sampling",
+        )
+        text = json.dumps({key: getattr(self, key) for key in keys}, sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and check a search plan; paths are relative to the plan's folder unless absolute."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SearchError(f"cannot read search plan {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise SearchError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, Mapping):
+        raise SearchError(f"{path}: a search plan is a mapping with base, students and validation")
+    known = set(Plan.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SearchError(f"{path}: unknown keys {unknown} (expected {', '.join(sorted(known))})")
+    for key in ("base", "students", "validation"):
+        if key not in data:
+            raise SearchError(f"{path}: {key} is required")
+    students, validation = data["students"], data["validation"]
+    if not isinstance(students, Mapping) or not students:
+        raise SearchError(f"{path}: students must map each domain to its student model")
+    if not isinstance(validation, Mapping) or set(validation) != set(students):
+        raise SearchError(f"{path}: validation must give one file per student domain ({', '.join(students)})")
+
+    def local(value: Any) -> str:
+        candidate = Path(str(value)).expanduser()
+        return str(candidate if candidate.is_absolute() or candidate.exists() else path.parent / candidate)
+
+    plan = Plan(
+        base=local(data["base"]),
+        students={d: local(p) for d, p in students.items()},
+        validation={d: local(validation[d]) for d in students},
+    )
+    for key in ("methods", "gradient", "budget", "explore", "seed", "limit", "workers"):
+        if key in data:
+            setattr(plan, key, data[key])
+    for key in ("weight", "density"):
+        if key in data:
+            low, high = (float(v) for v in data[key])
+            if not 0 <= low <= high:
+                raise SearchError(f"{path}: {key} must be [low, high] with 0 <= low <= high")
+            setattr(plan, key, (low, high))
+    for key in ("sampling", "backend_options"):
+        if key in data:
+            setattr(plan, key, {**getattr(plan, key), **dict(data[key])})
+    if "out" in data:
+        plan.out = local(data["out"])
+    from merge.methods import METHODS
+
+    for method in plan.methods:
+        if (
+            method not in METHODS
+            or not METHODS[method].needs_base
+            or "weight" not in METHODS[method].model_params
+        ):
+            usable = sorted(
+                m for m, cls in METHODS.items() if cls.needs_base and "weight" in cls.model_params
+            )
+            raise SearchError(
+                f"{path}: method {method!r} cannot be searched; use methods over a base with "
+                f"per-model weights: {', '.join(usable)}"
+            )
+    if not isinstance(plan.budget, int) or plan.budget < 1:
+        raise SearchError(f"{path}: budget must be a positive number of evaluations")
+    if plan.explore is None:
+        plan.explore = 2 * len(plan.methods)
+    if not isinstance(plan.explore, int) or plan.explore < len(plan.methods):
+        raise SearchError(f"{path}: explore must be at least the number of methods ({len(plan.methods)})")
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidates and the search
+
+
+@dataclass(frozen=True)
+class Candidate:
+    method: str
+    x: tuple[float, ...]  # in [0, 1]: per student weight (and density), two values each with gradients
+
+    def key(self) -> str:
+        return json.dumps([self.method, [round(v, 6) for v in self.x]])
+
+
+def dimensions(plan: Plan) -> int:
+    return len(plan.students) * 2 * (2 if plan.gradient else 1)
+
+
+def model_parameters(plan: Plan, candidate: Candidate) -> list[dict[str, Any]]:
+    """Per student (in plan order): its weight and density as merge parameters."""
+    from merge.methods import METHODS
+
+    method = METHODS[candidate.method]
+    # task_arithmetic accepts a density but never sparsifies: searching it would be wasted budget
+    uses_density = "density" in method.model_params and getattr(method, "sparsify", True) is not None
+    per = 2 if plan.gradient else 1
+    out = []
+    for index in range(len(plan.students)):
+        values = candidate.x[index * 2 * per : (index + 1) * 2 * per]
+        weights = [plan.weight[0] + v * (plan.weight[1] - plan.weight[0]) for v in values[:per]]
+        densities = [plan.density[0] + v * (plan.density[1] - plan.density[0]) for v in values[per:]]
+        params: dict[str, Any] = {"weight": _setting(weights)}
+        if uses_density:
+            params["density"] = _setting(densities)
+        out.append(params)
+    return out
+
+
+def _setting(values: list[float]) -> float | list[float]:
+    rounded = [round(v, 4) for v in values]
+    return rounded[0] if len(rounded) == 1 else rounded
+
+
+def propose(plan: Plan, index: int, history: list[tuple[Candidate, float]]) -> Candidate:
+    """Candidate number `index`, from the seed and the objective of the candidates before it."""
+    rng = random.Random(f"{plan.seed}:{index}")
+    size = dimensions(plan)
+    explore = max(len(plan.methods), plan.explore or 0)
+    if index < len(plan.methods):
+        return Candidate(plan.methods[index], (0.5,) * size)
+    if index < explore or not history:
+        return Candidate(rng.choice(plan.methods), tuple(rng.random() for _ in range(size)))
+    sigma = 0.2
+    best, best_score = history[0]
+    for step, (candidate, score) in enumerate(history):
+        if step >= explore:  # the step size adapts only over the ES phase
+            sigma = min(0.5, sigma * 1.5) if score > best_score else max(0.02, sigma * 0.85)
+        if score > best_score:
+            best, best_score = candidate, score
+    method = rng.choice(plan.methods) if rng.random() < _OTHER_METHOD else best.method
+    x = tuple(min(1.0, max(0.0, v + rng.gauss(0.0, sigma))) for v in best.x)
+    return Candidate(method, x)
+
+
+def worst_share(
+    scores: Mapping[str, float], base: Mapping[str, float], students: Mapping[str, float]
+) -> float:
+    """min over domains with a positive gain of (score - base) / gain; nan when no student gained."""
+    shares = [(scores[d] - base[d]) / (students[d] - base[d]) for d in students if students[d] > base[d]]
+    return min(shares) if shares else math.nan
+
+
+def shares(
+    scores: Mapping[str, float], base: Mapping[str, float], students: Mapping[str, float]
+) -> dict[str, float]:
+    return {
+        d: (scores[d] - base[d]) / (students[d] - base[d]) if students[d] > base[d] else math.nan
+        for d in students
+    }
+
+
+@dataclass
+class SearchResult:
+    rows: list[dict[str, Any]]  # every evaluation, references first
+    best: dict[str, Any] | None
+    evaluated: int  # evaluations run by this call (the rest were read back)
+
+
+def search(
+    plan: Plan,
+    score: Callable[[str, Any], dict[str, float]],
+    table: Path | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> SearchResult:
+    """Run (or resume) the search. `score(label, what)` returns pass@1 per domain, where `what` is a
+    model path (the references) or (method, model_parameters) of a candidate."""
+    rows = _read_rows(table, plan) if table is not None else []
+    done = {row["key"]: row for row in rows}
+    evaluated = 0
+
+    def run(key: str, kind: str, label: str, what: Any, extra: dict[str, Any]) -> dict[str, Any]:
+        nonlocal evaluated
+        if key in done:
+            return done[key]
+        started = time.perf_counter()
+        scores = score(label, what)
+        row = {
+            "key": key,
+            "kind": kind,
+            "label": label,
+            **extra,
+            **{f"score_{d}": float(scores[d]) for d in plan.domains},
+            "seconds": time.perf_counter() - started,
+            "plan": plan.digest(),
+        }
+        rows.append(row)
+        done[key] = row
+        evaluated += 1
+        if table is not None:
+            _write_rows(table, rows, plan)
+        return row
+
+    base_row = run("reference:base", "reference", "base", plan.base, {})
+    student_rows = {
+        d: run(f"reference:{d}", "reference", f"student {d}", plan.students[d], {}) for d in plan.domains
+    }
+    base = {d: base_row[f"score_{d}"] for d in plan.domains}
+    own = {d: student_rows[d][f"score_{d}"] for d in plan.domains}
+    gained = [d for d in plan.domains if own[d] > base[d]]
+    log(
+        f"base {_fmt(base)}; students on their own domain {_fmt(own)}; gains in {', '.join(gained) or 'no domain'}"
+    )
+    history: list[tuple[Candidate, float]] = []
+    for index in range(plan.budget):
+        candidate = propose(plan, index, history)
+        parameters = model_parameters(plan, candidate)
+        row = run(
+            candidate.key(),
+            "candidate",
+            f"#{index} {candidate.method}",
+            (candidate.method, parameters),
+            {"method": candidate.method, "parameters": json.dumps(parameters)},
+        )
+        scores = {d: row[f"score_{d}"] for d in plan.domains}
+        objective = worst_share(scores, base, own)
+        history.append((candidate, -math.inf if math.isnan(objective) else objective))
+        log(
+            f"#{index} {candidate.method} {json.dumps(parameters)}: {_fmt(scores)}, worst share {objective:.3f}"
+        )
+    for row in rows:
+        if row["kind"] == "candidate":
+            scores = {d: row[f"score_{d}"] for d in plan.domains}
+            row.update({f"share_{d}": v for d, v in shares(scores, base, own).items()})
+            row["worst_share"] = worst_share(scores, base, own)
+    if table is not None:
+        _write_rows(table, rows, plan)
+    scored = [row for row in rows if row["kind"] == "candidate" and not math.isnan(row["worst_share"])]
+    best = max(scored, key=lambda row: row["worst_share"]) if scored else None
+    return SearchResult(rows, best, evaluated)
+
+
+def _fmt(scores: Mapping[str, float]) -> str:
+    return ", ".join(f"{d} {v:.3f}" for d, v in scores.items())
+
+
+def _read_rows(table: Path, plan: Plan) -> list[dict[str, Any]]:
+    if not table.exists():
+        return []
+    import polars as pl
+
+    rows = pl.read_parquet(table).to_dicts()
+    stale = {row["plan"] for row in rows} - {plan.digest()}
+    if stale:
+        raise SearchError(
+            f"{table} holds candidates of a different plan; give this plan another out folder "
+            "(only budget may change between runs of one search)"
+        )
+    return [
+        {key: value for key, value in row.items() if not key.startswith("share_") and key != "worst_share"}
+        for row in rows
+    ]
+
+
+def _write_rows(table: Path, rows: list[dict[str, Any]], plan: Plan) -> None:
+    import polars as pl
+
+    columns = [
+        "key",
+        "kind",
+        "label",
+        "method",
+        "parameters",
+        *(f"score_{d}" for d in plan.domains),
+        *(f"share_{d}" for d in plan.domains),
+        "worst_share",
+        "seconds",
+        "plan",
+    ]
+    schema = {name: pl.Float64 for name in columns if name.startswith(("score_", "share_"))}
+    schema.update({"worst_share": pl.Float64, "seconds": pl.Float64})
+    frame = pl.DataFrame(
+        [{name: row.get(name) for name in columns} for row in rows],
+        schema={name: schema.get(name, pl.String) for name in columns},
+    )
+    table.parent.mkdir(parents=True, exist_ok=True)
+    partial = table.with_name(f".{table.name}.partial")
+    frame.write_parquet(partial)
+    partial.replace(table)  # a stopped run never leaves a half-written table
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring with distillery's eval machinery, merged in memory
+
+
+class InMemoryScorer:
+    """Loads the base, the students and one transformers model once; scores a model or a merge."""
+
+    def __init__(self, plan: Plan, progress: bool = False):
+        from distill.evaluate import Bench
+        from distill.generate.base import SamplingParams, load_backend
+
+        self.plan = plan
+        self.progress = progress
+        self.params = SamplingParams(**plan.sampling)
+        self.benches = [Bench(f"val_{d}", Path(plan.validation[d]), d) for d in plan.domains]
+        for bench in self.benches:
+            if not bench.path.exists():
+                raise SearchError(f"validation file {bench.path} not found")
+        self.engine = load_backend("hf", plan.base, **plan.backend_options)
+        self.states = {path: _load_state(path) for path in (plan.base, *plan.students.values())}
+
+    def __call__(self, label: str, what: Any) -> dict[str, float]:
+        import torch
+
+        from distill.evaluate import evaluate
+        from merge import merge_state_dicts
+
+        if isinstance(what, str):
+            state = self.states[what]
+        else:
+            method, parameters = what
+            students = [self.states[self.plan.students[d]] for d in self.plan.domains]
+            state = merge_state_dicts(
+                method,
+                students,
+                base=self.states[self.plan.base],
+                model_parameters=parameters,
+                seed=self.plan.seed,
+            )
+        lm = self.engine.lm
+        reference = lm.state_dict()
+        with torch.no_grad():
+            missing, unexpected = lm.load_state_dict(
+                {k: v.to(reference[k].dtype) for k, v in state.items()}, strict=False
+            )
+        if unexpected or any(not _tied(name, lm) for name in missing):
+            raise SearchError(
+                f"{label}: weights do not fit the base model (missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]})"
+            )
+        report = evaluate(
+            label,
+            self.benches,
+            self.params,
+            limit=self.plan.limit,
+            workers=self.plan.workers,
+            progress=self.progress,
+            engine=self.engine,
+        )
+        return {d: report.domains.get(d, {}).get("pass@1", 0.0) for d in self.plan.domains}
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def _tied(name: str, lm: Any) -> bool:
+    return name.endswith("lm_head.weight") and bool(getattr(lm.config, "tie_word_embeddings", False))
+
+
+def _load_state(path: str) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    files = sorted(Path(path).glob("*.safetensors"))
+    if not files:
+        raise SearchError(f"{path}: no safetensors weights")
+    state: dict[str, Any] = {}
+    for file in files:
+        state.update(load_file(file))
+    return state
+
+
+def best_config(plan: Plan, best: Mapping[str, Any]) -> dict[str, Any]:
+    """A `distillery merge` config for the best candidate."""
+    parameters = json.loads(best["parameters"])
+    return {
+        "merge_method": best["method"],
+        "base_model": plan.base,
+        "seed": plan.seed,
+        "models": [
+            {"model": plan.students[d], "parameters": p}
+            for d, p in zip(plan.domains, parameters, strict=True)
+        ],
+    }
+
+
+def table_text(result: SearchResult, plan: Plan) -> str:
+    from distill.generate.runner import format_table
+
+    rows = sorted(
+        (r for r in result.rows if r["kind"] == "candidate"),
+        key=lambda r: -(r["worst_share"] if not math.isnan(r["worst_share"]) else -math.inf),
+    )
+    headers = (
+        "candidate",
+        "parameters",
+        *(f"{d} pass@1" for d in plan.domains),
+        *(f"{d} share" for d in plan.domains),
+        "worst share",
+        "seconds",
+    )
+    body = [
+        (
+            r["label"],
+            r["parameters"],
+            *(r[f"score_{d}"] for d in plan.domains),
+            *(r[f"share_{d}"] for d in plan.domains),
+            r["worst_share"],
+            round(r["seconds"], 1),
+        )
+        for r in rows
+    ]
+    return format_table(headers, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "merge-search",
+        help="search merge methods and parameters for the merge that keeps each student's gain",
+        description=__doc__.split("\n\n", 1)[0],
+    )
+    parser.add_argument(
+        "plan", metavar="PLAN.yaml", help="search plan: base, students, validation, budget..."
+    )
+    parser.add_argument(
+        "--budget", type=int, help="candidate evaluations (overrides the plan; a larger one resumes)"
+    )
+    parser.add_argument("--out", help="output folder (overrides the plan)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = load_plan(args.plan)
+    if args.budget is not None:
+        plan.budget = args.budget
+    if args.out:
+        plan.out = args.out
+    out = Path(plan.out)
+    started = time.perf_counter()
+    scorer = InMemoryScorer(plan, progress=not args.quiet)
+    try:
+        result = search(
+            plan, scorer, out / "candidates.parquet", log=lambda line: print(line, file=sys.stderr)
+        )
+    finally:
+        scorer.close()
+    print(table_text(result, plan))
+    seconds = time.perf_counter() - started
+    print(
+        f"{result.evaluated} evaluations run ({len(result.rows) - result.evaluated} read back) in {seconds:.1f} s; "
+        f"every candidate in {out / 'candidates.parquet'}"
+    )
+    if result.best is None:
+        print("no candidate scored: no student gained on its validation set over the base", file=sys.stderr)
+        return 1
+    (out / "best.yaml").write_text(yaml.safe_dump(best_config(plan, result.best), sort_keys=False))
+    print(
+        f"best: {result.best['label']} {result.best['parameters']}, worst share kept "
+        f"{result.best['worst_share']:.3f}; merge it with: distillery merge {out / 'best.yaml'} --out DIR"
+    )
+    return 0
