@@ -3,6 +3,8 @@ response with two `</think>` reaches the shards with every character."""
 
 from __future__ import annotations
 
+import random
+
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
@@ -39,6 +41,19 @@ def test_polars_expressions_agree_with_python():
     frame = pl.DataFrame({"response": [c[0] for c in CASES]}, schema={"response": pl.String})
     out = frame.select(reasoning_expr().alias("r"), answer_expr().alias("a"), unclosed_expr().alias("u"))
     for (response, *_), (r, a, u) in zip(CASES, out.iter_rows(), strict=True):
+        parts = split_reasoning(response)
+        assert (r, a, u) == (parts.reasoning, parts.answer, not parts.closed), response
+
+
+def test_polars_agrees_with_python_on_generated_responses():
+    """Random mixes of markers (any case, several of each, in any order) and text, non-ASCII too."""
+    rng = random.Random(7)
+    pieces = ["<think>", "</think>", "<THINK>", "</Think>", "<|begin_of_thought|>", "<|end_of_thought|>"]
+    pieces += ["<|begin_of_solution|>", "<answer>", "a b", "x\n", " ", "é∑", "\\boxed{4}", "<", ">"]
+    responses = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 9))) for _ in range(3000)]
+    frame = pl.DataFrame({"response": responses})
+    out = frame.select(reasoning_expr().alias("r"), answer_expr().alias("a"), unclosed_expr().alias("u"))
+    for response, (r, a, u) in zip(responses, out.iter_rows(), strict=True):
         parts = split_reasoning(response)
         assert (r, a, u) == (parts.reasoning, parts.answer, not parts.closed), response
 
