@@ -1,27 +1,31 @@
 """Find the final answer in a model response.
 
 Everything here is plain string scanning (no backtracking-prone regexes over the whole text), so
-it stays linear in the length of the response. The order of preference (`mode="auto"`):
+it stays linear in the length of the response. The order of preference (`mode="auto"`); the
+first step that gives an answer wins:
 
 1. where: the text after the last `</think>` (the reasoning may hold abandoned answers); the
    reasoning itself only when nothing outside gives an answer, and then only through 2-3;
-2. the last `\\boxed{}` / `\\fbox{}` (adjacent boxes, also in separate `$...$` or `\\(...\\)`,
-   joined by commas or "and"/"or", make one list answer);
+2. the last `\\boxed{}` / `\\fbox{}`; boxes joined only by commas, "and"/"or", `\\quad`, math
+   delimiters, a label (`y_2 =`), a unit word or `\\text{... and}` make one list answer;
 3. answer tags and markers: the last `<answer>...</answer>` (R1-Zero template,
    AM-DeepSeek-R1-Distilled), "The final answer is ...", "Final Answer: ...", "Answer: ...",
    `**Answer:** ...`, "the answer is ...", GSM8K `#### n`, a bold span in the last paragraph.
    What follows the marker is the answer when it reads as one (a math span, or text with no
    sentence words); when it is a sentence ("Final Answer: The largest $n$ is 34."), the answer
-   is what that sentence states (4);
-4. a short whole response (at most SHORT_RESPONSE characters): the response itself when it reads
-   as an answer (`-5`, `$1,000.99`, `(7,11), (11,7)`, `28 pct`), else the answer its last
-   sentence states: the last math span or number of that sentence, together with the spans or
-   numbers joined to it by commas or "and"/"or" ("the roots are $1$ and $-2$" gives `1, -2`);
-   never in a long response without a box or marker, where a last number is a guess;
+   is what that sentence states (4b);
+4. only a short whole response (at most SHORT_RESPONSE characters): (a) the response itself when
+   it reads as an answer (`-5`, `$1,000.99`, `(7,11), (11,7)`, `28 pct`); else (b) the answer
+   its last sentence states: the last math span or number of that sentence that the sentence
+   does not rule out ("13, not 12" gives 13), together with the spans or numbers joined to it by
+   commas or "and"/"or" ("the roots are $1$ and $-2$" gives `1, -2`). Never in a long response
+   without a box or marker, where a last number is a guess. When (a) cannot be read as math
+   (`1,000.99m²`), the check falls back to (b) (Extraction.fallback);
 5. for multiple-choice references, the option letter of that answer, or a last-line "(B)".
 
 `mode="trace"` uses 1-3 only (a reasoning trace: no guessing from a bare last sentence);
-`mode="bare"` takes the text after `</think>` as the answer itself (its box, if it has one).
+`mode="bare"` takes the text after `</think>` as the answer itself (its box, if it has one; the
+number it states when it cannot be read as math).
 """
 
 from __future__ import annotations
