@@ -28,11 +28,7 @@ if TYPE_CHECKING:  # the verifiers' sandboxed workers use split_reasoning and mu
 OPEN = r"<think>|<\|begin_of_thought\|>"
 CLOSE = r"</think>|<\|end_of_thought\|>"
 ANSWER_WRAPPERS = r"(?i)<\|begin_of_solution\|>|<\|end_of_solution\|>|</?answer>"
-# before the first opening marker | reasoning up to the last closing marker | after it
-_CLOSED = rf"(?is)^(?:(.*?)(?:{OPEN}))?(.*)(?:{CLOSE})(.*)$"
-# an opening marker that is never closed: before it | everything after it
-_UNCLOSED = rf"(?is)^(.*?)(?:{OPEN})(.*)$"
-_CLOSED_RE, _UNCLOSED_RE = re.compile(_CLOSED), re.compile(_UNCLOSED)
+_OPEN_RE, _CLOSE_RE = re.compile(OPEN, re.IGNORECASE), re.compile(CLOSE, re.IGNORECASE)
 _WRAPPERS_RE = re.compile(ANSWER_WRAPPERS)
 
 
@@ -47,13 +43,14 @@ def split_reasoning(response: str | None) -> Parts:
     """Reasoning and answer of one response (module docstring)."""
     if response is None:
         return Parts(None, "", True)
-    found = _CLOSED_RE.fullmatch(response)
-    if found:
-        before, reasoning, after = found.group(1) or "", found.group(2), found.group(3)
-        return Parts(reasoning.strip(), _clean_answer(before + after), True)
-    found = _UNCLOSED_RE.fullmatch(response)
-    if found:
-        return Parts(found.group(2).strip(), _clean_answer(found.group(1)), False)
+    closes = list(_CLOSE_RE.finditer(response))
+    end = closes[-1].start() if closes else len(response)
+    opening = _OPEN_RE.search(response, 0, end)  # the first opening marker before the last close
+    start, before = (opening.end(), response[: opening.start()]) if opening else (0, "")
+    if closes:
+        return Parts(response[start:end].strip(), _clean_answer(before + response[closes[-1].end() :]), True)
+    if opening:
+        return Parts(response[start:].strip(), _clean_answer(before), False)
     return Parts(None, _clean_answer(response), True)
 
 
