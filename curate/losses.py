@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.workspace import StageDir, Workspace
 
 WARN_SHARE = 0.9
-MIN_ROWS = 1  # an input of one row that is dropped is worth a word too
 
 # Where a reason is decided by one option, its name (else the warning lists the stage's options).
 _VERIFY_KEEP = "stages: verify: {keep: [pass, ...]}"
@@ -44,14 +44,16 @@ REASON_OPTIONS: dict[tuple[str, str], str] = {
 UNCONFIGURABLE = {"malformed", "prompt", "empty_response"}
 
 
-def _column(paths: list[Path], column: str) -> list:
-    values: list = []
+def _source_counts(paths: list[Path]) -> Counter:
+    """Rows per `source` over Parquet files (counted by Arrow, not row by row in Python)."""
+    counts: Counter = Counter()
     for path in paths:
-        if column in pq.read_schema(path).names:
-            values += pq.read_table(path, columns=[column])[column].to_pylist()
-        else:
-            values += [None] * pq.ParquetFile(path).metadata.num_rows
-    return values
+        if "source" not in pq.read_schema(path).names:
+            counts[None] += pq.ParquetFile(path).metadata.num_rows
+            continue
+        for entry in pc.value_counts(pq.read_table(path, columns=["source"])["source"]).to_pylist():
+            counts[entry["values"]] += entry["counts"]
+    return counts
 
 
 def loss_warnings(ws: Workspace, stage: StageDir, options: dict) -> list[str]:
@@ -61,13 +63,21 @@ def loss_warnings(ws: Workspace, stage: StageDir, options: dict) -> list[str]:
         return []
     table = pq.read_table(rejected, columns=["source", "reason"])
     by_source_reason = Counter(zip(table["source"].to_pylist(), table["reason"].to_pylist(), strict=True))
-    rows_in = Counter(_column(stage.parts(), "source")) + Counter(table["source"].to_pylist())
+    dropped_by_source = Counter(table["source"].to_pylist())
+    # Only a reason holding most of a source's dropped rows can hold most of its rows: read the
+    # kept rows' sources (the costly part on a big workspace) only when there is such a candidate.
+    candidates = {
+        key: n
+        for key, n in by_source_reason.items()
+        if key[1] not in UNCONFIGURABLE and n >= WARN_SHARE * dropped_by_source[key[0]]
+    }
+    if not candidates:
+        return []
+    rows_in = _source_counts(stage.parts()) + dropped_by_source
     lines = []
-    for (source, reason), dropped in sorted(
-        by_source_reason.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])
-    ):
+    for (source, reason), dropped in sorted(candidates.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
         total = rows_in[source]
-        if reason in UNCONFIGURABLE or total < MIN_ROWS or dropped < WARN_SHARE * total:
+        if dropped < WARN_SHARE * total:
             continue
         option = REASON_OPTIONS.get((stage.name, reason)) or (
             f"stages: {stage.name}: {{...}} (options: {', '.join(sorted(options)) or 'none'}; or enabled: false)"
