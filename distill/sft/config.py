@@ -50,6 +50,7 @@ class SFTConfig:
     eval_every: int = 0  # steps between validation losses (0: only at the end)
     chat_template: str | None = None  # a .jinja path or template text replacing the tokenizer's
     peak_tflops: float | None = None  # accelerator peak for MFU when the GPU is not recognised
+    report_to: list[str] | None = None  # tensorboard, wandb; None: each one that is installed
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -67,6 +68,24 @@ class SFTConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self._check_report_to()
+
+    def _check_report_to(self) -> None:
+        from distill.sft.reporting import REPORTERS, installed
+
+        if self.report_to is None:
+            return
+        if isinstance(self.report_to, str):
+            self.report_to = [self.report_to]
+        unknown = sorted(set(self.report_to) - set(REPORTERS))
+        if unknown:
+            raise ConfigError(f"report_to: unknown logger(s) {unknown}; known: {sorted(REPORTERS)}")
+        missing = [name for name in self.report_to if not installed(name)]
+        if missing:
+            raise ConfigError(
+                f"report_to names {', '.join(missing)}, which is not installed: pip install {' '.join(missing)}, "
+                "or leave it out of report_to"
+            )
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> SFTConfig:

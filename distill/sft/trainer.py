@@ -50,11 +50,12 @@ from distill.sft.data import (
     stop_token_ids,
 )
 from distill.sft.packing import FitStats, PackedRow, fit_to_length, pack, pack_row
+from distill.sft.reporting import MetricLog, write_model_card
 
 # bf16 dense peak of accelerators we can recognise by name, for MFU.
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "H800": 989e12, "A100": 312e12, "A800": 312e12}
 # Settings that do not change the trajectory of a run, so a resume may change them.
-BOOKKEEPING = {"save_every", "keep_checkpoints", "eval_every", "peak_tflops"}
+BOOKKEEPING = {"save_every", "keep_checkpoints", "eval_every", "peak_tflops", "report_to"}
 # Config attributes of models whose logits are not a plain lm_head(hidden), which TokenLoss assumes.
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier")
 
@@ -329,18 +330,6 @@ def accumulate_gradients(model: TokenLoss, rows: list[PackedRow], env: Dist, aut
     return local.item(), n_supervised
 
 
-def _write_metrics(path: Path, record: dict) -> None:
-    with path.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
-
-
-def _trim_metrics(path: Path, step: int) -> None:
-    """Keep the metric lines up to `step`: a crash may have logged steps the checkpoint does not hold."""
-    if path.exists():
-        lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in lines))
-
-
 def _shard_model(model: TokenLoss) -> None:
     from torch.distributed.fsdp import fully_shard
 
@@ -480,7 +469,6 @@ def train(
         optimizer = build_optimizer(model, cfg, env.device)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, cfg))
         checkpoints = Checkpoints(out, env, cfg.keep_checkpoints)
-        metrics_path = out / "metrics.jsonl"
 
         start_step = 0
         latest = checkpoints.latest() if resume else None
@@ -488,12 +476,10 @@ def train(
             saved = json.loads((latest / "trainer_state.json").read_text())
             _check_resumable(saved, cfg, data.fingerprint(), latest)
             start_step = checkpoints.load(latest, model, optimizer, scheduler)["step"]
+        metrics = None
         if env.main:
             out.mkdir(parents=True, exist_ok=True)
-            if start_step:
-                _trim_metrics(metrics_path, start_step)
-            else:
-                metrics_path.unlink(missing_ok=True)
+            metrics = MetricLog(out, cfg.report_to, start_step, cfg.to_dict())
         env.barrier()
 
         on_gpu = env.device.type == "cuda"
@@ -553,7 +539,7 @@ def train(
             if cfg.eval_every and done % cfg.eval_every == 0 and done < total_steps:
                 record["val_loss"] = validation_loss(model, val_rows, env, autocast)
             if env.main:
-                _write_metrics(metrics_path, record)
+                metrics.write(record)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{record['tokens_per_s']:.0f}")
             if cfg.save_every and done % cfg.save_every == 0 and done < total_steps:
@@ -562,8 +548,10 @@ def train(
         bar.close()
 
         val_loss = validation_loss(model, val_rows, env, autocast)
-        if env.main and val_loss is not None:
-            _write_metrics(metrics_path, {"step": total_steps, "val_loss": val_loss})
+        if env.main:
+            if val_loss is not None:
+                metrics.write({"step": total_steps, "val_loss": val_loss})
+            metrics.close()
         _save_final(model, lm, tokenizer, out, env, tied)
         result = TrainResult(
             out_dir=out,
@@ -581,6 +569,7 @@ def train(
             summary = {k: v for k, v in vars(result).items() if k not in ("out_dir", "fit")}
             summary.update(fit=vars(data.fit), tokens_per_s=result.tokens_per_s, config=cfg.to_dict())
             (out / "summary.json").write_text(json.dumps(summary, indent=2))
+            write_model_card(out, base, Path(data_dir), summary)
         return result
     finally:
         if env.owns_group:
