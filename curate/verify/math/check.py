@@ -19,6 +19,7 @@ from curate.verify.math.parse import Node, ParseError, Scalar, Text, parse_answe
 Outcome = tuple[str, str | None, str]  # status, extracted answer, detail
 
 _DETAIL_LIMIT = 300
+_SHORT_REFERENCE = 40  # characters: a reference this short is an answer, not a solution to read
 _GOLD_CHOICE = re.compile(r"^\(?([A-J])\)?$")
 # "1000,99" or "2,74": read with a decimal comma when the list reading does not match
 _DECIMAL_COMMA = re.compile(r"^([-+]?\d+),(\d+)$")
@@ -44,7 +45,8 @@ def reference_answer(reference: str) -> str:
         return tagged
     if reads_as_answer(reference):
         return reference.strip()
-    found = extract_answer(reference)
+    # a marker, or the stated answer of a solution; a few words such as "\\text{October 30}" stay whole
+    found = extract_answer(reference, mode="trace" if len(reference.strip()) <= _SHORT_REFERENCE else "auto")
     return found.text if found is not None else reference.strip()
 
 

@@ -130,6 +130,7 @@ def test_references_as_stored():
     assert reference_answer("Sum both rows, which gives $\\boxed{30}$ in all.") == "30"
     assert reference_answer("We add them up. The answer is $30$.") == "30"
     assert reference_answer("f(x)=1 or f(x)=-1") == "f(x)=1 or f(x)=-1"
+    assert reference_answer("\\text{October 30}") == "\\text{October 30}"  # a few words stay whole
     assert_cases(
         [
             ("\\boxed{13:20}", "V_{1}:V_{2}=13:20", True),
