@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from curate.errors import CurateError, InputError
 from curate.formats import ADAPTERS, Malformed, closest_formats, detect_format, remap
+from curate.ingest_fast import MAPPERS, fast_reasoning
 from curate.readers import (
     DEFAULT_SPLIT,
     Input,
@@ -61,6 +62,46 @@ def _malformed(origin: str, raw_text: str, message: str, source: str | None = No
     }
 
 
+def trace_rows(
+    rows: list[dict[str, Any]],
+    origin: str,
+    source: str,
+    split: str | None,
+    think: Callable[[str | None], str | None] = reasoning_of,
+) -> list[dict]:
+    """Trace rows from an adapter's partial rows: ids, source, origin and meta filled in. Raises
+    Malformed for no rows or a row without a problem. `think` is the reasoning split (the fast
+    path passes its own, which agrees with curate.think's)."""
+    if not rows:
+        raise Malformed(None, "the record holds no trace")
+    out = []
+    for row in rows:
+        problem, response = row.get("problem"), row.get("response")
+        if not isinstance(problem, str):
+            raise Malformed("problem", "missing")
+        reasoning = row.get("reasoning")
+        out.append(
+            {
+                "id": trace_id(problem, response),
+                "problem_id": problem_id(problem),
+                "source": source,
+                "origin": origin,
+                "subset": row.get("subset"),
+                "dataset_split": split,
+                "problem": problem,
+                "reasoning": reasoning.strip() if isinstance(reasoning, str) else think(response),
+                "response": response,
+                "reference": row.get("reference"),
+                "tests": row.get("tests"),
+                "teacher": row.get("teacher"),
+                "meta": _meta_json(row.get("meta") or {}),
+                REASON: None,
+                DETAIL: None,
+            }
+        )
+    return out
+
+
 def convert_record(
     record: Any,
     origin: str,
@@ -70,40 +111,12 @@ def convert_record(
     mapping: dict[str, str] | None = None,
     split: str | None = None,
 ) -> list[dict]:
-    """Trace rows for one raw record (a malformed row when it cannot be converted)."""
+    """Trace rows for one raw record (a malformed row when it cannot be converted): the per-record path."""
     if not isinstance(record, dict):
         message = f"expected an object, got {type(record).__name__}"
         return [_malformed(origin, raw_text or repr(record), message, source)]
     try:
-        rows = ADAPTERS[adapter_name].convert(remap(record, mapping or {}))
-        if not rows:
-            raise Malformed(None, "the record holds no trace")
-        out = []
-        for row in rows:
-            problem, response = row.get("problem"), row.get("response")
-            if not isinstance(problem, str):
-                raise Malformed("problem", "missing")
-            reasoning = row.get("reasoning")
-            out.append(
-                {
-                    "id": trace_id(problem, response),
-                    "problem_id": problem_id(problem),
-                    "source": source,
-                    "origin": origin,
-                    "subset": row.get("subset"),
-                    "dataset_split": split,
-                    "problem": problem,
-                    "reasoning": reasoning.strip() if isinstance(reasoning, str) else reasoning_of(response),
-                    "response": response,
-                    "reference": row.get("reference"),
-                    "tests": row.get("tests"),
-                    "teacher": row.get("teacher"),
-                    "meta": _meta_json(row.get("meta") or {}),
-                    REASON: None,
-                    DETAIL: None,
-                }
-            )
-        return out
+        return trace_rows(ADAPTERS[adapter_name].convert(remap(record, mapping or {})), origin, source, split)
     except Malformed as error:
         return [_malformed(origin, raw_text or _meta_json(record), str(error), source)]
     except Exception as error:  # a record must never stop the run; the reason says what broke
@@ -111,17 +124,36 @@ def convert_record(
         return [_malformed(origin, raw_text or _meta_json(record), message, source)]
 
 
+def fast_record(
+    record: dict, origin: str, adapter_name: str, source: str, split: str | None
+) -> list[dict] | None:
+    """Trace rows for one parsed record by the fast path (curate.ingest_fast), or None to leave it
+    to the per-record path (a shape the mapper does not cover, or any error)."""
+    mapper = MAPPERS.get(adapter_name, ADAPTERS[adapter_name].convert)
+    try:
+        rows = mapper(record)
+        return None if rows is None else trace_rows(rows, origin, source, split, fast_reasoning)
+    except Exception:  # the per-record path gives this record its malformed row and reason
+        return None
+
+
 def convert_chunk(job: tuple) -> pa.Table:
     """Worker entry point: one chunk of an input to an Arrow table (row_id is added by the parent).
-    `job` is (chunk, adapter name, source) with an optional column mapping last."""
+    `job` is (chunk, adapter name, source) with an optional column mapping and `fast` flag last;
+    the fast path takes JSON lines without a mapping, record by record falling back."""
     chunk, adapter_name, source, *rest = job
     mapping = rest[0] if rest else {}
+    fast = (rest[1] if len(rest) > 1 else True) and not mapping
     rows: list[dict] = []
     for line, raw in chunk.lines:
         record, error, text = parse_line(raw)
         origin = chunk.line_origin(line)
         if error:
             rows.append(_malformed(origin, text, error, source))
+            continue
+        quick = fast_record(record, origin, adapter_name, source, chunk.split) if fast else None
+        if quick is not None:
+            rows += quick
         else:
             raw_text = text if len(text) < 4096 else None
             rows += convert_record(record, origin, raw_text, adapter_name, source, mapping, chunk.split)
@@ -191,7 +223,14 @@ def parse_map(text: str) -> dict[str, str]:
 class Ingest(Stage):
     name = "ingest"
     version = "2"
-    defaults = {"format": None, "source": None, "map": None, "split": DEFAULT_SPLIT, "chunk_bytes": 8 << 20}
+    defaults = {
+        "format": None,
+        "source": None,
+        "map": None,
+        "split": DEFAULT_SPLIT,
+        "chunk_bytes": 8 << 20,
+        "fast": True,
+    }
     parallel = False  # parallel already: chunks are parsed in the pool that read() drives
 
     def __init__(self, inputs: list[Input], **options: Any):
@@ -271,7 +310,13 @@ class Ingest(Stage):
                 {"path": inp.path, "split": inp.file_split()} for inp in self.skipped
             ]
         jobs = (
-            (chunk, self.formats[inp.path], self.options["source"] or inp.stem, self.mappings[inp.path])
+            (
+                chunk,
+                self.formats[inp.path],
+                self.options["source"] or inp.stem,
+                self.mappings[inp.path],
+                self.options["fast"],
+            )
             for inp in self.inputs
             for chunk in iter_chunks(inp, chunk_bytes=self.options["chunk_bytes"])
         )

@@ -1,0 +1,176 @@
+"""The fast ingest path (curate.ingest_fast) writes the same bytes as the per-record path: on every
+shared data file and on a chat file with planted bad lines, where the ledger still balances and
+each malformed line keeps its line, field and reason. Its think split agrees with curate.think."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+
+import sql
+from curate.formats import detect_format
+from curate.ingest_fast import MAPPERS, fast_reasoning
+from curate.pipeline import curate
+from curate.stages.ingest import convert_record, fast_record
+from curate.think import reasoning_of
+from tests.conftest import SHARED_DATA, shared_file
+
+FRAGMENTS = [
+    "<think>",
+    "</think>",
+    "<THINK>",
+    "</Think>",
+    "<|begin_of_thought|>",
+    "<|END_OF_THOUGHT|>",
+    "<think",
+    "think>",
+    "</",
+    "<",
+    ">",
+    "a",
+    "b c",
+    " ",
+    "\n",
+    "\t",
+    "\u212a",
+    "é",
+    "<answer>",
+    "x</",
+]
+
+
+def test_fast_reasoning_agrees_with_the_rule():
+    rng = random.Random(7)
+    texts = [None, "", "<think>a</think>b", "a</think>b<think>c", "<think>x<think>y</think>z</think>w"]
+    texts += ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
+    for text in texts:
+        assert fast_reasoning(text) == reasoning_of(text), repr(text)
+
+
+def chat(problem: str, response: str, **extra) -> dict:
+    return {
+        "messages": [{"role": "user", "content": problem}, {"role": "assistant", "content": response}],
+        **extra,
+    }
+
+
+GOOD = [
+    chat("1+1?", "<think>add</think>2", answer="2", source="synthetic"),
+    chat("2+2?", "  <THINK> four </THINK> 4 ", answer=4, model=None, teacher="R1"),
+    chat("3.5?", "3.5", answer=3.5, source=""),
+    chat("é?", "ünïcode</think>ok", gold="x", extra={"nested": [1, 2.5, None, True]}),
+    {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "<think>t</think>a"}]},
+    chat("big", "int", answer=123456789012345678901234, reference=None),
+    chat("cut", "<think>never closed", source="olympiads"),
+]
+# Valid records the fast mapper leaves to the per-record path (and must still match it).
+OTHER_SHAPES = [
+    {"messages": [{"role": "system", "content": "s"}, *chat("q", "a")["messages"]]},
+    {
+        "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a", "reasoning_content": "r"},
+        ]
+    },
+    {"messages": [{"role": "user", "content": "q", "name": "u"}, {"role": "assistant", "content": "a"}]},
+    chat("q", "a", meta={"from": "generate"}),
+    chat("q", "a", tests=json.dumps({"kind": "stdio", "cases": [{"input": "1", "output": "1"}]})),
+    {"messages": [{"role": "user", "content": "q"}]},
+]
+# Lines the per-record path rejects as malformed, each with the field its detail must name.
+BAD = [
+    ('{"messages": [', "broken JSON"),
+    (b'{"messages": "\xff"}', "invalid UTF-8"),
+    ("[1, 2]", "expected a JSON object"),
+    (json.dumps(chat("q", "a", answer=True)), "answer"),
+    (json.dumps(chat("q", "a", model=7)), "model"),
+    (
+        json.dumps({"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "a"}]}),
+        "content",
+    ),
+    (
+        json.dumps({"messages": [{"role": "robot", "content": "q"}, {"role": "assistant", "content": "a"}]}),
+        "role",
+    ),
+    (
+        json.dumps(
+            {"messages": [{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]}
+        ),
+        "no user turn",
+    ),
+    (
+        '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "x": 1e400}',
+        "broken JSON",
+    ),
+]
+
+
+def planted_file(path: Path) -> Path:
+    lines = [json.dumps(r, ensure_ascii=i % 2 == 0).encode() for i, r in enumerate(GOOD + OTHER_SHAPES)]
+    lines[3:3] = [text if isinstance(text, bytes) else text.encode() for text, _ in BAD]
+    lines.insert(1, b"")  # a blank line counts as a line, and is no row
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def parts(ws: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(ws)): p.read_bytes() for p in sorted((ws / "stages").rglob("*.parquet"))}
+
+
+def both_paths(inputs: list[str], tmp_path: Path) -> tuple[Path, Path]:
+    fast, slow = tmp_path / "fast", tmp_path / "slow"
+    curate(inputs, fast, progress=False, until="ingest")
+    curate(inputs, slow, {"stages": {"ingest": {"fast": False}}}, progress=False, until="ingest")
+    return fast, slow
+
+
+def test_the_fast_mapper_takes_the_plain_shapes_and_leaves_the_others():
+    for record in GOOD:
+        fast = fast_record(record, "f:1", "chat", "f", None)
+        assert fast is not None, record
+        assert fast == convert_record(record, "f:1", None, "chat", "f")
+    for record in OTHER_SHAPES:
+        assert MAPPERS["chat"](record) is None, record
+
+
+def test_planted_bad_lines_byte_identical_and_the_ledger_balances(tmp_path):
+    data = planted_file(tmp_path / "chat.jsonl")
+    fast, slow = both_paths([str(data)], tmp_path)
+    assert parts(fast) and parts(fast) == parts(slow)
+    con = sql.connect(fast)
+    traces, kept, rejected = (
+        con.execute(f"select count(*) from {v}").fetchone()[0] for v in ("traces", "kept", "rejected")
+    )
+    assert traces == kept + rejected == len(GOOD) + len(OTHER_SHAPES) + len(BAD)
+    details = [
+        d
+        for (d,) in con.execute(
+            "select detail from rejected where reason = 'malformed' order by row_id"
+        ).fetchall()
+    ]
+    assert len(details) == len(BAD)
+    for detail, (_, expected), line in zip(details, BAD, range(5, 5 + len(BAD)), strict=True):
+        assert detail.startswith(f"{data}:{line}: ") and expected in detail, detail
+
+
+@pytest.mark.parametrize(
+    "relative",
+    sorted(str(p.relative_to(SHARED_DATA)) for p in SHARED_DATA.glob("*/*.jsonl")) or ["math/math500.jsonl"],
+)
+def test_shared_files_byte_identical(tmp_path, relative):
+    path = shared_file(relative)
+    fast, slow = both_paths([str(path)], tmp_path)
+    assert parts(fast) and parts(fast) == parts(slow)
+
+
+def test_shared_records_go_by_the_fast_path():
+    """On the shared files no record falls back: the byte-identity above is the fast path's."""
+    for path in sorted(SHARED_DATA.glob("*/*.jsonl")) or [shared_file("math/math500.jsonl")]:
+        lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+        name = detect_format([orjson.loads(line) for line in lines[:32]])
+        for line in lines:
+            assert fast_record(orjson.loads(line), "f:1", name, "f", None) is not None, (path, line[:200])
