@@ -53,6 +53,8 @@ _CURRENCY = re.compile(r"[€£¥₹]|\\(?:euro|pounds|yen)(?![a-zA-Z])|\b(?:USD
 # A unit inside \mathrm{} or \text{}: "~m/s", "km/h", "m^2", "\,\mathrm{cm}" (tildes are spacing).
 _UNIT_CONTENT = re.compile(r"^[A-Za-z]{1,6}(?:\s*/\s*[A-Za-z]{1,6})?(?:\^\{?-?\d\}?)?$")
 # Left behind where a dataset stripped a unit: "4\mathrm{~}/\mathrm{}" becomes "4 /".
+# "(1) 5; (2) 7": part labels of a multi-part answer
+_PART_LABEL = re.compile(r"(?:^|(?<=[\s;,]))\((?:[1-9]|i{1,3}|iv|[a-d])\)\s*")
 # "1,000.99m²": an area or volume unit written with the power sign, touching the number
 _SQUARE_UNIT = re.compile(r"(?<=\d)\s*(?:m|cm|mm|km|ft|in|yd)[²³](?![A-Za-z\d])")
 # "3\mathrm{~km}/\mathrm{h}": one unit written in two pieces
@@ -224,6 +226,8 @@ def clean_answer(answer: str) -> Cleaned:
         # only words: a text answer such as \text{Evelyn} or "east"
         return Cleaned(s, text_key(" ".join(words))) if words else Cleaned(s)
     s = _DANGLING_SLASH.sub("", s)
+    if s.startswith("(") and len(_PART_LABEL.findall(s)) >= 2:  # "(1) 5 (2) 7": one answer per part
+        s = _PART_LABEL.sub(", ", s).strip(" ,")
     if not _WORDS.fullmatch(s):
         s = _OR_AND.sub(", ", s)  # "W(x)=1 or W(x)=-1", "(11,7) or (7,11)": several answers
     s = _ELEMENT_UNIT.sub(r"\1", s)
