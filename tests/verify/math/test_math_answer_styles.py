@@ -122,6 +122,8 @@ def test_several_answers_match_as_a_set_unless_the_reference_is_a_tuple():
                 "u_{A}=5\\mathrm{~}/\\mathrm{},u_{B}=12\\mathrm{~}/\\mathrm{}",
                 False,
             ),
+            ("\\boxed{5} and \\boxed{9}", "(1) 5; (2) 9", True),  # part labels of a multi-part answer
+            ("\\boxed{5} and \\boxed{8}", "(1) 5; (2) 9", False),
         ]
     )
 
