@@ -115,14 +115,20 @@ def test_an_empty_folder_is_fine(tmp_path, corpus):
 
 
 def test_a_rerun_says_which_stages_it_redoes_and_why(tmp_path, corpus, cli):
-    args = (str(corpus), "--out", "ws", "--until", "exact_dedup")
+    args = (str(corpus), "--out", "ws", "--until", "near_dedup")  # a stage after the changed one
     assert cli(*args).returncode == 0
     config = tmp_path / "c.yaml"
     config.write_text("stages:\n  exact_dedup: {key: problem+response}\n")
     changed = cli(*args, "--config", str(config))
     assert changed.returncode == 0, changed.stderr
-    assert 'redo 02 exact_dedup: options changed: key "problem" -> "problem+response"' in changed.stderr
+    assert (
+        'redo 02 exact_dedup (and so the stages after it): options changed: key "problem" -> "problem+response"'
+        in changed.stderr
+    )
     assert "redo 00" not in changed.stderr and "redo 01" not in changed.stderr
+    # near_dedup read the new exact_dedup rows, not the stale ones of the first run
+    manifest = json.loads((tmp_path / "ws" / "manifest.json").read_text())
+    assert manifest["stages"][3]["rows_in"] == manifest["stages"][2]["rows_out"] > 0
 
     with corpus.open("a") as handle:
         handle.write(
