@@ -52,30 +52,46 @@ def _bracket(job: TensorJob, requests: dict[Hashable, tuple[Score, int]]) -> dic
     for key, (score, k) in requests.items():
         sample = score(sampled).sort().values
         position = (n - k) / n  # fraction of entries below the answer
-        low = float(sample[max(0, math.floor((position - _MARGIN) * _SAMPLE))])
-        high = float(sample[min(_SAMPLE - 1, math.ceil((position + _MARGIN) * _SAMPLE))])
+        # Near either end the sample cannot bound the answer: leave that side of the bracket open.
+        below, beyond = position - _MARGIN, position + _MARGIN
+        low = -math.inf if below <= 0 else float(sample[math.floor(below * _SAMPLE)])
+        high = math.inf if beyond >= 1 else float(sample[min(_SAMPLE - 1, math.ceil(beyond * _SAMPLE))])
         bounds[key] = (low, high)
-    # Bracket entries go into buffers allocated up front: many small pieces kept across the loop
-    # would fragment the heap between the large per-chunk temporaries and grow it by gigabytes.
+    # Entries strictly inside a bracket go into buffers allocated up front (many small pieces kept
+    # across the loop would fragment the heap between the large per-chunk temporaries and grow it
+    # by gigabytes); entries equal to either end are only counted, so values repeated a great many
+    # times (bfloat16 task vectors take a few dozen distinct magnitudes) do not overflow the band.
     capacity = int(3 * _MARGIN * n) + 4096  # a bracket holds about 2 * _MARGIN of the entries
     bands = {key: torch.empty(capacity, dtype=job.compute_dtype) for key in requests}
     filled = dict.fromkeys(requests, 0)
     above = dict.fromkeys(requests, 0)
+    at_high = dict.fromkeys(requests, 0)
+    at_low = dict.fromkeys(requests, 0)
     for rows in job.chunks():
         for key, (low, high) in bounds.items():
             values = score_rows(job, requests[key][0], rows)
             above[key] += int((values > high).sum())
-            piece = values[(values >= low) & (values <= high)]
+            at_high[key] += int((values == high).sum())
+            if low < high:
+                at_low[key] += int((values == low).sum())
+            piece = values[(values > low) & (values < high)]
             end = filled[key] + piece.numel()
             if end <= capacity:
                 bands[key][filled[key] : end] = piece.to(job.compute_dtype)
             filled[key] = end  # past capacity the bracket is too wide to use: a miss
     found = {}
     for key, (_, k) in requests.items():
-        rank = k - above[key]  # the answer is the rank-th largest inside the bracket
-        if filled[key] <= capacity and 1 <= rank <= filled[key]:
+        low, high = bounds[key]
+        rank = k - above[key]  # the answer's rank from the top, counting from the bracket's top end
+        if rank < 1 or filled[key] > capacity:
+            continue
+        if rank <= at_high[key]:
+            found[key] = high
+        elif rank <= at_high[key] + filled[key]:
             band = bands[key][: filled[key]]
-            found[key] = float(torch.kthvalue(band, filled[key] - rank + 1).values)
+            found[key] = float(torch.kthvalue(band, filled[key] - (rank - at_high[key]) + 1).values)
+        elif rank <= at_high[key] + filled[key] + at_low[key]:
+            found[key] = low
     return found
 
 

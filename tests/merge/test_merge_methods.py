@@ -427,3 +427,24 @@ def test_passthrough_copies_or_scales_one_model():
     torch.testing.assert_close(merge_tensors("passthrough", [x], model_parameters=[{"scale": 0.5}]), 0.5 * x)
     with pytest.raises(MergeError, match="takes exactly 1"):
         merge_tensors("passthrough", [x, x])
+
+
+def test_bracketing_finds_exact_order_statistics_among_heavily_repeated_values():
+    # bfloat16 task vectors take a few dozen distinct magnitudes, each repeated millions of times
+    # in an embedding matrix; the bracket must still find the exact k-th largest without falling
+    # back to sorting the whole tensor.
+    from merge.methods._select import _bracket, magnitude_of
+    from merge.methods.base import TensorJob
+
+    generator = torch.Generator().manual_seed(7)
+    base = (0.02 * torch.randn(2200, 2000, generator=generator)).bfloat16()
+    other = (base.float() + 0.002 * torch.randn(2200, 2000, generator=generator)).bfloat16()
+    job = TensorJob("embed", [base, other], base=0)
+    magnitude = (other.float() - base.float()).abs().reshape(-1)
+    n = magnitude.numel()
+    counts = magnitude.unique(return_counts=True)[1]
+    assert int(counts.max()) > 0.03 * n  # one value alone overflows a band of 3% of the entries
+    requests = {k: (magnitude_of(1, 0), k) for k in (1, int(0.01 * n) + 1, n // 2, int(0.9 * n), n)}
+    found = _bracket(job, requests)
+    for k in requests:
+        assert found[k] == float(torch.kthvalue(magnitude, n - k + 1).values), k
