@@ -38,6 +38,12 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
+def _loaded_file(name: str) -> Path | None:
+    """The source of an imported module outside the project (a stage a user or a test defines)."""
+    file = getattr(sys.modules.get(name), "__file__", None)
+    return Path(file) if file and file.endswith(".py") else None
+
+
 def _imported_names(path: Path, module: str) -> set[tuple[str, bool]]:
     """(module name, whole package?) for every import anywhere in `path` (relative imports
     resolved against `module`). `from pkg import sub` where `sub` is a module of the package takes
@@ -72,7 +78,7 @@ def module_closure(module: str) -> tuple[Path, ...]:
     todo = [(module, True)]
     while todo:
         name, whole = todo.pop()
-        path = _module_file(name)
+        path = _module_file(name) or (_loaded_file(name) if name == module else None)
         if path is None:
             continue
         files = [path]
@@ -102,7 +108,8 @@ def code_hash(module: str) -> str:
     checkouts of the same code agree) and of the data libraries' versions."""
     digest = hashlib.sha256()
     for path in module_closure(module):
-        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        where = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+        digest.update(where.encode() + b"\0" + path.read_bytes() + b"\0")
     for library in LIBRARIES:
         found = sys.modules.get(library)
         version = getattr(found, "__version__", None) if found else _version(library)

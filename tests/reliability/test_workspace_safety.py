@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,11 @@ def test_no_stage_is_reused_by_a_checkout_whose_code_differs(tmp_path):
     assert "curate/verify/code/inside/runner.py" in files  # shipped to the sandbox, never imported here
     assert "curate/stages/shard.py" not in files
     assert code_hash("curate.stages.verify") != code_hash("curate.stages.shard")
+
+
+def test_a_stage_defined_outside_the_package_is_fingerprinted_by_its_own_file_too():
+    from curate.codehash import module_closure
+
+    files = module_closure(__name__)  # this test module: outside `curate`, imported by pytest
+    assert Path(__file__).resolve() in {p.resolve() for p in files}
+    assert REPO / "curate" / "pipeline.py" in files  # and the project modules it imports
