@@ -177,7 +177,9 @@ def _ranked_probability(delta: torch.Tensor, density: float, epsilon: float) -> 
     """DELLA's keep probability: density - epsilon for the smallest |d| of a row, rising linearly with
     the rank to density + epsilon for the largest (rows along the last dimension)."""
     magnitude = delta.abs().reshape(-1, delta.shape[-1]) if delta.dim() else delta.abs().reshape(1, 1)
-    ranks = magnitude.argsort(dim=-1).argsort(dim=-1).to(torch.float32)  # 0 for the smallest
+    order = magnitude.argsort(dim=-1)
+    positions = torch.arange(magnitude.shape[-1], dtype=torch.float32).expand(order.shape)
+    ranks = torch.empty(order.shape, dtype=torch.float32).scatter_(-1, order, positions)  # 0 for the smallest
     width = magnitude.shape[-1] - 1
     position = ranks / width if width > 0 else torch.zeros_like(ranks)
     return position.mul_(2 * epsilon).add_(density - epsilon).reshape(delta.shape)
