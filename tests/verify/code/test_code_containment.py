@@ -75,8 +75,10 @@ def test_fork_bomb(pool):
 )
 def test_memory_bomb(pool, attack):
     verdict = pool.check(spec_returning(1), code=f"def attack():\n    {attack}\n    return 1\n")
-    assert verdict.status == "fail", verdict.detail
-    assert "MemoryError" in cases(verdict)[0]["reason"]
+    # On a loaded machine the growing bomb may reach the 1 s limit before the memory limit.
+    assert verdict.status in ("fail", "timeout"), verdict.detail
+    if verdict.status == "fail":
+        assert "MemoryError" in cases(verdict)[0]["reason"]
 
 
 @pytest.mark.parametrize(

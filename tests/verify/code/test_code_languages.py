@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from curate.verify.code import from_codeforces
+from curate.verify.code import CodeVerifier, from_codeforces
 from curate.verify.code.extract import fence_language
 from curate.verify.code.languages import (
     CPP,
@@ -226,3 +226,18 @@ def test_bits_stdcpp_is_precompiled_once_and_seen_by_the_sandbox():
         part.startswith("-I") for part in program(CPP, "#include <cstdio>\nint main() {}\n", 256)["compile"]
     )
     assert str(folder) in [dest for _, dest in mount_plan(sys.executable)[1]]
+
+
+@needs["java"]
+@needs["javascript"]
+def test_without_isolation_programs_build_and_run_in_their_own_folder():
+    """`isolation="none"` (code the user trusts): paths under /tmp become the run's own folder."""
+    with CodeVerifier(workers=1, isolation="none") as pool:
+        java, js = pool.map(
+            [
+                {"tests": {**ADD, "language": "java"}, "code": JAVA_ADD},
+                {"tests": {**ADD, "language": "js"}, "code": JS_ADD},
+            ]
+        )
+    assert java.status == "pass", java.detail
+    assert js.status == "pass", js.detail

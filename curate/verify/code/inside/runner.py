@@ -175,7 +175,9 @@ def _run_as_child(body) -> int:
 
 def _rooted(parts: list[str], root: str) -> list[str]:
     """Commands name paths under /tmp; unsandboxed, a run's folder is elsewhere."""
-    return parts if root == "/tmp" else [part.replace("/tmp/", root + "/") for part in parts]
+    if root == "/tmp":
+        return parts
+    return [root if part == "/tmp" else part.replace("/tmp/", root + "/") for part in parts]
 
 
 def _exec(command: list[str]) -> int:
