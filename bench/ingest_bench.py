@@ -1,14 +1,17 @@
 """Ingest benchmark: a generated JSON-lines file of traces (5 GB by default) ingested by
 distillery (streaming, worker processes) and converted by DuckDB's read_json on the same file,
-with rows/s and the peak RSS of each whole process tree, side by side.
+with rows/s and the peak RSS of each whole process tree, side by side, and the load average
+(timings on a loaded machine are only indicative). `--per-record` also times the per-record path
+(`stages: {ingest: {fast: false}}`), which writes the same bytes.
 
-    .venv/bin/python bench/ingest_bench.py --gb 5 --workers 2
+    .venv/bin/python bench/ingest_bench.py --gb 5 --workers 2 [--per-record]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -20,7 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script:
 from bench.common import run_measured  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "ingest"
-WORDS = "so we add the carry then check each digit again and compare with the bound before we simplify".split()
+WORDS = (
+    "so we add the carry then check each digit again and compare with the bound before we simplify".split()
+)
 
 
 def generate(path: Path, gigabytes: float, seed: int = 0) -> int:
@@ -58,10 +63,13 @@ def run_tool(command: list[str]) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--gb", type=float, default=5.0, help="size of the generated file")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the generated file for the next run")
+    parser.add_argument("--per-record", action="store_true", help="also time the per-record ingest path")
     args = parser.parse_args()
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -74,24 +82,51 @@ def main() -> None:
     print(f"input: {data.name}, {size / 1e9:.2f} GB, {rows:,} rows", flush=True)
 
     ws, duck_out = OUT / "ws", OUT / "duckdb.parquet"
-    shutil.rmtree(ws, ignore_errors=True)
-    ours = run_tool(
-        [sys.executable, "-m", "distill.cli", "curate", str(data), "--out", str(ws), "--until", "ingest",
-         "--workers", str(args.workers), "--quiet"]
-    )
+    load_before = os.getloadavg()
+    command = [
+        sys.executable,
+        "-m",
+        "distill.cli",
+        "curate",
+        str(data),
+        "--out",
+        str(ws),
+        "--until",
+        "ingest",
+        "--workers",
+        str(args.workers),
+        "--quiet",
+    ]
+    results = []
+    paths = [("fast path", [])]
+    if args.per_record:
+        config = OUT / "per-record.yaml"
+        config.write_text("stages:\n  ingest:\n    fast: false\n")
+        paths.append(("per-record path", ["--config", str(config)]))
+    for label, extra in paths:
+        shutil.rmtree(ws, ignore_errors=True)
+        results.append((f"distillery ingest, {label} ({args.workers} workers)", run_tool(command + extra)))
     duck_sql = (
         f"SET threads={args.workers}; COPY (SELECT * FROM read_json('{data}', format='newline_delimited')) "
         f"TO '{duck_out}' (FORMAT parquet, COMPRESSION zstd)"
     )
     duck = run_tool([sys.executable, "-c", f"import duckdb; duckdb.execute({duck_sql!r})"])
+    results.append((f"duckdb read_json -> parquet ({args.workers} threads)", duck))
 
-    print(f"\n{'tool':<34}{'seconds':>9}{'rows/s':>12}{'MB/s':>8}{'peak RSS':>11}")
-    for name, (seconds, peak) in (
-        (f"distillery curate (ingest, {args.workers} workers)", ours),
-        (f"duckdb read_json -> parquet ({args.workers} threads)", duck),
-    ):
-        print(f"{name:<34}{seconds:>9.1f}{rows / seconds:>12,.0f}{size / seconds / 1e6:>8.0f}{peak / 2**30:>9.2f} GB")
-    print(f"\nratio distillery/duckdb rows/s: {duck[0] / ours[0]:.2f}x   distillery peak RSS: {ours[1] / 2**30:.2f} GB")
+    print(f"\n{'tool':<46}{'seconds':>9}{'rows/s':>12}{'MB/s':>8}{'peak RSS':>11}")
+    for name, (seconds, peak) in results:
+        print(
+            f"{name:<46}{seconds:>9.1f}{rows / seconds:>12,.0f}{size / seconds / 1e6:>8.0f}{peak / 2**30:>9.2f} GB"
+        )
+    ours = results[0][1]
+    print(
+        f"\nratio distillery/duckdb rows/s: {duck[0] / ours[0]:.2f}x   distillery peak RSS: {ours[1] / 2**30:.2f} GB"
+    )
+    load_after = os.getloadavg()
+    print(
+        f"load average (1, 5, 15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}, "
+        f"after: {' '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} cores"
+    )
     shutil.rmtree(ws, ignore_errors=True)
     duck_out.unlink(missing_ok=True)
     if not args.keep:

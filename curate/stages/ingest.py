@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from curate.errors import CurateError, InputError
 from curate.formats import ADAPTERS, Malformed, closest_formats, detect_format, remap
-from curate.ingest_fast import MAPPERS, fast_reasoning
+from curate.ingest_fast import MAPPERS, trace_ids
 from curate.readers import (
     DEFAULT_SPLIT,
     Input,
@@ -35,7 +35,7 @@ from curate.readers import (
     parse_line,
     sample_records,
 )
-from curate.schema import TRACE_SCHEMA, content_hash, problem_id, trace_id
+from curate.schema import TRACE_SCHEMA, content_hash
 from curate.stage import DETAIL, REASON, Stage, StageContext, keep, ordered_pool_map
 from curate.think import reasoning_of
 
@@ -67,11 +67,9 @@ def trace_rows(
     origin: str,
     source: str,
     split: str | None,
-    think: Callable[[str | None], str | None] = reasoning_of,
 ) -> list[dict]:
     """Trace rows from an adapter's partial rows: ids, source, origin and meta filled in. Raises
-    Malformed for no rows or a row without a problem. `think` is the reasoning split (the fast
-    path passes its own, which agrees with curate.think's)."""
+    Malformed for no rows or a row without a problem."""
     if not rows:
         raise Malformed(None, "the record holds no trace")
     out = []
@@ -79,17 +77,18 @@ def trace_rows(
         problem, response = row.get("problem"), row.get("response")
         if not isinstance(problem, str):
             raise Malformed("problem", "missing")
+        ids = trace_ids(problem, response)
         reasoning = row.get("reasoning")
         out.append(
             {
-                "id": trace_id(problem, response),
-                "problem_id": problem_id(problem),
+                "id": ids[0],
+                "problem_id": ids[1],
                 "source": source,
                 "origin": origin,
                 "subset": row.get("subset"),
                 "dataset_split": split,
                 "problem": problem,
-                "reasoning": reasoning.strip() if isinstance(reasoning, str) else think(response),
+                "reasoning": reasoning.strip() if isinstance(reasoning, str) else reasoning_of(response),
                 "response": response,
                 "reference": row.get("reference"),
                 "tests": row.get("tests"),
@@ -132,7 +131,7 @@ def fast_record(
     mapper = MAPPERS.get(adapter_name, ADAPTERS[adapter_name].convert)
     try:
         rows = mapper(record)
-        return None if rows is None else trace_rows(rows, origin, source, split, fast_reasoning)
+        return None if rows is None else trace_rows(rows, origin, source, split)
     except Exception:  # the per-record path gives this record its malformed row and reason
         return None
 

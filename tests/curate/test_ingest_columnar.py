@@ -1,11 +1,10 @@
 """The fast ingest path (curate.ingest_fast) writes the same bytes as the per-record path: on every
 shared data file and on a chat file with planted bad lines, where the ledger still balances and
-each malformed line keeps its line, field and reason. Its think split agrees with curate.think."""
+each malformed line keeps its line, field and reason."""
 
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import orjson
@@ -13,42 +12,22 @@ import pytest
 
 import sql
 from curate.formats import detect_format
-from curate.ingest_fast import MAPPERS, fast_reasoning
+from curate.ingest_fast import MAPPERS, trace_ids
 from curate.pipeline import curate
+from curate.schema import problem_id, trace_id
 from curate.stages.ingest import convert_record, fast_record
-from curate.think import reasoning_of
 from tests.conftest import SHARED_DATA, shared_file
 
-FRAGMENTS = [
-    "<think>",
-    "</think>",
-    "<THINK>",
-    "</Think>",
-    "<|begin_of_thought|>",
-    "<|END_OF_THOUGHT|>",
-    "<think",
-    "think>",
-    "</",
-    "<",
-    ">",
-    "a",
-    "b c",
-    " ",
-    "\n",
-    "\t",
-    "\u212a",
-    "é",
-    "<answer>",
-    "x</",
-]
 
-
-def test_fast_reasoning_agrees_with_the_rule():
-    rng = random.Random(7)
-    texts = [None, "", "<think>a</think>b", "a</think>b<think>c", "<think>x<think>y</think>z</think>w"]
-    texts += ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
-    for text in texts:
-        assert fast_reasoning(text) == reasoning_of(text), repr(text)
+def test_trace_ids_are_the_schema_ids():
+    for problem, response in [
+        ("", None),
+        ("", ""),
+        ("q", "a"),
+        ("é\u212a", "\ud800 lone"),
+        ("a\x1fb", "\x00"),
+    ]:
+        assert trace_ids(problem, response) == (trace_id(problem, response), problem_id(problem))
 
 
 def chat(problem: str, response: str, **extra) -> dict:
