@@ -4,8 +4,9 @@ Everything here is plain string scanning (no backtracking-prone regexes over the
 it stays linear in the length of the response. The order of preference (`mode="auto"`); the
 first step that gives an answer wins:
 
-1. where: the text after the last `</think>` (the reasoning may hold abandoned answers); the
-   reasoning itself only when nothing outside gives an answer, and then only through 2-3;
+1. where: the text after the last `</think>` (the reasoning may hold abandoned answers), by 2-3
+   and then by 4 when that gives a number or math; the reasoning itself only after that, and
+   only by 2-3; last, 4 giving words ("Thanks!" after a reasoning that boxed 7 gives 7);
 2. the last `\\boxed{}` / `\\fbox{}`; boxes joined only by commas, "and"/"or", `\\quad`, math
    delimiters, a label (`y_2 =`), a unit word or `\\text{... and}` make one list answer;
 3. answer tags and markers: the last `<answer>...</answer>` (R1-Zero template,
@@ -313,6 +314,7 @@ _MORE_SPANS = re.compile(r"\s*(?:,|;|and\b|or\b|\\quad)\s*(?:\$|\\\()", re.IGNOR
 _NEGATION = re.compile(
     r"(?:\bnot|n't|\bnever|\bnor|\binstead of|\brather than|\bexcept|\bother than)[\s,:]*$", re.IGNORECASE
 )
+_MATHLIKE = re.compile(r"[\d\\$^=]")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[^\d\s])|\n+")
 
 
@@ -450,12 +452,18 @@ def extract_answer(
     outside, inside = split_think(response)
     if mode == "bare":
         return _bare(tag or outside, choices)
-    # boxes, tags and markers first, outside then inside the reasoning; guessing (step 4) last
-    attempts = [(outside, False, False), (inside, True, False)] + [(outside, False, True)] * (mode == "auto")
+    # Boxes, tags and markers outside the reasoning; then a short answer after it that holds a
+    # number or math ("<think>... \boxed{3} ...</think> 5": the 5); then boxes, tags and markers
+    # inside the reasoning; then a short answer of words ("... \boxed{7}</think> Thanks!": the 7).
+    guesses = mode == "auto"
+    attempts = [(outside, False, None)] + [(outside, False, "math")] * guesses
+    attempts += [(inside, True, None)] + [(outside, False, "words")] * guesses
     for region, in_reasoning, guess in attempts:
         if not region.strip():
             continue
         found = short_answer(region, words) if guess else _answer_in(region, None if in_reasoning else tag)
+        if guess == "math" and found is not None and not _MATHLIKE.search(found.text):
+            found = None
         if choices:
             letter = choice_letter(found.text) if found else None
             if letter is None and not guess:

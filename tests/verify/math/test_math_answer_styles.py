@@ -282,3 +282,9 @@ def test_boxes_joined_by_labels_units_and_text():
             ("H(x)=2orH(x)=-2", "H(x)=2 \\text{ or } H(x)=-2", True),
         ]
     )
+
+
+def test_a_short_answer_after_the_reasoning_beats_a_box_inside_it():
+    assert extract_answer("<think>maybe \\boxed{3}</think>\n\n5").text == "5"
+    assert extract_answer("<think>so \\boxed{7}</think>\n\nThanks!").text == "7"
+    assert extract_answer("<think>maybe \\boxed{3}</think>\n\n5", mode="trace").text == "3"
