@@ -22,6 +22,7 @@ from hashlib import blake2b
 from typing import Any
 
 from curate.formats.chat import REFERENCE_KEYS, ROLES
+from curate.formats.problem_set import ANSWER_KEYS, PROBLEM_KEYS, SOLUTION_KEYS
 
 TEACHER_KEYS = ("model", "teacher", "generator")
 
@@ -97,5 +98,37 @@ def openthoughts_rows(record: dict[str, Any]) -> list[dict[str, Any]] | None:
     return chat_rows(record, default_teacher="DeepSeek-R1")
 
 
+def problem_set_rows(record: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """`ProblemSet.convert` for string problem and solution, a scalar answer and no tests."""
+    if "meta" in record or "tests" in record:
+        return None
+    keys = (
+        _first_key(record, PROBLEM_KEYS),
+        _first_key(record, SOLUTION_KEYS),
+        _first_key(record, ANSWER_KEYS),
+    )
+    problem, solution = (record.get(keys[0]) if keys[0] else None), (record.get(keys[1]) if keys[1] else None)
+    ok, answer = _scalar_text(record.get(keys[2]) if keys[2] else None)
+    if not ok or type(problem) is not str or (solution is not None and type(solution) is not str):
+        return None
+    if solution is None and answer and "\n#### " in f"\n{answer}":  # GSM8K: "... #### 72"
+        solution, answer = answer, answer.rsplit("####", 1)[1].strip().replace(",", "")
+    subset = next((v for k in ("source", "dataset") if type(v := record.get(k)) is str and v), None)
+    return [
+        {
+            "problem": problem,
+            "response": solution,
+            "reference": answer,
+            "tests": None,
+            "subset": subset,
+            "meta": {k: v for k, v in record.items() if k not in keys},
+        }
+    ]
+
+
 Mapper = Callable[[dict[str, Any]], "list[dict[str, Any]] | None"]
-MAPPERS: dict[str, Mapper] = {"chat": chat_rows, "openthoughts": openthoughts_rows}
+MAPPERS: dict[str, Mapper] = {
+    "chat": chat_rows,
+    "openthoughts": openthoughts_rows,
+    "problem_set": problem_set_rows,
+}

@@ -88,9 +88,32 @@ BAD = [
 ]
 
 
-def planted_file(path: Path) -> Path:
-    lines = [json.dumps(r, ensure_ascii=i % 2 == 0).encode() for i, r in enumerate(GOOD + OTHER_SHAPES)]
-    lines[3:3] = [text if isinstance(text, bytes) else text.encode() for text, _ in BAD]
+PROBLEM_GOOD = [
+    {"problem": "1+1?", "solution": "\\boxed{2}", "answer": "2", "level": "Level 1", "type": "Algebra"},
+    {"question": "Janet has 3.", "answer": "She has 1,000.\n#### 1,000"},
+    {"prompt": "AIME", "answer": 70, "difficulty": 5.0, "source": "aime", "id": None},
+    {"problem": "p", "answer": 27.0, "url": "https:\\/\\/x", "question": "also here", "dataset": "amc"},
+]
+PROBLEM_OTHER = [
+    {"problem": "p", "answer": "1", "tests": None},
+    {"problem": "p", "meta": {"k": 1}},
+]
+PROBLEM_BAD = [
+    (json.dumps({"problem": 5, "answer": "1"}), "problem"),
+    (json.dumps({"problem": "p", "solution": ["a"]}), "solution"),
+    (json.dumps({"problem": "p", "answer": {"x": 1}}), "answer"),
+    ('{"problem": "p", "answer": "1",}', "broken JSON"),
+]
+PLANTED = {
+    "chat": (GOOD, OTHER_SHAPES, BAD),
+    "problem_set": (PROBLEM_GOOD, PROBLEM_OTHER, PROBLEM_BAD),
+}
+
+
+def planted_file(path: Path, fmt: str) -> Path:
+    good, other, bad = PLANTED[fmt]
+    lines = [json.dumps(r, ensure_ascii=i % 2 == 0).encode() for i, r in enumerate(good + other)]
+    lines[3:3] = [text if isinstance(text, bytes) else text.encode() for text, _ in bad]
     lines.insert(1, b"")  # a blank line counts as a line, and is no row
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path
@@ -100,39 +123,42 @@ def parts(ws: Path) -> dict[str, bytes]:
     return {str(p.relative_to(ws)): p.read_bytes() for p in sorted((ws / "stages").rglob("*.parquet"))}
 
 
-def both_paths(inputs: list[str], tmp_path: Path) -> tuple[Path, Path]:
+def both_paths(inputs: list[str], tmp_path: Path, fmt: str | None = None) -> tuple[Path, Path]:
     fast, slow = tmp_path / "fast", tmp_path / "slow"
-    curate(inputs, fast, progress=False, until="ingest")
-    curate(inputs, slow, {"stages": {"ingest": {"fast": False}}}, progress=False, until="ingest")
+    curate(inputs, fast, {"format": fmt}, progress=False, until="ingest")
+    curate(
+        inputs, slow, {"format": fmt, "stages": {"ingest": {"fast": False}}}, progress=False, until="ingest"
+    )
     return fast, slow
 
 
-def test_the_fast_mapper_takes_the_plain_shapes_and_leaves_the_others():
-    for record in GOOD:
-        fast = fast_record(record, "f:1", "chat", "f", None)
-        assert fast is not None, record
-        assert fast == convert_record(record, "f:1", None, "chat", "f")
-    for record in OTHER_SHAPES:
-        assert MAPPERS["chat"](record) is None, record
+@pytest.mark.parametrize("fmt", PLANTED)
+def test_the_fast_mapper_takes_the_plain_shapes_and_leaves_the_others(fmt):
+    good, other, _ = PLANTED[fmt]
+    for record in good:
+        rows = MAPPERS[fmt](record)
+        assert rows is not None, record
+        fast = fast_record(record, "f:1", fmt, "f", None)
+        assert fast == convert_record(record, "f:1", None, fmt, "f")
+    for record in other:
+        assert MAPPERS[fmt](record) is None, record
 
 
-def test_planted_bad_lines_byte_identical_and_the_ledger_balances(tmp_path):
-    data = planted_file(tmp_path / "chat.jsonl")
-    fast, slow = both_paths([str(data)], tmp_path)
+@pytest.mark.parametrize("fmt", PLANTED)
+def test_planted_bad_lines_byte_identical_and_the_ledger_balances(tmp_path, fmt):
+    good, other, bad = PLANTED[fmt]
+    data = planted_file(tmp_path / "planted.jsonl", fmt)
+    fast, slow = both_paths([str(data)], tmp_path, fmt)
     assert parts(fast) and parts(fast) == parts(slow)
     con = sql.connect(fast)
     traces, kept, rejected = (
         con.execute(f"select count(*) from {v}").fetchone()[0] for v in ("traces", "kept", "rejected")
     )
-    assert traces == kept + rejected == len(GOOD) + len(OTHER_SHAPES) + len(BAD)
-    details = [
-        d
-        for (d,) in con.execute(
-            "select detail from rejected where reason = 'malformed' order by row_id"
-        ).fetchall()
-    ]
-    assert len(details) == len(BAD)
-    for detail, (_, expected), line in zip(details, BAD, range(5, 5 + len(BAD)), strict=True):
+    assert traces == kept + rejected == len(good) + len(other) + len(bad)
+    query = "select detail from rejected where reason = 'malformed' order by row_id"
+    details = [d for (d,) in con.execute(query).fetchall()]
+    assert len(details) == len(bad)
+    for detail, (_, expected), line in zip(details, bad, range(5, 5 + len(bad)), strict=True):
         assert detail.startswith(f"{data}:{line}: ") and expected in detail, detail
 
 
@@ -147,9 +173,12 @@ def test_shared_files_byte_identical(tmp_path, relative):
 
 
 def test_shared_records_go_by_the_fast_path():
-    """On the shared files no record falls back: the byte-identity above is the fast path's."""
+    """On the shared files no record falls back, and a format with a mapper maps every record: the
+    byte-identity above is the fast path's."""
     for path in sorted(SHARED_DATA.glob("*/*.jsonl")) or [shared_file("math/math500.jsonl")]:
         lines = [line for line in path.read_bytes().splitlines() if line.strip()]
         name = detect_format([orjson.loads(line) for line in lines[:32]])
         for line in lines:
-            assert fast_record(orjson.loads(line), "f:1", name, "f", None) is not None, (path, line[:200])
+            record = orjson.loads(line)
+            assert fast_record(record, "f:1", name, "f", None) is not None, (path, line[:200])
+            assert name not in MAPPERS or MAPPERS[name](record) is not None, (path, line[:200])
