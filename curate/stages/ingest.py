@@ -2,7 +2,9 @@
 
 A record that cannot be read (broken JSON, invalid UTF-8, wrong field types, no problem) still
 becomes a row, with its raw text in `meta`, rejected here with reason `malformed` and a detail
-naming file, line and field. JSON lines are parsed in worker processes, chunk by chunk, in order.
+naming file, line and field. JSON lines are parsed in worker processes, chunk by chunk, in order,
+by the fast path (curate.ingest_fast; option `fast`, on by default) where a record's shape allows,
+else by the per-record path; both write the same bytes.
 
 `source` is the input's name (or the `source` option); a record's own source tag is kept in
 `meta` and in the `subset` column. The `map` option renames columns before detection:
