@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from curate.catalog import rejected_table
 from curate.codehash import code_hash
 from curate.errors import CurateError, EmptyResult
 from curate.losses import empty_message, loss_warnings
@@ -357,7 +358,7 @@ def _split_decisions(table: pa.Table, stage_name: str) -> tuple[pa.Table, pa.Tab
     dropped = dropped.rename_columns(
         ["reason" if n == REASON else "detail" if n == DETAIL else n for n in dropped.column_names]
     ).append_column("stage", pa.array([stage_name] * dropped.num_rows, pa.string()))
-    return kept, dropped
+    return kept, rejected_table(dropped)  # one schema for every stage's rejected file
 
 
 PARALLEL_MIN_ROWS = 20_000  # below this a worker pool costs more to start than it saves

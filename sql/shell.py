@@ -29,8 +29,13 @@ def run(args: argparse.Namespace) -> int:
     import duckdb
 
     import sql
+    from curate.catalog import write_views
 
     con = sql.connect(args.workspace)
+    try:
+        write_views(args.workspace)  # keep WS/views.sql current for plain DuckDB
+    except OSError:
+        pass  # a read-only workspace: the views here are still right
     if args.query is None:
         return shell(con, args.max_rows)
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from curate.catalog import connect
+from curate.catalog import connect, write_views
 from curate.report.svg import DROPPED, KEPT, PALETTE, bars, histogram, number, stacked_bars
 from curate.workspace import Workspace
 
@@ -42,6 +42,7 @@ def _domain_color(domain: str) -> str:
 def write_report(workspace: str | Path) -> Path:
     """Render WS/report/index.html (atomically) and return its path."""
     root = Path(workspace)
+    write_views(root)  # WS/views.sql: the same views for plain DuckDB, current after every run
     html = build_report(root)
     out = root / "report"
     out.mkdir(exist_ok=True)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
 import sql
 from curate.errors import CurateError
 from curate.pipeline import curate
-from tests.conftest import write_jsonl
+from tests.conftest import shared_file, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,3 +135,80 @@ def test_interactive_shell_runs_statements(ws):
     assert shell.returncode == 0, shell.stderr
     assert "funnel" in shell.stdout and "ledger" in shell.stdout
     assert "4" in shell.stdout.split("n", 1)[-1]
+
+
+PLAIN_DUCKDB = """
+import json, sys
+import duckdb
+
+assert not any(name.split(".")[0] in ("curate", "sql", "distill") for name in sys.modules)
+con = duckdb.connect()
+if len(sys.argv) > 3:  # a moved workspace: say where it is now
+    con.execute("SET VARIABLE distillery_ws = '" + sys.argv[3] + "'")
+con.execute(open(sys.argv[1]).read())
+out = {}
+for view in sys.argv[2].split(","):
+    out[view] = con.execute(f"SELECT * FROM {view} ORDER BY ALL").fetchall()
+assert not any(name.split(".")[0] in ("curate", "sql", "distill") for name in sys.modules)
+print(json.dumps(out, default=str))
+"""
+
+
+def plain_duckdb(script: Path, views: list[str], cwd: Path, root: Path | None = None) -> dict:
+    """Every view's rows as read by the duckdb module alone, in a fresh interpreter."""
+    args = [sys.executable, "-c", PLAIN_DUCKDB, str(script), ",".join(views), *([str(root)] if root else [])]
+    done = subprocess.run(args, capture_output=True, text=True, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def distillery_rows(ws: Path, views: list[str]) -> dict:
+    con = sql.connect(ws)
+    rows = {v: con.execute(f"SELECT * FROM {v} ORDER BY ALL").fetchall() for v in views}
+    return json.loads(json.dumps(rows, default=str))
+
+
+@pytest.fixture(scope="module")
+def full_ws(tmp_path_factory) -> Path:
+    """Every stage on real data (drops by five stages, side tables, verify timings)."""
+    inputs = [shared_file(f) for f in ("math/qwen_math_cot_100.jsonl", "code/humaneval.jsonl")]
+    config = {"stages": {"decontaminate": {"benchmarks": [str(shared_file("math/math500.jsonl"))]}}}
+    ws = tmp_path_factory.mktemp("sqlfull") / "ws"
+    curate([str(p) for p in inputs], ws, config, progress=False)
+    return ws
+
+
+def test_views_sql_gives_plain_duckdb_the_same_rows_as_connect(full_ws, tmp_path):
+    views = sql.view_names()
+    script = full_ws / "views.sql"
+    assert script.exists(), "curate writes WS/views.sql"
+    expected = distillery_rows(full_ws, views)
+    assert all(expected[v] for v in ("kept", "rejected", "verify", "clusters", "contamination", "shards"))
+    assert plain_duckdb(script, views, cwd=tmp_path) == expected  # from another directory
+
+
+def test_a_moved_workspace_reads_with_its_new_path(full_ws, tmp_path):
+    views = ["funnel", "rejected", "verify"]
+    expected = distillery_rows(full_ws, views)
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(full_ws, moved)
+    assert plain_duckdb(moved / "views.sql", views, cwd=tmp_path, root=moved) == expected
+
+
+def test_rejected_files_share_one_schema_for_a_plain_parquet_glob(full_ws):
+    files = sorted((full_ws / "rejected").glob("*.parquet"))
+    assert len(files) >= 4
+    assert len({pq.read_schema(f).remove_metadata() for f in files}) == 1
+    by_stage = dict(
+        pl.scan_parquet(str(full_ws / "rejected" / "*.parquet")).group_by("stage").len().collect().iter_rows()
+    )
+    assert by_stage == dict(
+        sql.connect(full_ws).execute("SELECT stage, count(*) FROM rejected GROUP BY 1").fetchall()
+    )
+    # the stage's own columns come back as typed columns of the view
+    con = sql.connect(full_ws)
+    types = dict((c[0], c[1]) for c in con.execute("DESCRIBE rejected").fetchall())
+    assert types["verify_status"] == "VARCHAR" and types["n_tokens"] == "BIGINT" and "extra" not in types
+    assert con.execute(
+        "SELECT count(*) FROM rejected WHERE stage = 'verify' AND verify_status IS NULL"
+    ).fetchall() == [(0,)]
