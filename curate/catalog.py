@@ -89,7 +89,7 @@ class _Paths:
         self.root = root
 
     def one(self, path: Path) -> str:
-        return f"(getvariable('{ROOT_VARIABLE}') || {_literal('/' + path.relative_to(self.root).as_posix())})"
+        return f"(getvariable('{ROOT_VARIABLE}') || {_literal('/' + path.resolve().relative_to(self.root).as_posix())})"
 
     def many(self, paths: list[Path]) -> str:
         return "[" + ", ".join(self.one(p) for p in paths) + "]"
