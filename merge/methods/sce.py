@@ -29,8 +29,12 @@ class Sce(Method):
     min_inputs = 2
     shared_params = {"select_topk": 1.0, "int8_mask": False}
 
-    def prepare(self, job: TensorJob) -> tuple[float | None, list[float]]:
-        """(the variance an entry needs to be selected, or None to keep all; the model weights)."""
+    def prepare(self, job: TensorJob) -> tuple[torch.Tensor | None, list[float]]:
+        """(the selection mask, or None to keep all; the model weights).
+
+        The mask (one byte per entry) is kept from the energy pass, so `combine` does not
+        recompute the variance of every entry a fourth time.
+        """
         threshold = None
         topk = job.params["select_topk"]
         if topk < 1:
@@ -38,15 +42,21 @@ class Sce(Method):
             nonzero = sum(int(torch.count_nonzero(score_rows(job, score, rows))) for rows in job.chunks())
             k = int(nonzero * topk) if topk > 0 else 0
             threshold = kth_largest(job, {"v": (score, k)})["v"] if k > 0 else float("inf")
+        mask = None if threshold is None else torch.empty(job.shape, dtype=torch.bool)
         energy = [0.0] * len(job.others)
         for rows in job.chunks():
-            for slot, delta in enumerate(self._selected(job, rows, threshold)):
+            deltas = [job.delta(i, rows) for i in job.others]
+            if mask is not None:
+                keep = torch.var(torch.stack(deltas), dim=0, unbiased=False) >= threshold
+                _rows_of(mask, rows).copy_(keep)
+                deltas = [delta.mul_(keep) for delta in deltas]
+            for slot, delta in enumerate(deltas):
                 energy[slot] += float(delta.square().sum(dtype=torch.float64))
         energy = [value / job.numel for value in energy]
         total = sum(energy)
         if abs(total) < 1e-6:
-            return threshold, [1 / len(energy)] * len(energy)
-        return threshold, [value / total for value in energy]
+            return mask, [1 / len(energy)] * len(energy)
+        return mask, [value / total for value in energy]
 
     @staticmethod
     def _variance(job: TensorJob):
@@ -55,16 +65,11 @@ class Sce(Method):
             torch.stack([values[i] - values[base] for i in others]), dim=0, unbiased=False
         )
 
-    def _selected(self, job: TensorJob, rows: slice, threshold: float | None) -> list[torch.Tensor]:
-        deltas = [job.delta(i, rows) for i in job.others]
-        if threshold is not None:
-            keep = torch.var(torch.stack(deltas), dim=0, unbiased=False) >= threshold
-            deltas = [delta.mul_(keep) for delta in deltas]
-        return deltas
-
     def combine(self, job: TensorJob, rows: slice, state: Any) -> torch.Tensor:
-        threshold, weights = state
-        deltas = self._selected(job, rows, threshold)
+        mask, weights = state
+        deltas = [job.delta(i, rows) for i in job.others]
+        if mask is not None:
+            deltas = [delta.mul_(_rows_of(mask, rows)) for delta in deltas]
         elected = sum(deltas[1:], deltas[0].clone()).sign_().add_(0.5).sign_()  # -1, 0, +1 -> -1, +1, +1
         merged = torch.zeros_like(elected)
         divisor = torch.zeros_like(elected)
@@ -73,3 +78,7 @@ class Sce(Method):
             merged.add_(delta.mul_(agreeing), alpha=weight)
             divisor.add_(agreeing, alpha=weight)
         return merged.div_(divisor.clamp_(min=1e-6)).add_(job.rows(job.base, rows))
+
+
+def _rows_of(tensor: torch.Tensor, rows: slice) -> torch.Tensor:
+    return tensor if tensor.dim() == 0 else tensor[rows]
