@@ -20,9 +20,11 @@ Configs (identical YAML for both tools, dtype bfloat16):
   della_linear (density 0.5, epsilon 0.15), sce (select_topk 0.5): base + three students
   karcher, multislerp: the three students; nuslerp: students 0 and 1 over the base
   nearswap: student 1 into student 0, t 0.001
-  passthrough: a 36-layer frankenmerge, layers 0-17 of student 0 stacked on layers 6-23 of
-  student 1 (mergekit writes the tensors, then fails to save the config: transformers 5 refuses
-  its layer count against the per-layer `layer_types` it copied; the row says so)
+  passthrough: a frankenmerge, the first 3/4 of student 0's layers stacked on the last 3/4 of
+  student 1's (36 layers from 24; 2 from 2). When the layer count changes, mergekit writes the
+  tensors, then fails to save the config (transformers 5 checks the new num_hidden_layers
+  against the per-layer `layer_types` it copied, see tests/merge/test_merge_examples.py); the
+  table then shows nan for its time and says so under the table.
 
 Each run is a fresh child process (`mergekit-yaml CONFIG OUT` with default options, and the
 `distillery` console script), with every input file read once beforehand so both start from a
