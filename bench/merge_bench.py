@@ -60,9 +60,18 @@ def build_models(root: Path, layers: int) -> dict[str, Path]:
     paths = {name: root / name for name in names}
     if all((path / "config.json").exists() for path in paths.values()):
         return paths
-    config = Qwen2Config(hidden_size=896, intermediate_size=4864, num_hidden_layers=layers, num_attention_heads=14,
-                         num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
-                         tie_word_embeddings=True, rope_theta=1000000.0, rms_norm_eps=1e-6)
+    config = Qwen2Config(
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=layers,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        max_position_embeddings=32768,
+        tie_word_embeddings=True,
+        rope_theta=1000000.0,
+        rms_norm_eps=1e-6,
+    )
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(config).to(torch.bfloat16)
     base = {name: tensor.clone() for name, tensor in model.state_dict().items()}
@@ -78,8 +87,19 @@ def build_models(root: Path, layers: int) -> dict[str, Path]:
     return paths
 
 
-NEW_METHODS = ("task_arithmetic", "breadcrumbs", "breadcrumbs_ties", "della", "della_linear", "sce", "karcher",
-               "nuslerp", "multislerp", "nearswap", "passthrough")
+NEW_METHODS = (
+    "task_arithmetic",
+    "breadcrumbs",
+    "breadcrumbs_ties",
+    "della",
+    "della_linear",
+    "sce",
+    "karcher",
+    "nuslerp",
+    "multislerp",
+    "nearswap",
+    "passthrough",
+)
 
 
 def configs(paths: dict[str, Path], layers: int) -> dict[str, dict]:
@@ -87,35 +107,92 @@ def configs(paths: dict[str, Path], layers: int) -> dict[str, dict]:
     base = str(paths["base"])
 
     def sparse(**extra):
-        return [{"model": s["model"], "parameters": {**s["parameters"], "density": 0.5, **extra}} for s in students]
+        return [
+            {"model": s["model"], "parameters": {**s["parameters"], "density": 0.5, **extra}}
+            for s in students
+        ]
 
     cut = (layers * 3) // 4
     return {
-        "task_arithmetic": {"merge_method": "task_arithmetic", "base_model": base, "dtype": "bfloat16",
-                            "models": students},
-        "breadcrumbs": {"merge_method": "breadcrumbs", "base_model": base, "dtype": "bfloat16",
-                        "models": sparse(gamma=0.01)},
-        "breadcrumbs_ties": {"merge_method": "breadcrumbs_ties", "base_model": base, "dtype": "bfloat16",
-                             "models": sparse(gamma=0.01)},
-        "della": {"merge_method": "della", "base_model": base, "dtype": "bfloat16", "models": sparse(epsilon=0.15)},
-        "della_linear": {"merge_method": "della_linear", "base_model": base, "dtype": "bfloat16",
-                         "models": sparse(epsilon=0.15)},
-        "sce": {"merge_method": "sce", "base_model": base, "dtype": "bfloat16", "parameters": {"select_topk": 0.5},
-                "models": [{"model": s["model"]} for s in students]},
-        "karcher": {"merge_method": "karcher", "dtype": "bfloat16", "models": [{"model": s["model"]} for s in students]},
-        "nuslerp": {"merge_method": "nuslerp", "base_model": base, "dtype": "bfloat16", "models": students[:2]},
+        "task_arithmetic": {
+            "merge_method": "task_arithmetic",
+            "base_model": base,
+            "dtype": "bfloat16",
+            "models": students,
+        },
+        "breadcrumbs": {
+            "merge_method": "breadcrumbs",
+            "base_model": base,
+            "dtype": "bfloat16",
+            "models": sparse(gamma=0.01),
+        },
+        "breadcrumbs_ties": {
+            "merge_method": "breadcrumbs_ties",
+            "base_model": base,
+            "dtype": "bfloat16",
+            "models": sparse(gamma=0.01),
+        },
+        "della": {
+            "merge_method": "della",
+            "base_model": base,
+            "dtype": "bfloat16",
+            "models": sparse(epsilon=0.15),
+        },
+        "della_linear": {
+            "merge_method": "della_linear",
+            "base_model": base,
+            "dtype": "bfloat16",
+            "models": sparse(epsilon=0.15),
+        },
+        "sce": {
+            "merge_method": "sce",
+            "base_model": base,
+            "dtype": "bfloat16",
+            "parameters": {"select_topk": 0.5},
+            "models": [{"model": s["model"]} for s in students],
+        },
+        "karcher": {
+            "merge_method": "karcher",
+            "dtype": "bfloat16",
+            "models": [{"model": s["model"]} for s in students],
+        },
+        "nuslerp": {
+            "merge_method": "nuslerp",
+            "base_model": base,
+            "dtype": "bfloat16",
+            "models": students[:2],
+        },
         "multislerp": {"merge_method": "multislerp", "dtype": "bfloat16", "models": students},
-        "nearswap": {"merge_method": "nearswap", "base_model": str(paths["s0"]), "dtype": "bfloat16",
-                     "parameters": {"t": 0.001}, "models": [{"model": str(paths["s0"])}, {"model": str(paths["s1"])}]},
-        "passthrough": {"merge_method": "passthrough", "dtype": "bfloat16", "slices": [
-            {"sources": [{"model": str(paths["s0"]), "layer_range": [0, cut]}]},
-            {"sources": [{"model": str(paths["s1"]), "layer_range": [layers - cut, layers]}]},
-        ]},
+        "nearswap": {
+            "merge_method": "nearswap",
+            "base_model": str(paths["s0"]),
+            "dtype": "bfloat16",
+            "parameters": {"t": 0.001},
+            "models": [{"model": str(paths["s0"])}, {"model": str(paths["s1"])}],
+        },
+        "passthrough": {
+            "merge_method": "passthrough",
+            "dtype": "bfloat16",
+            "slices": [
+                {"sources": [{"model": str(paths["s0"]), "layer_range": [0, cut]}]},
+                {"sources": [{"model": str(paths["s1"]), "layer_range": [layers - cut, layers]}]},
+            ],
+        },
         "linear": {"merge_method": "linear", "models": students, "dtype": "bfloat16"},
-        "ties": {"merge_method": "ties", "base_model": str(paths["base"]), "dtype": "bfloat16",
-                 "models": [{"model": s["model"], "parameters": {**s["parameters"], "density": 0.5}} for s in students]},
-        "arcee_fusion": {"merge_method": "arcee_fusion", "base_model": str(paths["s0"]), "dtype": "bfloat16",
-                         "models": [{"model": str(paths["s0"])}, {"model": str(paths["s1"])}]},
+        "ties": {
+            "merge_method": "ties",
+            "base_model": str(paths["base"]),
+            "dtype": "bfloat16",
+            "models": [
+                {"model": s["model"], "parameters": {**s["parameters"], "density": 0.5}} for s in students
+            ],
+        },
+        "arcee_fusion": {
+            "merge_method": "arcee_fusion",
+            "base_model": str(paths["s0"]),
+            "dtype": "bfloat16",
+            "models": [{"model": str(paths["s0"])}, {"model": str(paths["s1"])}],
+        },
     }
 
 
@@ -152,7 +229,9 @@ def compare(ours: Path, theirs: Path) -> str:
     worst = max((a[n].float() - b[n].float()).abs().max().item() for n in common)
     equal = sum(int((a[n] == b[n]).sum()) for n in common) / sum(a[n].numel() for n in common)
     extra = sorted(set(a) ^ set(b))
-    return f"max |diff| {worst:.3g}, {equal:.2%} of entries identical" + (f", names differ: {extra}" if extra else "")
+    return f"max |diff| {worst:.3g}, {equal:.2%} of entries identical" + (
+        f", names differ: {extra}" if extra else ""
+    )
 
 
 def main() -> int:
@@ -160,9 +239,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "merge")
     parser.add_argument("--methods", default="linear,ties,arcee_fusion")
     parser.add_argument("--layers", type=int, default=24, help="decoder layers (24 = Qwen2.5-0.5B)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per tool and method (the fastest is kept)")
-    parser.add_argument("--passive", action="store_true",
-                        help="run both tools with OMP_WAIT_POLICY=PASSIVE (distillery sets it for itself)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per tool and method (the fastest is kept)"
+    )
+    parser.add_argument(
+        "--passive",
+        action="store_true",
+        help="run both tools with OMP_WAIT_POLICY=PASSIVE (distillery sets it for itself)",
+    )
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # internal: build models in a child
     parser.add_argument("--compare", type=Path, nargs=2, help=argparse.SUPPRESS)  # internal: compare outputs
     args = parser.parse_args()
@@ -176,7 +260,9 @@ def main() -> int:
     import yaml
 
     models_dir = args.out / ("models" if args.layers == 24 else f"models-{args.layers}l")
-    subprocess.run([sys.executable, __file__, "--build", str(models_dir), "--layers", str(args.layers)], check=True)
+    subprocess.run(
+        [sys.executable, __file__, "--build", str(models_dir), "--layers", str(args.layers)], check=True
+    )
     paths = {name: models_dir / name for name in ("base", "s0", "s1", "s2")}
     bin_dir = Path(sys.executable).parent
     mergekit = bin_dir / "mergekit-yaml"
@@ -187,14 +273,23 @@ def main() -> int:
 
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else dict(os.environ)
     rows = []
-    methods = {"new": ",".join(NEW_METHODS), "all": ",".join(["linear", "ties", "arcee_fusion", *NEW_METHODS])}
+    methods = {
+        "new": ",".join(NEW_METHODS),
+        "all": ",".join(["linear", "ties", "arcee_fusion", *NEW_METHODS]),
+    }
     for method in methods.get(args.methods, args.methods).split(","):
         config = configs(paths, args.layers)[method]
         config_file = args.out / f"{method}.yaml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-        listed = config["models"] if "models" in config else [s for piece in config["slices"] for s in piece["sources"]]
-        inputs = sorted({Path(m["model"]) for m in listed} | ({Path(config["base_model"])}
-                                                              if "base_model" in config else set()))
+        listed = (
+            config["models"]
+            if "models" in config
+            else [s for piece in config["slices"] for s in piece["sources"]]
+        )
+        inputs = sorted(
+            {Path(m["model"]) for m in listed}
+            | ({Path(config["base_model"])} if "base_model" in config else set())
+        )
         results = {}
         for tool, command in (
             ("distillery", [str(distillery), "merge", str(config_file), "--out"]),
@@ -205,7 +300,9 @@ def main() -> int:
             for _ in range(args.repeat):
                 shutil.rmtree(out, ignore_errors=True)
                 warm(inputs)
-                seconds, cpu, rss, code = measure(command + [str(out)], args.out / f"{method}-{tool}.log", env)
+                seconds, cpu, rss, code = measure(
+                    command + [str(out)], args.out / f"{method}-{tool}.log", env
+                )
                 if code != 0:
                     print(f"{tool} {method} failed (exit {code}); see {args.out / f'{method}-{tool}.log'}")
                     if tool == "distillery":
@@ -213,27 +310,50 @@ def main() -> int:
                     seconds = math.nan  # mergekit's failure is reported in the table, its memory kept
                 best = (seconds, cpu, rss) if best is None or seconds < best[0] else best
             results[tool] = best
-            print(f"{method:13s} {tool:10s} {best[0]:7.1f} s wall {best[1]:7.1f} s CPU {best[2]:5.2f} GB", flush=True)
-        agreement = subprocess.run(
-            [sys.executable, __file__, "--compare", str(args.out / f"{method}-distillery"),
-             str(args.out / f"{method}-mergekit")], capture_output=True, text=True).stdout.strip() or "no output"
+            print(
+                f"{method:13s} {tool:10s} {best[0]:7.1f} s wall {best[1]:7.1f} s CPU {best[2]:5.2f} GB",
+                flush=True,
+            )
+        agreement = (
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--compare",
+                    str(args.out / f"{method}-distillery"),
+                    str(args.out / f"{method}-mergekit"),
+                ],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            or "no output"
+        )
         if math.isnan(results["mergekit"][0]):
             agreement += " (mergekit exited with an error after writing tensors)"
         rows.append((method, results, agreement))
 
     load = os.getloadavg()[0]
     policy = "OMP_WAIT_POLICY=PASSIVE for both" if args.passive else "default environment"
-    print(f"\n{args.layers}-layer Qwen2 (0.5B shape at 24), bf16, {os.cpu_count()} CPUs, load average {load:.1f}, "
-          f"{policy}")
-    header = (f"{'method':13s} {'distillery s':>12s} {'mergekit s':>10s} {'time ratio':>10s} {'CPU s ours/theirs':>17s} "
-              f"{'distillery GB':>13s} {'mergekit GB':>11s} {'RSS ratio':>9s}")
+    print(
+        f"\n{args.layers}-layer Qwen2 (0.5B shape at 24), bf16, {os.cpu_count()} CPUs, load average {load:.1f}, "
+        f"{policy}"
+    )
+    header = (
+        f"{'method':13s} {'distillery s':>12s} {'mergekit s':>10s} {'time ratio':>10s} {'CPU s ours/theirs':>17s} "
+        f"{'distillery GB':>13s} {'mergekit GB':>11s} {'RSS ratio':>9s}"
+    )
     print(header)
     print("-" * len(header))
     for method, results, _ in rows:
-        (ours_s, ours_cpu, ours_gb), (theirs_s, theirs_cpu, theirs_gb) = results["distillery"], results["mergekit"]
+        (ours_s, ours_cpu, ours_gb), (theirs_s, theirs_cpu, theirs_gb) = (
+            results["distillery"],
+            results["mergekit"],
+        )
         cpu = f"{ours_cpu:.0f}/{theirs_cpu:.0f}"
-        print(f"{method:13s} {ours_s:12.1f} {theirs_s:10.1f} {ours_s / theirs_s:10.2f} {cpu:>17s} "
-              f"{ours_gb:13.2f} {theirs_gb:11.2f} {ours_gb / theirs_gb:9.2f}")
+        print(
+            f"{method:13s} {ours_s:12.1f} {theirs_s:10.1f} {ours_s / theirs_s:10.2f} {cpu:>17s} "
+            f"{ours_gb:13.2f} {theirs_gb:11.2f} {ours_gb / theirs_gb:9.2f}"
+        )
     print()
     for method, _, agreement in rows:
         print(f"{method}: distillery vs mergekit output: {agreement}")
