@@ -1,5 +1,8 @@
 """Errors of the curate package that the CLI prints as plain messages (no traceback)."""
 
+import difflib
+from collections.abc import Iterable
+
 
 class CurateError(Exception):
     """A problem the user can fix: a bad path, config or input file."""
@@ -75,3 +78,10 @@ def user_error_from(error: BaseException, where: str | None = None) -> CurateErr
     if "No space left on device" in text:
         return CurateError(os_error_message(OSError(28, text), where))
     return None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest of a closed set of names, or '' when none is close:
+    the one hint every mistyped name gets (stages, formats, domains, options, commands)."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

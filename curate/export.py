@@ -35,7 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("workspace", metavar="WS", help="workspace written by `distillery curate`")
     parser.add_argument("--to", required=True, choices=FORMATS, help="target layout")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--domains", help="comma-separated domains to export (default: all)")
+    parser.add_argument(
+        "--domains",
+        nargs="+",
+        metavar="DOMAIN",
+        help="domains to export, space- or comma-separated (default: all)",
+    )
     parser.add_argument(
         "--name", default="distillery", help="dataset name prefix for llamafactory (default: distillery)"
     )
@@ -49,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from curate.errors import user_error_from
 
-    domains = [d.strip() for d in args.domains.split(",")] if args.domains else None
+    domains = (
+        [d.strip() for item in args.domains for d in item.split(",") if d.strip()] if args.domains else None
+    )
     try:
         written = export(
             args.workspace,
@@ -94,7 +101,7 @@ def export(
     `out` must be new, empty or an earlier export (else CurateError, unless `force`)."""
     from tqdm import tqdm
 
-    from curate.errors import CurateError
+    from curate.errors import CurateError, did_you_mean
     from curate.workspace import refuse_foreign
 
     if to not in FORMATS:
@@ -111,7 +118,8 @@ def export(
     unknown = [d for d in chosen if d not in available]
     if unknown:
         raise CurateError(
-            f"no shards for domain(s) {', '.join(unknown)} in {root} (have: {', '.join(sorted(available))})"
+            f"no shards for domain(s) {', '.join(unknown)}{did_you_mean(unknown[0], available)} in {root} "
+            f"(have: {', '.join(sorted(available))})"
         )
     out = Path(out)
     # A LLaMA-Factory data folder (dataset_info.json) is meant to be added to.

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from curate.errors import CurateError, EmptyResult
+from curate.errors import CurateError, EmptyResult, did_you_mean
 from curate.readers import resolve_inputs
 from curate.report import write_report
 from curate.schema import STAGE_ALIASES
@@ -55,7 +55,10 @@ def build_stages(inputs: list[str], config: dict[str, Any], until: str | None = 
     """The configured stages in pipeline order, stopping after `until` when given."""
     until = _stage_name(until) if until is not None else None
     if until is not None and until not in ("ingest", *PIPELINE):
-        raise CurateError(f"--until {until!r}: no such stage (stages: ingest, {', '.join(PIPELINE)})")
+        raise CurateError(
+            f"--until {until!r}: no such stage{did_you_mean(until, ['ingest', *PIPELINE])} "
+            f"(stages: ingest, {', '.join(PIPELINE)})"
+        )
     given = dict(config.get("stages") or {})
     check_keys("config stages", given, ["ingest", *PIPELINE, *STAGE_ALIASES], "stage")
     options = {_stage_name(name): value for name, value in given.items()}

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from curate.catalog import rejected_table
 from curate.codehash import code_hash
-from curate.errors import CurateError, EmptyResult
+from curate.errors import CurateError, EmptyResult, did_you_mean
 from curate.losses import empty_message, loss_warnings
 from curate.rows import plain_strings
 from curate.workspace import STAGE_INFO, StageDir, Workspace, stage_label
@@ -90,10 +90,12 @@ class Stage:
 
 def check_keys(where: str, given: Iterable[str], known: Iterable[str], what: str = "option") -> None:
     """The one message for unknown keys, in stage options and in the config alike."""
+    known = list(known)
     unknown = sorted(set(given) - set(known))
     if unknown:
         raise CurateError(
-            f"{where}: unknown {what}(s) {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"
+            f"{where}: unknown {what}(s) {', '.join(unknown)}{did_you_mean(unknown[0], known)} "
+            f"(known: {', '.join(sorted(known)) or 'none'})"
         )
 
 

@@ -12,6 +12,8 @@ import errno
 import importlib
 import sys
 
+from distill import cli_style
+
 MOUNTS = [
     "curate.cli",
     "curate.export",
@@ -38,17 +40,21 @@ MACHINE_ERRORS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli_style.Parser(
         prog="distillery",
         description="Data-centric distillation of reasoning models: curate, inspect with SQL, train, merge.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in MOUNTS:
         importlib.import_module(module).register(sub)
+    cli_style.apply(parser)  # --quiet, defaults in --help, --version, did-you-mean: docs/cli.md
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--quiet" in argv:  # before the imports that read the environment once (tqdm, transformers)
+        cli_style.quiet_environment()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

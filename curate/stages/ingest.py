@@ -25,7 +25,7 @@ import orjson
 import polars as pl
 import pyarrow as pa
 
-from curate.errors import CurateError, InputError
+from curate.errors import CurateError, InputError, did_you_mean
 from curate.formats import ADAPTERS, Malformed, closest_formats, detect_format, remap
 from curate.ingest_fast import MAPPERS, trace_ids
 from curate.readers import (
@@ -251,7 +251,9 @@ class Ingest(Stage):
         ]
         fmt = self.options["format"]
         if fmt is not None and fmt not in ADAPTERS:
-            raise CurateError(f"unknown --format {fmt!r}; known formats: {', '.join(ADAPTERS)}")
+            raise CurateError(
+                f"unknown --format {fmt!r}{did_you_mean(fmt, ADAPTERS)}; known formats: {', '.join(ADAPTERS)}"
+            )
         self.mappings = {inp.path: mapping_for(inp, self.options["map"]) for inp in self.inputs}
         self.formats = {inp.path: fmt or self._detect(inp, self.mappings[inp.path]) for inp in self.inputs}
         self.checksums = {inp.path: checksum(inp) for inp in self.inputs}

@@ -50,8 +50,13 @@ def register(subparsers) -> None:
         description="Runs `sft` for every WS/shards/<domain>/ into OUT/<domain>/, with the config's "
         "per-domain epochs (TinyR1: 5 for math and science, 15 for code) unless --epochs is given.",
     )
-    branch.add_argument("workspace", help="workspace folder written by `distillery curate`")
-    branch.add_argument("--domains", nargs="+", help="only these domains")
+    branch.add_argument("workspace", metavar="WS", help="workspace folder written by `distillery curate`")
+    branch.add_argument(
+        "--domains",
+        nargs="+",
+        metavar="DOMAIN",
+        help="only these domains, space- or comma-separated (default: all)",
+    )
     _add_training_flags(branch)
     branch.set_defaults(func=run_branch)
 
@@ -145,12 +150,16 @@ def run_branch(args: argparse.Namespace) -> int:
     domains = workspace_domains(args.workspace)
     _quiet_transformers()
     if args.domains:
-        missing = sorted(set(args.domains) - set(domains))
+        from curate.errors import did_you_mean
+
+        chosen = [d.strip() for item in args.domains for d in item.split(",") if d.strip()]
+        missing = sorted(set(chosen) - set(domains))
         if missing:
             raise SFTDataError(
-                f"{args.workspace}: no shards for domain(s) {missing}; found {sorted(domains)}"
+                f"{args.workspace}: no shards for domain(s) {missing}{did_you_mean(missing[0], domains)}; "
+                f"found {sorted(domains)}"
             )
-        domains = {d: domains[d] for d in args.domains}
+        domains = {d: domains[d] for d in chosen}
     table = []
     for domain, data in domains.items():
         out = Path(args.out) / domain
