@@ -30,19 +30,35 @@ ARGS = ("corpus.jsonl", "--out", "ws", "--workers", "2")
 
 
 def _curate_in_child(folder: Path) -> None:
-    """The forked child: `distillery curate ARGS` in `folder` (the modules are already imported,
-    so a start costs milliseconds, not the seconds of a fresh interpreter)."""
+    """The child: `distillery curate ARGS` in `folder`, its exit code as the process's (a crash
+    leaves its traceback in folder/child-error.txt)."""
+    import traceback
+
     from distill.cli import main
 
     os.chdir(folder)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-    os._exit(main(["curate", *ARGS, "--quiet"]))
+    code = 70
+    try:
+        code = main(["curate", *ARGS, "--quiet"])
+    except BaseException:
+        Path("child-error.txt").write_text(traceback.format_exc())
+    finally:
+        os._exit(code)
+
+
+# Children come from a fork server that has imported the pipeline once: a start costs milliseconds,
+# not an interpreter's import time, and no child inherits the test process's threads.
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(
+    ["distill.cli", "curate.pipeline", "curate.verify.math", "curate.verify.code"]
+)
 
 
 def _start(folder: Path) -> multiprocessing.Process:
-    process = multiprocessing.get_context("fork").Process(target=_curate_in_child, args=(folder,))
+    process = _CONTEXT.Process(target=_curate_in_child, args=(folder,))
     process.start()
     return process
 
@@ -67,18 +83,16 @@ def _kill_in(folder: Path, marker: str, window: float, rng: random.Random) -> di
 
 def _run_to_the_end(folder: Path) -> int:
     process = _start(folder)
-    process.join()
+    process.join(600)
+    assert process.exitcode is not None, f"curate in {folder} did not finish"
+    error = folder / "child-error.txt"
+    assert not error.exists(), error.read_text()
     return process.exitcode
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_sigkill_at_random_points_of_every_stage_resumes_to_identical_files(tmp_path):
-    import curate.report  # noqa: F401 (every module the children use, loaded once, before forking)
-    import curate.verify.code  # noqa: F401
-    import curate.verify.math  # noqa: F401
-    import distill.cli  # noqa: F401
-
     reference = tmp_path / "reference"
     reference.mkdir()
     make_corpus(reference / "corpus.jsonl")
