@@ -17,6 +17,8 @@ from typing import Any
 import duckdb
 
 from curate.catalog import connect, write_views
+from curate.report.examples import CSS as EXAMPLES_CSS
+from curate.report.examples import examples_html
 from curate.report.svg import DROPPED, KEPT, PALETTE, bars, histogram, number, stacked_bars
 from curate.workspace import Workspace
 
@@ -63,7 +65,8 @@ def build_report(workspace: str | Path) -> str:
         _lengths(con, _token_counter(manifest)),
         _verification(con),
         _clusters(con),
-        _contamination(con),
+        _dropped_examples(con),
+        _contamination(con, manifest),
     ]
     return _page(ws.root.name, "\n".join(sections))
 
@@ -353,7 +356,28 @@ def _clusters(con: duckdb.DuckDBPyConnection) -> str:
     return _section("Largest duplicate clusters", "clusters", table, note)
 
 
-def _contamination(con: duckdb.DuckDBPyConnection) -> str:
+def _dropped_examples(con: duckdb.DuckDBPyConnection) -> str:
+    body = examples_html(con)
+    note = "a seeded choice of rejected rows per stage and reason (the same rows on every run)"
+    return _section("Dropped rows", "dropped", body or _empty("no row was dropped"), note)
+
+
+def _decontamination_note(manifest: dict[str, Any]) -> str:
+    """Whether decontaminate ran, and against which benchmarks."""
+    stage = next((s for s in manifest.get("stages", []) if s.get("name") == "decontaminate"), None)
+    if stage is None:
+        return "decontaminate has not run"
+    benchmarks = (stage.get("options") or {}).get("benchmarks") or []
+    if isinstance(benchmarks, str):
+        benchmarks = [benchmarks]
+    if not benchmarks:
+        return "decontaminate ran with no benchmarks configured (stages: decontaminate: benchmarks: [...]): nothing was checked"
+    mode = (stage.get("options") or {}).get("mode", "drop")
+    return f"decontaminate ran (mode: {mode}) against " + ", ".join(Path(str(b)).name for b in benchmarks)
+
+
+def _contamination(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any]) -> str:
+    ran = _decontamination_note(manifest)
     per_benchmark = _rows(
         con,
         """SELECT benchmark, count(DISTINCT row_id) AS rows, count(DISTINCT benchmark_item) AS items
@@ -363,7 +387,8 @@ def _contamination(con: duckdb.DuckDBPyConnection) -> str:
         return _section(
             "Contamination hits",
             "contamination",
-            _empty("no benchmark overlap found (or decontaminate has not run)"),
+            _empty("no benchmark overlap found" if ran.startswith("decontaminate ran (") else ran),
+            ran,
         )
     chart = bars(
         [(b["benchmark"], b["rows"]) for b in per_benchmark],
@@ -391,7 +416,7 @@ def _contamination(con: duckdb.DuckDBPyConnection) -> str:
         ],
         "contamination",
     )
-    return _section("Contamination hits", "contamination", chart + table)
+    return _section("Contamination hits", "contamination", chart + table, ran)
 
 
 # Page ---------------------------------------------------------------------------------------------
@@ -425,13 +450,14 @@ def _page(name: str, body: str) -> str:
             ("lengths", "lengths"),
             ("verify", "verification"),
             ("clusters", "duplicates"),
+            ("dropped", "dropped rows"),
             ("contamination", "contamination"),
         )
     )
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>distillery report: {escape(name)}</title><style>{CSS}</style></head><body>"
+        f"<title>distillery report: {escape(name)}</title><style>{CSS}{EXAMPLES_CSS}</style></head><body>"
         f"<header><h1>Curation report: {escape(name)}</h1><p>generated {stamp} by distillery</p>"
         f"<nav>{links}</nav></header><main>{body}</main></body></html>\n"
     )

@@ -111,12 +111,16 @@ def report_ws(tmp_path_factory) -> Path:
 
 
 def test_curate_writes_a_self_contained_report(report_ws):
-    html = (report_ws / "report" / "index.html").read_text()
-    assert html.startswith("<!DOCTYPE html>")
+    page = (report_ws / "report" / "index.html").read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    # The markup and the style sheet, without the page's text: the rows shown as examples may
+    # quote anything (a URL, HTML code), escaped, and text loads nothing.
+    style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    html = re.sub(r">[^<]*<", "><", page.replace(style, "")) + style
     for forbidden in ("<script", "<link", "<img", "<iframe", "src=", "url(", "@import"):
         assert forbidden not in html, f"the report must not load anything ({forbidden})"
     assert set(re.findall(r'href="([^"]*)"', html)) <= {
-        f"#{a}" for a in ("funnel", "domains", "lengths", "verify", "clusters", "contamination")
+        f"#{a}" for a in ("funnel", "domains", "lengths", "verify", "clusters", "dropped", "contamination")
     }
     assert set(re.findall(r"https?://[^\"' )]+", html)) == {"http://www.w3.org/2000/svg"}, (
         "only the SVG namespace"
@@ -208,3 +212,70 @@ def test_report_of_an_early_workspace_says_what_has_not_run(tmp_path):
     assert 'data-stage="normalize"' in html
     # No quality stage: lengths in characters of problem, reasoning and response ("What is 1 + 1?" + " " + "$\boxed{2}$").
     assert "Lengths in characters (no quality stage ran)" in html and "max 26</figcaption>" in html
+
+
+class Examples(HTMLParser):
+    """Each rendered dropped-row example: its stage, reason and the text of its data-field cells."""
+
+    def __init__(self):
+        super().__init__()
+        self.examples: list[dict] = []
+        self.field: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "example" in (attrs.get("class") or "").split():
+            self.examples.append({"stage": attrs["data-stage"], "reason": attrs["data-reason"], "fields": {}})
+        elif attrs.get("data-field") and self.examples:
+            self.field = attrs["data-field"]
+            self.examples[-1]["fields"][self.field] = ""
+
+    def handle_endtag(self, tag):
+        self.field = None
+
+    def handle_data(self, data):
+        if self.field:
+            self.examples[-1]["fields"][self.field] += data
+
+
+def test_rendered_report_shows_an_example_of_every_drop_with_its_reason(report_ws, tmp_path):
+    dom = chromium(tmp_path, "--dump-dom", (report_ws / "report" / "index.html").as_uri())
+    parser = Examples()
+    parser.feed(dom)
+    shown = {(e["stage"], e["reason"]) for e in parser.examples}
+    con = sql.connect(report_ws)
+    drops = set(con.execute("SELECT DISTINCT stage, reason FROM rejected").fetchall())
+    assert {stage for stage, _ in drops} >= {"exact_dedup", "near_dedup", "verify"}
+    assert shown == drops, "every (stage, reason) with drops has an example"
+    for example in parser.examples:
+        row = con.execute(
+            "SELECT reason FROM rejected WHERE row_id = ?", [int(example["fields"]["row"])]
+        ).fetchone()
+        assert row == (example["reason"],), "the example is a real rejected row with its own reason"
+    failed = [e for e in parser.examples if e["reason"] == "fail"]
+    assert failed and all({"extracted", "reference", "verdict"} <= set(e["fields"]) for e in failed)
+    extracted = con.execute(
+        "SELECT extracted FROM verify WHERE row_id = ?", [int(failed[0]["fields"]["row"])]
+    ).fetchone()[0]
+    assert extracted and " ".join(extracted.split())[:150] in failed[0]["fields"]["extracted"]
+
+
+def test_near_duplicate_examples_show_the_pair_with_differences_marked(report_ws):
+    html = (report_ws / "report" / "index.html").read_text()
+    pairs = re.findall(r'data-stage="near_dedup".*?<div class="pair">(.*?)</div></div></div>', html, re.S)
+    assert pairs and all("kept row" in p and "dropped row" in p for p in pairs)
+    assert any("<mark>" in p for p in pairs), "a near duplicate differs somewhere, and that is marked"
+
+
+def test_marked_pair_marks_only_the_differing_words():
+    from curate.report.examples import marked_pair
+
+    left, right = marked_pair("what is 2 + 2 ?", "what is 3 + 2 ?")
+    assert left == "what is <mark>2</mark> + 2 ?" and right == "what is <mark>3</mark> + 2 ?"
+
+
+def test_contamination_section_says_whether_and_against_what_decontamination_ran(report_ws, tmp_path):
+    html = (report_ws / "report" / "index.html").read_text()
+    assert "decontaminate ran (mode: drop) against math500.jsonl" in html
+    ws = run_pipeline(tmp_path, [{"problem": "What is 1 + 1?", "response": "$\\boxed{2}$"}], [Normalize()])
+    assert "decontaminate has not run" in write_report(ws.root).read_text()

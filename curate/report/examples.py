@@ -1,0 +1,147 @@
+"""The report's "Dropped rows" section: for each stage and reason, a few rejected rows chosen by a
+seeded hash (the same rows on every run), with the fields that explain the decision: verify's
+extracted answer beside the reference, a duplicate beside the row it duplicates with the
+differing words marked, the end of the response that quality judged.
+
+The choice is made in DuckDB (one window over the rejected keys), so the section stays cheap on a
+big workspace: only the chosen rows' text is read.
+"""
+
+from __future__ import annotations
+
+import difflib
+from html import escape
+from typing import Any
+
+import duckdb
+
+PER_REASON = 3
+SEED = "distillery-report"  # the salt of the seeded choice
+TEXT = 600  # characters of a text shown in an example
+
+
+def _cut(text: str | None, limit: int = TEXT, tail: bool = False) -> str:
+    text = " ".join((text or "").split())
+    if len(text) <= limit:
+        return text
+    return "…" + text[-(limit - 1) :] if tail else text[: limit - 1] + "…"
+
+
+def picked(con: duckdb.DuckDBPyConnection, per_reason: int = PER_REASON) -> list[dict[str, Any]]:
+    """Up to `per_reason` rejected rows per (stage, reason), pipeline order, with the fields the
+    section shows."""
+    cursor = con.execute(
+        f"""WITH chosen AS (
+                SELECT stage, reason, row_id, md5('{SEED}' || row_id::VARCHAR) AS draw FROM rejected
+                QUALIFY row_number() OVER (PARTITION BY stage, reason ORDER BY draw) <= {per_reason}
+            ),
+            counts AS (SELECT stage, reason, count(*) AS dropped FROM rejected GROUP BY stage, reason),
+            rows AS (
+                SELECT row_id, problem, response, reference, detail FROM rejected
+                WHERE row_id IN (SELECT row_id FROM chosen)
+            ),
+            pairs AS (
+                SELECT c.stage, c.row_id, c.representative_row_id, c.similarity FROM clusters c
+                WHERE c.row_id IN (SELECT row_id FROM chosen)
+            ),
+            reps AS (
+                SELECT row_id, problem, response FROM traces
+                WHERE row_id IN (SELECT representative_row_id FROM pairs)
+            )
+            SELECT ch.stage, ch.reason, n.dropped, ch.row_id, r.problem, r.response, r.reference, r.detail,
+                   v.extracted, v.detail AS verify_detail,
+                   p.representative_row_id, p.similarity, rep.problem AS rep_problem, rep.response AS rep_response
+            FROM chosen ch
+            JOIN counts n USING (stage, reason)
+            JOIN rows r USING (row_id)
+            JOIN _stages s ON s.stage = ch.stage
+            LEFT JOIN verify v ON ch.stage = 'verify' AND v.row_id = ch.row_id
+            LEFT JOIN pairs p ON p.stage = ch.stage AND p.row_id = ch.row_id
+            LEFT JOIN reps rep ON rep.row_id = p.representative_row_id
+            ORDER BY s.stage_index, n.dropped DESC, ch.reason, ch.draw"""
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def marked_pair(left: str, right: str) -> tuple[str, str]:
+    """Both texts as HTML, the words that differ between them in <mark>."""
+    a, b = left.split(), right.split()
+    out_a, out_b = [], []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        chunk_a, chunk_b = escape(" ".join(a[i1:i2])), escape(" ".join(b[j1:j2]))
+        if tag == "equal":
+            out_a.append(chunk_a)
+            out_b.append(chunk_b)
+        else:
+            if chunk_a:
+                out_a.append(f"<mark>{chunk_a}</mark>")
+            if chunk_b:
+                out_b.append(f"<mark>{chunk_b}</mark>")
+    return " ".join(out_a), " ".join(out_b)
+
+
+def _field(name: str, value: str, raw: bool = False) -> str:
+    return (
+        f'<div class="field"><span class="label">{escape(name)}</span> '
+        f'<span data-field="{escape(name)}">{value if raw else escape(value)}</span></div>'
+    )
+
+
+def _example(row: dict[str, Any]) -> str:
+    stage = row["stage"]
+    fields = [_field("row", str(row["row_id"])), _field("reason", row["reason"])]
+    if stage == "verify":
+        fields += [
+            _field("extracted", _cut(row["extracted"], 200) or "(nothing extracted)"),
+            _field("reference", _cut(row["reference"], 200) or "(none)"),
+            _field("verdict", row["verify_detail"] or row["detail"] or ""),
+        ]
+    else:
+        fields.append(_field("detail", row["detail"] or ""))
+    body = ""
+    if row["representative_row_id"] is not None:
+        this = _cut(f"{row['problem'] or ''} ⟶ {row['response'] or ''}")
+        kept = _cut(f"{row['rep_problem'] or ''} ⟶ {row['rep_response'] or ''}")
+        left, right = marked_pair(this, kept)
+        similarity = f", similarity {row['similarity']:.2f}" if row["similarity"] is not None else ""
+        body = (
+            '<div class="pair">'
+            f'<div><div class="label">dropped row {row["row_id"]}</div><p class="text">{left}</p></div>'
+            f'<div><div class="label">kept row {row["representative_row_id"]}{similarity}</div>'
+            f'<p class="text">{right}</p></div></div>'
+        )
+    else:
+        body = f'<div class="label">problem</div><p class="text">{escape(_cut(row["problem"], 300))}</p>'
+        if stage == "quality":  # what quality judged: the response, whose end shows truncation or loops
+            body += f'<div class="label">end of response</div><p class="text">{escape(_cut(row["response"], tail=True))}</p>'
+        elif row["response"] and stage != "verify":
+            body += (
+                f'<div class="label">response</div><p class="text">{escape(_cut(row["response"], 300))}</p>'
+            )
+        elif stage == "verify" and row["response"]:
+            body += f'<div class="label">end of response</div><p class="text">{escape(_cut(row["response"], 300, tail=True))}</p>'
+    attrs = f'data-stage="{escape(stage)}" data-reason="{escape(row["reason"])}"'
+    return f'<div class="example" {attrs}>{"".join(fields)}{body}</div>'
+
+
+def examples_html(con: duckdb.DuckDBPyConnection) -> str:
+    """The examples of every (stage, reason) with drops, grouped under a heading each; '' if none."""
+    out, heading = [], None
+    for row in picked(con):
+        key = (row["stage"], row["reason"])
+        if key != heading:
+            heading = key
+            out.append(
+                f"<h3>{escape(row['stage'])} · {escape(row['reason'])} ({row['dropped']:,} dropped)</h3>"
+            )
+        out.append(_example(row))
+    return "".join(out)
+
+
+CSS = """
+.example { border: 1px solid #eee; border-left: 3px solid #e15759; border-radius: 4px; padding: 6px 10px; margin: 6px 0; font-size: 13px; }
+.example .label { color: #777; font-size: 12px; } .example .field { display: inline-block; margin-right: 16px; }
+.example .text { margin: 2px 0 6px; white-space: pre-wrap; word-break: break-word; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; } mark { background: #ffe08a; }
+"""
