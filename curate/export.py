@@ -1,4 +1,5 @@
-"""`distillery export WS --to llamafactory|trl|jsonl --out DIR`: the shards in the layout a trainer loads.
+"""`distillery export WS --to llamafactory|trl|jsonl|hf|prompt-completion --out DIR`: the shards in the
+layout a trainer loads.
 
     jsonl          DIR/<domain>/{train,val}.jsonl, one {"id", "problem_id", "domain", "messages"} a line
     trl            DIR/<domain>/{train,test}-NNNNN-of-NNNNN.parquet: `load_dataset(DIR/<domain>)` gives the
@@ -6,6 +7,12 @@
     llamafactory   DIR/<name>_<domain>_{train,val}.jsonl and DIR/dataset_info.json registering them in
                    sharegpt format with OpenAI-style role/content tags: `dataset_dir: DIR`,
                    `dataset: <name>_<domain>`, `eval_dataset: <name>_<domain>_val`
+    hf             DIR/<domain>/: a `datasets` DatasetDict (`save_to_disk`) with `train` and `validation`
+                   splits, for `load_from_disk(DIR/<domain>)`; with --push-to-hub ORG/NAME also pushed
+                   (one config per domain) when a Hugging Face token and the network are there
+    prompt-completion  DIR/<domain>/{train,val}.jsonl, one {"id", "problem_id", "domain", "prompt",
+                   "completion"} a line: the conversation before the last assistant turn, and that turn
+                   (TRL's conversational prompt-completion layout)
 
 A non-empty --out that is not an earlier export (nor, for llamafactory, a LLaMA-Factory data folder)
 is refused unless --force.
@@ -21,7 +28,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("llamafactory", "trl", "jsonl")
+FORMATS = ("llamafactory", "trl", "jsonl", "hf", "prompt-completion")
 EXPORT_MARKER = ".distillery-export.json"  # says a folder is an earlier export (rewritten without --force)
 
 
@@ -43,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--name", default="distillery", help="dataset name prefix for llamafactory (default: distillery)"
+    )
+    parser.add_argument(
+        "--push-to-hub",
+        metavar="ORG/NAME",
+        help="with --to hf: also push the DatasetDicts to this hub dataset",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -66,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             name=args.name,
             progress=not args.quiet,
             force=args.force,
+            push_to_hub=args.push_to_hub,
         )
     except Exception as error:  # OS errors (disk full, permissions) are one line, like curate's
         user_error = user_error_from(error, where=args.out)
@@ -96,6 +109,7 @@ def export(
     name: str = "distillery",
     progress: bool = True,
     force: bool = False,
+    push_to_hub: str | None = None,
 ) -> list[dict[str, Any]]:
     """Write the workspace's shards to `out` in layout `to`; returns one entry per file written.
     `out` must be new, empty or an earlier export (else CurateError, unless `force`)."""
@@ -105,7 +119,11 @@ def export(
     from curate.workspace import refuse_foreign
 
     if to not in FORMATS:
-        raise CurateError(f"unknown export format {to!r}; expected one of {', '.join(FORMATS)}")
+        raise CurateError(
+            f"unknown export format {to!r}{did_you_mean(to, FORMATS)}; expected one of {', '.join(FORMATS)}"
+        )
+    if push_to_hub and to != "hf":
+        raise CurateError("--push-to-hub needs --to hf")
     root = Path(workspace)
     manifest_path = root / "shards" / "manifest.json"
     if not manifest_path.exists():
@@ -132,17 +150,95 @@ def export(
         shards = [root / "shards" / domain / f["file"] for f in info["files"]]
         if to == "trl":
             written += _copy_parquet(shards, out / domain, "test" if split == "val" else split, domain, split)
+        elif to == "hf":
+            continue  # one DatasetDict per domain, written below
         elif to == "jsonl":
             written.append(_write_jsonl(shards, out / domain / f"{split}.jsonl", domain, split))
+        elif to == "prompt-completion":
+            path = out / domain / f"{split}.jsonl"
+            written.append(_write_jsonl(shards, path, domain, split, prompt_completion))
         else:
             written.append(_write_jsonl(shards, out / f"{name}_{domain}_{split}.jsonl", domain, split))
+    if to == "hf":
+        for domain in chosen:
+            splits = {
+                s: [root / "shards" / domain / f["file"] for f in info["files"]]
+                for s, info in available[domain].items()
+            }
+            written += _save_dataset_dict(splits, out / domain, domain, progress)
     if to == "llamafactory":
         _write_dataset_info(out, written, name)
     (out / EXPORT_MARKER).write_text(json.dumps({"workspace": str(root), "to": to}) + "\n")
+    if push_to_hub:
+        _push(out, chosen, push_to_hub)
     return written
 
 
-def _write_jsonl(shards: list[Path], path: Path, domain: str, split: str) -> dict[str, Any]:
+def prompt_completion(record: dict[str, Any]) -> dict[str, Any]:
+    """A shard record as prompt (every turn before the last assistant turn) and completion (that turn)."""
+    messages = record["messages"]
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    rest = {k: v for k, v in record.items() if k != "messages"}
+    return {**rest, "prompt": messages[:last], "completion": messages[last : last + 1]}
+
+
+HF_SPLITS = {"train": "train", "val": "validation"}  # shard split -> the DatasetDict's split name
+
+
+def _save_dataset_dict(
+    splits: dict[str, list[Path]], folder: Path, domain: str, progress: bool
+) -> list[dict[str, Any]]:
+    """`save_to_disk` one domain's splits as a DatasetDict (train, validation)."""
+    import datasets
+
+    if not progress:
+        datasets.disable_progress_bars()
+    cache = folder.parent / ".hf-cache"  # from_parquet's Arrow files; gone once saved
+    dataset = datasets.DatasetDict(
+        {
+            HF_SPLITS.get(split, split): datasets.Dataset.from_parquet(
+                [str(p) for p in files], cache_dir=str(cache)
+            )
+            for split, files in sorted(splits.items())
+        }
+    )
+    if folder.exists():
+        shutil.rmtree(folder)  # save_to_disk refuses to replace a dataset in place
+    dataset.save_to_disk(str(folder))
+    shutil.rmtree(cache, ignore_errors=True)
+    return [
+        {"domain": domain, "split": split, "rows": part.num_rows, "file": str(folder)}
+        for split, part in dataset.items()
+    ]
+
+
+def _push(out: Path, domains: list[str], repo: str) -> None:
+    """Push each saved domain to the hub dataset `repo` (one config per domain), or say why not."""
+    import datasets
+    import huggingface_hub
+
+    from curate.errors import CurateError
+
+    later = f"push later with datasets.load_from_disk('{out}/<domain>').push_to_hub({repo!r}, config_name='<domain>')"
+    if not huggingface_hub.get_token():
+        raise CurateError(
+            f"--push-to-hub {repo}: not pushed, no Hugging Face token (set HF_TOKEN or run `hf auth login`); "
+            f"the DatasetDicts are saved in {out}; {later}"
+        )
+    for domain in domains:
+        try:
+            datasets.load_from_disk(str(out / domain)).push_to_hub(repo, config_name=domain)
+        except (OSError, huggingface_hub.errors.HfHubHTTPError) as error:
+            raise CurateError(
+                f"--push-to-hub {repo}: not pushed, the hub cannot be reached ({error}); "
+                f"the DatasetDicts are saved in {out}; {later}"
+            ) from None
+
+
+def _write_jsonl(
+    shards: list[Path], path: Path, domain: str, split: str, layout: Any = None
+) -> dict[str, Any]:
+    """One JSON object a line, each shard record as it is or as `layout(record)`."""
     import orjson
     import pyarrow.parquet as pq
 
@@ -152,7 +248,7 @@ def _write_jsonl(shards: list[Path], path: Path, domain: str, split: str) -> dic
     with tmp.open("wb") as handle:
         for shard in shards:
             for record in pq.read_table(shard).to_pylist():
-                handle.write(orjson.dumps(record) + b"\n")
+                handle.write(orjson.dumps(layout(record) if layout else record) + b"\n")
                 rows += 1
     tmp.replace(path)
     return {"domain": domain, "split": split, "rows": rows, "file": str(path)}

@@ -100,3 +100,71 @@ def test_cli(sharded, tmp_path, capsys):
     assert "no shards" in capsys.readouterr().err
     with pytest.raises(CurateError, match="no shards for domain"):
         export(sharded, "jsonl", tmp_path / "y", domains=["science"], progress=False)
+
+
+def test_hf_layout_is_a_dataset_dict_per_domain_with_train_and_validation(sharded, tmp_path):
+    written = export(sharded, "hf", tmp_path, progress=False)
+    assert {(w["domain"], w["split"]) for w in written} == {
+        (d, s) for d in ("math", "code") for s in ("train", "validation")
+    }
+    for domain in ("math", "code"):
+        loaded = datasets.load_from_disk(str(tmp_path / domain))
+        assert isinstance(loaded, datasets.DatasetDict) and set(loaded) == {"train", "validation"}
+        assert loaded["train"].to_list() == shard_rows(sharded, domain, "train")
+        assert loaded["validation"].to_list() == shard_rows(sharded, domain, "val")
+    assert not (tmp_path / ".hf-cache").exists(), "the Arrow cache is removed once saved"
+    export(sharded, "hf", tmp_path, domains=["math"], progress=False)  # an earlier export is replaced
+    assert datasets.load_from_disk(str(tmp_path / "math"))["train"].num_rows == len(
+        shard_rows(sharded, "math", "train")
+    )
+
+
+def test_hf_push_without_a_token_says_so_and_keeps_the_saved_data(sharded, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    with pytest.raises(CurateError, match="not pushed, no Hugging Face token.*saved in"):
+        export(sharded, "hf", tmp_path, domains=["code"], progress=False, push_to_hub="me/traces")
+    assert datasets.load_from_disk(str(tmp_path / "code"))["train"].num_rows > 0
+    with pytest.raises(CurateError, match="--push-to-hub needs --to hf"):
+        export(sharded, "jsonl", tmp_path / "j", progress=False, push_to_hub="me/traces")
+
+
+def test_prompt_completion_layout_splits_at_the_last_assistant_turn(sharded, tmp_path):
+    assert main(["export", str(sharded), "--to", "prompt-completion", "--out", str(tmp_path), "--quiet"]) == 0
+    for domain in ("math", "code"):
+        for split in ("train", "val"):
+            rows = read_jsonl(tmp_path / domain / f"{split}.jsonl")
+            shards = shard_rows(sharded, domain, split)
+            assert len(rows) == len(shards) > 0
+            for row, shard in zip(rows, shards, strict=True):
+                assert row["prompt"] + row["completion"] == shard["messages"]
+                assert [m["role"] for m in row["completion"]] == ["assistant"]
+                assert row["prompt"][-1]["role"] == "user" and row["id"] == shard["id"]
+
+
+def test_domains_are_space_or_comma_separated(sharded, tmp_path):
+    assert (
+        main(
+            ["export", str(sharded), "--to", "jsonl", "--out", str(tmp_path / "a"), "--domains", "math,code"]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "export",
+                str(sharded),
+                "--to",
+                "jsonl",
+                "--out",
+                str(tmp_path / "b"),
+                "--domains",
+                "math",
+                "code",
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "a").iterdir() if p.is_dir()) == ["code", "math"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir() if p.is_dir()) == ["code", "math"]
