@@ -84,7 +84,10 @@ def summary_table(results: list[dict]) -> str:
                 f"{info['rows_out']:,}",
                 f"{info['dropped']:,}",
                 "; ".join(
-                    filter(None, [", ".join(f"{r} {n:,}" for r, n in reasons), flagged and f"kept flagged: {flagged}"])
+                    filter(
+                        None,
+                        [", ".join(f"{r} {n:,}" for r, n in reasons), flagged and f"kept flagged: {flagged}"],
+                    )
                 )
                 or "-",
                 "reused" if info.get("reused") else f"{info['seconds']:.1f}",
