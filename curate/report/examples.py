@@ -18,6 +18,7 @@ import duckdb
 PER_REASON = 3
 SEED = "distillery-report"  # the salt of the seeded choice
 TEXT = 600  # characters of a text shown in an example
+LONGEST = 20_000  # characters of a duplicate pair compared (difflib is quadratic at worst)
 
 
 def _cut(text: str | None, limit: int = TEXT, tail: bool = False) -> str:
@@ -64,20 +65,27 @@ def picked(con: duckdb.DuckDBPyConnection, per_reason: int = PER_REASON) -> list
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def marked_pair(left: str, right: str) -> tuple[str, str]:
-    """Both texts as HTML, the words that differ between them in <mark>."""
+def marked_pair(left: str, right: str, words: int = 100) -> tuple[str, str]:
+    """Both texts as HTML, the words that differ between them in <mark>: `words` words of each,
+    from a little before the first difference (near duplicates often differ only late)."""
     a, b = left.split(), right.split()
-    out_a, out_b = [], []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        chunk_a, chunk_b = escape(" ".join(a[i1:i2])), escape(" ".join(b[j1:j2]))
-        if tag == "equal":
-            out_a.append(chunk_a)
-            out_b.append(chunk_b)
-        else:
-            if chunk_a:
-                out_a.append(f"<mark>{chunk_a}</mark>")
-            if chunk_b:
-                out_b.append(f"<mark>{chunk_b}</mark>")
+    opcodes = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    first = next((op for op in opcodes if op[0] != "equal"), None)
+    start_a = max(0, first[1] - 15) if first else 0
+    start_b = start_a - first[1] + first[3] if first else 0
+    out_a, out_b = ["…"] if start_a else [], ["…"] if start_b else []
+    for tag, i1, i2, j1, j2 in opcodes:
+        chunk_a = escape(" ".join(a[max(i1, start_a) : min(i2, start_a + words)]))
+        chunk_b = escape(" ".join(b[max(j1, start_b) : min(j2, start_b + words)]))
+        mark = tag != "equal"
+        if chunk_a:
+            out_a.append(f"<mark>{chunk_a}</mark>" if mark else chunk_a)
+        if chunk_b:
+            out_b.append(f"<mark>{chunk_b}</mark>" if mark else chunk_b)
+    if len(a) > start_a + words:
+        out_a.append("…")
+    if len(b) > start_b + words:
+        out_b.append("…")
     return " ".join(out_a), " ".join(out_b)
 
 
@@ -101,8 +109,8 @@ def _example(row: dict[str, Any]) -> str:
         fields.append(_field("detail", row["detail"] or ""))
     body = ""
     if row["representative_row_id"] is not None:
-        this = _cut(f"{row['problem'] or ''} ⟶ {row['response'] or ''}")
-        kept = _cut(f"{row['rep_problem'] or ''} ⟶ {row['rep_response'] or ''}")
+        this = f"{row['problem'] or ''} ⟶ {row['response'] or ''}"[:LONGEST]
+        kept = f"{row['rep_problem'] or ''} ⟶ {row['rep_response'] or ''}"[:LONGEST]
         left, right = marked_pair(this, kept)
         similarity = f", similarity {row['similarity']:.2f}" if row["similarity"] is not None else ""
         body = (

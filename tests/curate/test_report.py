@@ -272,6 +272,10 @@ def test_marked_pair_marks_only_the_differing_words():
 
     left, right = marked_pair("what is 2 + 2 ?", "what is 3 + 2 ?")
     assert left == "what is <mark>2</mark> + 2 ?" and right == "what is <mark>3</mark> + 2 ?"
+    # a late difference is shown, with the words before it cut
+    long = " ".join(f"w{i}" for i in range(300))
+    left, right = marked_pair(long, long.replace("w200", "x200"))
+    assert left.startswith("… w185 ") and "<mark>w200</mark>" in left and "<mark>x200</mark>" in right
 
 
 def test_contamination_section_says_whether_and_against_what_decontamination_ran(report_ws, tmp_path):
