@@ -15,6 +15,8 @@ from typing import Any
 
 import duckdb
 
+from curate.report.latex import render, to_mathml
+
 PER_REASON = 3
 SEED = "distillery-report"  # the salt of the seeded choice
 TEXT = 600  # characters of a text shown in an example
@@ -96,13 +98,28 @@ def _field(name: str, value: str, raw: bool = False) -> str:
     )
 
 
+def _formula(text: str | None, empty: str) -> str:
+    """An extracted answer or a reference, as a formula when it parses (`\\frac{1}{2}`), else as text."""
+    text = _cut(text, 200)
+    if not text:
+        return escape(empty)
+    try:
+        return to_mathml(text)
+    except (ValueError, IndexError):
+        return escape(text)
+
+
+def _text(label: str, text: str) -> str:
+    return f'<div class="label">{escape(label)}</div><p class="text">{render(text)}</p>'
+
+
 def _example(row: dict[str, Any]) -> str:
     stage = row["stage"]
     fields = [_field("row", str(row["row_id"])), _field("reason", row["reason"])]
     if stage == "verify":
         fields += [
-            _field("extracted", _cut(row["extracted"], 200) or "(nothing extracted)"),
-            _field("reference", _cut(row["reference"], 200) or "(none)"),
+            _field("extracted", _formula(row["extracted"], "(nothing extracted)"), raw=True),
+            _field("reference", _formula(row["reference"], "(none)"), raw=True),
             _field("verdict", row["verify_detail"] or row["detail"] or ""),
         ]
     else:
@@ -120,15 +137,11 @@ def _example(row: dict[str, Any]) -> str:
             f'<p class="text">{right}</p></div></div>'
         )
     else:
-        body = f'<div class="label">problem</div><p class="text">{escape(_cut(row["problem"], 300))}</p>'
-        if stage == "quality":  # what quality judged: the response, whose end shows truncation or loops
-            body += f'<div class="label">end of response</div><p class="text">{escape(_cut(row["response"], tail=True))}</p>'
-        elif row["response"] and stage != "verify":
-            body += (
-                f'<div class="label">response</div><p class="text">{escape(_cut(row["response"], 300))}</p>'
-            )
-        elif stage == "verify" and row["response"]:
-            body += f'<div class="label">end of response</div><p class="text">{escape(_cut(row["response"], 300, tail=True))}</p>'
+        body = _text("problem", _cut(row["problem"], 300))
+        if stage in ("quality", "verify"):  # the end of the response: truncation, loops, the final answer
+            body += _text("end of response", _cut(row["response"], 400, tail=True))
+        elif row["response"]:
+            body += _text("response", _cut(row["response"], 300))
     attrs = f'data-stage="{escape(stage)}" data-reason="{escape(row["reason"])}"'
     return f'<div class="example" {attrs}>{"".join(fields)}{body}</div>'
 

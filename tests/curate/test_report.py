@@ -283,3 +283,24 @@ def test_contamination_section_says_whether_and_against_what_decontamination_ran
     assert "decontaminate ran (mode: drop) against math500.jsonl" in html
     ws = run_pipeline(tmp_path, [{"problem": "What is 1 + 1?", "response": "$\\boxed{2}$"}], [Normalize()])
     assert "decontaminate has not run" in write_report(ws.root).read_text()
+
+
+def test_latex_becomes_mathml_and_what_does_not_parse_stays_text():
+    from curate.report.latex import render
+
+    html = render(r"Compute $\frac{1}{2} + x^2_i$ and \(\sqrt[3]{8}\), $\boxed{\pi}$; $\frac{1}{$ costs $5")
+    assert html.count("<math>") == 3
+    assert "<mfrac><mrow><mn>1</mn></mrow><mrow><mn>2</mn></mrow></mfrac>" in html
+    assert "<msubsup><mi>x</mi><mi>i</mi><mn>2</mn></msubsup>" in html
+    assert "<mroot><mrow><mn>8</mn></mrow><mrow><mn>3</mn></mrow></mroot>" in html and "<mi>π</mi>" in html
+    assert html.endswith(r"; $\frac{1}{$ costs $5"), "an unclosed or broken formula stays as its text"
+    assert render("a < b & c") == "a &lt; b &amp; c"
+
+
+def test_rendered_report_draws_the_examples_latex_as_mathml(report_ws, tmp_path):
+    dom = chromium(tmp_path, "--dump-dom", (report_ws / "report" / "index.html").as_uri())
+    dropped = re.search(r'<section id="dropped">(.*?)</section>', dom, re.S).group(1)
+    assert dropped.count("<math") >= 3 and "<mfrac>" in dropped
+    visible = re.sub(r"<annotation[^>]*>.*?</annotation>", "", dropped, flags=re.S)
+    problems = re.findall(r'<div class="label">problem</div><p class="text">(.*?)</p>', visible, re.S)
+    assert not any("\\frac" in p for p in problems), "formulas in the shown problems are drawn, not raw"
