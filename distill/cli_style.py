@@ -24,7 +24,8 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         found = _INVALID_CHOICE.search(message)
         if found:
-            choices = re.findall(r"'([^']*)'", found["choices"])
+            # Python 3.11 quotes the choices, later versions may not: take both
+            choices = [c.strip().strip("'") for c in found["choices"].split(",")]
             message += did_you_mean(found["word"], choices)
         super().error(message)
 
