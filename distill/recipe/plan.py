@@ -167,6 +167,9 @@ class Run:
         # Seconds of every step when it ran, this time or in an earlier (resumed) run.
         results["step_seconds"] = {step.name: step.seconds for step in self.steps}
         (self.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        from curate.report.run import write_run_report
+
+        write_run_report(self.out)  # OUT/report/index.html: loss curves, eval table, merge retention
         return results
 
     def results(self) -> dict[str, Any]:
