@@ -53,8 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "--quiet" in argv:  # before the imports that read the environment once (tqdm, transformers)
-        cli_style.quiet_environment()
+    # --quiet acts before the imports that read the environment once (tqdm, transformers), and
+    # only for this command (a caller of main() gets its environment back).
+    with cli_style.quiet_environment("--quiet" in argv):
+        return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

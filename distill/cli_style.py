@@ -6,9 +6,11 @@ is mistyped."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
+from collections.abc import Iterator
 from importlib import metadata
 
 from curate.errors import did_you_mean  # the one hint for every closed set of names
@@ -63,11 +65,33 @@ def apply(parser: argparse.ArgumentParser) -> None:
             child.add_argument("--quiet", action="store_true", help=QUIET_HELP)
 
 
-def quiet_environment() -> None:
-    """What --quiet means for every command, whatever its own code does with it: no tqdm bars
-    (TQDM_DISABLE), no Hugging Face progress bars or info logs, Python logging at WARNING."""
-    os.environ["TQDM_DISABLE"] = "1"
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    logging.getLogger().setLevel(logging.WARNING)
+QUIET_ENVIRONMENT = {
+    "TQDM_DISABLE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+}
+
+
+@contextlib.contextmanager
+def quiet_environment(active: bool = True) -> Iterator[None]:
+    """What --quiet means for every command, whatever its own code does with it: no tqdm bars,
+    no Hugging Face progress bars or info logs, Python logging at WARNING. The environment and
+    the log level are restored afterwards."""
+    if not active:
+        yield
+        return
+    saved = {key: os.environ.get(key) for key in QUIET_ENVIRONMENT}
+    root = logging.getLogger()
+    level = root.level
+    os.environ.update(QUIET_ENVIRONMENT)
+    root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

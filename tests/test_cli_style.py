@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,7 @@ def test_quiet_silences_progress_bars_of_a_command_that_had_none_of_its_own(tmp_
     data = tmp_path / "answers.jsonl"
     data.write_text("".join(f'{{"response": "\\\\boxed{{{i}}}", "reference": "{i}"}}\n' for i in range(5)))
     command = [sys.executable, "-m", "distill.cli", "verify", "math", "--input", str(data), "--workers", "1"]
+    env = {k: v for k, v in os.environ.items() if k not in cli_style.QUIET_ENVIRONMENT}
 
     def stderr(*extra: str) -> str:
         done = subprocess.run(
@@ -52,6 +54,7 @@ def test_quiet_silences_progress_bars_of_a_command_that_had_none_of_its_own(tmp_
             capture_output=True,
             text=True,
             cwd=REPO,
+            env=env,
         )
         assert done.returncode == 0, done.stderr
         assert "pass" in done.stdout  # the result still prints
@@ -59,6 +62,13 @@ def test_quiet_silences_progress_bars_of_a_command_that_had_none_of_its_own(tmp_
 
     assert "row/s" in stderr()
     assert "row/s" not in stderr("--quiet")
+
+
+def test_quiet_in_process_gives_the_callers_environment_back(tmp_path, monkeypatch, capsys):
+    for key in cli_style.QUIET_ENVIRONMENT:
+        monkeypatch.delenv(key, raising=False)
+    main(["curate", str(tmp_path), "--out", str(tmp_path / "ws"), "--until", "verfy", "--quiet"])
+    assert not any(key in os.environ for key in cli_style.QUIET_ENVIRONMENT)
 
 
 def test_version():
