@@ -1,7 +1,7 @@
 """`make bench`: run every side-by-side benchmark in turn (each is also runnable on its own).
 
-    .venv-bench/bin/python -m bench            # all
-    .venv-bench/bin/python -m bench ingest     # those whose file name contains "ingest"
+.venv-bench/bin/python -m bench            # all
+.venv-bench/bin/python -m bench ingest     # those whose file name contains "ingest"
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ def percent(value: float | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", type=json.loads, default={}, help="recipe overrides, as JSON")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -57,7 +59,9 @@ def main() -> None:
     print()
     summary = []
     for domain, values in kept.items():
-        summary.append((domain, len(values), *map(percent, (statistics.mean(values), min(values), max(values)))))
+        summary.append(
+            (domain, len(values), *map(percent, (statistics.mean(values), min(values), max(values))))
+        )
     print(format_table(("domain", "seeds with a gain", "merge keeps (mean)", "min", "max"), summary))
 
 

@@ -123,7 +123,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--windows", default="1024,2048,4096,8192,16384,32768", help="window lengths L (tokens)")
+    parser.add_argument(
+        "--windows", default="1024,2048,4096,8192,16384,32768", help="window lengths L (tokens)"
+    )
     parser.add_argument(
         "--eager-max", type=int, default=8192, help="largest L for the eager anchor (its memory grows as L^2)"
     )

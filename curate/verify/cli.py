@@ -43,9 +43,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(sympy, in worker processes with a time and memory limit).",
     )
     add_jsonl_arguments(math, timeout=DEFAULT_TIMEOUT_S)
-    math.add_argument("--response-field", default="response", help="field holding the model output (default: response)")
-    math.add_argument("--reference-field", default="reference", help="field holding the gold answer (default: reference)")
-    math.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, help="address space each worker may add (default: %(default)s)")
+    math.add_argument(
+        "--response-field", default="response", help="field holding the model output (default: response)"
+    )
+    math.add_argument(
+        "--reference-field", default="reference", help="field holding the gold answer (default: reference)"
+    )
+    math.add_argument(
+        "--memory-mb",
+        type=int,
+        default=DEFAULT_MEMORY_MB,
+        help="address space each worker may add (default: %(default)s)",
+    )
     math.add_argument(
         "--answers",
         choices=ANSWER_MODES,
@@ -86,9 +95,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_jsonl_arguments(parser: argparse.ArgumentParser, timeout: float) -> None:
     """The options every `verify KIND` shares."""
     parser.add_argument("--input", required=True, type=Path, help="JSON lines, one object per line")
-    parser.add_argument("--out", required=True, type=Path, help="where to write the verified rows (JSON lines)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPU count)")
-    parser.add_argument("--timeout", type=float, default=timeout, help="seconds allowed per check (default: %(default)s)")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="where to write the verified rows (JSON lines)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPU count)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=timeout, help="seconds allowed per check (default: %(default)s)"
+    )
 
 
 def read_rows(path: Path) -> Iterator[dict]:
@@ -104,7 +119,9 @@ def read_rows(path: Path) -> Iterator[dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise InputError(str(path), f"not valid JSON ({error.msg}, column {error.colno})", line=number) from None
+                raise InputError(
+                    str(path), f"not valid JSON ({error.msg}, column {error.colno})", line=number
+                ) from None
             if not isinstance(row, dict):
                 raise InputError(str(path), f"expected a JSON object, got {type(row).__name__}", line=number)
             yield row
@@ -138,7 +155,9 @@ def verify_jsonl(input_path: Path, out_path: Path, check_rows: RowChecker) -> Co
     temporary = out_path.with_name(f".{out_path.name}.tmp")
     try:
         with temporary.open("w", encoding="utf-8") as out:
-            verdicts = tqdm(check_rows(rows()), total=_count_lines(input_path), unit="row", desc="verify", file=sys.stderr)
+            verdicts = tqdm(
+                check_rows(rows()), total=_count_lines(input_path), unit="row", desc="verify", file=sys.stderr
+            )
             for verdict in verdicts:
                 row = pending.popleft()
                 row.update({name: getattr(verdict, name) for name in VERDICT_FIELDS})
