@@ -1,4 +1,4 @@
-"""The workspace on disk (DESIGN section 3) and its atomic, resumable stage commits.
+"""The workspace on disk (design §3) and its atomic, resumable stage commits.
 
     WS/manifest.json                 config, inputs, and per stage: fingerprint, status, counts
     WS/stages/NN_<stage>/part-*.parquet   rows that survived stage NN (+ side tables, _stage.json)

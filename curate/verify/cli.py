@@ -22,7 +22,7 @@ from curate.verify.code import limits as code_limits
 from curate.verify.math.pool import ANSWER_MODES, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 from curate.verify.result import STATUSES, Verdict
 
-# The columns a verdict adds to each row (DESIGN section 6).
+# The columns a verdict adds to each row (design §6).
 VERDICT_FIELDS = ("status", "extracted", "detail")
 
 RowChecker = Callable[[Iterable[dict]], Iterable[Verdict]]

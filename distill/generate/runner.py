@@ -97,7 +97,7 @@ def trace_row(
     params: SamplingParams,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One teacher sample as a trace record (DESIGN section 2); generation details go to meta."""
+    """One teacher sample as a trace record (design §2); generation details go to meta."""
     from curate.schema import problem_id, split_think, trace_id
 
     problem = item.prompt(style)
