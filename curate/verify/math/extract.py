@@ -42,7 +42,6 @@ MODES = ANSWER_MODES
 SHORT_RESPONSE = 300  # characters: a response this short may be an answer or one stated answer
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
-# What may sit between two boxes that together form one answer: "\boxed{1}, \boxed{2}".
 # What may sit between two boxes that together form one answer: "\boxed{1}, \boxed{2}",
 # "\boxed{3} apples and \boxed{4}", "x = \boxed{1} and y = \boxed{2}", "\boxed{1} \text{ for (a) and } \boxed{2}".
 _BOX_JOINER = re.compile(
