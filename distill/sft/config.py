@@ -3,7 +3,9 @@
 TinyR1-32B-Preview trained each domain student with lr 1e-5, AdamW betas (0.9, 0.95), weight
 decay 0.01, 10% warmup, grad-norm clip 1.0, 16k-token packed sequences without cross-attention,
 5 epochs for math and science and 15 for code. The schedule after warmup and the batch size are
-not fixed by that recipe; cosine decay and 4 x 16k tokens per rank per step are our defaults.
+per domain in its released configs (recipes/tinyr1.yaml sets them: `constant_with_warmup` and 96
+sequences per step for math and code, cosine and 32 for science); cosine decay and 4 x 16k tokens
+per rank per step are our defaults.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from distill.sft.schedule import SCHEDULES
 
 
 class ConfigError(Exception):
@@ -26,18 +30,20 @@ class SFTConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
-    schedule: str = "cosine"  # "cosine" (to min_lr_ratio * lr) or "constant" after warmup
+    schedule: str = "cosine"  # after warmup: "cosine" (to min_lr_ratio * lr), "constant_with_warmup"
     min_lr_ratio: float = 0.0
     grad_clip: float = 1.0
     # length of training
     epochs: float = 5
     domain_epochs: dict[str, float] = field(default_factory=lambda: {"math": 5, "science": 5, "code": 15})
     max_steps: int | None = None
-    # batching: a micro-batch is one packed row of at most batch_tokens tokens; a step is
-    # grad_accum micro-batches on each rank
+    # batching: a micro-batch is one packed row of at most batch_tokens tokens (the per-device batch is
+    # 1 row); a step is grad_accum micro-batches on each rank, or with global_batch that many rows over
+    # all ranks (grad_accum = global_batch / world size, whatever grad_accum says)
     seq_len: int = 16384
     batch_tokens: int = 16384
     grad_accum: int = 4
+    global_batch: int | None = None
     overlong: str = "drop"  # "drop" or "truncate" samples longer than seq_len
     # numerics and memory
     bf16: bool = True  # bf16 autocast on GPU; CPU always trains in float32
@@ -57,11 +63,12 @@ class SFTConfig:
         checks = [
             (self.lr > 0, "lr must be > 0"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
-            (self.schedule in ("cosine", "constant"), "schedule must be 'cosine' or 'constant'"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
             (self.overlong in ("drop", "truncate"), "overlong must be 'drop' or 'truncate'"),
             (self.epochs > 0, "epochs must be > 0"),
             (self.max_steps is None or self.max_steps > 0, "max_steps must be > 0"),
             (self.seq_len > 0 and self.grad_accum > 0, "seq_len and grad_accum must be > 0"),
+            (self.global_batch is None or self.global_batch > 0, "global_batch must be > 0"),
             (self.batch_tokens >= self.seq_len, "batch_tokens must be >= seq_len (a sample must fit a row)"),
             (len(self.betas) == 2, "betas must have two values"),
         ]
@@ -117,3 +124,17 @@ class SFTConfig:
 
     def epochs_for(self, domain: str) -> float:
         return self.domain_epochs.get(domain, self.epochs)
+
+    def accumulation(self, world: int) -> int:
+        """Micro-batches (packed rows) each of `world` ranks takes per optimizer step: grad_accum, or
+        global_batch / (world x 1 row per device) when global_batch is set."""
+        if self.global_batch is None:
+            return self.grad_accum
+        per_device = 1  # a micro-batch is one packed row
+        accum, rest = divmod(self.global_batch, per_device * world)
+        if rest or not accum:
+            raise ConfigError(
+                f"global_batch {self.global_batch} is not a multiple of {world} rank(s) x {per_device} row per "
+                f"device; use a global_batch divisible by the number of processes, or that many processes"
+            )
+        return accum

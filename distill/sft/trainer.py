@@ -36,7 +36,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from distill.errors import UserError, first_line, model_folder
-from distill.sft import attention
+from distill.sft import attention, schedule
 from distill.sft.config import ConfigError, SFTConfig
 from distill.sft.data import (
     IGNORE_INDEX,
@@ -166,14 +166,8 @@ class TrainResult:
 
 
 def lr_factor(step: int, total: int, cfg: SFTConfig) -> float:
-    """Multiplier of cfg.lr at `step` (0-based): linear warmup, then cosine decay or constant."""
-    warmup = math.ceil(cfg.warmup_ratio * total)
-    if step < warmup:
-        return (step + 1) / warmup
-    if cfg.schedule == "constant":
-        return 1.0
-    progress = (step - warmup) / max(1, total - warmup)
-    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    """Multiplier of cfg.lr at `step` (0-based): linear warmup, then cfg.schedule (distill.sft.schedule)."""
+    return schedule.lr_factor(step, total, cfg.schedule, cfg.warmup_ratio, cfg.min_lr_ratio)
 
 
 def build_optimizer(model: nn.Module, cfg: SFTConfig, device: torch.device) -> torch.optim.Optimizer:
@@ -458,7 +452,7 @@ def train(
         except OSError:  # no generation_config.json: the tokenizer's EOS is the only stop token
             generation_config = None
         data = load_data(cfg, data_dir, tokenizer, stop_token_ids(tokenizer, generation_config))
-        rows_per_step = env.world * cfg.grad_accum
+        rows_per_step = env.world * cfg.accumulation(env.world)  # global_batch rows when it is set
         total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * data.steps_per_epoch(rows_per_step)))
 
         lm = load_model(base, cfg)
@@ -568,6 +562,7 @@ def train(
         if env.main:
             summary = {k: v for k, v in vars(result).items() if k not in ("out_dir", "fit")}
             summary.update(fit=vars(data.fit), tokens_per_s=result.tokens_per_s, config=cfg.to_dict())
+            summary.update(world=env.world, rows_per_step=rows_per_step)  # derived with global_batch
             (out / "summary.json").write_text(json.dumps(summary, indent=2))
             write_model_card(out, base, Path(data_dir), summary)
         return result
