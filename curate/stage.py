@@ -12,8 +12,8 @@ decide per batch from what they learned; per-row stages only implement `process`
             return decide(batch, pl.col("response").is_null(), "empty_response", pl.lit("no response"))
 
 Because `process` is a pure function of the batch (and of the state `prepare` built), the same
-code runs in one process or in a local process pool (`--workers`) with the same output; a
-distributed runner would only have to map it over partitions (none ships today).
+code runs in one process, in a local process pool (`--workers`) or on a Ray cluster
+(`--engine ray`, curate.engine) with the same output; a stage holds no engine code.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import polars as pl
 import pyarrow as pa
@@ -42,6 +42,9 @@ from curate.errors import CurateError, EmptyResult, did_you_mean
 from curate.losses import empty_message, loss_warnings
 from curate.rows import plain_strings
 from curate.workspace import STAGE_INFO, StageDir, Workspace, stage_label
+
+if TYPE_CHECKING:
+    from curate.engine import Engine
 
 REASON, DETAIL = "_reason", "_detail"
 ROWS_PER_PART = 250_000
@@ -312,19 +315,6 @@ class _PartWriter:
         self._close_part()
 
 
-_worker_stage: Stage | None = None
-
-
-def _init_worker(stage: Stage) -> None:
-    global _worker_stage
-    _worker_stage = stage
-
-
-def _process_in_worker(table: pa.Table) -> pa.Table:
-    assert _worker_stage is not None
-    return to_arrow(_worker_stage.process(pl.from_arrow(table)))
-
-
 def ordered_pool_map(
     fn: Callable[[Any], Any],
     items: Iterable[Any],
@@ -363,9 +353,6 @@ def _split_decisions(table: pa.Table, stage_name: str) -> tuple[pa.Table, pa.Tab
     return kept, rejected_table(dropped)  # one schema for every stage's rejected file
 
 
-PARALLEL_MIN_ROWS = 20_000  # below this a worker pool costs more to start than it saves
-
-
 def run_stage(
     ws: Workspace,
     index: int,
@@ -374,24 +361,20 @@ def run_stage(
     workers: int,
     progress: bool,
     basis: dict[str, Any] | None = None,
+    engine: Engine | None = None,
 ) -> dict:
     """Run one stage into a temporary folder and commit it. Returns its manifest entry (with the
-    fingerprint's `basis`, so that a later rerun can say what changed)."""
+    fingerprint's `basis`, so that a later rerun can say what changed). The engine (curate.engine;
+    default local) runs the stage's work; the files are written here, the same for every engine."""
+    engine = engine or _local_engine(workers)
     started = time.time()
     tmp = ws.begin(index, stage.name)  # drops this stage and later ones of an earlier run first,
     previous = ws.last()  # so that the input is the stage before, never a stale later one
     ctx = StageContext(ws, index, tmp, previous, workers, progress)
-    stage.prepare(ctx)
+    engine.prepare(stage, ctx)
     kept_writer, rejected_writer = _PartWriter(tmp), _PartWriter(tmp, single_file="rejected.parquet")
     reasons: Counter[str] = Counter()
-    batches = (to_arrow(b) for b in stage.read(ctx))
-    use_pool = (
-        stage.parallel and workers > 1 and previous is not None and ctx.input_rows() >= PARALLEL_MIN_ROWS
-    )
-    if use_pool:
-        results = ordered_pool_map(_process_in_worker, batches, workers, _init_worker, (stage,))
-    else:
-        results = (to_arrow(stage.process(pl.from_arrow(b))) for b in batches)
+    results = engine.results(stage, ctx)
     total = ctx.input_rows() if previous is not None else None
     with tqdm(
         total=total, desc=f"{index:02d} {stage.name}", unit="row", disable=not progress, leave=False
@@ -423,8 +406,19 @@ def run_stage(
     return info
 
 
+def _local_engine(workers: int) -> Engine:
+    from curate.engine.local import LocalEngine  # curate.engine.local imports this module
+
+    return LocalEngine(workers)
+
+
 def run_stages(
-    ws: Workspace, stages: list[Stage], workers: int = 1, progress: bool = True, stop_when_empty: bool = False
+    ws: Workspace,
+    stages: list[Stage],
+    workers: int = 1,
+    progress: bool = True,
+    stop_when_empty: bool = False,
+    engine: Engine | None = None,
 ) -> list[dict]:
     """Run the pipeline, reusing every committed stage whose fingerprint still matches; a stage
     that is redone says why (on stderr), and so does a stage that dropped (nearly) all of one
@@ -442,7 +436,7 @@ def run_stages(
                 why = "; ".join(redo_reasons(folder.info(), basis))
                 later = " (and so the stages after it)" if index < len(stages) - 1 else ""
                 print(f"redo {index:02d} {stage.name}{later}: {why}", file=sys.stderr)
-            info = run_stage(ws, index, stage, fingerprint, workers, progress, basis)
+            info = run_stage(ws, index, stage, fingerprint, workers, progress, basis, engine)
         results.append(info)
         for line in loss_warnings(ws, folder, stage.options):
             print(line, file=sys.stderr)
