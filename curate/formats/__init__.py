@@ -58,7 +58,7 @@ ADAPTERS: dict[str, Adapter] = {
     )
 }
 
-__all__ = ["ADAPTERS", "Adapter", "Malformed", "closest_formats", "detect_format", "remap"]
+__all__ = ["ADAPTERS", "Adapter", "Malformed", "closest_formats", "convert", "detect_format", "remap"]
 
 
 def detect_format(records: list[dict[str, Any]]) -> str | None:
@@ -73,6 +73,18 @@ def detect_format(records: list[dict[str, Any]]) -> str | None:
         return None
     order = list(ADAPTERS)
     return max(votes, key=lambda name: (votes[name], -order.index(name)))
+
+
+def convert(record: dict[str, Any], fmt: str, mapping: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The partial trace rows (problem, response, reference, tests, teacher, subset, meta dict) of
+    one record read by adapter `fmt`, its columns renamed by `mapping` first. Raises Malformed for
+    a record that cannot be read, that holds no trace, or that gives a row without a problem."""
+    rows = ADAPTERS[fmt].convert(remap(record, mapping or {}))
+    if not rows:
+        raise Malformed(None, "the record holds no trace")
+    if any(not isinstance(row.get("problem"), str) for row in rows):
+        raise Malformed("problem", "missing")
+    return rows
 
 
 def closest_formats(seen: set[str], limit: int = 3) -> list[str]:

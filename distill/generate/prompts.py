@@ -90,10 +90,8 @@ def read_prompts(path: str, source: str | None = None, domain: str | None = None
     that cannot be read stops with an error naming the file and line.
     """
     from curate.errors import InputError
-    from curate.formats import detect_format
+    from curate.formats import Malformed, convert, detect_format
     from curate.readers import iter_chunks, parse_line, resolve_inputs, sample_records
-    from curate.stage import DETAIL, REASON
-    from curate.stages.ingest import convert_record
 
     items: list[PromptItem] = []
     seen: set[str] = set()
@@ -106,23 +104,32 @@ def read_prompts(path: str, source: str | None = None, domain: str | None = None
         for chunk in iter_chunks(inp):
             records = [(f"{inp.path}:{line}", *parse_line(raw)) for line, raw in chunk.lines]
             records += [(f"{inp.path}#{index}", record, None, None) for index, record in chunk.records]
-            for origin, record, error, raw in records:
+            for origin, record, error, _ in records:
                 if error:
                     raise InputError(origin, error)
-                for row in convert_record(record, origin, raw, fmt, source or inp.stem):
-                    if row.get(REASON):
-                        raise InputError(origin, row[DETAIL].removeprefix(f"{origin}: "))
+                if not isinstance(record, dict):
+                    raise InputError(origin, f"expected an object, got {type(record).__name__}")
+                try:
+                    rows = convert(record, fmt)
+                except Exception as error:  # Malformed, or an adapter tripping on an odd record
+                    message = (
+                        str(error) if isinstance(error, Malformed) else f"{type(error).__name__}: {error}"
+                    )
+                    raise InputError(origin, message) from None
+                for row in rows:
                     if row["problem"] in seen:
                         continue
                     seen.add(row["problem"])
-                    meta = json.loads(row["meta"])
+                    # JSON-plain, as the trace rows' meta is (a Parquet date or bytes becomes text)
+                    meta = json.loads(json.dumps(row.get("meta") or {}, default=str))
+                    tests = row.get("tests")
                     items.append(
                         PromptItem(
                             problem=row["problem"],
-                            reference=row["reference"],
-                            tests=row["tests"],
-                            domain=domain or infer_domain(meta.pop("domain", None), row["tests"]),
-                            source=row["source"],
+                            reference=row.get("reference"),
+                            tests=tests,
+                            domain=domain or infer_domain(meta.pop("domain", None), tests),
+                            source=source or inp.stem,
                             origin=origin,
                             meta=meta,
                         )
