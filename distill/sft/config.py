@@ -57,6 +57,8 @@ class SFTConfig:
     chat_template: str | None = None  # a .jinja path or template text replacing the tokenizer's
     peak_tflops: float | None = None  # accelerator peak for MFU when the GPU is not recognised
     report_to: list[str] | None = None  # tensorboard, wandb; None: each one that is installed
+    # mixed domains: {reweight: ddk, every: K, alpha: 0.5, reference: PATH} (distill/sft/ddk.py)
+    mix: dict | None = None
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -76,6 +78,10 @@ class SFTConfig:
             if not ok:
                 raise ConfigError(message)
         self._check_report_to()
+        if self.mix is not None:
+            from distill.sft.ddk import parse_mix  # torch: only for runs that reweight
+
+            parse_mix(self.mix)
 
     def _check_report_to(self) -> None:
         from distill.sft.reporting import REPORTERS, installed

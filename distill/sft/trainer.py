@@ -451,7 +451,15 @@ def train(
             generation_config = GenerationConfig.from_pretrained(base)
         except OSError:  # no generation_config.json: the tokenizer's EOS is the only stop token
             generation_config = None
-        data = load_data(cfg, data_dir, tokenizer, stop_token_ids(tokenizer, generation_config))
+        stop_ids = stop_token_ids(tokenizer, generation_config)
+        reweighting = None
+        if cfg.mix:  # domains drawn by DDK weights (distill/sft/ddk.py)
+            from distill.sft import ddk
+
+            data = ddk.load_domain_data(cfg, data_dir, tokenizer, stop_ids)
+            reweighting = ddk.Reweighting(cfg, data, tokenizer)
+        else:
+            data = load_data(cfg, data_dir, tokenizer, stop_ids)
         rows_per_step = env.world * cfg.accumulation(env.world)  # global_batch rows when it is set
         total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * data.steps_per_epoch(rows_per_step)))
 
@@ -469,7 +477,10 @@ def train(
         if latest is not None:
             saved = json.loads((latest / "trainer_state.json").read_text())
             _check_resumable(saved, cfg, data.fingerprint(), latest)
-            start_step = checkpoints.load(latest, model, optimizer, scheduler)["step"]
+            state = checkpoints.load(latest, model, optimizer, scheduler)
+            start_step = state["step"]
+            if reweighting is not None:
+                reweighting.restore(state.get("mix"))
         metrics = None
         if env.main:
             out.mkdir(parents=True, exist_ok=True)
@@ -494,6 +505,10 @@ def train(
         tokens_seen, train_seconds = 0, 0.0
         model.train()
         for step in range(start_step, total_steps):
+            if reweighting is not None and reweighting.due(step):
+                record = reweighting.update(step, model, env, autocast)
+                if env.main:
+                    metrics.write(record)
             started = time.perf_counter()
             rows = data.step_rows(step, rows_per_step, cfg.seed)
             loss_sum, n_supervised = accumulate_gradients(model, rows, env, autocast)
@@ -538,6 +553,8 @@ def train(
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{record['tokens_per_s']:.0f}")
             if cfg.save_every and done % cfg.save_every == 0 and done < total_steps:
                 meta = {"config": cfg.to_dict(), "data": data.fingerprint(), "total_steps": total_steps}
+                if reweighting is not None:
+                    meta["mix"] = reweighting.state()
                 checkpoints.save(done, model, optimizer, scheduler, meta)
         bar.close()
 
