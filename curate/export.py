@@ -1,4 +1,4 @@
-"""`distillery export WS --to llamafactory|trl|jsonl|hf|prompt-completion --out DIR`: the shards in the
+"""`distillery export WS --to llamafactory|trl|jsonl|hf|prompt-completion|redi --out DIR`: the shards in the
 layout a trainer loads.
 
     jsonl          DIR/<domain>/{train,val}.jsonl, one {"id", "problem_id", "domain", "messages"} a line
@@ -13,6 +13,9 @@ layout a trainer loads.
     prompt-completion  DIR/<domain>/{train,val}.jsonl, one {"id", "problem_id", "domain", "prompt",
                    "completion"} a line: the conversation before the last assistant turn, and that turn
                    (TRL's conversational prompt-completion layout)
+    redi           DIR/<domain>/{train,val}-NNNNN.parquet: preference pairs for REDI, each problem's passing
+                   trace against a failed one from the ledger (curate/preferences.py: the pairing rule,
+                   --negatives-per-problem, --max-chars, --max-tokens, --max-ratio, --seed)
 
 A non-empty --out that is not an earlier export (nor, for llamafactory, a LLaMA-Factory data folder)
 is refused unless --force.
@@ -28,7 +31,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("llamafactory", "trl", "jsonl", "hf", "prompt-completion")
+FORMATS = ("llamafactory", "trl", "jsonl", "hf", "prompt-completion", "redi")
 EXPORT_MARKER = ".distillery-export.json"  # says a folder is an earlier export (rewritten without --force)
 
 
@@ -56,6 +59,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="ORG/NAME",
         help="with --to hf: also push the DatasetDicts to this hub dataset",
     )
+    pairs = parser.add_argument_group("preference pairs (--to redi; docs/sft.md, REDI)")
+    pairs.add_argument(
+        "--negatives-per-problem", type=int, default=1, metavar="K", help="failed traces paired per problem"
+    )
+    pairs.add_argument("--max-chars", type=int, metavar="N", help="leave out traces longer than N characters")
+    pairs.add_argument(
+        "--max-tokens", type=int, metavar="N", help="leave out traces longer than N tokens (see --tokenizer)"
+    )
+    pairs.add_argument(
+        "--max-ratio", type=float, metavar="R", help="pair only traces within R x of each other's length"
+    )
+    pairs.add_argument("--seed", type=int, default=0, help="seed of the choice of pairs (default: 0)")
+    pairs.add_argument(
+        "--tokenizer",
+        metavar="NAME",
+        help="count --max-tokens with this tokenizer (default: the shards' token counter, else words)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--force", action="store_true", help="write into a non-empty --out that is not an earlier export"
@@ -79,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             force=args.force,
             push_to_hub=args.push_to_hub,
+            pairs=_pair_rule(args),
         )
     except Exception as error:  # OS errors (disk full, permissions) are one line, like curate's
         user_error = user_error_from(error, where=args.out)
@@ -101,6 +122,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pair_rule(args: argparse.Namespace) -> Any:
+    """The REDI pairing rule of the flags; None unless --to redi (the flags are refused elsewhere)."""
+    from curate.errors import CurateError
+    from curate.preferences import PairRule
+
+    names = ("negatives_per_problem", "max_chars", "max_tokens", "max_ratio", "seed", "tokenizer")
+    given = {n: getattr(args, n) for n in names}
+    if args.to != "redi":
+        changed = [n for n in names if given[n] not in (None, PairRule.__dataclass_fields__[n].default)]
+        if changed:
+            flag = "--" + changed[0].replace("_", "-")
+            raise CurateError(f"{flag} is an option of --to redi (preference pairs), not of --to {args.to}")
+        return None
+    return PairRule(**given)
+
+
 def export(
     workspace: str | Path,
     to: str,
@@ -110,9 +147,11 @@ def export(
     progress: bool = True,
     force: bool = False,
     push_to_hub: str | None = None,
+    pairs: Any = None,
 ) -> list[dict[str, Any]]:
     """Write the workspace's shards to `out` in layout `to`; returns one entry per file written.
-    `out` must be new, empty or an earlier export (else CurateError, unless `force`)."""
+    `out` must be new, empty or an earlier export (else CurateError, unless `force`). `pairs`: the
+    curate.preferences.PairRule of `to="redi"` (default: its defaults)."""
     from tqdm import tqdm
 
     from curate.errors import CurateError, did_you_mean
@@ -144,6 +183,12 @@ def export(
     ours = (EXPORT_MARKER, "dataset_info.json") if to == "llamafactory" else (EXPORT_MARKER,)
     refuse_foreign(out, force, what="export folder", markers=ours)
     out.mkdir(parents=True, exist_ok=True)
+    if to == "redi":
+        from curate.preferences import write_preferences
+
+        written = write_preferences(root, out, chosen, pairs)
+        (out / EXPORT_MARKER).write_text(json.dumps({"workspace": str(root), "to": to}) + "\n")
+        return written
     jobs = [(d, split, info) for d in chosen for split, info in sorted(available[d].items())]
     written: list[dict[str, Any]] = []
     for domain, split, info in tqdm(jobs, desc="export", unit="split", disable=not progress, leave=False):
