@@ -31,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from curate.verify.code import inside, languages
+from curate.verify.code import inside, judges, languages
 from curate.verify.code.inside import framing
 
 ISOLATIONS = ("bwrap", "unshare", "none")
@@ -116,16 +116,19 @@ def interpreter_paths(python: str) -> list[str]:
     return [os.path.abspath(path) for path in paths if os.path.exists(path)]
 
 
-def _pch_folder() -> list[str]:
-    """The precompiled-header cache (languages.py), made now so that a header built later is seen."""
-    folder = languages.pch_folder()
-    if folder is None:
-        return []
-    try:
-        folder.mkdir(mode=0o755, parents=True, exist_ok=True)
-    except OSError:
-        return []
-    return [str(folder)]
+def _cache_folders() -> list[str]:
+    """The precompiled-header cache (languages.py) and the built judges (judges.py), made now so
+    that what is built there later is seen."""
+    made = []
+    for folder in (languages.pch_folder(), judges.cache_folder()):
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+        except OSError:
+            continue
+        made.append(str(folder))
+    return made
 
 
 def mount_plan(python: str) -> tuple[list[list[str]], list[list[str]]]:
@@ -138,7 +141,7 @@ def mount_plan(python: str) -> tuple[list[list[str]], list[list[str]]]:
         elif os.path.isdir(path):
             binds.append([path, path])
     covered = [dest for _, dest in binds]
-    for path in [*interpreter_paths(python), *_pch_folder()]:
+    for path in [*interpreter_paths(python), *_cache_folders()]:
         if any(path == c or path.startswith(c.rstrip("/") + "/") for c in covered):
             continue
         # A wider path already planned covers this one; a narrower one is replaced by this one.

@@ -10,6 +10,11 @@ Optional everywhere: `time_limit_s` (per stdin/call case; for assert the whole t
 `prelude` (trusted code run before the solution, and before an assert test in the test's own
 namespace: HumanEval's prompt, a judge's import prelude).
 
+stdin tests may also name a `language` (python, cpp, java, javascript), a `compare` (lines or
+tokens), a `checker` (a trusted Python `check(input, expected, output)`, or a judge program) and an
+`interactor` (a judge program; the problem is then `interactive`): judge programs follow testlib's
+convention, see judges.py.
+
 An assert test's `code` runs with the solution's names available; if it defines `check`, that is
 called with the entry point. `entry_point` may be `f`, `Solution().method` or `Class.method`; an
 entry point on `Solution` (assert or call) always gets LEETCODE_PRELUDE, before any prelude of
@@ -33,7 +38,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from curate.verify.code import languages
+from curate.verify.code import judges, languages
 
 KINDS = ("stdin", "call", "assert", "pytest")
 COMPARES = ("lines", "tokens")
@@ -160,10 +165,22 @@ def parse_spec(tests: str | Mapping | None) -> dict:
         spec["language"] = name
     if spec.get("compare") is not None and spec["compare"] not in COMPARES:
         raise SpecError(f"compare: expected one of {COMPARES}, got {spec['compare']!r}")
-    if spec.get("checker") is not None:
-        _python(_require(spec, "checker", str), "checker")
+    for field in ("checker", "interactor"):
+        value = spec.get(field)
+        if value is None:
+            continue
+        if kind != "stdin":
+            raise SpecError(f"{field}: only stdin tests have one")
+        if isinstance(value, str):  # a checker function, or an interactor program
+            _python(value, field)
+        elif (problem := judges.validate(value, field)) is not None:
+            raise SpecError(problem)
+        elif "command" not in value and languages.canonical(value["language"]) == "python":
+            _python(value["source"], f"{field}.source")
     if spec.get("interactive") is not None:
         _require(spec, "interactive", bool)
+    if spec.get("interactor") is not None:
+        spec["interactive"] = True
     _number(spec, "total_time_s", 0.01, MAX_TIME_LIMIT_S * 10)
     _number(spec, "time_limit_s", 0.01, MAX_TIME_LIMIT_S)
     _number(spec, "memory_mb", 16, 1 << 20)

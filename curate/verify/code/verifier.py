@@ -15,17 +15,19 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from curate.verify.code import languages
+from curate.verify.code import judges, languages
 from curate.verify.code.extract import extract_code, fence_language
 from curate.verify.code.limits import (
     DEFAULT_MAX_PROCESSES,
     DEFAULT_MEMORY_MB,
     DEFAULT_TIME_LIMIT_S,
     FILE_MB,
+    JUDGE_MEMORY_MB,
+    JUDGE_TIME_S,
     OPEN_FILES,
     OUTPUT_MB,
     TMP_MB,
@@ -130,6 +132,8 @@ class CodeVerifier:
     isolation: "auto" (bubblewrap, else unshare; refuses when neither works), "bwrap", "unshare",
     or "none" (no isolation: only for code you trust). Limits given here are defaults that a
     spec's own time_limit_s / memory_mb override. Thread-safe; map() keeps every worker busy.
+    judge_include: folders searched for the headers of C++ checkers and interactors (testlib.h),
+    before those of DISTILLERY_JUDGE_INCLUDE.
 
     Each worker has a host thread of its own; with pin_cpus, worker i and its thread stay on the
     i-th CPU this process may use, because a sample is a dozen hand-offs between processes and a
@@ -148,6 +152,7 @@ class CodeVerifier:
         python: str | None = None,
         language: str = "python",
         pin_cpus: bool = True,
+        judge_include: Sequence[str] = (),
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -161,6 +166,7 @@ class CodeVerifier:
         )
         self.language = language
         self._python = python or sys.executable
+        self._judge_include = judges.include_dirs(judge_include)
         self._probe = {"wall_s": 30.0, "cpu_s": 30.0, "memory_mb": 512, "processes": 8, **_FIXED_LIMITS}
         cpus = sorted(os.sched_getaffinity(0)) if pin_cpus else []
         self._cpus = [cpus[index % len(cpus)] if cpus else None for index in range(workers)]
@@ -249,8 +255,6 @@ class CodeVerifier:
         if spec.get("interactive") and not spec.get("interactor"):
             message = "an interactive problem: it needs an interactor, and none is given"
             return Verdict("unsupported", code, json.dumps({"message": message}))
-        if spec.get("interactor"):
-            return Verdict("unsupported", code, json.dumps({"message": "interactors are not supported yet"}))
         if language != "python" and spec["kind"] != "stdin":
             message = f"{spec['kind']} tests call Python functions; a {language} solution needs stdin tests"
             return Verdict("invalid_reference", code, json.dumps({"message": message}))
@@ -259,6 +263,26 @@ class CodeVerifier:
             message = f"{missing} is not installed here, so {language} cannot be verified"
             return Verdict("error", code, json.dumps({"message": message}))
         task, guard = build_task(code, spec, self.limits, language)
+        judge = spec.get("interactor") or (
+            spec["checker"] if isinstance(spec.get("checker"), Mapping) else None
+        )
+        if judge is not None:
+            role = "interactor" if spec.get("interactor") else "checker"
+            try:
+                task["judge"] = judges.prepare(judge, role, self._python, self._judge_include)
+            except judges.JudgeError as error:
+                return Verdict("invalid_reference", code, json.dumps({"message": f"{role}: {error}"}))
+            except judges.JudgeToolMissing as error:
+                return Verdict("error", code, json.dumps({"message": f"{role}: {error}"}))
+            task["checker"] = None  # the program decides, not a Python function
+            task["judge_limits"] = {
+                **task["limits"],
+                "wall_s": JUDGE_TIME_S,
+                "cpu_s": JUDGE_TIME_S + task["limits"]["wall_s"],  # an interactor lives as long as the run
+                "memory_mb": JUDGE_MEMORY_MB,
+                "processes": max(DEFAULT_MAX_PROCESSES, task["limits"]["processes"]),
+            }
+            guard += len(task["cases"]) * (JUDGE_TIME_S + 1)
         return task, guard, code
 
     def _language(self, spec: dict | None, response: str | None) -> str:

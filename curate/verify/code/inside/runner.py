@@ -126,7 +126,13 @@ def runner_main(
             status = _compile(setup["program"], setup["code"], root)
         elif setup["mode"] == "stdin" and setup.get("program"):
             os.close(3)
-            command = _native(setup["program"], root)
+            _unpack(root)
+            command = _rooted(setup["program"]["run"], root)
+            status = _run_as_child(lambda: _exec(command))
+        elif setup["mode"] == "judge":  # a trusted checker or interactor: its own paths, our files
+            os.close(3)
+            _unpack(root)
+            command = [part.replace("{root}", root) for part in setup["program"]["run"]]
             status = _run_as_child(lambda: _exec(command))
         elif setup["mode"] == "stdin":
             os.close(3)
@@ -214,9 +220,9 @@ def _compile(program: dict, code: str, root: str) -> int:
     return status
 
 
-def _native(program: dict, root: str) -> list[str]:
-    """Unpack the build (fd 4; the source itself for an interpreted language) into the run's
-    folder; the command that runs it."""
+def _unpack(root: str) -> None:
+    """Unpack the files of fd 4 (a build, an interpreted program's source, a judge's input, output
+    and answer) into the run's folder."""
     data, offset = b"", 0
     size = os.fstat(4).st_size
     while offset < size:
@@ -231,7 +237,6 @@ def _native(program: dict, root: str) -> list[str]:
         with open(path, "wb") as handle:
             handle.write(content)
         os.chmod(path, 0o755)
-    return _rooted(program["run"], root)
 
 
 def _print_traceback(error: BaseException) -> None:

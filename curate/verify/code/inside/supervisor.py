@@ -23,6 +23,7 @@ from .remote import HarnessError, Session, SolutionDied, SolutionTimeout, call_f
 
 STDERR_TAIL = 2000
 CHECKER_TIME_S = 10.0
+AFTER_INTERACTION_S = 1.0  # how long a solution may run on once the interactor has ended
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
 
@@ -246,6 +247,7 @@ class Supervisor:
             if build is None:
                 return {"status": info.pop("status"), "cases": [], "message": info.pop("message"), **info}
         budget, started = task["limits"].get("total_s"), time.monotonic()
+        interactive = (task.get("judge") or {}).get("role") == "interactor"
         try:
             for number, case in enumerate(task["cases"]):
                 if budget is not None and time.monotonic() - started > budget:
@@ -253,7 +255,8 @@ class Supervisor:
                                     "reason": f"total time budget ({budget} s) of the sample exceeded"})  # fmt: skip
                     status = "timeout"
                     break
-                result = {"case": number, **self.run_stdin_case(task, case, build)}
+                run_case = self.run_interactive_case if interactive else self.run_stdin_case
+                result = {"case": number, **run_case(task, case, build)}
                 results.append(result)
                 if result["status"] != "pass":
                     status = result["status"]
@@ -336,7 +339,7 @@ class Supervisor:
         elif os.WEXITSTATUS(runner.exit_status) != 0:
             result.update(status="fail", reason=_exit_reason(os.WEXITSTATUS(runner.exit_status)))
         else:
-            reason = self.judge(task, case, output.decode("utf-8", "replace"))
+            reason = self.judge(task, case, output)
             if reason:
                 result.update(status="fail", reason=f"wrong answer: {reason}")
         if result["status"] != "pass" and stderr_tail:
@@ -397,9 +400,13 @@ class Supervisor:
         finally:
             os.close(pidfd)
 
-    def judge(self, task: dict, case: dict, output: str) -> str | None:
-        """None when the output is accepted, else why not: by the problem's checker when it has one,
-        else token by token or line by line (numbers within float_tol when given)."""
+    def judge(self, task: dict, case: dict, raw: bytes) -> str | None:
+        """None when the output is accepted, else why not: by the problem's checker when it has one
+        (a judge program or a Python function), else token by token or line by line (numbers
+        within float_tol when given)."""
+        if task.get("judge"):
+            return self.run_judge_checker(task, case, raw)
+        output = raw.decode("utf-8", "replace")
         if task.get("checker"):
             return self.run_checker(task["checker"], case, output)
         if task.get("compare") == "tokens":
@@ -428,6 +435,152 @@ class Supervisor:
         if accepted is False:
             return f"checker: {message}"[:500] if message else "checker: output rejected"
         raise HarnessError(f"the checker returned {type(accepted).__name__}, not a bool")
+
+    # --- judge programs (testlib's convention): checkers and interactors, each in a runner of its own ---------
+
+    def _start_judge(self, task: dict, stdio: list[int], case: dict, output: bytes | None):
+        """Start the task's judge program on `stdio` with its files, the case's input and answer
+        (and the solution's output, for a checker) in its folder."""
+        files = {name: text.encode() for name, text in task["judge"]["files"].items()}
+        files.update({"input.txt": case["input"].encode(), "answer.txt": case["output"].encode()})
+        if output is not None:
+            files["output.txt"] = output
+        fd = _memfd(marshal.dumps(files))
+        program = {"code": "", "program": {"run": task["judge"]["argv"]}, "limits": task["judge_limits"]}
+        try:
+            return self.start_runner(program, "judge", [*stdio, fd])
+        finally:
+            os.close(fd)
+
+    def run_judge_checker(self, task: dict, case: dict, output: bytes) -> str | None:
+        """A checker program run as `checker input output answer` in a runner of its own."""
+        limits = task["judge_limits"]
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        start = time.monotonic()
+        try:
+            judge, channel, _ = self._start_judge(task, [self.devnull, out_w, err_w], case, output)
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        try:
+            _, messages, problem = self._collect(judge, out_r, err_r, start + limits["wall_s"], limits)
+        finally:
+            channel.close()
+            os.close(out_r)
+            os.close(err_r)
+        if problem:
+            raise HarnessError(f"the checker stopped: {problem} (limit {limits['wall_s']} s)")
+        return _judge_verdict("checker", judge.exit_status, messages)
+
+    def run_interactive_case(self, task: dict, case: dict, build: int | None = None) -> dict:
+        """The solution and the interactor, each in a runner of its own, the solution's stdout
+        wired to the interactor's stdin and back; the interactor's exit code decides (testlib's
+        convention), after the solution's own limits and exit status."""
+        limits = task["limits"]
+        to_solution, from_solution, err, judge_err = os.pipe(), os.pipe(), os.pipe(), os.pipe()
+        start = time.perf_counter()
+        deadline = time.monotonic() + limits["wall_s"]
+        channels = []
+        try:
+            judge, channel, _ = self._start_judge(
+                task, [from_solution[0], to_solution[1], judge_err[1]], case, None
+            )
+            channels.append(channel)
+            stdio = [to_solution[0], from_solution[1], err[1]] + ([build] if build is not None else [])
+            runner, channel, _ = self.start_runner(task, "stdin", stdio)
+            channels.append(channel)
+        except BaseException:
+            for channel in channels:
+                channel.close()
+            os.close(err[0])
+            os.close(judge_err[0])
+            raise
+        finally:
+            for fd in (*to_solution, *from_solution, err[1], judge_err[1]):
+                os.close(fd)
+        try:
+            problem, judge_problem, tails = self._wait_interaction(
+                runner, judge, err[0], judge_err[0], deadline, task["judge_limits"]["wall_s"]
+            )
+        finally:
+            for channel in channels:
+                channel.close()
+            os.close(err[0])
+            os.close(judge_err[0])
+        result = {"status": "pass", "seconds": round(time.perf_counter() - start, 6)}
+        timed_out = problem == "timeout" or (problem is None and runner.cpu_s >= limits["cpu_s"])
+        if timed_out:
+            result.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
+        elif judge_problem:
+            raise HarnessError(
+                f"the interactor did not end within {task['judge_limits']['wall_s']} s of the solution"
+            )
+        else:
+            reason = _judge_verdict("interactor", judge.exit_status, tails[1])
+            if reason:
+                result.update(status="fail", reason=f"wrong answer: {reason}")
+            elif problem:  # accepted, but the solution went on running after the interaction ended
+                result.update(status="timeout", reason=problem)
+            elif runner.exit_status != 0:
+                result.update(status="fail", reason=_status_text(runner.exit_status))
+        if result["status"] != "pass" and tails[0]:
+            result["stderr"] = tails[0].decode("utf-8", "replace")
+        return result
+
+    def _wait_interaction(self, runner: Runner, judge: Runner, err_r: int, judge_err_r: int,
+                          deadline: float, judge_wall: float) -> tuple[str | None, str | None, list[bytes]]:  # fmt: skip
+        """Wait for the solution (until `deadline`) and the interactor (until `judge_wall` after the
+        solution ended), keeping the tails of their stderr; stop whichever outlives its time.
+        (the solution's problem or None, the interactor's or None, [solution's, interactor's stderr])."""
+        tails, open_fds = {err_r: b"", judge_err_r: b""}, {err_r, judge_err_r}
+        pidfds = {os.pidfd_open(runner.pid): runner, os.pidfd_open(judge.pid): judge}
+        ended: dict[Runner, float] = {}
+        problem = judge_problem = None
+
+        def read(fd: int) -> None:
+            chunk = os.read(fd, 1 << 16)
+            if chunk:
+                tails[fd] = (tails[fd] + chunk)[-STDERR_TAIL:]
+            else:
+                open_fds.discard(fd)
+
+        try:
+            while len(ended) < 2:
+                now = time.monotonic()
+                if runner not in ended:
+                    after = ended[judge] + AFTER_INTERACTION_S if judge in ended else deadline
+                    until = min(deadline, after)
+                    if now >= until:
+                        problem = (
+                            "timeout"
+                            if now >= deadline
+                            else "the solution did not exit after the interaction"
+                        )
+                        break
+                else:
+                    until = ended[runner] + judge_wall
+                    if now >= until:
+                        judge_problem = "timeout"
+                        break
+                watched = [*open_fds, *(fd for fd, who in pidfds.items() if who not in ended)]
+                for fd in select.select(watched, [], [], until - now)[0]:
+                    if fd in pidfds:
+                        pidfds[fd].reap()
+                        ended[pidfds[fd]] = time.monotonic()
+                    else:
+                        read(fd)
+            for who in (runner, judge):
+                if who not in ended:
+                    who.stop()
+                    who.reap()
+            while open_fds and (ready := select.select(list(open_fds), [], [], 0)[0]):  # what is left
+                for fd in ready:
+                    read(fd)
+        finally:
+            for fd in pidfds:
+                os.close(fd)
+        return problem, judge_problem, [tails[err_r], tails[judge_err_r]]
 
     # --- functions: one serving runner per sample -----------------------------------------------------------
 
@@ -591,6 +744,18 @@ def _checker_function(source: str):
     if not callable(check):
         raise HarnessError("the checker defines no check(input, expected, output)")
     return check
+
+
+def _judge_verdict(role: str, status: int | None, messages: bytes) -> str | None:
+    """A judge program's verdict from its exit status (testlib: 0 accepted, 1 wrong answer, 2
+    presentation error, 3 and anything else the judge failed): None, a reason, or HarnessError."""
+    text = messages.decode("utf-8", "replace").strip()[:500]
+    code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None
+    if code == 0:
+        return None
+    if code in (1, 2):
+        return f"{role}: {text or ('wrong answer', 'presentation error')[code - 1]}"
+    raise HarnessError(f"the {role} failed ({_status_text(status)}){': ' + text if text else ''}")
 
 
 def _memfd(data: bytes) -> int:
