@@ -20,7 +20,8 @@ import hashlib
 import sys
 from pathlib import Path
 
-PROJECT_PACKAGES = ("curate",)
+# Followed through imports: curate's stages import only curate, distillery run's steps all three.
+PROJECT_PACKAGES = ("curate", "distill", "merge")
 ROOT = Path(__file__).resolve().parents[1]  # the folder holding the project's packages
 LIBRARIES = ("pyarrow", "polars", "duckdb")
 

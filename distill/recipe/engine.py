@@ -11,6 +11,7 @@ wrote (a curate workspace, a model), so those tools see their own folders as the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -23,12 +24,39 @@ from typing import Any
 MARKERS = ".steps"  # under the run's output folder
 
 
-def fingerprint(name: str, settings: Any, after: list[Step], out: Path) -> str:
-    """The fingerprint of step `name`: its settings and those of the steps it reads. The run's output
-    folder is written as `{out}`, so that a run folder can be moved or copied."""
+def fingerprint(name: str, settings: Any, after: list[Step], out: Path, code: str = "") -> str:
+    """The fingerprint of step `name`: its settings, those of the steps it reads and `code` (the
+    step_code of the module that computes it). The run's output folder is written as `{out}`, so
+    that a run folder can be moved or copied."""
     text = json.dumps(settings, sort_keys=True, default=str).replace(str(out), "{out}")
-    value = {"step": name, "settings": text, "after": [s.fingerprint for s in after]}
+    value = {"step": name, "settings": text, "after": [s.fingerprint for s in after], "code": code}
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# Libraries that compute the models and scores (curate.codehash adds those that write the data).
+STEP_LIBRARIES = ("torch", "transformers", "safetensors", "tokenizers")
+
+
+def step_code(module: str) -> str:
+    """A hash of the code that computes a step: the sources of its module and of every project module
+    it imports, followed through their imports (curate.codehash), and the versions of the libraries
+    that train and evaluate. An upgraded trainer or verifier redoes the steps it computes."""
+    from curate.codehash import code_hash
+
+    return hashlib.sha256(f"{code_hash(module)}\0{_library_versions()}".encode()).hexdigest()[:16]
+
+
+@functools.cache
+def _library_versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for library in STEP_LIBRARIES:
+        try:
+            found.append(f"{library}={version(library)}")
+        except PackageNotFoundError:
+            found.append(f"{library}=none")
+    return ",".join(found)
 
 
 def file_digest(path: Path) -> str:

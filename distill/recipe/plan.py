@@ -16,20 +16,32 @@ from pathlib import Path
 from typing import Any
 
 from distill.errors import model_folder
-from distill.recipe.engine import MARKERS, Step, file_digest, fingerprint, run_steps
+from distill.recipe.engine import MARKERS, Step, file_digest, fingerprint, run_steps, step_code
 from distill.recipe.schema import GROUPS, Recipe, RecipeError
 from distill.recipe.steps import base, corpus, curate, evaluate, generate, joint, merge, student
 
 # Students and the joint baseline read only the shards and the base: they may train side by side,
 # the joint baseline (the most data) first.
 SIDE_BY_SIDE = ("joint", "students")
+# The module that computes each step group: its code (and what it imports) is in the fingerprint.
+STEP_MODULES = {
+    "corpus": corpus,
+    "generate": generate,
+    "curate": curate,
+    "base": base,
+    "students": student,
+    "joint": joint,
+    "merge": merge,
+    "eval": evaluate,
+}
 
 
 class Run:
     """The steps of one recipe over one output folder."""
 
-    def __init__(self, recipe: Recipe, progress: bool = True):
+    def __init__(self, recipe: Recipe, progress: bool = True, codes: dict[str, str] | None = None):
         self.recipe = recipe
+        self.codes = dict(codes or {})  # step module -> step_code, computed once and handed to workers
         self.out = recipe.out
         self.progress = progress
         self.steps: list[Step] = []
@@ -48,7 +60,15 @@ class Run:
         after: list[Step],
         body: Callable[[], dict[str, Any]],
     ) -> Step:
-        step = Step(name, group, out, fingerprint(name, settings, after, self.out), body, self.out / MARKERS)
+        # The step's own module (steps/<name>.py); a group without one is covered by this module,
+        # which imports every step module.
+        module = STEP_MODULES[group].__name__ if group in STEP_MODULES else __name__
+        if module not in self.codes:
+            self.codes[module] = step_code(module)
+        code = self.codes[module]
+        step = Step(
+            name, group, out, fingerprint(name, settings, after, self.out, code), body, self.out / MARKERS
+        )
         self.steps.append(step)
         return step
 
@@ -160,7 +180,8 @@ class Run:
         self.out.mkdir(parents=True, exist_ok=True)
         began, cpu_began = time.perf_counter(), cpu_seconds()
         parallel = int(self.recipe.values.get("parallel") or 1)
-        run_steps(self.steps, redo, parallel, SIDE_BY_SIDE, functools.partial(execute_step, self.recipe), log)
+        worker = functools.partial(execute_step, self.recipe, codes=self.codes)
+        run_steps(self.steps, redo, parallel, SIDE_BY_SIDE, worker, log)
         results = self.results()
         results["seconds"] = round(time.perf_counter() - began, 1)
         results["cpu_seconds"] = round(cpu_seconds() - cpu_began, 1)
@@ -214,11 +235,11 @@ def set_threads(threads: Any) -> None:
         torch.set_num_threads(int(threads))
 
 
-def execute_step(recipe: Recipe, name: str) -> None:
-    """In a worker process: plan `recipe` again and run its step `name` (no progress bars: steps
-    share the terminal)."""
+def execute_step(recipe: Recipe, name: str, codes: dict[str, str] | None = None) -> None:
+    """In a worker process: plan `recipe` again (with the parent's step `codes`) and run its step
+    `name` (no progress bars: steps share the terminal)."""
     set_threads(recipe.values.get("threads"))
-    step = next(s for s in Run(recipe, progress=False).steps if s.name == name)
+    step = next(s for s in Run(recipe, progress=False, codes=codes).steps if s.name == name)
     step.execute()
 
 
