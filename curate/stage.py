@@ -275,9 +275,10 @@ def _input_changes(before: list[dict], after: list[dict]) -> str:
     return ", ".join(said)
 
 
-def to_arrow(batch: pl.DataFrame) -> pa.Table:
-    """Arrow with plain string and list types, so every part of every stage has one stable schema."""
-    return plain_strings(batch.to_arrow())
+def to_arrow(batch: pl.DataFrame | pa.Table) -> pa.Table:
+    """Arrow with plain string and list types, so every part of every stage has one stable schema.
+    A stage whose `read` builds Arrow tables itself (ingest) yields them as they are: no Polars trip."""
+    return plain_strings(batch if isinstance(batch, pa.Table) else batch.to_arrow())
 
 
 class _PartWriter:
@@ -344,9 +345,12 @@ def _split_decisions(table: pa.Table, stage_name: str) -> tuple[pa.Table, pa.Tab
         raise CurateError(
             f"stage {stage_name}: process() must return the `{REASON}` column (use keep/decide)"
         )
-    dropped_mask = pc.is_valid(table[REASON])
-    kept = table.filter(pc.invert(dropped_mask)).drop_columns([REASON, DETAIL])
-    dropped = table.filter(dropped_mask)
+    if table[REASON].null_count == table.num_rows:  # nothing dropped (most batches): no copy of the rows
+        kept, dropped = table.drop_columns([REASON, DETAIL]), table.slice(0, 0)
+    else:
+        dropped_mask = pc.is_valid(table[REASON])
+        kept = table.filter(pc.invert(dropped_mask)).drop_columns([REASON, DETAIL])
+        dropped = table.filter(dropped_mask)
     dropped = dropped.rename_columns(
         ["reason" if n == REASON else "detail" if n == DETAIL else n for n in dropped.column_names]
     ).append_column("stage", pa.array([stage_name] * dropped.num_rows, pa.string()))
