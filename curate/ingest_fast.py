@@ -1,7 +1,8 @@
 """The fast ingest path: lean record mappers for the common shapes, exact to the per-record path
 (the adapters) by construction, and trace ids hashed in one pass.
 
-A mapper takes one parsed record and returns the adapter's partial rows, or None when the record
+A mapper takes one parsed record and returns the adapter's one partial row as a tuple in `FIELDS`
+order (the ingest stage appends it straight to its column lists), or None when the record
 is not in the plain shape it covers (extra turn keys, a system turn, an own `meta`, `tests`, a
 field of another type ...): such a record goes to the per-record path, which gives the same rows
 or the malformed row with its field and reason. Formats without a mapper run their adapter here,
@@ -25,6 +26,9 @@ from curate.formats.chat import REFERENCE_KEYS, ROLES
 from curate.formats.problem_set import ANSWER_KEYS, PROBLEM_KEYS, SOLUTION_KEYS
 
 TEACHER_KEYS = ("model", "teacher", "generator")
+FIELDS = ("problem", "response", "reference", "subset", "teacher", "meta")
+"""The order of a mapper's tuple: the adapter's partial row, `meta` still a dict."""
+Mapped = tuple[str, "str | None", "str | None", "str | None", "str | None", dict[str, Any]]
 
 
 def _scalar_text(value: Any) -> tuple[bool, str | None]:
@@ -62,7 +66,7 @@ def _turn(turn: Any) -> tuple[str, str] | None:
     return ROLES.get(role.lower()), content
 
 
-def chat_rows(record: dict[str, Any], default_teacher: str | None = None) -> list[dict[str, Any]] | None:
+def chat_rows(record: dict[str, Any], default_teacher: str | None = None) -> Mapped | None:
     """`Chat.convert` for a user turn then an assistant turn with nothing else in them."""
     key = _first_key(record, ("messages", "conversations"))
     if key is None or "meta" in record or "tests" in record:
@@ -80,25 +84,22 @@ def chat_rows(record: dict[str, Any], default_teacher: str | None = None) -> lis
         return None
     source = record.get("source")
     used = (key, reference_key, teacher_key)
-    return [
-        {
-            "problem": user[1],
-            "response": assistant[1],
-            "reference": reference,
-            "subset": source if type(source) is str and source else None,
-            "teacher": teacher if default_teacher is None else teacher or default_teacher,
-            "tests": None,
-            "meta": {k: v for k, v in record.items() if k not in used},
-        }
-    ]
+    return (
+        user[1],
+        assistant[1],
+        reference,
+        source if type(source) is str and source else None,
+        teacher if default_teacher is None else teacher or default_teacher,
+        {k: v for k, v in record.items() if k not in used},
+    )
 
 
-def openthoughts_rows(record: dict[str, Any]) -> list[dict[str, Any]] | None:
+def openthoughts_rows(record: dict[str, Any]) -> Mapped | None:
     """`OpenThoughts.convert`: a chat whose teacher, when the record names none, is DeepSeek-R1."""
     return chat_rows(record, default_teacher="DeepSeek-R1")
 
 
-def problem_set_rows(record: dict[str, Any]) -> list[dict[str, Any]] | None:
+def problem_set_rows(record: dict[str, Any]) -> Mapped | None:
     """`ProblemSet.convert` for string problem and solution, a scalar answer and no tests."""
     if "meta" in record or "tests" in record:
         return None
@@ -114,19 +115,10 @@ def problem_set_rows(record: dict[str, Any]) -> list[dict[str, Any]] | None:
     if solution is None and answer and "\n#### " in f"\n{answer}":  # GSM8K: "... #### 72"
         solution, answer = answer, answer.rsplit("####", 1)[1].strip().replace(",", "")
     subset = next((v for k in ("source", "dataset") if type(v := record.get(k)) is str and v), None)
-    return [
-        {
-            "problem": problem,
-            "response": solution,
-            "reference": answer,
-            "tests": None,
-            "subset": subset,
-            "meta": {k: v for k, v in record.items() if k not in keys},
-        }
-    ]
+    return problem, solution, answer, subset, None, {k: v for k, v in record.items() if k not in keys}
 
 
-Mapper = Callable[[dict[str, Any]], "list[dict[str, Any]] | None"]
+Mapper = Callable[[dict[str, Any]], "Mapped | None"]
 MAPPERS: dict[str, Mapper] = {
     "chat": chat_rows,
     "openthoughts": openthoughts_rows,

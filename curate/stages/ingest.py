@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from curate.errors import CurateError, InputError, did_you_mean
 from curate.formats import ADAPTERS, Malformed, closest_formats, detect_format, remap
-from curate.ingest_fast import MAPPERS, trace_ids
+from curate.ingest_fast import FIELDS, MAPPERS, trace_ids
 from curate.readers import (
     DEFAULT_SPLIT,
     Input,
@@ -130,41 +130,103 @@ def fast_record(
 ) -> list[dict] | None:
     """Trace rows for one parsed record by the fast path (curate.ingest_fast), or None to leave it
     to the per-record path (a shape the mapper does not cover, or any error)."""
-    mapper = MAPPERS.get(adapter_name, ADAPTERS[adapter_name].convert)
     try:
-        rows = mapper(record)
-        return None if rows is None else trace_rows(rows, origin, source, split)
+        mapper = MAPPERS.get(adapter_name)
+        if mapper is None:
+            return trace_rows(ADAPTERS[adapter_name].convert(record), origin, source, split)
+        mapped = mapper(record)
+        return (
+            None
+            if mapped is None
+            else trace_rows([dict(zip(FIELDS, mapped, strict=True))], origin, source, split)
+        )
     except Exception:  # the per-record path gives this record its malformed row and reason
         return None
+
+
+def _line_rows(
+    raw: bytes, origin: str, adapter_name: str, source: str, mapping: dict, split: str | None, fast: bool
+) -> list[dict]:
+    """The rows of one JSON line that the columnar loop of `convert_chunk` did not take."""
+    record, error, text = parse_line(raw)
+    if error:
+        return [_malformed(origin, text, error, source)]
+    quick = fast_record(record, origin, adapter_name, source, split) if fast else None
+    if quick is not None:
+        return quick
+    raw_text = text if len(text) < 4096 else None
+    return convert_record(record, origin, raw_text, adapter_name, source, mapping, split)
 
 
 def convert_chunk(job: tuple) -> pa.Table:
     """Worker entry point: one chunk of an input to an Arrow table (row_id is added by the parent).
     `job` is (chunk, adapter name, source) with an optional column mapping and `fast` flag last;
-    the fast path takes JSON lines without a mapping, record by record falling back."""
+    the fast path takes JSON lines without a mapping, record by record falling back.
+
+    A line the format's mapper takes goes straight into the column lists (no row dict); any
+    other line gets its rows from `_line_rows`, in place, so the rows keep the file's order."""
     chunk, adapter_name, source, *rest = job
     mapping = rest[0] if rest else {}
     fast = (rest[1] if len(rest) > 1 else True) and not mapping
-    rows: list[dict] = []
+    mapper = MAPPERS.get(adapter_name) if fast else None
+    columns: dict[str, list] = {name: [] for name in INGEST_SCHEMA.names}
+    every = list(columns.values())
+    names = list(columns)
+    split = chunk.split
+
+    def add(rows: list[dict]) -> None:
+        for row in rows:
+            for name, column in zip(names, every, strict=True):
+                column.append(row.get(name))
+
+    # The columns a mapped row fills, as bound appends (the loop runs once per line).
+    put_id, put_problem_id, put_origin, put_subset = (
+        columns[n].append for n in ("id", "problem_id", "origin", "subset")
+    )
+    put_problem, put_reasoning, put_response, put_reference, put_teacher, put_meta = (
+        columns[n].append for n in ("problem", "reasoning", "response", "reference", "teacher", "meta")
+    )
+    constant = [columns[n].append for n in ("source", "dataset_split", "tests", "domain", REASON, DETAIL)]
+    constant_values = (source, split, None, None, None, None)
     for line, raw in chunk.lines:
-        record, error, text = parse_line(raw)
         origin = chunk.line_origin(line)
-        if error:
-            rows.append(_malformed(origin, text, error, source))
+        mapped = None
+        if mapper is not None:
+            try:
+                record = orjson.loads(raw)  # refuses what parse_line would: invalid UTF-8, broken JSON
+                mapped = mapper(record) if type(record) is dict else None
+            except Exception:  # the per-record path says what is wrong with the line
+                mapped = None
+        if mapped is None:
+            add(_line_rows(raw, origin, adapter_name, source, mapping, split, fast))
             continue
-        quick = fast_record(record, origin, adapter_name, source, chunk.split) if fast else None
-        if quick is not None:
-            rows += quick
-        else:
-            raw_text = text if len(text) < 4096 else None
-            rows += convert_record(record, origin, raw_text, adapter_name, source, mapping, chunk.split)
+        problem, response, reference, subset, teacher, meta = mapped
+        ids = trace_ids(problem, response)
+        put_id(ids[0])
+        put_problem_id(ids[1])
+        put_origin(origin)
+        put_subset(subset)
+        put_problem(problem)
+        put_reasoning(reasoning_of(response))
+        put_response(response)
+        put_reference(reference)
+        put_teacher(teacher)
+        put_meta(_meta_json(meta))
+        for put, value in zip(constant, constant_values, strict=True):
+            put(value)
     for number, record in chunk.records:
-        rows += convert_record(
-            record, chunk.record_origin(number), None, adapter_name, source, mapping, chunk.split
-        )
-    # Column lists convert about twice as fast as from_pylist's per-row dicts (the costliest part of ingest).
-    columns = {name: [row.get(name) for row in rows] for name in INGEST_SCHEMA.names}
+        add(convert_record(record, chunk.record_origin(number), None, adapter_name, source, mapping, split))
     return pa.Table.from_pydict(columns, schema=INGEST_SCHEMA)
+
+
+def convert_chunk_ipc(job: tuple) -> bytes:
+    """`convert_chunk` for a worker process: the table as Arrow IPC stream bytes, which cross the
+    process boundary in one copy (a pickled table took 10x longer, the most of a worker's time)."""
+    table = convert_chunk(job)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
 
 def mapping_for(inp: Input, option: dict[str, Any] | None) -> dict[str, str]:
@@ -296,7 +358,9 @@ class Ingest(Stage):
         ]
         return {"version": self.version, "inputs": inputs}
 
-    def read(self, ctx: StageContext) -> Iterator[pl.DataFrame]:
+    def read(self, ctx: StageContext) -> Iterator[pa.Table]:
+        """Arrow tables as the workers build them, already decided (`_reason`): the runner writes
+        them without a trip through Polars (curate.stage.to_arrow)."""
         ctx.stats["inputs"] = [
             {
                 "path": inp.path,
@@ -325,7 +389,10 @@ class Ingest(Stage):
         )
         big = sum(inp.size for inp in self.inputs if inp.kind == "jsonl") > 4 * self.options["chunk_bytes"]
         tables = (
-            ordered_pool_map(convert_chunk, jobs, ctx.workers)
+            (
+                pa.ipc.open_stream(data).read_all()
+                for data in ordered_pool_map(convert_chunk_ipc, jobs, ctx.workers)
+            )
             if ctx.workers > 1 and big
             else map(convert_chunk, jobs)
         )
@@ -333,7 +400,7 @@ class Ingest(Stage):
         for table in tables:
             row_ids = pa.array(range(next_row, next_row + table.num_rows), pa.int64())
             next_row += table.num_rows
-            yield pl.from_arrow(table.add_column(1, "row_id", row_ids))
+            yield table.add_column(1, "row_id", row_ids)
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         return batch if REASON in batch.columns else keep(batch)

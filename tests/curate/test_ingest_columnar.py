@@ -162,6 +162,27 @@ def test_planted_bad_lines_byte_identical_and_the_ledger_balances(tmp_path, fmt)
         assert detail.startswith(f"{data}:{line}: ") and expected in detail, detail
 
 
+def test_worker_pool_chunks_byte_identical(tmp_path):
+    """Small chunks through two worker processes (tables come back as Arrow IPC bytes): the same
+    workspace bytes as the per-record path in one process."""
+    data = planted_file(tmp_path / "planted.jsonl", "chat")
+    lines = data.read_bytes().splitlines(keepends=True)
+    data.write_bytes(b"".join(lines * 40))  # 40 copies: chunks of ~40 lines, so the pool runs
+    fast, slow = tmp_path / "fast", tmp_path / "slow"
+    curate(
+        [str(data)],
+        fast,
+        {"stages": {"ingest": {"chunk_bytes": 4096}}},
+        workers=2,
+        progress=False,
+        until="ingest",
+    )
+    config = {"stages": {"ingest": {"chunk_bytes": 4096, "fast": False}}}
+    curate([str(data)], slow, config, workers=1, progress=False, until="ingest")
+    assert parts(fast) and parts(fast) == parts(slow)
+    assert sql.connect(fast).execute("select count(*) from rejected").fetchone()[0] == 40 * len(BAD)
+
+
 @pytest.mark.parametrize(
     "relative",
     sorted(str(p.relative_to(SHARED_DATA)) for p in SHARED_DATA.glob("*/*.jsonl")) or ["math/math500.jsonl"],
