@@ -11,25 +11,33 @@ The plan (YAML)::
     weight: [0.3, 1.5]                      # range of each student's weight
     density: [0.2, 1.0]                     # range of each student's density (methods that use one)
     gradient: false                         # true: weight and density are [first layer, last layer] gradients
+    scale: null                             # [low, high]: also search the global lambda (task-vector methods)
+    chain: false                            # true: also search chained merges, one student at a time, in any order
     budget: 20                              # candidate evaluations (the base and students are scored once more)
     explore: 10                             # of which random exploration (default: twice the methods)
     seed: 0
     out: out/merge_search                   # candidates.parquet, best.yaml
     limit: null                             # first N validation problems per domain
     sampling: {n: 1, temperature: 0.0, max_tokens: 512}
+    style: r1                               # prompt style (raw: the files hold the prompts as trained)
     backend_options: {batch_size: 16}       # the hf backend's options
 
 Objective. For domain d with base score b_d and student score s_d, the gain is g_d = s_d - b_d; a
 candidate scoring c_d keeps share_d = (c_d - b_d) / g_d of it, and the objective is the worst
 share, min over the domains with g_d > 0. Maximising the worst share (not the mean) is what
-Branch-Merge needs: a merge that keeps all of math and none of code is not a success.
+Branch-Merge needs: a merge that keeps all of math and none of code is not a success. Candidates
+with the same worst share (pass@1 on a few dozen problems takes few values) are ranked by their
+mean share.
 
-Algorithm: seeded random exploration, then a (1+1) evolution strategy. A candidate is a method
-and a point x in [0, 1]^D (each student's weight and density, scaled into the plan's ranges; two
-values each with gradients). The first evaluations are each method at the centre of the ranges,
+Algorithm: seeded random exploration, then a (1+1) evolution strategy. A candidate is a method,
+a point x in [0, 1]^D (each student's weight and density, scaled into the plan's ranges; two
+values each with gradients; then lambda when `scale` is set) and, with `chain`, an order: none
+(every student in one merge) or a permutation of the students, merged one at a time (the first two,
+then that result with the next, each step over the base, the running merge with weight and density
+1), as TinyR1 chained its Arcee Fusion steps. The first evaluations are each method at the centre of the ranges,
 then uniform random points, `explore` candidates in all; after that each candidate
 mutates the best so far (Gaussian step sigma on x, clipped to [0, 1]; another method with
-probability 0.2), and sigma grows by 1.5 after an improvement and shrinks by 0.85 otherwise (the
+probability 0.2, another order with probability 0.2), and sigma grows by 1.5 after an improvement and shrinks by 0.85 otherwise (the
 1/5th-success rule's spirit). Why not a grid: it grows as (levels)^D and spends most of a small
 budget far from good points. Why not CMA-ES or Bayesian optimisation: CMA-ES needs several
 generations of 4 + 3 ln D candidates to adapt its covariance, more than a budget of tens, and a
@@ -62,7 +70,7 @@ from typing import Any
 import yaml
 
 DEFAULT_METHODS = ("ties", "dare_ties", "task_arithmetic", "breadcrumbs_ties", "della")
-_OTHER_METHOD = 0.2
+_OTHER_METHOD = 0.2  # probability that a mutation changes the method (and, with chain, the order)
 
 
 class SearchError(Exception):
@@ -78,6 +86,8 @@ class Plan:
     weight: tuple[float, float] = (0.3, 1.5)
     density: tuple[float, float] = (0.2, 1.0)
     gradient: bool = False
+    scale: tuple[float, float] | None = None
+    chain: bool = False
     budget: int = 20
     explore: int | None = None
     seed: int = 0
@@ -86,6 +96,8 @@ class Plan:
     sampling: dict[str, Any] = field(default_factory=lambda: {"n": 1, "temperature": 0.0, "max_tokens": 512})
     backend_options: dict[str, Any] = field(default_factory=dict)
     workers: int = 2
+    style: str = "r1"
+    tag: str = ""  # what else the scores depend on (a recipe: the fingerprints of the models' steps)
 
     @property
     def domains(self) -> list[str]:
@@ -101,10 +113,14 @@ class Plan:
             "weight",
             "density",
             "gradient",
+            "scale",
+            "chain",
             "explore",
             "seed",
             "limit",
             "sampling",
+            "style",
+            "tag",
         )
         text = json.dumps({key: getattr(self, key) for key in keys}, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -121,7 +137,7 @@ def load_plan(path: str | Path) -> Plan:
         raise SearchError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, Mapping):
         raise SearchError(f"{path}: a search plan is a mapping with base, students and validation")
-    known = set(Plan.__dataclass_fields__)
+    known = set(Plan.__dataclass_fields__) - {"tag"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise SearchError(f"{path}: unknown keys {unknown} (expected {', '.join(sorted(known))})")
@@ -143,20 +159,54 @@ def load_plan(path: str | Path) -> Plan:
         students={d: local(p) for d, p in students.items()},
         validation={d: local(validation[d]) for d in students},
     )
-    for key in ("methods", "gradient", "budget", "explore", "seed", "limit", "workers"):
+    if "out" in data:
+        plan.out = local(data["out"])
+    return settle(
+        plan, {k: v for k, v in data.items() if k not in ("base", "students", "validation", "out")}, str(path)
+    )
+
+
+SETTINGS = (
+    "methods",
+    "weight",
+    "density",
+    "gradient",
+    "scale",
+    "chain",
+    "budget",
+    "explore",
+    "seed",
+    "limit",
+    "sampling",
+    "style",
+    "backend_options",
+    "workers",
+)
+
+
+def settle(plan: Plan, data: Mapping[str, Any], where: str) -> Plan:
+    """`plan` with the search settings of `data` (the keys of SETTINGS) applied and checked."""
+    path = where
+    unknown = sorted(set(data) - set(SETTINGS))
+    if unknown:
+        raise SearchError(f"{path}: unknown search keys {unknown} (expected {', '.join(SETTINGS)})")
+    for key in ("methods", "gradient", "chain", "budget", "explore", "seed", "limit", "workers", "style"):
         if key in data:
             setattr(plan, key, data[key])
-    for key in ("weight", "density"):
-        if key in data:
-            low, high = (float(v) for v in data[key])
+    for key in ("weight", "density", "scale"):
+        if data.get(key) is not None:
+            try:
+                low, high = (float(v) for v in data[key])
+            except (TypeError, ValueError):
+                raise SearchError(f"{path}: {key} must be [low, high], not {data[key]!r}") from None
             if not 0 <= low <= high:
                 raise SearchError(f"{path}: {key} must be [low, high] with 0 <= low <= high")
             setattr(plan, key, (low, high))
     for key in ("sampling", "backend_options"):
         if key in data:
             setattr(plan, key, {**getattr(plan, key), **dict(data[key])})
-    if "out" in data:
-        plan.out = local(data["out"])
+    if plan.chain and len(plan.students) < 3:
+        raise SearchError(f"{path}: chain needs three students or more (two merge in one step either way)")
     from merge.methods import METHODS
 
     for method in plan.methods:
@@ -189,13 +239,24 @@ def load_plan(path: str | Path) -> Plan:
 class Candidate:
     method: str
     x: tuple[float, ...]  # in [0, 1]: per student weight (and density), two values each with gradients
+    order: tuple[int, ...] | None = None  # chain: the students' indices in merge order; None: one merge
 
     def key(self) -> str:
-        return json.dumps([self.method, [round(v, 6) for v in self.x]])
+        point = [self.method, [round(v, 6) for v in self.x]]
+        return json.dumps(point if self.order is None else [*point, list(self.order)])
 
 
 def dimensions(plan: Plan) -> int:
-    return len(plan.students) * 2 * (2 if plan.gradient else 1)
+    return len(plan.students) * 2 * (2 if plan.gradient else 1) + (1 if plan.scale else 0)
+
+
+def orders(plan: Plan) -> list[tuple[int, ...] | None]:
+    """The merge orders a candidate may take: one merge of all, then (with chain) every chain."""
+    import itertools
+
+    if not plan.chain:
+        return [None]
+    return [None, *itertools.permutations(range(len(plan.students)))]
 
 
 def model_parameters(plan: Plan, candidate: Candidate) -> list[dict[str, Any]]:
@@ -218,6 +279,58 @@ def model_parameters(plan: Plan, candidate: Candidate) -> list[dict[str, Any]]:
     return out
 
 
+def global_parameters(plan: Plan, candidate: Candidate) -> dict[str, Any]:
+    """The candidate's global merge parameters: lambda when the plan searches a scale and the
+    method has one."""
+    from merge.methods import METHODS
+
+    if not plan.scale or "lambda" not in METHODS[candidate.method].shared_params:
+        return {}
+    low, high = plan.scale
+    return {"lambda": round(low + candidate.x[-1] * (high - low), 4)}
+
+
+@dataclass(frozen=True)
+class Merge:
+    """What a candidate merges: a method, its global and per-student parameters, and the order of
+    a chain (None: the students in one merge)."""
+
+    method: str
+    parameters: dict[str, Any]
+    model_parameters: list[dict[str, Any]]
+    order: tuple[int, ...] | None = None
+
+    def steps(self) -> list[tuple[list[int | str], list[dict[str, Any]]]]:
+        """The merges to run, each (inputs, their parameters): an input is a student's index or
+        "previous" (the step before's result, with weight and density 1)."""
+        if self.order is None:
+            return [(list(range(len(self.model_parameters))), self.model_parameters)]
+        first, second, *rest = self.order
+        steps = [([first, second], [self.model_parameters[first], self.model_parameters[second]])]
+        uses_density = "density" in self.model_parameters[0]
+        running = {"weight": 1.0, **({"density": 1.0} if uses_density else {})}
+        for index in rest:
+            steps.append((["previous", index], [running, self.model_parameters[index]]))
+        return steps
+
+    def describe(self, domains: list[str]) -> str:
+        """The parameters as JSON, for the table: per student (by domain), then lambda and the order."""
+        text: dict[str, Any] = dict(zip(domains, self.model_parameters, strict=True))
+        text.update(self.parameters)
+        if self.order is not None:
+            text["order"] = " > ".join(domains[i] for i in self.order)
+        return json.dumps(text)
+
+
+def candidate_merge(plan: Plan, candidate: Candidate) -> Merge:
+    return Merge(
+        candidate.method,
+        global_parameters(plan, candidate),
+        model_parameters(plan, candidate),
+        candidate.order,
+    )
+
+
 def _setting(values: list[float]) -> float | list[float]:
     rounded = [round(v, 4) for v in values]
     return rounded[0] if len(rounded) == 1 else rounded
@@ -228,10 +341,13 @@ def propose(plan: Plan, index: int, history: list[tuple[Candidate, float]]) -> C
     rng = random.Random(f"{plan.seed}:{index}")
     size = dimensions(plan)
     explore = max(len(plan.methods), plan.explore or 0)
+    choices = orders(plan)
     if index < len(plan.methods):
         return Candidate(plan.methods[index], (0.5,) * size)
     if index < explore or not history:
-        return Candidate(rng.choice(plan.methods), tuple(rng.random() for _ in range(size)))
+        # with chain, half the random starts are chains (there are n! of them against one flat merge)
+        order = rng.choice(choices[1:]) if len(choices) > 1 and rng.random() < 0.5 else None
+        return Candidate(rng.choice(plan.methods), tuple(rng.random() for _ in range(size)), order)
     sigma = 0.2
     best, best_score = history[0]
     for step, (candidate, score) in enumerate(history):
@@ -240,8 +356,9 @@ def propose(plan: Plan, index: int, history: list[tuple[Candidate, float]]) -> C
         if score > best_score:
             best, best_score = candidate, score
     method = rng.choice(plan.methods) if rng.random() < _OTHER_METHOD else best.method
+    order = rng.choice(choices) if len(choices) > 1 and rng.random() < _OTHER_METHOD else best.order
     x = tuple(min(1.0, max(0.0, v + rng.gauss(0.0, sigma))) for v in best.x)
-    return Candidate(method, x)
+    return Candidate(method, x, order)
 
 
 def worst_share(
@@ -250,6 +367,20 @@ def worst_share(
     """min over domains with a positive gain of (score - base) / gain; nan when no student gained."""
     shares = [(scores[d] - base[d]) / (students[d] - base[d]) for d in students if students[d] > base[d]]
     return min(shares) if shares else math.nan
+
+
+def mean_share(
+    scores: Mapping[str, float], base: Mapping[str, float], students: Mapping[str, float]
+) -> float:
+    """The mean over domains with a positive gain of (score - base) / gain (the tie-break)."""
+    shares = [(scores[d] - base[d]) / (students[d] - base[d]) for d in students if students[d] > base[d]]
+    return sum(shares) / len(shares) if shares else math.nan
+
+
+def objective(row: Mapping[str, Any]) -> tuple[float, float]:
+    """How a scored candidate ranks: its worst share, then its mean share (-inf when undefined)."""
+    values = (row["worst_share"], row["mean_share"])
+    return tuple(-math.inf if math.isnan(v) else v for v in values)  # type: ignore[return-value]
 
 
 def shares(
@@ -312,37 +443,66 @@ def search(
     log(
         f"base {_fmt(base)}; students on their own domain {_fmt(own)}; gains in {', '.join(gained) or 'no domain'}"
     )
-    history: list[tuple[Candidate, float]] = []
+
+    def rank(row: dict[str, Any]) -> tuple[float, float]:
+        scores = {d: row[f"score_{d}"] for d in plan.domains}
+        row.update({f"share_{d}": v for d, v in shares(scores, base, own).items()})
+        row["worst_share"] = worst_share(scores, base, own)
+        row["mean_share"] = mean_share(scores, base, own)
+        return objective(row)
+
+    history: list[tuple[Candidate, tuple[float, float]]] = []
     for index in range(plan.budget):
         candidate = propose(plan, index, history)
-        parameters = model_parameters(plan, candidate)
+        merge = candidate_merge(plan, candidate)
         row = run(
             candidate.key(),
             "candidate",
-            f"#{index} {candidate.method}",
-            (candidate.method, parameters),
-            {"method": candidate.method, "parameters": json.dumps(parameters)},
+            f"#{index} {candidate.method}" + (" chain" if candidate.order else ""),
+            merge,
+            {"method": candidate.method, "parameters": merge.describe(plan.domains), "merge": _encode(merge)},
         )
-        scores = {d: row[f"score_{d}"] for d in plan.domains}
-        objective = worst_share(scores, base, own)
-        history.append((candidate, -math.inf if math.isnan(objective) else objective))
-        log(
-            f"#{index} {candidate.method} {json.dumps(parameters)}: {_fmt(scores)}, worst share {objective:.3f}"
-        )
+        history.append((candidate, rank(row)))
+        log(f"#{index} {row['parameters']}: {_fmt(row, plan.domains)}, worst share {row['worst_share']:.3f}")
     for row in rows:
         if row["kind"] == "candidate":
-            scores = {d: row[f"score_{d}"] for d in plan.domains}
-            row.update({f"share_{d}": v for d, v in shares(scores, base, own).items()})
-            row["worst_share"] = worst_share(scores, base, own)
+            rank(row)
     if table is not None:
         _write_rows(table, rows, plan)
     scored = [row for row in rows if row["kind"] == "candidate" and not math.isnan(row["worst_share"])]
-    best = max(scored, key=lambda row: row["worst_share"]) if scored else None
+    best = max(scored, key=objective) if scored else None
     return SearchResult(rows, best, evaluated)
 
 
-def _fmt(scores: Mapping[str, float]) -> str:
+def _encode(merge: Merge) -> str:
+    return json.dumps(
+        {
+            "method": merge.method,
+            "parameters": merge.parameters,
+            "model_parameters": merge.model_parameters,
+            "order": merge.order,
+        }
+    )
+
+
+def decode(row: Mapping[str, Any]) -> Merge:
+    """The Merge of a stored candidate row."""
+    data = json.loads(row["merge"])
+    order = tuple(data["order"]) if data["order"] is not None else None
+    return Merge(data["method"], data["parameters"], data["model_parameters"], order)
+
+
+def _fmt(scores: Mapping[str, Any], domains: list[str] | None = None) -> str:
+    if domains is not None:
+        scores = {d: scores[f"score_{d}"] for d in domains}
     return ", ".join(f"{d} {v:.3f}" for d, v in scores.items())
+
+
+def stored_digests(table: Path) -> set[str]:
+    """The plan digests of the candidates stored in `table`."""
+    import polars as pl
+
+    return set(pl.read_parquet(table, columns=["plan"])["plan"].to_list())
 
 
 def _read_rows(table: Path, plan: Plan) -> list[dict[str, Any]]:
@@ -358,9 +518,12 @@ def _read_rows(table: Path, plan: Plan) -> list[dict[str, Any]]:
             "(only budget may change between runs of one search)"
         )
     return [
-        {key: value for key, value in row.items() if not key.startswith("share_") and key != "worst_share"}
+        {key: value for key, value in row.items() if not key.startswith("share_") and key not in DERIVED}
         for row in rows
     ]
+
+
+DERIVED = ("worst_share", "mean_share")  # recomputed from the scores on every run
 
 
 def _write_rows(table: Path, rows: list[dict[str, Any]], plan: Plan) -> None:
@@ -375,11 +538,13 @@ def _write_rows(table: Path, rows: list[dict[str, Any]], plan: Plan) -> None:
         *(f"score_{d}" for d in plan.domains),
         *(f"share_{d}" for d in plan.domains),
         "worst_share",
+        "mean_share",
         "seconds",
+        "merge",
         "plan",
     ]
     schema = {name: pl.Float64 for name in columns if name.startswith(("score_", "share_"))}
-    schema.update({"worst_share": pl.Float64, "seconds": pl.Float64})
+    schema.update({"worst_share": pl.Float64, "mean_share": pl.Float64, "seconds": pl.Float64})
     frame = pl.DataFrame(
         [{name: row.get(name) for name in columns} for row in rows],
         schema={name: schema.get(name, pl.String) for name in columns},
@@ -411,24 +576,16 @@ class InMemoryScorer:
         self.engine = load_backend("hf", plan.base, **plan.backend_options)
         self.states = {path: _load_state(path) for path in (plan.base, *plan.students.values())}
 
-    def __call__(self, label: str, what: Any) -> dict[str, float]:
+    def __call__(self, label: str, what: str | Merge) -> dict[str, float]:
         import torch
 
         from distill.evaluate import evaluate
-        from merge import merge_state_dicts
 
         if isinstance(what, str):
             state = self.states[what]
         else:
-            method, parameters = what
             students = [self.states[self.plan.students[d]] for d in self.plan.domains]
-            state = merge_state_dicts(
-                method,
-                students,
-                base=self.states[self.plan.base],
-                model_parameters=parameters,
-                seed=self.plan.seed,
-            )
+            state = merge_in_memory(what, self.states[self.plan.base], students, self.plan.seed)
         lm = self.engine.lm
         reference = lm.state_dict()
         with torch.no_grad():
@@ -448,11 +605,33 @@ class InMemoryScorer:
             workers=self.plan.workers,
             progress=self.progress,
             engine=self.engine,
+            style=self.plan.style,
         )
         return {d: report.domains.get(d, {}).get("pass@1", 0.0) for d in self.plan.domains}
 
     def close(self) -> None:
         self.engine.close()
+
+
+def merge_in_memory(
+    merge: Merge, base: Mapping[str, Any], students: list[Mapping[str, Any]], seed: int
+) -> dict[str, Any]:
+    """Run a candidate's merge (one step, or a chain of two-model steps) on state dicts."""
+    from merge import merge_state_dicts
+
+    previous: Mapping[str, Any] | None = None
+    for inputs, parameters in merge.steps():
+        models = [previous if i == "previous" else students[i] for i in inputs]
+        previous = merge_state_dicts(
+            merge.method,
+            models,
+            base=base,
+            parameters=merge.parameters,
+            model_parameters=parameters,
+            seed=seed,
+        )
+    assert previous is not None
+    return dict(previous)
 
 
 def _tied(name: str, lm: Any) -> bool:
@@ -472,17 +651,22 @@ def _load_state(path: str) -> dict[str, Any]:
 
 
 def best_config(plan: Plan, best: Mapping[str, Any]) -> dict[str, Any]:
-    """A `distillery merge` config for the best candidate."""
-    parameters = json.loads(best["parameters"])
-    return {
-        "merge_method": best["method"],
-        "base_model": plan.base,
-        "seed": plan.seed,
-        "models": [
-            {"model": plan.students[d], "parameters": p}
-            for d, p in zip(plan.domains, parameters, strict=True)
-        ],
-    }
+    """A `distillery merge` config for the best candidate (a chain is a config of `steps`)."""
+    merge = decode(best)
+    steps = []
+    for number, (inputs, parameters) in enumerate(merge.steps()):
+        names = [steps[-1]["name"] if i == "previous" else plan.students[plan.domains[i]] for i in inputs]
+        step: dict[str, Any] = {"name": f"step{number + 1}", "merge_method": merge.method}
+        step["base_model"] = plan.base
+        step["models"] = [{"model": n, "parameters": p} for n, p in zip(names, parameters, strict=True)]
+        if merge.parameters:
+            step["parameters"] = dict(merge.parameters)
+        step["seed"] = plan.seed
+        steps.append(step)
+    if len(steps) == 1:
+        steps[0].pop("name")
+        return steps[0]
+    return {"steps": steps}
 
 
 def table_text(result: SearchResult, plan: Plan) -> str:
@@ -535,6 +719,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def run_search(
+    plan: Plan, progress: bool = False, log: Callable[[str], None] = lambda _: None
+) -> SearchResult:
+    """Load the models once, run (or resume) the search into plan.out/candidates.parquet and write
+    the best candidate as plan.out/best.yaml (when one scored)."""
+    out = Path(plan.out)
+    scorer = InMemoryScorer(plan, progress=progress)
+    try:
+        result = search(plan, scorer, out / "candidates.parquet", log=log)
+    finally:
+        scorer.close()
+    if result.best is not None:
+        (out / "best.yaml").write_text(yaml.safe_dump(best_config(plan, result.best), sort_keys=False))
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     if args.budget is not None:
@@ -543,13 +743,7 @@ def run(args: argparse.Namespace) -> int:
         plan.out = args.out
     out = Path(plan.out)
     started = time.perf_counter()
-    scorer = InMemoryScorer(plan, progress=not args.quiet)
-    try:
-        result = search(
-            plan, scorer, out / "candidates.parquet", log=lambda line: print(line, file=sys.stderr)
-        )
-    finally:
-        scorer.close()
+    result = run_search(plan, progress=not args.quiet, log=lambda line: print(line, file=sys.stderr))
     print(table_text(result, plan))
     seconds = time.perf_counter() - started
     print(
@@ -559,7 +753,6 @@ def run(args: argparse.Namespace) -> int:
     if result.best is None:
         print("no candidate scored: no student gained on its validation set over the base", file=sys.stderr)
         return 1
-    (out / "best.yaml").write_text(yaml.safe_dump(best_config(plan, result.best), sort_keys=False))
     print(
         f"best: {result.best['label']} {result.best['parameters']}, worst share kept "
         f"{result.best['worst_share']:.3f}; merge it with: distillery merge {out / 'best.yaml'} --out DIR"

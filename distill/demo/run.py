@@ -36,12 +36,14 @@ def demo_recipe(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     return deep_update(yaml.safe_load(DEMO_RECIPE.read_text()), overrides or {})
 
 
-def claim(table: dict[str, dict[str, float]], domains: list[str]) -> dict[str, dict[str, float | None]]:
+def claim(
+    table: dict[str, dict[str, float]], domains: list[str], merged_label: str = "merged"
+) -> dict[str, dict[str, float | None]]:
     """Per domain: the base's score, its own student's, the merged model's, both gains over the base,
     and `kept`, the share of the student's gain the merged model keeps (None without a gain)."""
     report = {}
     for domain in domains:
-        base, student, merged = (table.get(label, {}).get(domain) for label in ("base", domain, "merged"))
+        base, student, merged = (table.get(label, {}).get(domain) for label in ("base", domain, merged_label))
         if None in (base, student, merged):
             continue
         gain, merged_gain = student - base, merged - base
@@ -111,6 +113,45 @@ def claim_table(report: dict[str, dict[str, float | None]]) -> str:
     )
 
 
+def search_table(results: dict[str, Any]) -> str:
+    """The share of each student's gain kept on the test set by the fixed merge, the searched merge
+    (searched on the val split) and the joint baseline, side by side."""
+    from distill.generate.runner import format_table
+
+    joint = results["eval"].get("joint", {})
+    rows = []
+    for domain, fixed in results["claim"].items():
+        searched = results.get("claim_search", {}).get(domain, {})
+        gain = fixed["student_gain"]
+        baseline = (joint[domain] - fixed["base"]) / gain if gain > 0 and domain in joint else None
+        rows.append(
+            (
+                domain,
+                gain,
+                "-" if fixed["kept"] is None else f"{100 * fixed['kept']:.0f}%",
+                "-" if searched.get("kept") is None else f"{100 * searched['kept']:.0f}%",
+                "-" if baseline is None else f"{100 * baseline:.0f}%",
+            )
+        )
+    return format_table(
+        ("domain", "student gain", "fixed merge keeps", "searched keeps", "joint keeps"), rows
+    )
+
+
+def search_cost(results: dict[str, Any]) -> str:
+    """One line: what the search evaluated, in how many seconds, next to the joint baseline's training."""
+    summary = results["steps"].get("merge_search", {})
+    seconds = results.get("step_seconds", {})
+    problems = "/".join(str(n) for n in (summary.get("validation") or {}).values())
+    joint = seconds.get("joint")
+    return (
+        f"merge search: {summary.get('evaluations', 0) + summary.get('read_back', 0)} evaluations on the val split "
+        f"({problems} problems), {seconds.get('merge_search') or 0:.0f}s; best {summary.get('best')} "
+        f"{summary.get('parameters')}; the joint baseline trained in "
+        + (f"{joint:.0f}s" if joint is not None else "-")
+    )
+
+
 def run_demo(
     out: str | Path,
     recipe: str | Path | None = None,
@@ -141,6 +182,8 @@ def run_demo(
     truth = read_truth(root / "corpus" / "truth.jsonl")
     results["curation"] = score_curation(truth, dropped_from_workspace(root / "workspace"))
     results["claim"] = claim(results["eval"], list(recipe["domains"]))
+    if "merge_search" in results["eval"]:
+        results["claim_search"] = claim(results["eval"], list(recipe["domains"]), "merge_search")
     (root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 
@@ -181,6 +224,10 @@ def run(args: argparse.Namespace) -> int:
     print("\nbranch-merge: gains over the base on each student's own domain:")
     print(claim_table(results["claim"]))
     print(verdict(results["claim"]))
+    if "claim_search" in results:
+        print("\nmerge search (searched on the val split; shares on the held-out test set):")
+        print(search_table(results))
+        print(search_cost(results))
     print(
         f"\n{Path(results['out']) / 'results.json'}: {results['seconds']:.0f}s wall, "
         f"{results['cpu_seconds']:.0f}s CPU"

@@ -7,6 +7,7 @@ fingerprint chains to), and running them with the engine.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import resource
@@ -136,10 +137,31 @@ class Run:
             )
             self.models[domain] = self.out / "students" / domain
             producers[domain] = students[-1]
-        producers["merged"] = self._add(
-            "merge", "merge", self.out / "merged", merge.plan(r), [base_step, *students], lambda: merge.run(r)
-        )
-        self.models["merged"] = self.out / "merged"
+        if r.values.get("merge") and merge.has_fixed_plan(r):  # a variant may drop it (merge: null)
+            producers["merged"] = self._add(
+                "merge",
+                "merge",
+                self.out / "merged",
+                merge.plan(r),
+                [base_step, *students],
+                lambda: merge.run(r),
+            )
+            self.models["merged"] = self.out / "merged"
+        if r.values.get("merge") and merge.search_settings(r) is not None:
+            # The search scores the students on the val split: it reads curation, the base and them.
+            after = [curated, base_step, *students]
+            tag = fingerprint("merge_search", None, after, self.out)
+            label = "merge_search" if "merged" in producers else "merged"
+            out = self.out / ("merge_search/model" if label == "merge_search" else "merged")
+            producers[label] = self._add(
+                label if label == "merge_search" else "merge",
+                "merge",
+                out,
+                dataclasses.asdict(merge.search_plan(r)),
+                after,
+                lambda o=out, t=tag: merge.run_search(r, o, t, progress),
+            )
+            self.models[label] = out
         if r.values.get("joint"):
             producers["joint"] = self._add(
                 "joint",

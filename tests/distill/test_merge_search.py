@@ -41,7 +41,7 @@ class Landscape:
         self.calls.append(label)
         if isinstance(what, str):  # references: base 0.2, each student 0.7 on its own domain
             return {d: 0.7 if what == f"s_{d}" else 0.2 for d in ("math", "code")}
-        method, parameters = what
+        method, parameters = what.method, what.model_parameters
         scores = {}
         for domain, params in zip(("math", "code"), parameters, strict=True):
             fit = (
@@ -161,3 +161,100 @@ def test_merge_search_end_to_end_in_memory(tiny_model, tmp_path, capsys):
     assert frame.filter(pl.col("kind") == "candidate")["method"].to_list()[:2] == ["ties", "della_linear"]
     assert main(["merge-search", str(tmp_path / "plan.yaml"), "--quiet"]) == 1
     assert "0 evaluations run (6 read back)" in capsys.readouterr().out
+
+
+def test_chained_orders_and_scale_are_searched_and_resumed(tmp_path):
+    """With chain and scale, candidates take merge orders (one merge, or a chain of the students in
+    some order) and a lambda; the run resumes from its table like any other."""
+    plan = _plan(
+        tmp_path,
+        students={"math": "s_math", "code": "s_code", "science": "s_science"},
+        validation={"math": "v_math", "code": "v_code", "science": "v_science"},
+        chain=True,
+        scale=(0.5, 2.0),
+        budget=16,
+        explore=8,
+    )
+
+    class Chained:
+        """Best with the chain science > math > code and lambda near 1.5."""
+
+        def __init__(self):
+            self.calls = 0
+
+        def __call__(self, label, what):
+            self.calls += 1
+            if isinstance(what, str):
+                return {d: 0.7 if what == f"s_{d}" else 0.2 for d in ("math", "code", "science")}
+            fit = (
+                1 - abs(what.parameters.get("lambda", 1.0) - 1.5) - (0.0 if what.order == (2, 0, 1) else 0.3)
+            )
+            return {d: 0.2 + 0.5 * max(0.0, fit) for d in ("math", "code", "science")}
+
+    table = tmp_path / "candidates.parquet"
+    first = search(plan, Chained(), table)
+    frame = pl.read_parquet(table).filter(pl.col("kind") == "candidate")
+    orders = [json.loads(m)["order"] for m in frame["merge"].to_list()]
+    assert None in orders and any(o is not None for o in orders)  # both kinds were tried
+    assert all(json.loads(m)["parameters"]["lambda"] for m in frame["merge"].to_list())  # both methods scale
+    assert first.best["worst_share"] == frame["worst_share"].max()
+    again = Chained()
+    assert search(plan, again, table).evaluated == 0 and again.calls == 0
+
+
+def _students(tiny_model, tmp_path, domains):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    base = load_file(tiny_model / "model.safetensors")
+    for index, domain in enumerate(domains):
+        folder = tmp_path / domain
+        shutil.copytree(tiny_model, folder)
+        generator = torch.Generator().manual_seed(index)
+        save_file(
+            {k: v + 0.05 * torch.randn(v.shape, generator=generator) for k, v in base.items()},
+            folder / "model.safetensors",
+        )
+    return base
+
+
+def test_the_best_config_merges_what_was_scored_in_memory(tiny_model, tmp_path):
+    """best.yaml (a `steps:` config for a chain) merged on disk by `distillery merge` gives the very
+    tensors the search scored in memory, for a sparsifying random method too."""
+    from safetensors.torch import load_file
+
+    import merge
+    from distill.merge_search import Candidate, best_config, candidate_merge, merge_in_memory
+    from distill.merge_search import _encode as encode
+
+    domains = ("math", "code", "science")
+    base = _students(tiny_model, tmp_path, domains)
+    plan = Plan(
+        base=str(tiny_model),
+        students={d: str(tmp_path / d) for d in domains},
+        validation={d: "unused" for d in domains},
+        chain=True,
+        scale=(0.5, 2.0),
+        seed=7,
+    )
+    students = [load_file(tmp_path / d / "model.safetensors") for d in domains]
+    for method, order in (("dare_ties", (1, 2, 0)), ("ties", None)):
+        candidate = Candidate(method, (0.2, 0.9, 0.5, 0.4, 0.8, 0.1, 0.7), order)
+        scored = merge_in_memory(candidate_merge(plan, candidate), base, students, plan.seed)
+        config = best_config(plan, {"merge": encode(candidate_merge(plan, candidate))})
+        assert ("steps" in config) == (order is not None)
+        path = tmp_path / f"{method}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        merge.run_config(path, tmp_path / f"out_{method}", steps_dir=tmp_path / f"steps_{method}")
+        written = load_file(tmp_path / f"out_{method}" / "model-00001-of-00001.safetensors")
+        assert set(written) == set(scored)
+        for name, tensor in scored.items():
+            assert torch_equal(written[name], tensor), name
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return a.dtype == b.dtype and bool(torch.equal(a, b))
