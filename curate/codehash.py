@@ -72,13 +72,16 @@ def _imported_names(path: Path, module: str) -> set[tuple[str, bool]]:
 
 
 @functools.cache
-def module_closure(module: str) -> tuple[Path, ...]:
-    """The project source files that module `module` depends on, itself included, sorted."""
+def module_closure(module: str, stop: tuple[str, ...] = ()) -> tuple[Path, ...]:
+    """The project source files that module `module` depends on, itself included, sorted; the
+    modules named in `stop` are not followed (nor what only they import)."""
     seen: set[Path] = set()
     expanded: set[Path] = set()
     todo = [(module, True)]
     while todo:
         name, whole = todo.pop()
+        if name in stop:
+            continue
         path = _module_file(name) or (_loaded_file(name) if name == module else None)
         if path is None:
             continue
@@ -104,11 +107,11 @@ def _module_name(file: Path, name: str, path: Path) -> str:
 
 
 @functools.cache
-def code_hash(module: str) -> str:
+def code_hash(module: str, stop: tuple[str, ...] = ()) -> str:
     """sha256 of the sources module `module` depends on (paths relative to the project, so two
     checkouts of the same code agree) and of the data libraries' versions."""
     digest = hashlib.sha256()
-    for path in module_closure(module):
+    for path in module_closure(module, stop):
         where = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
         digest.update(where.encode() + b"\0" + path.read_bytes() + b"\0")
     for library in LIBRARIES:

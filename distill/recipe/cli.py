@@ -40,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     results = run_recipe(args.recipe, args.out, args.start, progress=not args.quiet)
     print()
     print(eval_table(results["eval"]))
+    if results.get("variants"):
+        from distill.recipe.variants import comparison_table
+
+        print("\nvariants (the models a variant made itself, pass@1, and what each was trained on):")
+        print(comparison_table(results["variants"]["table"]))
     print(
         f"\nresults: {Path(results['out']) / 'results.json'} ({results['seconds']:.0f}s, "
         f"{results['cpu_seconds']:.0f}s CPU)"

@@ -35,6 +35,9 @@ def fingerprint(name: str, settings: Any, after: list[Step], out: Path, code: st
 
 # Libraries that compute the models and scores (curate.codehash adds those that write the data).
 STEP_LIBRARIES = ("torch", "transformers", "safetensors", "tokenizers")
+# Not followed: what the recipe's parser computes is in each step's settings, and every step imports
+# it (with the SFT config's checks behind it), so following it would tie curation to the trainer.
+NOT_FOLLOWED = ("distill.recipe.schema",)
 
 
 def step_code(module: str) -> str:
@@ -43,7 +46,8 @@ def step_code(module: str) -> str:
     that train and evaluate. An upgraded trainer or verifier redoes the steps it computes."""
     from curate.codehash import code_hash
 
-    return hashlib.sha256(f"{code_hash(module)}\0{_library_versions()}".encode()).hexdigest()[:16]
+    code = code_hash(module, NOT_FOLLOWED)
+    return hashlib.sha256(f"{code}\0{_library_versions()}".encode()).hexdigest()[:16]
 
 
 @functools.cache

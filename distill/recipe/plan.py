@@ -198,6 +198,11 @@ class Run:
         if "path" in self.recipe.base():
             model_folder(self.recipe.base_model, "base model")
         evaluate.benches(self.recipe, written_by_the_run=False)
+        if self.recipe.values.get("variants"):
+            from distill.recipe.variants import variant_recipes
+
+            for variant in variant_recipes(self.recipe).values():  # a bad one fails now, not after the recipe
+                Run(variant, progress=False, codes=self.codes)
         set_threads(self.recipe.values.get("threads"))
         self.out.mkdir(parents=True, exist_ok=True)
         began, cpu_began = time.perf_counter(), cpu_seconds()
@@ -205,6 +210,10 @@ class Run:
         worker = functools.partial(execute_step, self.recipe, codes=self.codes)
         run_steps(self.steps, redo, parallel, SIDE_BY_SIDE, worker, log)
         results = self.results()
+        if self.recipe.values.get("variants"):  # each variant after the recipe, reusing what they share
+            from distill.recipe.variants import run_variants
+
+            results["variants"] = run_variants(self, redo, parallel, log)
         results["seconds"] = round(time.perf_counter() - began, 1)
         results["cpu_seconds"] = round(cpu_seconds() - cpu_began, 1)
         # Seconds of every step when it ran, this time or in an earlier (resumed) run.

@@ -27,6 +27,7 @@ RECIPE_KEYS = (
     "joint",
     "merge",
     "eval",
+    "variants",
 )
 # The keys of each section the recipe itself reads (curate and merge check their own configs).
 SECTION_KEYS = {
