@@ -59,6 +59,9 @@ class SFTConfig:
     report_to: list[str] | None = None  # tensorboard, wandb; None: each one that is installed
     # mixed domains: {reweight: ddk, every: K, alpha: 0.5, reference: PATH} (distill/sft/ddk.py)
     mix: dict | None = None
+    # "sft", or "redi" on preference pairs (distill/sft/redi.py): -log pi(y_w)/|y_w| + alpha log pi(y_l)/|y_l|
+    objective: str = "sft"
+    alpha: float = 0.8
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -73,6 +76,9 @@ class SFTConfig:
             (self.global_batch is None or self.global_batch > 0, "global_batch must be > 0"),
             (self.batch_tokens >= self.seq_len, "batch_tokens must be >= seq_len (a sample must fit a row)"),
             (len(self.betas) == 2, "betas must have two values"),
+            (self.objective in ("sft", "redi"), "objective must be 'sft' or 'redi'"),
+            (self.alpha >= 0, "alpha (the REDI weight of the failed trace) must be >= 0"),
+            (not (self.objective == "redi" and self.mix), "objective redi trains on pairs, not a domain mix"),
         ]
         for ok, message in checks:
             if not ok:

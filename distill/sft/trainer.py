@@ -76,8 +76,9 @@ class TokenLoss(nn.Module):
         self.lm = lm
         self.chunk_tokens = chunk_tokens
 
-    def forward(self, input_ids, position_ids, targets, cu_seqlens, max_len: int) -> torch.Tensor:
-        hidden = self.lm.get_decoder()(
+    def hidden_states(self, input_ids, position_ids, cu_seqlens, max_len: int) -> torch.Tensor:
+        """The decoder's last hidden states of a packed row, each sample attending only to itself."""
+        return self.lm.get_decoder()(
             input_ids=input_ids,
             position_ids=position_ids,
             cu_seq_lens_q=cu_seqlens,
@@ -86,6 +87,9 @@ class TokenLoss(nn.Module):
             max_length_k=max_len,
             use_cache=False,
         ).last_hidden_state
+
+    def forward(self, input_ids, position_ids, targets, cu_seqlens, max_len: int) -> torch.Tensor:
+        hidden = self.hidden_states(input_ids, position_ids, cu_seqlens, max_len)
         keep = targets[0] != IGNORE_INDEX
         hidden, labels = hidden[0, keep], targets[0, keep]
         head = self.lm.get_output_embeddings()
@@ -104,8 +108,18 @@ class TokenLoss(nn.Module):
         ]
         return torch.stack(parts).sum()
 
-    def row_loss(self, row: PackedRow) -> torch.Tensor:
+    def row_loss(self, row: PackedRow, counted: bool = True) -> torch.Tensor:
+        """The row's summed loss; `counted`: the row is part of the step (not a rank's filler
+        repeat), for objectives that keep metrics of their own (REDI: distill/sft/redi.py)."""
         return self(row.input_ids, row.position_ids, row.targets, row.cu_seqlens, row.max_len)
+
+    def loss_units(self, rows: list[PackedRow]) -> int:
+        """What a step's loss is the mean over: its supervised tokens (REDI: its pairs)."""
+        return sum(r.n_supervised for r in rows)
+
+    def pop_metrics(self, env: Dist, prefix: str = "") -> dict[str, float]:
+        """The objective's own metrics over the rows counted since the last call (none for SFT)."""
+        return {}
 
 
 @dataclass
@@ -306,9 +320,10 @@ def accumulate_gradients(model: TokenLoss, rows: list[PackedRow], env: Dist, aut
 
     Gradients add up to d(sum of token losses of the whole step / supervised tokens of the whole
     step): the token-level mean over all rows and ranks, however the tokens are spread among them.
-    Returns this rank's summed token loss and the step's supervised-token count.
+    Returns this rank's summed token loss and the step's supervised-token count (the model's
+    `loss_units`: REDI divides by the step's pairs instead).
     """
-    n_supervised = sum(r.n_supervised for r in rows)
+    n_supervised = model.loss_units(rows)
     mine = rows[env.rank :: env.world]
     local = torch.zeros((), dtype=torch.float64, device=env.device)
     for k in range(math.ceil(len(rows) / env.world)):
@@ -317,7 +332,7 @@ def accumulate_gradients(model: TokenLoss, rows: list[PackedRow], env: Dist, aut
         weight = env.world / max(1, n_supervised) if k < len(mine) else 0.0
         row = (mine[k] if k < len(mine) else rows[0]).to(env.device)
         with autocast:
-            loss_sum = model.row_loss(row)
+            loss_sum = model.row_loss(row, counted=bool(weight))
         (loss_sum * weight).backward()
         if weight:
             local += loss_sum.detach().double()
@@ -351,7 +366,14 @@ class TrainingData:
         epoch, index = divmod(step, self.steps_per_epoch(rows_per_step))
         order = np.random.default_rng(seed + epoch).permutation(len(self.bins))
         chosen = order[index * rows_per_step : (index + 1) * rows_per_step]
-        return [pack_row([self.train[i] for i in self.bins[b]]) for b in chosen]
+        return [self.row(b) for b in chosen]
+
+    def row(self, index: int) -> PackedRow:
+        """Packed training row `index` (materialised only when a step needs it)."""
+        return pack_row([self.train[i] for i in self.bins[index]])
+
+    def val_rows(self, batch_tokens: int) -> list[PackedRow]:
+        return [pack_row([self.val[i] for i in b]) for b in pack(self.val, batch_tokens)]
 
     def steps_per_epoch(self, rows_per_step: int) -> int:
         return math.ceil(len(self.bins) / rows_per_step)
@@ -415,11 +437,11 @@ def validation_loss(model: TokenLoss, rows: list[PackedRow], env: Dist, autocast
     with torch.no_grad(), autocast:
         # Every rank runs the same number of forwards (FSDP gathers collectively); extras weigh 0.
         for k in range(math.ceil(len(rows) / env.world)):
-            loss = model.row_loss((mine[k] if k < len(mine) else rows[0]).to(env.device))
+            loss = model.row_loss((mine[k] if k < len(mine) else rows[0]).to(env.device), k < len(mine))
             if k < len(mine):
                 total += loss.double()
     model.train()
-    loss_sum, count = env.all_sum([total.item(), sum(r.n_supervised for r in mine)])
+    loss_sum, count = env.all_sum([total.item(), model.loss_units(mine)])
     return loss_sum / count
 
 
@@ -458,6 +480,10 @@ def train(
 
             data = ddk.load_domain_data(cfg, data_dir, tokenizer, stop_ids)
             reweighting = ddk.Reweighting(cfg, data, tokenizer)
+        elif cfg.objective == "redi":  # preference pairs (distill/sft/redi.py)
+            from distill.sft import redi
+
+            data = redi.load_pair_data(cfg, data_dir, tokenizer, stop_ids)
         else:
             data = load_data(cfg, data_dir, tokenizer, stop_ids)
         rows_per_step = env.world * cfg.accumulation(env.world)  # global_batch rows when it is set
@@ -465,7 +491,10 @@ def train(
 
         lm = load_model(base, cfg)
         tied = _tied_duplicates(lm)
-        model = TokenLoss(lm, cfg.loss_chunk_tokens).to(env.device)
+        if cfg.objective == "redi":
+            model = redi.PairLoss(lm, cfg.loss_chunk_tokens, cfg.alpha).to(env.device)
+        else:
+            model = TokenLoss(lm, cfg.loss_chunk_tokens).to(env.device)
         if env.world > 1:
             _shard_model(model)
         optimizer = build_optimizer(model, cfg, env.device)
@@ -493,7 +522,7 @@ def train(
         )
         body_params, head_params = _matmul_params(lm)
         peak = _peak_flops(cfg, env.device)
-        val_rows = [pack_row([data.val[i] for i in b]) for b in pack(data.val, cfg.batch_tokens)]
+        val_rows = data.val_rows(cfg.batch_tokens)
         bar = tqdm(
             total=total_steps,
             initial=start_step,
@@ -511,7 +540,7 @@ def train(
                     metrics.write(record)
             started = time.perf_counter()
             rows = data.step_rows(step, rows_per_step, cfg.seed)
-            loss_sum, n_supervised = accumulate_gradients(model, rows, env, autocast)
+            loss_sum, n_units = accumulate_gradients(model, rows, env, autocast)
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
             if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
                 grad_norm = grad_norm.full_tensor()
@@ -525,7 +554,7 @@ def train(
             seconds = time.perf_counter() - started
 
             done = step + 1
-            loss = loss_total / max(1, n_supervised)
+            loss = loss_total / max(1, n_units)
             tokens = sum(r.n_tokens for r in rows)
             tokens_seen, train_seconds = tokens_seen + tokens, train_seconds + seconds
             first_loss = loss if first_loss is None else first_loss
@@ -537,9 +566,10 @@ def train(
                 "lr": lr,
                 "grad_norm": float(grad_norm),
                 "tokens": tokens,
-                "supervised_tokens": n_supervised,
+                "supervised_tokens": sum(r.n_supervised for r in rows),
                 "tokens_per_s": tokens / seconds,
                 "padding_pct": 100.0 * (1 - tokens / (len(rows) * cfg.batch_tokens)),
+                **model.pop_metrics(env),  # REDI: chosen_logp, rejected_logp, margin
             }
             if peak:
                 record["mfu"] = (
@@ -547,6 +577,7 @@ def train(
                 )
             if cfg.eval_every and done % cfg.eval_every == 0 and done < total_steps:
                 record["val_loss"] = validation_loss(model, val_rows, env, autocast)
+                record.update(model.pop_metrics(env, "val_"))
             if env.main:
                 metrics.write(record)
                 bar.update(1)
@@ -559,9 +590,10 @@ def train(
         bar.close()
 
         val_loss = validation_loss(model, val_rows, env, autocast)
+        val_metrics = model.pop_metrics(env, "val_")
         if env.main:
             if val_loss is not None:
-                metrics.write({"step": total_steps, "val_loss": val_loss})
+                metrics.write({"step": total_steps, "val_loss": val_loss, **val_metrics})
             metrics.close()
         _save_final(model, lm, tokenizer, out, env, tied)
         result = TrainResult(
@@ -579,6 +611,7 @@ def train(
         if env.main:
             summary = {k: v for k, v in vars(result).items() if k not in ("out_dir", "fit")}
             summary.update(fit=vars(data.fit), tokens_per_s=result.tokens_per_s, config=cfg.to_dict())
+            summary.update(base=str(base), data=str(data_dir))  # what a merge card of this model names
             summary.update(world=env.world, rows_per_step=rows_per_step)  # derived with global_batch
             (out / "summary.json").write_text(json.dumps(summary, indent=2))
             write_model_card(out, base, Path(data_dir), summary)
