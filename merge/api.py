@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from .card import write_merge_card
 from .config import ModelSpec, StepSpec
 from .errors import MergeError
 from .plan import ModelInfo, StepPlan, StepResult, execute, plan_config, plan_step, run_plan
@@ -25,7 +26,15 @@ def run_config(
 ) -> list[StepResult]:
     """Check, then run, every step of a merge config; the last step's model is written to `out`."""
     plans = plan_config(path, out, steps_dir=steps_dir, seed=seed)
-    return [run_plan(plan, shard_bytes, progress) for plan in plans]
+    return [run_step(plan, shard_bytes, progress) for plan in plans]
+
+
+def run_step(plan: StepPlan, shard_bytes: int = DEFAULT_SHARD_BYTES, progress: bool = False) -> StepResult:
+    """Run one planned step into its folder and write its model card (README.md) there: every merge
+    written to disk (`distillery merge`, a recipe's merge step, this API) goes through here."""
+    result = run_plan(plan, shard_bytes, progress)
+    write_merge_card(plan, result)
+    return result
 
 
 def check_config(path: str | Path, out: str | Path, *, steps_dir: str | Path | None = None) -> list[StepPlan]:

@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     # by default, and on a shared machine spinning threads starve each other (a busy 2-core box ran
     # a ties merge 4x slower). Letting them sleep costs microseconds per op. Set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from .plan import plan_config, run_plan
+    from .api import run_step
+    from .plan import plan_config
 
     _show_warnings()
     out = Path(args.out)
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out.mkdir(parents=True, exist_ok=True)  # marked first: a merge stopped half-way may be rerun
     (out / MERGE_MARKER).write_text(json.dumps({"config": str(args.config)}) + "\n")
-    results = [run_plan(plan, args.shard_size, progress=True) for plan in plans]
+    results = [run_step(plan, args.shard_size, progress=True) for plan in plans]
     rows = [
         [
             r.name,

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from merge.card import card_text, code, table
+
 # report_to name -> the module it needs
 REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb"}
 
@@ -106,30 +108,20 @@ def write_model_card(out: Path, base: Path, data_dir: Path, summary: dict[str, A
         ("val loss", loss(summary["val_loss"])),
         ("tokens", f"{summary['tokens']:,}"),
     ]
-    settings = "\n".join(f"| `{key}` | `{json.dumps(value)}` |" for key, value in config.items())
-    text = "\n".join(
-        [
-            "---",
-            "library_name: transformers",
-            "tags: [distillery, sft, distillation]",
-            "---",
-            "",
-            f"# {out.name}",
-            "",
+    text = card_text(
+        out.name,
+        tags=["distillery", "sft", "distillation"],
+        intro=[
             f"A full fine-tune of `{base}` with `distillery sft` (packed sequences, loss on the assistant",
             "turns only). Metrics per step: `metrics.jsonl` (and `tensorboard/` when logged).",
-            "",
-            "| | |",
-            "|---|---|",
-            *(f"| {name} | {value} |" for name, value in rows),
-            "",
-            "## Settings",
-            "",
-            "| setting | value |",
-            "|---|---|",
-            settings,
-            "",
-        ]
+        ],
+        facts=rows,
+        sections=[
+            (
+                "Settings",
+                table(["setting", "value"], [[f"`{k}`", code(json.dumps(v))] for k, v in config.items()]),
+            )
+        ],
     )
     path = out / "README.md"
     path.write_text(text)
