@@ -612,7 +612,6 @@ def train(
             summary = {k: v for k, v in vars(result).items() if k not in ("out_dir", "fit")}
             summary.update(fit=vars(data.fit), tokens_per_s=result.tokens_per_s, config=cfg.to_dict())
             summary.update(base=str(base), data=str(data_dir))  # what a merge card of this model names
-            summary.update(base=str(base), data=str(data_dir))  # what a merge card of this model names
             summary.update(world=env.world, rows_per_step=rows_per_step)  # derived with global_batch
             (out / "summary.json").write_text(json.dumps(summary, indent=2))
             write_model_card(out, base, Path(data_dir), summary)
