@@ -2,6 +2,7 @@
 fingerprint chains to), and running them with the engine.
 
     corpus -> generate -> curate -> base -> students/<domain> ... -> merge -> eval/<model>
+                                        |        \\-> redi/<domain> (REDI) ----/
                                         \\-> joint ------------------------/
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 from distill.errors import model_folder
 from distill.recipe.engine import MARKERS, Step, file_digest, fingerprint, run_steps, step_code
 from distill.recipe.schema import GROUPS, Recipe, RecipeError
-from distill.recipe.steps import base, corpus, curate, evaluate, generate, joint, merge, student
+from distill.recipe.steps import base, corpus, curate, evaluate, generate, joint, merge, redi, student
 
 # Students and the joint baseline read only the shards and the base: they may train side by side,
 # the joint baseline (the most data) first.
@@ -31,6 +32,7 @@ STEP_MODULES = {
     "curate": curate,
     "base": base,
     "students": student,
+    "redi": redi,
     "joint": joint,
     "merge": merge,
     "eval": evaluate,
@@ -137,6 +139,18 @@ class Run:
             )
             self.models[domain] = self.out / "students" / domain
             producers[domain] = students[-1]
+        for domain in r.redi_domains():  # REDI on the student's pairs, after its SFT
+            label = f"{domain}-redi"
+            settings = {"sft": r.redi_settings(domain), "pairs": r.redi_pairs()}
+            producers[label] = self._add(
+                f"redi/{domain}",
+                "redi",
+                self.out / "redi" / domain,
+                settings,
+                [curated, producers[domain]],
+                lambda d=domain: redi.run(r, d, progress),
+            )
+            self.models[label] = self.out / "redi" / domain
         if r.values.get("merge") and merge.has_fixed_plan(r):  # a variant may drop it (merge: null)
             producers["merged"] = self._add(
                 "merge",

@@ -24,6 +24,7 @@ RECIPE_KEYS = (
     "base",
     "domains",
     "sft",
+    "redi",
     "joint",
     "merge",
     "eval",
@@ -32,6 +33,7 @@ RECIPE_KEYS = (
 # The keys of each section the recipe itself reads (curate and merge check their own configs).
 SECTION_KEYS = {
     "sft": ("config", "defaults", "domains", "replay"),
+    "redi": ("domains", "pairs", "defaults"),
     "base": ("path", "tiny", "pretrain", "pretrain_share"),
     "generate": (
         "teacher",
@@ -46,7 +48,7 @@ SECTION_KEYS = {
     "eval": ("benches", "sampling", "backend", "backend_options", "style", "limit", "workers", "data_dir"),
 }
 # Step groups in run order, for --from.
-GROUPS = ("corpus", "generate", "curate", "base", "students", "joint", "merge", "eval")
+GROUPS = ("corpus", "generate", "curate", "base", "students", "redi", "joint", "merge", "eval")
 
 
 class RecipeError(Exception):
@@ -182,6 +184,36 @@ class Recipe:
             values["epochs"] = per_domain[domain]
         values.update(own)
         check_sft(values, f"sft settings for {domain}")  # fail at planning time, not after an hour
+        return values
+
+    def redi_domains(self) -> list[str]:
+        """The domains whose students get a REDI step (`redi.domains`, default all); none without
+        `redi` or with `redi: null` (a variant's way to turn it off)."""
+        if self.values.get("redi") is None:
+            return []
+        domains = self.section("redi").get("domains") or self.domains
+        unknown = [d for d in domains if d not in self.domains]
+        if unknown:
+            raise RecipeError(f"redi.domains: {unknown} not in the recipe's domains {self.domains}")
+        return list(domains)
+
+    def redi_pairs(self) -> dict[str, Any]:
+        """`redi.pairs`: the pairing rule's options (curate.preferences.PairRule)."""
+        from curate.preferences import PairRule
+
+        pairs = self.section("redi").get("pairs") or {}
+        unknown_keys(pairs, tuple(PairRule.__dataclass_fields__), "redi.pairs")
+        return dict(pairs)
+
+    def redi_settings(self, domain: str) -> dict[str, Any]:
+        """A REDI step's SFT settings: the student's, then REDI's defaults (lr a tenth of the
+        student's: distill/recipe/steps/redi.py), then `redi.defaults`."""
+        from distill.recipe.steps.redi import LR_SCALE, REDI_DEFAULTS
+
+        values = self.student_settings(domain)
+        values.update(REDI_DEFAULTS, lr=check_sft(values, f"sft settings for {domain}").lr * LR_SCALE)
+        values.update(self.section("redi").get("defaults") or {})
+        check_sft(values, f"redi settings for {domain}")
         return values
 
     def joint_settings(self) -> dict[str, Any]:
