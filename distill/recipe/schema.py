@@ -29,6 +29,7 @@ RECIPE_KEYS = (
     "merge",
     "eval",
     "variants",
+    "launch",
 )
 # The keys of each section the recipe itself reads (curate and merge check their own configs).
 SECTION_KEYS = {
@@ -184,7 +185,7 @@ class Recipe:
             values["epochs"] = per_domain[domain]
         values.update(own)
         check_sft(values, f"sft settings for {domain}")  # fail at planning time, not after an hour
-        return values
+        return self.launched(values, f"sft settings for {domain}")
 
     def redi_domains(self) -> list[str]:
         """The domains whose students get a REDI step (`redi.domains`, default all); none without
@@ -224,6 +225,29 @@ class Recipe:
         joint = self.values.get("joint")
         values.update(joint if isinstance(joint, dict) else {})
         check_sft(values, "joint sft settings")
+        return self.launched(values, "joint sft settings")
+
+    def launch(self):
+        """The `launch:` block (a distill.recipe.launch.Launch), None when SFT steps train in-process."""
+        from distill.recipe.launch import parse
+
+        return parse(self.values.get("launch"), self.values.get("threads"))
+
+    def launched(self, values: dict[str, Any], source: str) -> dict[str, Any]:
+        """SFT settings as the launched processes train them: the rows per step fixed as global_batch
+        (grad_accum counts per rank: x the world size), refused here when it does not divide."""
+        launch = self.launch()
+        if launch is None or launch.world == 1:
+            return values
+        from distill.sft.config import ConfigError
+
+        config = check_sft(values, source)
+        if config.global_batch is None:
+            values = {**values, "global_batch": config.grad_accum * launch.world}
+        try:
+            config.accumulation(launch.world)
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error} (the launch block starts {launch.world})") from None
         return values
 
     def _sft_file(self, sft: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """students/<domain>: SFT the base on one domain's shards (with `sft.replay`, also on that share of
-every other domain's training rows, the base's own sample when it equals base.pretrain_share)."""
+every other domain's training rows, the base's own sample when it equals base.pretrain_share), in
+this process or on the processes of the recipe's `launch:` block."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from distill.recipe.engine import MARKERS
 from distill.recipe.schema import Recipe, RecipeError
 from distill.recipe.steps.training import link_mixed, train
 
@@ -18,4 +20,6 @@ def run(recipe: Recipe, domain: str, progress: bool) -> dict[str, Any]:
         shares = {domain: 1.0, **{other: replay for other in recipe.domains if other != domain}}
         data = link_mixed(recipe.workspace / "shards", recipe.out / "student_data" / domain, shares, [domain])
     out = recipe.out / "students" / domain
-    return train(recipe.student_settings(domain), domain, data, recipe.base_model, out, progress)
+    spec = recipe.out / MARKERS / f"students__{domain}.launch.json"  # read by the launched processes
+    settings = recipe.student_settings(domain)
+    return train(settings, domain, data, recipe.base_model, out, progress, recipe.launch(), spec)

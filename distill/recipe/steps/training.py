@@ -1,29 +1,51 @@
 """What the training steps (base pretraining, students, joint baseline) share: one SFT run from a
-model folder, and a training folder mixed from several domains' shards."""
+model folder (in this process, or on several under the recipe's `launch:` block), and a training
+folder mixed from several domains' shards."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from distill.recipe.launch import Launch
+
 
 def train(
-    settings: dict[str, Any], source: str, data: Path, base: Path, out: Path, progress: bool
+    settings: dict[str, Any],
+    source: str,
+    data: Path,
+    base: Path,
+    out: Path,
+    progress: bool,
+    launch: Launch | None = None,
+    spec_file: Path | None = None,
 ) -> dict[str, Any]:
-    """SFT `base` on the parquet files of `data` into `out` (resuming its checkpoints); the summary."""
-    from distill.recipe.schema import check_sft
-    from distill.sft.trainer import train as sft_train
+    """SFT `base` on the parquet files of `data` into `out` (resuming its checkpoints), in this process
+    or, with `launch`, on its processes (the spec of the run written to `spec_file`); the summary."""
+    if launch is None:
+        from distill.recipe.schema import check_sft
+        from distill.sft.trainer import train as sft_train
 
-    result = sft_train(check_sft(settings, source), data, base, out, resume=True, progress=progress)
-    return {
-        "samples": result.fit.kept,
-        "steps": result.steps,
-        "first_loss": result.first_loss,
-        "last_loss": result.last_loss,
-        "val_loss": result.val_loss,
-        "tokens_per_s": round(result.tokens_per_s),
-        "train_seconds": round(result.seconds, 1),
+        sft_train(check_sft(settings, source), data, base, out, resume=True, progress=progress)
+    else:
+        assert spec_file is not None
+        spec = {"settings": settings, "source": source, "data": str(data), "base": str(base), "out": str(out)}
+        launch.train(spec, spec_file, progress)
+    # The trainer's own summary (rank 0 writes it), so both ways report alike.
+    result = json.loads((out / "summary.json").read_text())
+    summary = {
+        "samples": result["fit"]["kept"],
+        "steps": result["steps"],
+        "first_loss": result["first_loss"],
+        "last_loss": result["last_loss"],
+        "val_loss": result["val_loss"],
+        "tokens_per_s": round(result["tokens_per_s"]),
+        "train_seconds": round(result["seconds"], 1),
     }
+    if result.get("world", 1) > 1:
+        summary["processes"] = result["world"]
+    return summary
 
 
 def link_mixed(shards: Path, out: Path, shares: dict[str, float], val: list[str]) -> Path:

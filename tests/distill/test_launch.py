@@ -1,0 +1,186 @@
+"""A recipe's `launch:` block: `distillery run` trains the student and joint steps under torchrun
+(2 CPU processes, gloo, FSDP2) to the weights the in-process steps train, within the FSDP tolerance
+of tests/sft/test_sft_cli.py; the block stays out of the fingerprints (global_batch fixes the batch);
+a bad block or a batch the processes cannot share fails at planning."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from safetensors.torch import load_file
+
+from distill.recipe import Recipe, Run, run_recipe
+from distill.recipe.launch import LaunchError, run_torchrun
+from distill.sft.config import ConfigError
+
+SFT = {
+    "lr": 3.0e-3,
+    "max_steps": 3,
+    "seq_len": 512,
+    "batch_tokens": 1024,
+    "global_batch": 2,  # 2 rows a step: 2 micro-batches in one process, 1 on each of 2
+    "bf16": False,
+    "gradient_checkpointing": False,
+    "save_every": 2,
+    "warmup_ratio": 0.0,
+    "report_to": [],
+}
+RECIPE = {
+    "name": "launch",
+    "threads": 1,
+    "corpus": {
+        "seed": 3,
+        "math": 24,
+        "code": 0,
+        "science": 0,
+        "eval_math": 4,
+        "eval_code": 0,
+        "eval_science": 0,
+    },
+    "curate": {"workers": 1},
+    "domains": ["math"],
+    "base": {
+        "tiny": {
+            "vocab_size": 300,
+            "hidden_size": 32,
+            "num_layers": 2,
+            "num_heads": 2,
+            "num_kv_heads": 1,
+            "intermediate_size": 64,
+            "max_positions": 512,
+        }
+    },
+    "sft": {"defaults": SFT},
+    "joint": {"max_steps": 2},
+    "merge": {
+        "merge_method": "linear",
+        "dtype": "float32",
+        "models": [
+            {"model": "base", "parameters": {"weight": 0.5}},
+            {"model": "students/math", "parameters": {"weight": 0.5}},
+        ],
+    },
+}
+GLOO = {"nproc_per_node": 2, "backend": "gloo"}
+
+
+def write(path: Path, **changes) -> Path:
+    path.write_text(yaml.safe_dump({**RECIPE, **changes}, sort_keys=False))
+    return path
+
+
+def fingerprints(recipe: Path) -> dict[str, str]:
+    return {
+        step.name: step.fingerprint for step in Run(Recipe.load(recipe, "/nowhere"), progress=False).steps
+    }
+
+
+def test_the_launch_block_is_not_in_the_fingerprint(tmp_path):
+    plain = fingerprints(write(tmp_path / "plain.yaml"))
+    assert fingerprints(write(tmp_path / "gloo.yaml", launch=GLOO)) == plain
+    ray = {"engine": "ray", "num_workers": 2}
+    assert fingerprints(write(tmp_path / "ray.yaml", launch=ray)) == plain
+
+
+def test_without_global_batch_the_world_size_sets_the_batch(tmp_path):
+    """grad_accum counts rows per rank: under 2 processes a step has twice the rows, so the students
+    (not curate or base) are another model, and their settings say so as global_batch."""
+    sft = {"defaults": {k: v for k, v in SFT.items() if k != "global_batch"} | {"grad_accum": 3}}
+    plain = fingerprints(write(tmp_path / "plain.yaml", sft=sft))
+    launched = fingerprints(write(tmp_path / "gloo.yaml", sft=sft, launch=GLOO))
+    changed = {name for name in plain if plain[name] != launched[name]}
+    assert changed == {"students/math", "joint", "merge"}
+    recipe = Recipe.load(write(tmp_path / "gloo.yaml", sft=sft, launch=GLOO), tmp_path / "out")
+    assert recipe.student_settings("math")["global_batch"] == 6
+
+
+@pytest.mark.parametrize(
+    ("launch", "error", "message"),
+    [
+        (
+            {"nproc_per_node": 2, "gpus": 8},
+            LaunchError,
+            r"unknown launch key\(s\) \['gpus'\] for engine torchrun",
+        ),
+        ({"nproc_per_node": 0}, LaunchError, "launch.nproc_per_node must be a positive whole number"),
+        ({"backend": "mpi"}, LaunchError, "launch.backend must be one of gloo, nccl"),
+        ({"engine": "slurm"}, LaunchError, "launch.engine must be one of torchrun, ray"),
+        (
+            {"engine": "ray", "nproc_per_node": 2},
+            LaunchError,
+            r"unknown launch key\(s\) \['nproc_per_node'\]",
+        ),
+        ({"nproc_per_node": 3}, ConfigError, "global_batch 2 is not a multiple of 3 rank"),
+    ],
+)
+def test_a_bad_launch_block_fails_at_planning(tmp_path, launch, error, message):
+    with pytest.raises(error, match=message):
+        Run(Recipe.load(write(tmp_path / "r.yaml", launch=launch), tmp_path / "out"), progress=False)
+
+
+def test_a_user_error_in_a_launched_process_is_one_line(tmp_path):
+    script = "import sys; print('rank 0 says'); print('distillery launch: error: data/x.parquet: no rows'); sys.exit(2)"
+    with pytest.raises(LaunchError, match=r"^data/x.parquet: no rows$"):
+        run_torchrun([sys.executable, "-c", script], {}, "math", progress=False)
+    with pytest.raises(RuntimeError, match=r"math: training under torchrun failed \(exit status 3\)"):
+        run_torchrun([sys.executable, "-c", "import sys; sys.exit(3)"], {}, "math", progress=False)
+    assert getattr(LaunchError("x"), "user_error", False)  # `distillery run` prints it as one line
+
+
+def steps_run(lines: list[str]) -> set[str]:
+    return {line.split("] ", 1)[1].split(":", 1)[0] for line in lines if "done earlier" not in line}
+
+
+@pytest.mark.slow
+def test_launched_students_equal_the_in_process_ones(tmp_path):
+    """The same recipe in-process, then with `launch: {nproc_per_node: 2, backend: gloo}` in a copy of
+    the run without its student and joint folders: only those steps train again,
+    under torchrun, to the same weights and losses (FSDP tolerance: 1e-5), and resume as in-process."""
+    lines: list[str] = []
+    plain = tmp_path / "plain"
+    run_recipe(write(tmp_path / "plain.yaml"), plain, progress=False, log=lines.append)
+
+    launched = tmp_path / "launched"
+    shutil.copytree(plain, launched, symlinks=True)
+    for step in ("students/math", "joint"):
+        shutil.rmtree(launched / step)
+    recipe = write(tmp_path / "launched.yaml", launch=GLOO)
+    lines.clear()
+    results = run_recipe(recipe, launched, progress=False, log=lines.append)
+    assert steps_run(lines) == {"students/math", "joint"}  # curate, base (and merge: same fingerprint) kept
+    assert results["steps"]["students/math"]["processes"] == 2
+    assert json.loads((launched / "students" / "math" / "summary.json").read_text())["rows_per_step"] == 2
+
+    base = load_file(plain / "base" / "init" / "model.safetensors")
+    for step in ("students/math", "joint"):
+        a, b = load_file(plain / step / "model.safetensors"), load_file(launched / step / "model.safetensors")
+        assert a.keys() == b.keys()
+        worst = max((a[k] - b[k]).abs().max().item() for k in a)
+        assert worst < 1e-5, (step, worst)
+        assert max((a[k] - base[k]).abs().max().item() for k in a) > 1e-4  # it did train
+        losses = [json.loads(line).get("loss") for line in (plain / step / "metrics.jsonl").open()]
+        again = [json.loads(line).get("loss") for line in (launched / step / "metrics.jsonl").open()]
+        assert again == pytest.approx(losses, abs=1e-5)
+
+    # Killed after its checkpoint at step 2: the rerun resumes there, under torchrun, to the same weights.
+    student = launched / "students" / "math"
+    assert (student / "checkpoints" / "step-00000002").is_dir()
+    for name in ("model.safetensors", "summary.json"):
+        (student / name).unlink()
+    marker = launched / ".steps" / "students__math.json"
+    marker.with_suffix(".pending").write_text(
+        json.dumps({"fingerprint": json.loads(marker.read_text())["fingerprint"]})
+    )
+    marker.unlink()
+    lines.clear()
+    run_recipe(recipe, launched, progress=False, log=lines.append)
+    assert "students/math" in steps_run(lines)
+    assert json.loads((student / "summary.json").read_text())["resumed_from"] == 2
+    resumed = load_file(student / "model.safetensors")
+    b = load_file(plain / "students" / "math" / "model.safetensors")
+    assert max((resumed[k] - b[k]).abs().max().item() for k in b) < 1e-5
