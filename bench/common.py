@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import time
 
 import psutil
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of every finished (waited-for) child process tree so far: the
+    difference around `run_measured` is what one run cost in CPU, which a loaded machine changes
+    much less than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_measured(command: list[str], **popen_args) -> tuple[float, int, subprocess.Popen]:

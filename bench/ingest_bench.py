@@ -4,7 +4,10 @@ with rows/s and the peak RSS of each whole process tree, side by side, and the l
 (timings on a loaded machine are only indicative). `--per-record` also times the per-record path
 (`stages: {ingest: {fast: false}}`), which writes the same bytes.
 
-    .venv/bin/python bench/ingest_bench.py --gb 5 --workers 2 [--per-record]
+    .venv/bin/python bench/ingest_bench.py --gb 5 --workers 2 [--per-record] [--repeat 3]
+
+Besides wall time it prints each tool's CPU time per row (all its processes), which load changes
+far less, and the ingest stage's own seconds (without the CLI's start-up and report).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: import this checkout
 
-from bench.common import run_measured  # noqa: E402
+from bench.common import children_cpu_seconds, run_measured  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "ingest"
 WORDS = (
@@ -54,12 +57,13 @@ def generate(path: Path, gigabytes: float, seed: int = 0) -> int:
     return rows
 
 
-def run_tool(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one tool's run."""
+def run_tool(command: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (bytes) and CPU seconds (all its processes) of one tool's run."""
+    cpu_before = children_cpu_seconds()
     seconds, peak, process = run_measured(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if process.returncode != 0:
         raise SystemExit(f"{command[0]} failed: {process.stderr.read().decode()[-2000:]}")
-    return seconds, peak
+    return seconds, peak, children_cpu_seconds() - cpu_before
 
 
 def main() -> None:
@@ -70,6 +74,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the generated file for the next run")
     parser.add_argument("--per-record", action="store_true", help="also time the per-record ingest path")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds, the tools taking turns in each; the best round counts"
+    )
     args = parser.parse_args()
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -97,30 +104,51 @@ def main() -> None:
         str(args.workers),
         "--quiet",
     ]
-    results = []
-    paths = [("fast path", [])]
+    tools = [(f"distillery ingest, fast path ({args.workers} workers)", command)]
     if args.per_record:
         config = OUT / "per-record.yaml"
         config.write_text("stages:\n  ingest:\n    fast: false\n")
-        paths.append(("per-record path", ["--config", str(config)]))
-    for label, extra in paths:
-        shutil.rmtree(ws, ignore_errors=True)
-        results.append((f"distillery ingest, {label} ({args.workers} workers)", run_tool(command + extra)))
+        tools.append(
+            (
+                f"distillery ingest, per-record path ({args.workers} workers)",
+                [*command, "--config", str(config)],
+            )
+        )
     duck_sql = (
         f"SET threads={args.workers}; COPY (SELECT * FROM read_json('{data}', format='newline_delimited')) "
         f"TO '{duck_out}' (FORMAT parquet, COMPRESSION zstd)"
     )
-    duck = run_tool([sys.executable, "-c", f"import duckdb; duckdb.execute({duck_sql!r})"])
-    results.append((f"duckdb read_json -> parquet ({args.workers} threads)", duck))
-
-    print(f"\n{'tool':<46}{'seconds':>9}{'rows/s':>12}{'MB/s':>8}{'peak RSS':>11}")
-    for name, (seconds, peak) in results:
-        print(
-            f"{name:<46}{seconds:>9.1f}{rows / seconds:>12,.0f}{size / seconds / 1e6:>8.0f}{peak / 2**30:>9.2f} GB"
+    tools.append(
+        (
+            f"duckdb read_json -> parquet ({args.workers} threads)",
+            [sys.executable, "-c", f"import duckdb; duckdb.execute({duck_sql!r})"],
         )
-    ours = results[0][1]
+    )
+    runs: dict[str, list[tuple[float, int, float]]] = {name: [] for name, _ in tools}
+    stage_seconds: list[float] = []
+    for _ in range(args.repeat):
+        for name, tool in tools:
+            shutil.rmtree(ws, ignore_errors=True)
+            runs[name].append(run_tool(tool))
+            if tool is command:  # the ingest stage alone, without the CLI's start and report
+                info = json.loads((ws / "stages" / "00_ingest" / "_stage.json").read_text())
+                stage_seconds.append(info["seconds"])
+
     print(
-        f"\nratio distillery/duckdb rows/s: {duck[0] / ours[0]:.2f}x   distillery peak RSS: {ours[1] / 2**30:.2f} GB"
+        f"\n{'tool (best of ' + str(args.repeat) + ')':<52}{'seconds':>9}{'rows/s':>11}{'MB/s':>7}{'peak RSS':>11}{'CPU us/row':>12}"
+    )
+    best = {name: min(results) for name, results in runs.items()}
+    for name, (seconds, peak, cpu) in best.items():
+        print(
+            f"{name:<52}{seconds:>9.1f}{rows / seconds:>11,.0f}{size / seconds / 1e6:>7.0f}"
+            f"{peak / 2**30:>8.2f} GB{cpu / rows * 1e6:>12.1f}"
+        )
+    ours, duck = best[tools[0][0]], best[tools[-1][0]]
+    rounds = [d[0] / o[0] for o, d in zip(runs[tools[0][0]], runs[tools[-1][0]], strict=True)]
+    print(
+        f"\nratio distillery/duckdb rows/s: {duck[0] / ours[0]:.2f}x (each round: {', '.join(f'{r:.2f}' for r in rounds)}); "
+        f"CPU per row: {duck[2] / ours[2]:.2f}x; ingest stage alone {min(stage_seconds):.1f} s "
+        f"({duck[0] / min(stage_seconds):.2f}x); distillery peak RSS {max(r[1] for r in runs[tools[0][0]]) / 2**30:.2f} GB"
     )
     load_after = os.getloadavg()
     print(

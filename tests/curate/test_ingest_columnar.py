@@ -14,8 +14,9 @@ import sql
 from curate.formats import detect_format
 from curate.ingest_fast import MAPPERS, trace_ids
 from curate.pipeline import curate
+from curate.readers import iter_chunks, resolve_inputs
 from curate.schema import problem_id, trace_id
-from curate.stages.ingest import convert_record, fast_record
+from curate.stages.ingest import convert_record, fast_record, line_blocks
 from tests.conftest import SHARED_DATA, shared_file
 
 
@@ -160,6 +161,20 @@ def test_planted_bad_lines_byte_identical_and_the_ledger_balances(tmp_path, fmt)
     assert len(details) == len(bad)
     for detail, (_, expected), line in zip(details, bad, range(5, 5 + len(bad)), strict=True):
         assert detail.startswith(f"{data}:{line}: ") and expected in detail, detail
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 7, 64, 1 << 20])
+@pytest.mark.parametrize("tail", [b"\n", b"", b"\r\n\n  \n"])
+def test_line_blocks_give_the_lines_of_iter_chunks(tmp_path, chunk_bytes, tail):
+    """The workers' line blocks hold the same numbered lines as the readers' chunks: blank lines
+    counted and skipped, CRLF stripped, a line longer than a block kept whole, no final newline."""
+    body = b'{"a": 1}\r\n\n   \n{"b": "' + b"x" * 100 + b'"}\n\n{"c": 3}\r\r\n{"d": 4}'
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(body + tail)
+    inp = resolve_inputs([str(path)])[0]
+    expected = [line for chunk in iter_chunks(inp) for line in chunk.lines]
+    got = [line for block in line_blocks(inp, chunk_bytes) for line in block.chunk().lines]
+    assert got == expected and len(expected) == 4
 
 
 def test_worker_pool_chunks_byte_identical(tmp_path):
