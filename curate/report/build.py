@@ -65,7 +65,7 @@ def build_report(workspace: str | Path) -> str:
         _lengths(con, _token_counter(manifest)),
         _verification(con),
         _clusters(con),
-        _dropped_examples(con),
+        _dropped_examples(con, manifest),
         _contamination(con, manifest),
     ]
     return _page(ws.root.name, "\n".join(sections))
@@ -356,8 +356,9 @@ def _clusters(con: duckdb.DuckDBPyConnection) -> str:
     return _section("Largest duplicate clusters", "clusters", table, note)
 
 
-def _dropped_examples(con: duckdb.DuckDBPyConnection) -> str:
-    body = examples_html(con)
+def _dropped_examples(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any]) -> str:
+    options = {s.get("name"): s.get("options") or {} for s in manifest.get("stages", [])}
+    body = examples_html(con, options)
     note = "a seeded choice of rejected rows per stage and reason (the same rows on every run)"
     return _section("Dropped rows", "dropped", body or _empty("no row was dropped"), note)
 

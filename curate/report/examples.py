@@ -1,7 +1,8 @@
 """The report's "Dropped rows" section: for each stage and reason, a few rejected rows chosen by a
 seeded hash (the same rows on every run), with the fields that explain the decision: verify's
 extracted answer beside the reference, a duplicate beside the row it duplicates with the
-differing words marked, the end of the response that quality judged.
+differing words marked, the span that quality dropped a row for (the repeated n-gram or paragraph,
+the foreign-script run) marked where it occurs, else the end of the response it judged.
 
 The choice is made in DuckDB (one window over the rejected keys), so the section stays cheap on a
 big workspace: only the chosen rows' text is read.
@@ -16,6 +17,7 @@ from typing import Any
 import duckdb
 
 from curate.report.latex import render, to_mathml
+from curate.stages.quality import offending_span
 
 PER_REASON = 3
 SEED = "distillery-report"  # the salt of the seeded choice
@@ -40,7 +42,7 @@ def picked(con: duckdb.DuckDBPyConnection, per_reason: int = PER_REASON) -> list
             ),
             counts AS (SELECT stage, reason, count(*) AS dropped FROM rejected GROUP BY stage, reason),
             rows AS (
-                SELECT row_id, problem, response, reference, detail FROM rejected
+                SELECT row_id, problem, reasoning, response, reference, detail FROM rejected
                 WHERE row_id IN (SELECT row_id FROM chosen)
             ),
             pairs AS (
@@ -51,7 +53,8 @@ def picked(con: duckdb.DuckDBPyConnection, per_reason: int = PER_REASON) -> list
                 SELECT row_id, problem, response FROM traces
                 WHERE row_id IN (SELECT representative_row_id FROM pairs)
             )
-            SELECT ch.stage, ch.reason, n.dropped, ch.row_id, r.problem, r.response, r.reference, r.detail,
+            SELECT ch.stage, ch.reason, n.dropped, ch.row_id, r.problem, r.reasoning, r.response, r.reference,
+                   r.detail,
                    v.extracted, v.detail AS verify_detail,
                    p.representative_row_id, p.similarity, rep.problem AS rep_problem, rep.response AS rep_response
             FROM chosen ch
@@ -91,6 +94,27 @@ def marked_pair(left: str, right: str, words: int = 100) -> tuple[str, str]:
     return " ".join(out_a), " ".join(out_b)
 
 
+def assistant_text(reasoning: str | None, response: str | None) -> str:
+    """The text quality judged, as far as the row holds it: the response, with the reasoning first
+    when the response does not contain it (a trace whose reasoning came in a field of its own)."""
+    response = response or ""
+    return response if not reasoning or reasoning in response else f"{reasoning}\n\n{response}"
+
+
+def marked_span(text: str, span: str, before: int = 200, after: int = 300) -> str:
+    """HTML of `text` (whitespace collapsed) around the first occurrence of `span`, every occurrence
+    in that window in <mark>; '' when the span is not in the text."""
+    flat, needle = " ".join(text.split()), " ".join(span.split())
+    at = flat.find(needle) if needle else -1
+    if at < 0:
+        return ""
+    start, end = max(0, at - before), min(len(flat), at + len(needle) + after)
+    window = flat[start:end]
+    pieces = window.split(needle)
+    marked = f"<mark>{render(needle)}</mark>".join(render(piece) for piece in pieces)
+    return ("…" if start else "") + marked + ("…" if end < len(flat) else "")
+
+
 def _field(name: str, value: str, raw: bool = False) -> str:
     return (
         f'<div class="field"><span class="label">{escape(name)}</span> '
@@ -113,7 +137,7 @@ def _text(label: str, text: str) -> str:
     return f'<div class="label">{escape(label)}</div><p class="text">{render(text)}</p>'
 
 
-def _example(row: dict[str, Any]) -> str:
+def _example(row: dict[str, Any], options: dict[str, dict[str, Any]]) -> str:
     stage = row["stage"]
     fields = [_field("row", str(row["row_id"])), _field("reason", row["reason"])]
     if stage == "verify":
@@ -124,6 +148,13 @@ def _example(row: dict[str, Any]) -> str:
         ]
     else:
         fields.append(_field("detail", row["detail"] or ""))
+    span = marked = ""
+    if stage == "quality":
+        text = assistant_text(row["reasoning"], row["response"])
+        span = offending_span(row["reason"], row["problem"], text, options.get("quality", {})) or ""
+        marked = marked_span(text, span) if span else ""
+        if marked:
+            fields.append(_field("span", _cut(span, 200)))
     body = ""
     if row["representative_row_id"] is not None:
         this = f"{row['problem'] or ''} ⟶ {row['response'] or ''}"[:LONGEST]
@@ -138,7 +169,9 @@ def _example(row: dict[str, Any]) -> str:
         )
     else:
         body = _text("problem", _cut(row["problem"], 300))
-        if stage in ("quality", "verify"):  # the end of the response: truncation, loops, the final answer
+        if marked:  # the offending span, marked where it occurs
+            body += f'<div class="label">where it occurs</div><p class="text" data-span>{marked}</p>'
+        elif stage in ("quality", "verify"):  # the end of the response: truncation, loops, the final answer
             body += _text("end of response", _cut(row["response"], 400, tail=True))
         elif row["response"]:
             body += _text("response", _cut(row["response"], 300))
@@ -146,8 +179,9 @@ def _example(row: dict[str, Any]) -> str:
     return f'<div class="example" {attrs}>{"".join(fields)}{body}</div>'
 
 
-def examples_html(con: duckdb.DuckDBPyConnection) -> str:
-    """The examples of every (stage, reason) with drops, grouped under a heading each; '' if none."""
+def examples_html(con: duckdb.DuckDBPyConnection, options: dict[str, dict[str, Any]] | None = None) -> str:
+    """The examples of every (stage, reason) with drops, grouped under a heading each; '' if none.
+    `options` are the stages' options by stage name (the manifest's), which say what a check used."""
     out, heading = [], None
     for row in picked(con):
         key = (row["stage"], row["reason"])
@@ -156,7 +190,7 @@ def examples_html(con: duckdb.DuckDBPyConnection) -> str:
             out.append(
                 f"<h3>{escape(row['stage'])} · {escape(row['reason'])} ({row['dropped']:,} dropped)</h3>"
             )
-        out.append(_example(row))
+        out.append(_example(row, options or {}))
     return "".join(out)
 
 

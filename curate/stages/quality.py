@@ -72,20 +72,74 @@ def _input_of() -> pl.Expr:
 # Row checks that need Python -------------------------------------------------------------------
 
 
+def _ngrams(text: str | None, n: int) -> list[tuple[str, ...]]:
+    words = (text or "").split()
+    return list(zip(*(words[i:] for i in range(n)), strict=False))
+
+
+def _paragraphs(text: str | None, min_chars: int) -> Counter[str]:
+    """How often each paragraph of at least `min_chars` occurs (think tags end a paragraph too)."""
+    paragraphs = (p.strip() for p in re.split(r"\n\s*\n|</?think>", text or ""))
+    return Counter(p for p in paragraphs if len(p) >= min_chars)
+
+
 def ngram_repeat_ratio(text: str | None, n: int) -> float:
     """Share of word n-grams that repeat an earlier one: ~0 for prose, near 1 for a loop."""
-    words = (text or "").split()
-    if len(words) < 2 * n:
+    grams = _ngrams(text, n)
+    if len(grams) < n + 1:  # fewer than 2n words
         return 0.0
-    grams = list(zip(*(words[i:] for i in range(n)), strict=False))
     return 1.0 - len(set(grams)) / len(grams)
 
 
 def max_paragraph_repeats(text: str | None, min_chars: int) -> int:
     """How often the most repeated paragraph (of at least `min_chars`) occurs."""
-    paragraphs = (p.strip() for p in re.split(r"\n\s*\n|</?think>", text or ""))
-    counts = Counter(p for p in paragraphs if len(p) >= min_chars)
-    return max(counts.values(), default=0)
+    return max(_paragraphs(text, min_chars).values(), default=0)
+
+
+# What the report marks in a dropped row: the span a check fired on -------------------------------
+
+
+def repeated_ngram(text: str | None, n: int) -> str | None:
+    """The word n-gram that repeats most often in `text` (words joined by single spaces), or None."""
+    gram, times = max(Counter(_ngrams(text, n)).items(), key=lambda item: item[1], default=((), 0))
+    return " ".join(gram) if times > 1 else None
+
+
+def repeated_paragraph(text: str | None, min_chars: int) -> str | None:
+    """The paragraph that `max_paragraph_repeats` counts, or None."""
+    paragraph, times = max(_paragraphs(text, min_chars).items(), key=lambda item: item[1], default=("", 0))
+    return paragraph if times > 1 else None
+
+
+def foreign_span(problem: str | None, text: str | None) -> str | None:
+    """The first run of prose letters in `text` written in a script the problem does not use (what
+    `language_mix` counts), with the spaces, digits and punctuation inside the run; None if none."""
+    frame = pl.DataFrame({"problem": [problem or ""], "text": [text or ""]}).with_columns(
+        pl.col(c).str.replace_all(_NOT_PROSE, " ") for c in ("problem", "text")
+    )
+    letters = {script: rf"\p{{{script}}}" if script != "Latin" else r"A-Za-z\p{Latin}" for script in SCRIPTS}
+
+    def count(column: str, pattern: str) -> int:
+        return frame[column].str.count_matches(f"[{pattern}]").item()
+
+    foreign = "".join(p for p in letters.values() if count("problem", p) == 0 and count("text", p) > 0)
+    if not foreign or count("problem", "".join(letters.values())) == 0:
+        return None
+    return frame["text"].str.extract(f"([{foreign}]+(?:[\\s\\p{{P}}\\d]*[{foreign}]+)*)").item()
+
+
+def offending_span(reason: str, problem: str | None, text: str | None, options: dict[str, Any]) -> str | None:
+    """The part of an assistant turn that quality dropped it for: the repeated n-gram or paragraph
+    (`repetition`, whichever check fired first), the first foreign-script run (`language_mix`);
+    None for every other reason. `options` are the stage's (defaults fill what is missing)."""
+    opts = {**Quality.defaults, **options}
+    if reason == "repetition":
+        if ngram_repeat_ratio(text, opts["ngram"]) > opts["max_ngram_repeat"]:
+            return repeated_ngram(text, opts["ngram"])
+        return repeated_paragraph(text, opts["paragraph_min_chars"])
+    if reason == "language_mix":
+        return foreign_span(problem, text)
+    return None
 
 
 class Quality(Stage):
