@@ -297,7 +297,10 @@ class Checkpoints:
         with _quiet_single_process():
             dcp.load(state, checkpoint_id=path, no_dist=self.env.world == 1)
         set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
-        extra = torch.load(path / f"rank-{self.env.rank}.pt", weights_only=False)
+        # Every rank is seeded alike: a checkpoint saved by fewer ranks (a recipe given a `launch:` block
+        # after a crash) gives its rank 0's RNG and scheduler states to the others.
+        own = path / f"rank-{self.env.rank}.pt"
+        extra = torch.load(own if own.is_file() else path / "rank-0.pt", weights_only=False)
         scheduler.load_state_dict(extra["scheduler"])
         _set_rng_state(extra["rng"])
         return json.loads((path / "trainer_state.json").read_text())
