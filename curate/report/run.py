@@ -1,6 +1,7 @@
 """The report of a `distillery run` (DIR/report/index.html): each training step's loss curve from
 its metrics.jsonl, the eval table (models x domains, pass@1) and the merge's retention (what share
-of each domain student's score the merged model keeps). One self-contained page, like the
+of each domain student's score the merged model keeps), the domain weights of a DDK-reweighted
+training step over its steps, and the variants' table. One self-contained page, like the
 curation report: inline SVG, no scripts, nothing from the network."""
 
 from __future__ import annotations
@@ -58,6 +59,73 @@ def loss_chart(label: str, points: list[tuple[int, float]], color: str) -> str:
         f"<figcaption>{escape(label)}: loss {losses[0]:.3f} → {losses[-1]:.3f} over {len(points)} logged steps"
         "</figcaption></figure>"
     )
+
+
+def _domain_weights(out: Path) -> list[tuple[str, dict[str, list[tuple[int, float]]]]]:
+    """(step folder, domain -> [(step, weight)]) of every training step that reweighted its domains
+    (the `ddk_weight/<domain>` records of distill.sft.ddk in its metrics.jsonl)."""
+    found = []
+    for path in sorted(out.rglob("metrics.jsonl")):
+        series: dict[str, list[tuple[int, float]]] = {}
+        for line in path.read_text().splitlines():
+            record = json.loads(line) if line.strip() else {}
+            for key, value in record.items():
+                if key.startswith("ddk_weight/"):
+                    series.setdefault(key.split("/", 1)[1], []).append((int(record["step"]), float(value)))
+        if series and "checkpoint" not in path.parent.name:
+            found.append((path.parent.relative_to(out).as_posix(), series))
+    return found
+
+
+def weights_chart(label: str, series: dict[str, list[tuple[int, float]]]) -> str:
+    """An SVG chart of the domain weights over the steps (weights on 0..1), one line per domain."""
+    steps = [s for points in series.values() for s, _ in points]
+    x0, x1 = min(steps), max(steps) if max(steps) > min(steps) else min(steps) + 1
+
+    def xy(step: int, weight: float) -> str:
+        x = PAD + (step - x0) / (x1 - x0) * (WIDTH - 2 * PAD)
+        return f"{x:.1f},{HEIGHT - PAD - weight * (HEIGHT - 2 * PAD):.1f}"
+
+    lines, legend = [], []
+    for i, (domain, points) in enumerate(sorted(series.items())):
+        color = PALETTE[i % len(PALETTE)]
+        line = " ".join(xy(s, w) for s, w in points)
+        lines.append(
+            f'<polyline data-domain="{escape(domain)}" points="{line}" fill="none" stroke="{color}" stroke-width="2"/>'
+        )
+        legend.append(
+            f'<text x="{WIDTH - PAD + 4}" y="{PAD + 14 * i + 4}" font-size="11" fill="{color}">{escape(domain)}</text>'
+        )
+    last = ", ".join(f"{d} {points[-1][1]:.2f}" for d, points in sorted(series.items()))
+    return (
+        f'<figure data-weights="{escape(label)}"><svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH + 60}" '
+        f'height="{HEIGHT}" role="img" aria-label="domain weights of {escape(label)}">'
+        f'<rect x="{PAD}" y="{PAD}" width="{WIDTH - 2 * PAD}" height="{HEIGHT - 2 * PAD}" fill="#fbfbfb" stroke="#ddd"/>'
+        + "".join(lines)
+        + "".join(legend)
+        + f'<text x="{PAD}" y="{HEIGHT - 12}" font-size="11">step {x0}</text>'
+        f'<text x="{WIDTH - PAD}" y="{HEIGHT - 12}" font-size="11" text-anchor="end">step {max(steps)}</text>'
+        f'<text x="4" y="{PAD + 4}" font-size="11">1.0</text><text x="4" y="{HEIGHT - PAD}" font-size="11">0.0</text>'
+        f"</svg><figcaption>{escape(label)}: domain weights at {len(steps) // len(series)} updates; "
+        f"last {escape(last)}</figcaption></figure>"
+    )
+
+
+def _variants_table(rows: list[dict[str, Any]]) -> str:
+    domains = sorted({d for row in rows for d in row["pass@1"]})
+    head = "".join(f"<th>{escape(h)}</th>" for h in ["variant", "model", *domains, "rows", "tokens", "steps"])
+    body = "".join(
+        f'<tr data-variant="{escape(r["variant"])}" data-model="{escape(r["model"])}">'
+        f"<td>{escape(r['variant'])}</td><td>{escape(r['model'])}</td>"
+        + "".join(
+            f'<td data-field="{escape(d)}">{r["pass@1"][d]:.3f}</td>' if d in r["pass@1"] else "<td>-</td>"
+            for d in domains
+        )
+        + "".join("<td>-</td>" if r[k] is None else f"<td>{r[k]:,}</td>" for k in ("rows", "tokens", "steps"))
+        + "</tr>"
+        for r in rows
+    )
+    return f'<table id="variants"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _eval_table(table: dict[str, dict[str, float]]) -> str:
@@ -128,6 +196,14 @@ def build_run_report(out: str | Path) -> str:
         ("Eval (pass@1)", _eval_table(table) if table else '<p class="empty">no model evaluated</p>'),
         ("Merge retention", _retention_table(retention(table))),
     ]
+    weights = "".join(weights_chart(label, series) for label, series in _domain_weights(root))
+    if weights:
+        sections.append(("Domain weights (DDK)", f'<div class="grid">{weights}</div>'))
+    variants = (results.get("variants") or {}).get("table")
+    if variants:
+        sections.append(
+            ("Variants (pass@1 of the models each variant made itself)", _variants_table(variants))
+        )
     body = "".join(f"<section><h2>{escape(t)}</h2>{b}</section>" for t, b in sections)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

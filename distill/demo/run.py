@@ -15,18 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from distill.recipe.variants import deep_update
+
 DEMO_RECIPE = Path(__file__).with_name("demo.yaml")
-
-
-def deep_update(values: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """`values` with `changes` merged in, mappings key by key (a copy; neither input is modified)."""
-    merged = dict(values)
-    for key, change in changes.items():
-        if isinstance(change, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_update(merged[key], change)
-        else:
-            merged[key] = change
-    return merged
+DDK_VARIANT, DATA_VARIANT = "ddk", "unverified"  # the demo recipe's variants (demo.yaml)
 
 
 def demo_recipe(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -152,6 +144,71 @@ def search_cost(results: dict[str, Any]) -> str:
     )
 
 
+def _keeps(gain: float | None, student_gain: float) -> str:
+    return "-" if gain is None or student_gain <= 0 else f"{100 * gain / student_gain:.0f}%"
+
+
+def joint_table(results: dict[str, Any]) -> str:
+    """The joint baseline on uniformly mixed rows against the DDK-weighted one: each one's gain over the
+    base per domain, and the share of the domain student's gain that it keeps."""
+    from distill.generate.runner import format_table
+
+    uniform = results["eval"].get("joint", {})
+    ddk = results["variants"]["runs"][DDK_VARIANT]["eval"].get("joint", {})
+    rows = []
+    for domain, c in results["claim"].items():
+        gains = [table[domain] - c["base"] if domain in table else None for table in (uniform, ddk)]
+        rows.append(
+            (domain, c["base"], c["student_gain"], gains[0], _keeps(gains[0], c["student_gain"]), gains[1])
+            + (_keeps(gains[1], c["student_gain"]),)
+        )
+    head = ("domain", "base", "student gain", "uniform gain", "uniform keeps", "ddk gain", "ddk keeps")
+    return format_table(head, rows)
+
+
+def ddk_weights_line(out: Path) -> str:
+    """The DDK joint baseline's domain weights at its first and last update (its metrics.jsonl)."""
+    path = out / "variants" / DDK_VARIANT / "joint" / "metrics.jsonl"
+    records = [
+        r
+        for r in map(json.loads, path.read_text().splitlines())
+        if any(k.startswith("ddk_weight/") for k in r)
+    ]
+    if not records:
+        return "ddk: no weights logged"
+
+    def weights(record: dict[str, Any]) -> str:
+        return ", ".join(
+            f"{k.split('/', 1)[1]} {v:.2f}" for k, v in record.items() if k.startswith("ddk_weight/")
+        )
+
+    return (
+        f"ddk weights ({len(records)} updates): step {records[0]['step']}: {weights(records[0])}; "
+        f"step {records[-1]['step']}: {weights(records[-1])}"
+    )
+
+
+def data_finding(results: dict[str, Any], domain: str = "math") -> str:
+    """What the verified-only against unverified comparison found, whichever way it went."""
+    runs = results["variants"]["runs"]
+    rows = {(r["variant"], r["model"]): r for r in results["variants"]["table"]}
+    verified, unverified = rows.get(("recipe", domain)), rows.get((DATA_VARIANT, domain))
+    if DATA_VARIANT not in runs or verified is None or unverified is None:
+        return f"{DATA_VARIANT}: no {domain} student in both runs"
+    a, b = verified["pass@1"][domain], unverified["pass@1"][domain]
+    problems = (results["steps"].get("corpus", {}).get("eval") or {}).get(domain)
+    count = f" ({round(abs(b - a) * problems)} of {problems} problems)" if problems else ""
+    if abs(b - a) < 1e-9:
+        found = "the same score"
+    else:
+        found = f"{'better' if b > a else 'worse'} by {abs(b - a):.3f}{count}"
+    return (
+        f"verified only against unverified data, {domain} student: {a:.3f} on {verified['rows']} verified rows, "
+        f"{b:.3f} on {unverified['rows']} rows with the failed ones kept: unverified is {found}; one corpus "
+        "seed, so a difference of a few problems is within the noise (bench/demo_seeds.py shows the spread)"
+    )
+
+
 def run_demo(
     out: str | Path,
     recipe: str | Path | None = None,
@@ -224,6 +281,16 @@ def run(args: argparse.Namespace) -> int:
     print("\nbranch-merge: gains over the base on each student's own domain:")
     print(claim_table(results["claim"]))
     print(verdict(results["claim"]))
+    if DDK_VARIANT in results.get("variants", {}).get("runs", {}):
+        print("\njoint baselines: rows mixed uniformly against DDK domain weights (gain over the base):")
+        print(joint_table(results))
+        print(ddk_weights_line(Path(results["out"])))
+    if results.get("variants"):
+        from distill.recipe.variants import comparison_table
+
+        print("\nvariants (the models each variant made itself; pass@1 and what each was trained on):")
+        print(comparison_table(results["variants"]["table"]))
+        print(data_finding(results))
     if "claim_search" in results:
         print("\nmerge search (searched on the val split; shares on the held-out test set):")
         print(search_table(results))

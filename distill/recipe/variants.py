@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,7 @@ def run_variants(main, redo: set[str], parallel: int, log: Callable[[str], None]
             made[(step.name, step.fingerprint)] = step.out
         log(f"variant {name}: {len(own)} steps of its own, {len(shared)} shared")
         worker = functools.partial(execute_step, recipe, codes=run.codes)
+        began = time.perf_counter()
         run_steps(own, redo, parallel, SIDE_BY_SIDE, worker, lambda line, n=name: log(f"  {n} {line}"))
         runs[name] = run
         report[name] = {
@@ -129,6 +131,8 @@ def run_variants(main, redo: set[str], parallel: int, log: Callable[[str], None]
             "own": [s.name for s in own],
             "shared": shared,
             "eval": run.results()["eval"],
+            "seconds": round(time.perf_counter() - began, 1),  # this time (0 when all was done before)
+            "step_seconds": {step.name: step.seconds for step in own},  # when each ran
         }
     evals = {name: run.results()["eval"] for name, run in runs.items()}
     # The models some variant made itself: elsewhere they are links, and score the same.

@@ -4,6 +4,7 @@ share, one comparison table) and the code hash in recipe step fingerprints."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -140,6 +141,13 @@ def test_two_variants_run_only_their_own_steps_and_share_the_rest(tmp_path, caps
     # the recipe's own base, scored again in the variant, scores the same
     assert rows["unverified", "base"]["pass@1"] == rows["recipe", "base"]["pass@1"]
     assert json.loads((out / "results.json").read_text())["variants"]["table"] == table
+    # The run report plots the DDK weights over the steps and shows the variants' table.
+    html = (out / "report" / "index.html").read_text()
+    chart = re.search(r'<figure data-weights="variants/ddk/joint">(.*?)</figure>', html, re.S).group(1)
+    assert re.findall(r'<polyline data-domain="([a-z]+)"', chart) == ["math", "science"]
+    assert re.findall(r'<tr data-variant="([a-z]+)" data-model="([a-z]+)">', html) == [
+        (r["variant"], r["model"]) for r in table
+    ]
 
     # A rerun does nothing again.
     again: list[str] = []
