@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from distill.recipe import Recipe, Run, run_recipe
 from distill.recipe.launch import LaunchError, run_torchrun
-from distill.sft.config import ConfigError
+from distill.sft.config import ConfigError, SFTConfig
 
 SFT = {
     "lr": 3.0e-3,
@@ -178,3 +178,20 @@ def test_launched_students_equal_the_in_process_ones(tmp_path):
         losses = [json.loads(line).get("loss") for line in (plain / step / "metrics.jsonl").open()]
         again = [json.loads(line).get("loss") for line in (launched / step / "metrics.jsonl").open()]
         assert again == pytest.approx(losses, abs=1e-5)
+
+
+def test_tinyr1_recipe_carries_the_released_per_domain_settings(tmp_path):
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "tinyr1.yaml"
+    values = yaml.safe_load(recipe.read_text())
+    values["inputs"] = [str(tmp_path / "traces.jsonl")]  # planning reads the trace files' checksums
+    (tmp_path / "traces.jsonl").write_text("{}\n")
+    run = Run(Recipe(values, tmp_path / "out", recipe.parent), progress=False)
+    configs = {d: SFTConfig.from_dict(run.recipe.student_settings(d)) for d in ("math", "code", "science")}
+    assert {d: c.schedule for d, c in configs.items()} == {
+        "math": "constant_with_warmup",
+        "code": "constant_with_warmup",
+        "science": "cosine",
+    }
+    assert {d: c.global_batch for d, c in configs.items()} == {"math": 96, "code": 96, "science": 32}
+    assert run.recipe.launch().world == 8  # 1 sequence per GPU x 12 / 12 / 4 micro-batches x 8 GPUs
+    assert {d: c.accumulation(8) for d, c in configs.items()} == {"math": 12, "code": 12, "science": 4}
