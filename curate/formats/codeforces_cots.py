@@ -2,9 +2,11 @@
 `examples`, `time_limit`, `memory_limit`, `interaction_format`, ...) with DeepSeek-R1's
 `generation` for the prompt in `prompt` (or in `messages`).
 
-`examples` are the statement's public stdin tests. The problem's `time_limit`/`memory_limit` stay
-in `meta` and are not enforced: they are set for C++, and the verifier's own limits apply. Interactive problems (an `interaction_format`) cannot be judged by stdin
-examples: they are kept without tests, said in `meta.tests_unconverted`.
+`examples` are the statement's public stdin tests. The problem's `time_limit` (seconds) and
+`memory_limit` (MB) go into the spec as `time_limit_s` and `memory_mb` (the judge's limits, which
+the code verifier applies per case; they stay in `meta` too). Interactive problems (an
+`interaction_format`) cannot be judged by stdin examples: they are kept without tests, said in
+`meta.tests_unconverted`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 
 from curate.formats.base import Adapter, Fields
 from curate.formats.chat import chat_turns, split_transcript
-from curate.formats.code_tests import spec_from_published, spec_text
-from curate.verify.code.specs import SpecError
+from curate.formats.code_tests import spec_text
+from curate.verify.code.specs import SpecError, from_codeforces
 
 CARD_TEACHER = "DeepSeek-R1"
 
@@ -58,7 +60,8 @@ class CodeforcesCots(Adapter):
             meta["examples"] = examples
         elif examples:
             try:
-                row["tests"] = spec_text(spec_from_published(examples))
+                limits = {key: record.get(key) for key in ("time_limit", "memory_limit")}
+                row["tests"] = spec_text(from_codeforces({"tests": examples, **limits}))
             except SpecError as error:
                 meta["tests_unconverted"] = f"examples: {error}"
                 meta["examples"] = examples

@@ -84,6 +84,22 @@ def test_openr1_two_generations_are_two_rows_and_statuses_match_math_verify(ws):
     assert {r["teacher"] for r in rows} == {"DeepSeek-R1"}
 
 
+def test_openr1_raw_correctness_object_is_split_per_generation_and_agrees_with_verify(ws):
+    rows = rows_of(ws, "openr1_math_raw")
+    assert len(rows) == 5, "3 + 2 generations"
+    verdicts = [json.loads(r["meta"])["correctness"] for r in rows]
+    assert [v["math_verify_reparsed_answer"] for v in verdicts] == [True, False, True, True, False]
+    assert [v["llama_verification"] for v in verdicts] == [True, False, True, True, False]
+    assert [r["status"] == "pass" for r in rows] == [v["math_verify_reparsed_answer"] for v in verdicts]
+    assert [r["reference"] for r in rows] == ["54"] * 3 + ["\\frac{1}{2}"] * 2, (
+        "empty answer: reparsed_answers[0]"
+    )
+    metas = [json.loads(r["meta"]) for r in rows]
+    assert [m["api_metadata"]["completion_tokens"] for m in metas] == [40, 38, 35, 30, 20]
+    assert metas[3]["reparsed_answers"] == ["\\frac{1}{2}", "B"] and metas[0]["problem_is_valid"] == "Yes"
+    assert {r["teacher"] for r in rows} == {"DeepSeek-R1"} and [r["subset"] for r in rows][-1] == "cn_k12"
+
+
 def test_openmathreasoning_generations_stay_apart_and_agree_with_the_answer(ws):
     rows = rows_of(ws, "openmathreasoning")
     assert len({r["problem_id"] for r in rows}) == 1 and len({r["id"] for r in rows}) == 3
@@ -195,6 +211,19 @@ def test_prompt_set_tests_pass_a_correct_solution(ws):
     with CodeVerifier(workers=1) as verifier:
         statuses = [verdict.status for verdict in verifier.map(items)]
     assert statuses == ["pass", "fail"] * len(solutions)
+
+
+def test_codeforces_limits_are_in_the_spec_and_the_verifier_applies_them(ws):
+    (row,) = rows_of(ws, "codeforces_cots")
+    spec = json.loads(row["tests"])
+    assert (spec["time_limit_s"], spec["memory_mb"]) == (1.0, 256), "the problem's 1 s / 256 MB"
+    slow = "import time\ntime.sleep(2.5)\nn = int(input())\nprint(max(map(int, input().split())))"
+    unlimited = json.dumps({k: v for k, v in spec.items() if k not in ("time_limit_s", "memory_mb")})
+    with CodeVerifier(workers=1, time_limit_s=10) as verifier:
+        judged, default = verifier.map(
+            [{"tests": row["tests"], "code": slow}, {"tests": unlimited, "code": slow}]
+        )
+    assert (judged.status, default.status) == ("timeout", "pass"), "1 s from the problem, 10 s without it"
 
 
 @pytest.mark.parametrize(
