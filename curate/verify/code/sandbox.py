@@ -20,6 +20,7 @@ inside/), so a run cannot see the worker, its files or an earlier run.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import marshal
 import os
@@ -50,12 +51,14 @@ SANDBOX_ENV = {
     "MKL_NUM_THREADS": "1",
 }
 _INSIDE = Path(inside.__file__).parent
-# The sandbox code as one archive: marshal of [(module, source)] in load order. The worker reads it
-# from its stdin (exactly its length, so the task frames after it stay in the pipe) and executes each
-# module as `inside.<name>`. Passed as `-c` text instead, compiling it would leave ~4 MB more resident
-# in the zygote, and every runner's fork copies the page tables of all of it. For the same reason
+# The sandbox code as one archive: marshal of [(module, code)] in load order, `code` being a code
+# object compiled here when the worker runs this very interpreter (compiling ~3,000 lines costs each
+# worker tens of milliseconds of its start), else the source. The worker reads the archive from its
+# stdin (exactly its length, so the task frames after it stay in the pipe) and executes each module
+# as `inside.<name>`. Passed as `-c` text instead, compiling it would leave ~4 MB more resident in
+# the zygote, and every runner's fork copies the page tables of all of it. For the same reason
 # `-S`: the site-packages the host names are put on sys.path without running their .pth hooks.
-_ARCHIVE = marshal.dumps([(name, (_INSIDE / f"{name}.py").read_text()) for name in inside.MODULES])
+_SOURCES = [(name, (_INSIDE / f"{name}.py").read_text()) for name in inside.MODULES]
 _BOOTSTRAP = (
     "import marshal, os, sys, types\n"
     "size, data = int(sys.argv[1]), b''\n"
@@ -64,13 +67,39 @@ _BOOTSTRAP = (
     "del sys.argv[1]\n"
     "sys.modules['inside'] = package = types.ModuleType('inside')\n"
     "package.__path__ = []\n"
-    "for name, source in marshal.loads(data):\n"
+    "for name, code in marshal.loads(data):\n"
     "    module = sys.modules['inside.' + name] = types.ModuleType('inside.' + name)\n"
     "    module.__package__, module.__file__ = 'inside', name + '.py'\n"
-    "    exec(compile(source, module.__file__, 'exec'), module.__dict__)\n"
-    "del data, source\n"
+    "    exec(compile(code, module.__file__, 'exec') if type(code) is str else code, module.__dict__)\n"
+    "del data, code\n"
     "module.main()\n"
 )
+_archive_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=8)
+def _archive(python: str) -> bytes:
+    """The archive for a worker running `python`: compiled code when that is this interpreter,
+    from a cache file shared by the processes of this machine; else the sources."""
+    if os.path.realpath(python) != os.path.realpath(sys.executable):
+        return marshal.dumps(_SOURCES)
+    key = hashlib.sha256(marshal.dumps([sys.version, _SOURCES])).hexdigest()[:24]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "distillery" / "sandbox"
+    path = cache / f"inside-{key}.marshal"
+    with _archive_lock:
+        try:
+            return path.read_bytes()
+        except OSError:
+            pass
+        archive = marshal.dumps([(name, compile(source, f"{name}.py", "exec")) for name, source in _SOURCES])
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            partial.write_bytes(archive)
+            os.replace(partial, path)
+        except OSError:  # no cache folder here: compiled again by the next process
+            pass
+        return archive
 
 
 class IsolationError(RuntimeError):
@@ -213,7 +242,8 @@ def worker_command(
         raise ValueError(f"unknown isolation {isolation!r}; expected one of {ISOLATIONS}")
     if as_root and isolation != "none":
         config["drop_to"] = [NOBODY, NOBODY]
-    return [*prefix, python, "-I", "-B", "-S", "-c", _BOOTSTRAP, str(len(_ARCHIVE)), json.dumps(config)]
+    size = str(len(_archive(python)))
+    return [*prefix, python, "-I", "-B", "-S", "-c", _BOOTSTRAP, size, json.dumps(config)]
 
 
 class Worker:
@@ -222,7 +252,7 @@ class Worker:
     def __init__(
         self, isolation: str, python: str, tmp_mb: int, probe_limits: dict, cpu: int | None = None
     ) -> None:
-        self.isolation, self.cpu = isolation, cpu
+        self.isolation, self.cpu, self._python = isolation, cpu, python
         self._command = worker_command(isolation, python, tmp_mb, probe_limits, cpu)
         self._process: subprocess.Popen | None = None
         self._stderr = None
@@ -242,7 +272,7 @@ class Worker:
             start_new_session=True,
         )
         try:
-            self._process.stdin.write(_ARCHIVE)  # type: ignore[union-attr]
+            self._process.stdin.write(_archive(self._python))  # type: ignore[union-attr]
             self._process.stdin.flush()  # type: ignore[union-attr]
             ready = self._receive(time.monotonic() + START_TIMEOUT_S)
         except (WorkerError, OSError) as error:

@@ -354,3 +354,21 @@ def test_a_leetcode_solution_using_the_judges_names_passes_without_importing_the
     """)
     assert verifier.check(spec, code=code).status == "pass"
     assert verifier.check(spec, code=code.replace("rotate(k)", "rotate(-k)")).status == "fail"
+
+
+def test_assert_tests_that_do_not_compile_are_the_reference_s_fault(verifier):
+    """The verifier leaves an assert test's syntax to its supervisor, which says invalid_reference."""
+    bad_test = {
+        "kind": "assert",
+        "entry_point": "add",
+        "code": "def check(candidate):\n    assert candidate(1, 2) ==\n",
+    }
+    bad_prelude = {
+        **bad_test,
+        "code": "def check(candidate):\n    assert candidate(1, 2) == 3\n",
+        "prelude": "def (:",
+    }
+    for spec in (bad_test, bad_prelude):
+        verdict = verifier.check(spec, code="def add(a, b):\n    return a + b\n")
+        assert verdict.status == "invalid_reference", verdict.detail
+        assert "not valid Python" in json.loads(verdict.detail)["message"]
