@@ -88,7 +88,7 @@ def write_corpus(out: Path, seed: int, math: int, share: float) -> tuple[Path, P
 
 def recipe_for(corpus: Path, traces: Path, negatives: Path, redi: dict, overrides: dict) -> dict:
     recipe = demo_recipe()
-    for key in ("corpus", "merge", "joint"):
+    for key in ("corpus", "merge", "joint", "variants"):
         recipe.pop(key, None)
     bench = str(corpus / "eval" / "math.jsonl")
     recipe = deep_update(

@@ -29,7 +29,8 @@ def run(recipe: Recipe, domain: str, progress: bool) -> dict[str, Any]:
     if not pairs:
         raise RecipeError(
             f"{recipe.workspace}: no REDI pair for domain {domain!r}: no problem in its shards has a trace "
-            "that verify failed (status fail); drop the domain from redi.domains"
+            "that verify failed (status fail); drop the domain from redi.domains, or set `redi: null` (in a "
+            "variant that keeps unverified traces, say)"
         )
     student = recipe.out / "students" / domain
     summary = train(
