@@ -190,10 +190,9 @@ def ddk_weights_line(out: Path) -> str:
 
 def data_finding(results: dict[str, Any], domain: str = "math") -> str:
     """What the verified-only against unverified comparison found, whichever way it went."""
-    runs = results["variants"]["runs"]
     rows = {(r["variant"], r["model"]): r for r in results["variants"]["table"]}
     verified, unverified = rows.get(("recipe", domain)), rows.get((DATA_VARIANT, domain))
-    if DATA_VARIANT not in runs or verified is None or unverified is None:
+    if verified is None or unverified is None:
         return f"{DATA_VARIANT}: no {domain} student in both runs"
     a, b = verified["pass@1"][domain], unverified["pass@1"][domain]
     problems = (results["steps"].get("corpus", {}).get("eval") or {}).get(domain)
@@ -290,7 +289,8 @@ def run(args: argparse.Namespace) -> int:
 
         print("\nvariants (the models each variant made itself; pass@1 and what each was trained on):")
         print(comparison_table(results["variants"]["table"]))
-        print(data_finding(results))
+        if DATA_VARIANT in results["variants"]["runs"]:
+            print(data_finding(results))
     if "claim_search" in results:
         print("\nmerge search (searched on the val split; shares on the held-out test set):")
         print(search_table(results))

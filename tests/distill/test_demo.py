@@ -63,6 +63,15 @@ def test_short_demo_prints_both_tables_and_writes_results(tmp_path, capsys):
     table = lines[start + 2 : lines.index("", start)]
     assert [line.split()[0] for line in table] == MODELS
     assert verdict(results["claim"]) in lines  # says whether the claim holds
+    # The variants: the DDK joint baseline beside the uniform one, verified-only against unverified data.
+    assert set(results["variants"]["runs"]) == {"ddk", "unverified"}
+    joint = next(
+        i for i, line in enumerate(lines) if line.split()[:4] == ["domain", "base", "student", "gain"]
+    )
+    assert "uniform keeps" in lines[joint] and "ddk keeps" in lines[joint]
+    assert [line.split()[0] for line in lines[joint + 2 : joint + 5]] == ["math", "code", "science"]
+    assert any(line.startswith("ddk weights (") for line in lines)
+    assert any(line.startswith("verified only against unverified data, math student:") for line in lines)
     assert "results.json" in lines[-1]
 
 
