@@ -23,6 +23,7 @@ import glob
 import gzip
 import hashlib
 import io
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -179,7 +180,9 @@ def resolve_inputs(specs: list[str]) -> list[Input]:
         elif path.is_file():
             if split:
                 raise InputError(
-                    original, "a split can be chosen only for a save_to_disk folder or a hub name"
+                    original,
+                    f"a file has no splits (:{split} names a split of a save_to_disk folder or a hub "
+                    f"dataset); give the file as {spec}",
                 )
             kind, compression = _kind_of(spec)
             size = path.stat().st_size
@@ -189,7 +192,9 @@ def resolve_inputs(specs: list[str]) -> list[Input]:
                 kind = "jsonl"
             inputs.append(Input(str(path), kind, compression, size))
         elif _looks_like_path(spec):
-            raise InputError(spec, "no such file or folder")
+            name, colon, _ = spec.partition(":")
+            where = f" (from {spec})" if colon and not Path(name).exists() else ""
+            raise InputError(name if where else spec, f"no such file or folder{where}")
         elif HUB_NAME.match(spec):
             name, _, hub_split = spec.removeprefix("hf://").partition(":")
             inputs.append(Input(name, "hub", split=hub_split or None))
@@ -331,9 +336,54 @@ def _batch_rows(batch: dict[str, list]) -> Iterator[dict]:
     return (dict(zip(keys, values, strict=True)) for values in zip(*batch.values(), strict=True))
 
 
+def _offline() -> bool:
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes")
+        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
+
+
+def _cached(name: str) -> bool:
+    from huggingface_hub import constants
+
+    return (Path(constants.HF_HUB_CACHE) / f"datasets--{name.replace('/', '--')}").is_dir()
+
+
+def check_hub_name(name: str) -> None:
+    """Fail at once, in one line, for a hub name that does not exist or cannot be looked up (the hub
+    client would retry for half a minute and print every retry). Offline (HF_HUB_OFFLINE=1) or with
+    the dataset in the local hub cache, the loader is left to read the cache."""
+    if _offline():
+        return
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        HfApi().dataset_info(name, timeout=10)
+    except GatedRepoError:
+        raise InputError(
+            name, "a gated hub dataset: accept its terms on the hub and log in (hf auth login)"
+        ) from None
+    except RepositoryNotFoundError:
+        raise InputError(
+            name, "no such file or folder, and no such hub dataset (if it is private: hf auth login)"
+        ) from None
+    except Exception as error:  # no network, DNS, a proxy: httpx and OS errors alike
+        if _cached(name):
+            return
+        first = (str(error).splitlines() or [""])[0][:200]
+        raise InputError(
+            name,
+            f"no such file or folder, and the hub cannot be reached to look for this dataset "
+            f"({type(error).__name__}: {first}); give a local path, or set HF_HUB_OFFLINE=1 to read "
+            "the hub cache",
+        ) from None
+
+
 def _hub_groups(inp: Input, default: str) -> Iterator[tuple[str | None, Iterator[dict]]]:
     import datasets
 
+    check_hub_name(inp.path)
     split = inp.split or default
     try:
         if split == ALL_SPLITS:
@@ -343,7 +393,8 @@ def _hub_groups(inp: Input, default: str) -> Iterator[tuple[str | None, Iterator
         else:
             yield split, iter(datasets.load_dataset(inp.path, split=split, streaming=True))
     except Exception as error:  # the hub client raises many types; the user needs one message
-        raise InputError(inp.path, f"cannot load hub dataset ({type(error).__name__}: {error})") from error
+        first = (str(error).splitlines() or [""])[0][:300]
+        raise InputError(inp.path, f"cannot load hub dataset ({type(error).__name__}: {first})") from error
 
 
 def _record_groups(inp: Input, default_split: str) -> Iterator[tuple[str | None, Iterator[Any]]]:
