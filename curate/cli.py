@@ -29,6 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--split", help="split of DatasetDict folders and hub names (default train; all: every split)"
     )
     parser.add_argument("--until", metavar="STAGE", help="stop after this stage")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        help="where the stages run: this machine, or a Ray cluster with the same output "
+        "(default: config, else local; docs/ray.md)",
+    )
+    parser.add_argument(
+        "--ray-address", metavar="ADDR", help="Ray cluster to join (default: start one for the run)"
+    )
+    parser.add_argument(
+        "--unsafe-no-isolation",
+        action="store_true",
+        help="verify code without a sandbox where no isolation is available (trusted code only)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--force", action="store_true", help="write into a non-empty --out that is not a workspace"
@@ -47,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
             config[key] = getattr(args, key)
     if args.map:
         config["map"] = parse_map(args.map)
+    if args.unsafe_no_isolation:
+        stages = config.setdefault("stages", {}) or {}
+        verify = stages.get("verify") or {}
+        config["stages"] = {**stages, "verify": {**verify, "code_isolation": "none"}}
     try:
         results = curate(
             args.inputs,
@@ -56,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             until=args.until,
             force=args.force,
+            engine=args.engine,
+            ray_address=args.ray_address,
         )
     except EmptyResult as empty:
         print(summary_table(empty.results))

@@ -8,6 +8,8 @@ The config (YAML, every key optional):
                           # or per input: {"qa/*.csv": {problem: Question}}
     split: train          # the split of DatasetDict folders and hub names (`all`: every split)
     workers: 2
+    engine: local         # or ray: every stage on a Ray cluster (docs/ray.md), same output
+    ray_address: null     # the cluster to join (default: a local one started for the run)
     stages:
       ingest: {chunk_bytes: 8388608}
       normalize: {}
@@ -22,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from curate.engine import ENGINES, make_engine
 from curate.errors import CurateError, EmptyResult, did_you_mean
 from curate.readers import resolve_inputs
 from curate.report import write_report
@@ -30,7 +33,7 @@ from curate.stage import Stage, check_keys, run_stages
 from curate.stages import PIPELINE, Ingest
 from curate.workspace import Workspace, locked, refuse_foreign
 
-CONFIG_KEYS = {"format", "source", "map", "split", "workers", "stages"}
+CONFIG_KEYS = {"format", "source", "map", "split", "workers", "engine", "ray_address", "stages"}
 
 
 def load_config(path: str | Path | None) -> dict[str, Any]:
@@ -43,6 +46,11 @@ def load_config(path: str | Path | None) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise CurateError(f"{path}: the config must be a mapping")
     check_keys(str(path), config, CONFIG_KEYS, "key")
+    engine = config.get("engine", "local")
+    if engine not in ENGINES:
+        raise CurateError(
+            f"{path}: engine must be one of {', '.join(ENGINES)}, got {engine!r}{did_you_mean(str(engine), ENGINES)}"
+        )
     return config
 
 
@@ -88,13 +96,18 @@ def curate(
     progress: bool = True,
     until: str | None = None,
     force: bool = False,
+    engine: str | None = None,
+    ray_address: str | None = None,
 ) -> list[dict]:
     """Run (or resume) the pipeline into workspace `out`; returns each stage's manifest entry.
     With `until`, stop after that stage (later stages of an earlier run are dropped).
 
     `out` must be new, empty or a workspace (else CurateError, unless `force`); the run holds the
     workspace's lock (a second run is refused with WorkspaceBusy). A stage that keeps no row ends
-    the run with EmptyResult (after writing the report) rather than producing empty shards."""
+    the run with EmptyResult (after writing the report) rather than producing empty shards.
+
+    `engine` (default: the config's `engine`, else local) runs the stages in this process or on a
+    Ray cluster (`ray_address`, else the config's, else one started for the run): same workspace."""
     config = config or {}
     if config.get("format") == "auto":
         config = {**config, "format": None}
@@ -104,10 +117,20 @@ def curate(
         ws = Workspace.open(out, create=True)
         ws.update_manifest(config=config, inputs=[str(i) for i in inputs])
         workers = workers or int(config.get("workers", 1))
+        runner = make_engine(
+            engine or config.get("engine") or "local",
+            ray_address or config.get("ray_address"),
+            workers,
+            progress,
+        )
         try:
-            results = run_stages(ws, stages, workers=workers, progress=progress, stop_when_empty=True)
+            results = run_stages(
+                ws, stages, workers=workers, progress=progress, stop_when_empty=True, engine=runner
+            )
         except EmptyResult:
             write_report(ws.root)  # the report shows where every row went
             raise
+        finally:
+            runner.close()
         write_report(ws.root)
     return results

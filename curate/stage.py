@@ -293,6 +293,9 @@ class _PartWriter:
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
+        # One chunk per table: Parquet cuts row groups at chunk boundaries, and how Polars chunks
+        # its output depends on its thread count, not on the rows (engines and machines differ).
+        table = table.combine_chunks()
         if self.schema is None:
             self.schema = table.schema
         elif table.schema != self.schema:
