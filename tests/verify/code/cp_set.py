@@ -31,15 +31,16 @@ class Problem:
     cpp: str
     java: str
     mutation: tuple[str, str] | dict[str, tuple[str, str]]  # (old, new) for both solutions, or per language
-    checker: str | None = None
+    checker: str | dict | None = None  # a Python check(), or a judge program (testlib's convention)
     compare: str | None = None
     float_tol: float | None = None
+    interactor: dict | None = None  # a judge program that talks to the solution
 
     def spec(self, language: str) -> dict:
         rng = random.Random(self.name)
         cases = [{"input": text, "output": self.solve(text)} for text in self.generate(rng)]
         spec = {"kind": "stdin", "language": language, "cases": cases, "time_limit_s": 4, "memory_mb": 256}
-        for key in ("checker", "compare", "float_tol"):
+        for key in ("checker", "compare", "float_tol", "interactor"):
             if getattr(self, key) is not None:
                 spec[key] = getattr(self, key)
         return spec
@@ -1202,5 +1203,107 @@ add(
         ),
         ("i <= n", "i <= n + 1"),
         compare="tokens",
+    )
+)
+
+
+# --- judge programs with testlib's convention (`judge input output answer`, exit 0/1/2/3), in C++ ----------
+
+PAIR_CHECKER = """\
+#include <cstdio>
+#include <vector>
+int main(int argc, char** argv) {
+    if (argc < 4) return 3;
+    FILE* in = fopen(argv[1], "r"); FILE* out = fopen(argv[2], "r"); FILE* ans = fopen(argv[3], "r");
+    int n; long long t, expected, i, j;
+    if (!in || !out || !ans || fscanf(in, "%d %lld", &n, &t) != 2 || fscanf(ans, "%lld", &expected) != 1) return 3;
+    std::vector<long long> a(n + 1);
+    for (int k = 1; k <= n; k++) if (fscanf(in, "%lld", &a[k]) != 1) return 3;
+    if (fscanf(out, "%lld", &i) != 1) { fprintf(stderr, "expected a number\\n"); return 2; }
+    if (i == -1) {
+        if (expected == -1) return 0;
+        fprintf(stderr, "answered -1, but a pair exists\\n"); return 1;
+    }
+    if (fscanf(out, "%lld", &j) != 1) { fprintf(stderr, "expected two indices\\n"); return 2; }
+    if (i < 1 || j > n || i >= j || a[i] + a[j] != t) { fprintf(stderr, "%lld %lld is not a pair summing to %lld\\n", i, j, t); return 1; }
+    return expected == -1 ? 3 : 0;  // a valid pair where the reference found none: the reference is wrong
+}
+"""
+
+
+def _pair_input(rng: random.Random, n: int, possible: bool) -> str:
+    values = [rng.randint(1, 20) for _ in range(n)]
+    x, y = sorted(rng.sample(range(n), 2))
+    target = values[x] + values[y] if possible else 1000
+    return f"{n} {target}\n{' '.join(map(str, values))}\n"
+
+
+def _pair(text: str) -> str:
+    n, target, *values = ints(text)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if values[i] + values[j] == target:
+                return f"{i + 1} {j + 1}\n"
+    return "-1\n"
+
+
+add(
+    Problem(
+        "pair_with_sum",
+        lambda r: ["2 3\n1 2\n", "3 7\n1 2 3\n"] + [_pair_input(r, n, n != 9) for n in (5, 9, 12, 30, 30)],
+        _pair,
+        cpp_main(
+            "    int n; long long t; cin >> n >> t; vector<long long> a(n + 1); for (int i = 1; i <= n; i++) cin >> a[i]; map<long long, int> seen; for (int j = 1; j <= n; j++) { auto it = seen.find(t - a[j]); if (it != seen.end()) { cout << it->second << ' ' << j << endl; return 0; } seen[a[j]] = j; } cout << -1 << endl;\n"
+        ),
+        java_main(
+            '        int n = in.nextInt(); long t = in.nextLong(); long[] a = new long[n + 1]; for (int i = 1; i <= n; i++) a[i] = in.nextLong(); HashMap<Long, Integer> seen = new HashMap<>(); for (int j = 1; j <= n; j++) { Integer i = seen.get(t - a[j]); if (i != null) { System.out.println(i + " " + j); return; } seen.put(a[j], j); } System.out.println(-1);\n'
+        ),
+        {
+            "cpp": ("seen[a[j]] = j;", "seen[a[j]] = j + 1;"),
+            "java": ("seen.put(a[j], j);", "seen.put(a[j], j + 1);"),
+        },
+        checker={"language": "cpp", "source": PAIR_CHECKER},
+    )
+)
+
+# Interactive: guess a number in [1, n] with at most 30 questions `? x` (answers <, > or =), then `! x`.
+GUESS_INTERACTOR = """\
+#include <cstdio>
+int main(int argc, char** argv) {
+    FILE* in = fopen(argv[1], "r");
+    long long n, secret;
+    if (!in || fscanf(in, "%lld %lld", &n, &secret) != 2) return 3;
+    printf("%lld\\n", n); fflush(stdout);
+    for (int asked = 0; asked <= 30; asked++) {
+        char op[4]; long long x;
+        if (scanf("%3s %lld", op, &x) != 2) { fprintf(stderr, "the solution stopped\\n"); return 1; }
+        if (op[0] == '!') {
+            if (x == secret) return 0;
+            fprintf(stderr, "guessed %lld, the number was %lld\\n", x, secret); return 1;
+        }
+        puts(secret < x ? "<" : secret > x ? ">" : "="); fflush(stdout);
+    }
+    fprintf(stderr, "more than 30 questions\\n");
+    return 1;
+}
+"""
+add(
+    Problem(
+        "guess_number",
+        lambda r: [
+            "1 1\n",
+            "1000000000 1000000000\n",
+            f"1000000000 {r.randint(1, 10**9)}\n",
+            f"100 {r.randint(1, 100)}\n",
+        ],
+        lambda t: "",
+        cpp_main(
+            '    long long n; cin >> n; long long lo = 1, hi = n; while (lo < hi) { long long mid = (lo + hi) / 2; cout << "? " << mid << endl; string r; cin >> r; if (r == "=") lo = hi = mid; else if (r == "<") hi = mid - 1; else lo = mid + 1; } cout << "! " << lo << endl;\n'
+        ),
+        java_main(
+            '        long n = in.nextLong(); long lo = 1, hi = n; while (lo < hi) { long mid = (lo + hi) / 2; System.out.println("? " + mid); System.out.flush(); String r = in.next(); if (r.equals("=")) { lo = mid; hi = mid; } else if (r.equals("<")) hi = mid - 1; else lo = mid + 1; } System.out.println("! " + lo); System.out.flush();\n'
+        ),
+        ("lo = mid + 1", "lo = mid"),
+        interactor={"language": "cpp", "source": GUESS_INTERACTOR},
     )
 )

@@ -86,3 +86,15 @@ def test_the_verify_stage_runs_cpp_traces(tmp_path):
         ).fetchall()
     )
     assert verdicts == {"any_divisor/cpp/solution": "pass", "any_divisor/cpp/mutant": "fail"}
+
+
+@pytest.mark.skipif(missing_tool("cpp") is not None, reason="needs g++")
+def test_judge_programs_of_the_set_decide(verifier):
+    """The C++ checker (testlib's convention) and the C++ interactor of the set, on C++ answers."""
+    names = ["pair_with_sum", "guess_number"]
+    items = [row for row in rows(names) if "/cpp/" in row["id"]]
+    verdicts = verifier.map({"tests": row["tests"], "response": row["response"]} for row in items)
+    for row, verdict in zip(items, verdicts, strict=True):
+        wanted = "pass" if row["id"].endswith("/solution") else "fail"
+        assert verdict.status == wanted, (row["id"], verdict.detail)
+    assert sum(problem.interactor is not None for problem in PROBLEMS) >= 1
