@@ -1,6 +1,7 @@
-"""MinHash signatures: distillery's numpy signatures (datasketch's affine32 permutations) against
-rensa's Rust RMinHash and datasketch's own `MinHash.update_batch`, on the same shingle hashes of the
-dedup bench's corpus.
+"""MinHash signatures: distillery's (rensa's Rust RMinHash, curate.dedup.minhash, since issue 19)
+against the numpy signatures it used before (datasketch's affine32 permutations, vectorised, kept
+here as the baseline) and datasketch's own `MinHash.update_batch`, on the same shingle hashes of
+the dedup bench's corpus.
 
     .venv-bench/bin/python bench/minhash_bench.py                  # 110k docs (the dedup speed corpus)
     .venv-bench/bin/python bench/minhash_bench.py --docs 20000
@@ -41,13 +42,34 @@ def ours(shingles: Shingles) -> np.ndarray:
     return MinHasher(NUM_PERM, SEED).signatures(shingles)
 
 
-def rensa_signatures(shingles: Shingles) -> np.ndarray:
-    from rensa import RMinHash
+def _fmix32(values: np.ndarray) -> np.ndarray:
+    values = values ^ (values >> np.uint32(16))
+    values = values * np.uint32(0x85EBCA6B)
+    values = values ^ (values >> np.uint32(13))
+    values = values * np.uint32(0xC2B2AE35)
+    return values ^ (values >> np.uint32(16))
 
-    matrix = RMinHash.digest_matrix_from_flat_token_hashes(
-        shingles.hashes.astype(np.uint64), shingles.offsets.astype(np.uint64), NUM_PERM, SEED
-    )
-    return np.asarray(matrix.to_rows(), dtype=np.uint32)
+
+def numpy_affine32(shingles: Shingles) -> np.ndarray:
+    """The signatures near_dedup computed before rensa: datasketch's affine32 permutations as one
+    (shingles x permutations) numpy product per 8M cells and a `minimum.reduceat` per text."""
+    from datasketch import MinHash
+
+    a, b = (np.asarray(p, dtype=np.uint32) for p in MinHash(NUM_PERM, SEED, scheme="affine32").permutations)
+    n, sizes, mixed = len(shingles), shingles.sizes(), _fmix32(shingles.hashes)
+    out = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
+    per_chunk, first = max(1, (1 << 23) // NUM_PERM), 0
+    while first < n:
+        limit = shingles.offsets[first] + per_chunk
+        last = min(n, max(first + 1, int(np.searchsorted(shingles.offsets, limit, side="right")) - 1))
+        lo, hi = shingles.offsets[first], shingles.offsets[last]
+        if hi > lo:
+            with np.errstate(over="ignore"):
+                permuted = mixed[lo:hi, None] * a[None, :] + b[None, :]
+            present = np.nonzero(sizes[first:last])[0] + first
+            out[present] = np.minimum.reduceat(permuted, shingles.offsets[present] - lo, axis=0)
+        first = last
+    return out
 
 
 def datasketch_signatures(shingles: Shingles) -> np.ndarray:
@@ -108,7 +130,7 @@ def main() -> None:
         f"{len(docs):,} docs, {len(shingles.hashes):,} shingles, {len(truth):,} labelled pairs >= {THRESHOLD}"
     )
 
-    tools = {"distillery (numpy)": ours, "rensa RMinHash": rensa_signatures}
+    tools = {"distillery (rensa RMinHash)": ours, "numpy affine32 (before)": numpy_affine32}
     results = {}
     for name, fn in tools.items():
         fn(Shingles(shingles.offsets[:2], shingles.hashes[: shingles.offsets[1]]))  # imports, set-up
@@ -125,7 +147,7 @@ def main() -> None:
     )
     results["datasketch update_batch"] = ((time.perf_counter() - started) * len(docs) / sample, None, None)
 
-    base = results["distillery (numpy)"][0]
+    base = results["distillery (rensa RMinHash)"][0]
     print(
         f"\n{'tool':<26} {'seconds':>8} {'docs/s':>10} {'vs ours':>8} {'cand. recall':>13} {'|est-J| mean':>13}"
     )

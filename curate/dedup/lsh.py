@@ -91,22 +91,22 @@ def _ragged_gather(shingles: Shingles, docs: np.ndarray) -> tuple[np.ndarray, np
 def jaccard(pairs: np.ndarray, shingles: Shingles, chunk: int = 100_000) -> np.ndarray:
     """True Jaccard similarity of the shingle sets of each (a, b) pair.
 
-    Both sets of every pair are laid out as (pair << 32 | hash) keys and sorted; a set has no
-    repeated hash, so each key that occurs twice is one shared shingle. Pairs go `chunk` at a time
+    Each side's sets are laid out as (pair << 32 | hash) keys, which come out sorted (pairs in
+    order, each set sorted); a set has no repeated hash, so every b key found in the a keys
+    (a binary search, no sort of the two sides) is one shared shingle. Pairs go `chunk` at a time
     to bound memory."""
     sizes = shingles.sizes()
     inter = np.zeros(len(pairs), dtype=np.int64)
     for start in range(0, len(pairs), chunk):
         part = pairs[start : start + chunk]
-        keys = []
-        for side in (0, 1):
-            which, hashes = _ragged_gather(shingles, part[:, side])
-            keys.append((which.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
-        merged = np.sort(np.concatenate(keys))
-        repeated = merged[1:][merged[1:] == merged[:-1]]
-        inter[start : start + len(part)] = np.bincount(
-            (repeated >> np.uint64(32)).astype(np.int64), minlength=len(part)
-        )
+        which_a, hashes_a = _ragged_gather(shingles, part[:, 0])
+        which_b, hashes_b = _ragged_gather(shingles, part[:, 1])
+        if len(hashes_a) == 0 or len(hashes_b) == 0:
+            continue
+        keys_a = (which_a.astype(np.uint64) << np.uint64(32)) | hashes_a.astype(np.uint64)
+        keys_b = (which_b.astype(np.uint64) << np.uint64(32)) | hashes_b.astype(np.uint64)
+        found = keys_a[np.minimum(np.searchsorted(keys_a, keys_b), len(keys_a) - 1)] == keys_b
+        inter[start : start + len(part)] = np.bincount(which_b[found], minlength=len(part))
     union = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter if len(pairs) else inter
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 

@@ -3,8 +3,8 @@
 Texts are tokenised and their tokens hashed by Polars (Rust); the n-gram hashes are then combined
 with numpy over the flat token array, and each text's set is the sorted unique run of its hashes.
 A text shorter than n tokens gets one shingle made of all its tokens, so short problems still
-compare. Hashes are 32-bit: that is what datasketch's "affine32" MinHash scheme takes as input,
-and at a few hundred shingles per text a collision inside one comparison is negligible.
+compare. Hashes are 32-bit: 4 bytes a shingle, and at a few hundred shingles per text a
+collision inside one comparison is negligible.
 """
 
 from __future__ import annotations

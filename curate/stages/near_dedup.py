@@ -1,8 +1,8 @@
 """near_dedup: MinHash LSH over normalised problems, confirmed by true Jaccard similarity.
 
 1. Rows are grouped by normalised problem (curate.text); each distinct problem is one node.
-2. Each node's shingles (token n-grams, `shingle_size`) get a MinHash signature (datasketch's
-   affine32 permutations, vectorised; curate.dedup.minhash). Signatures are written to
+2. Each node's shingles (token n-grams, `shingle_size`) get a MinHash signature (rensa's
+   RMinHash, a whole chunk of nodes in one call; curate.dedup.minhash). Signatures are written to
    `signatures.parquet` in the stage folder (node, first row_id, uint32[num_perm]).
 3. Banding: `bands` x `rows` band hashes per node, sorted and cut into buckets with Polars, one
    band at a time; nodes sharing a bucket are candidates. By default bands/rows are chosen so
@@ -48,6 +48,7 @@ from curate.dedup import (
     union_find,
 )
 from curate.dedup.lsh import TokenLists, only_insertions
+from curate.dedup.minhash import ALGORITHM as MINHASH_ALGORITHM
 from curate.dedup.shingles import SHINGLE_KINDS, Shingles
 from curate.dedup.survivors import MAX_TRACES_REMOVED, choose, rank_sort, row_features
 from curate.errors import CurateError
@@ -97,8 +98,9 @@ class NearDedup(Stage):
         self.lineage = self.drops = pl.DataFrame()
 
     def fingerprint(self) -> dict[str, Any]:
-        # Token hashes come from Polars, stable for one Polars version: a new version recomputes.
-        return {**super().fingerprint(), "polars": pl.__version__}
+        # Token hashes come from Polars and signatures from rensa, each stable for one version of
+        # its algorithm: a new version recomputes.
+        return {**super().fingerprint(), "polars": pl.__version__, "minhash": MINHASH_ALGORITHM}
 
     # -- prepare: nodes, signatures, candidates, clusters, decisions ------------------------------
     def prepare(self, ctx: StageContext) -> None:

@@ -1,4 +1,4 @@
-"""The near-dedup building blocks: shingles, MinHash (against datasketch), banding, Jaccard, union-find."""
+"""The near-dedup building blocks: shingles, MinHash (rensa), banding, Jaccard, union-find."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import itertools
 import numpy as np
 import polars as pl
 import pytest
-from datasketch import MinHash
 
 from curate.dedup import (
     MinHasher,
@@ -19,9 +18,9 @@ from curate.dedup import (
     shingle,
     union_find,
 )
-from curate.dedup import minhash as minhash_module
 from curate.dedup.lsh import TokenLists, candidate_probability, only_insertions
-from curate.dedup.shingles import ngram_hashes
+from curate.dedup.minhash import EMPTY
+from curate.dedup.shingles import Shingles, ngram_hashes
 
 
 def random_texts(count: int, seed: int = 0) -> pl.Series:
@@ -44,15 +43,20 @@ def test_ngram_positions_point_at_the_words():
     assert owner.tolist() == [0, 0, 1] and pos.tolist() == [0, 1, 0]
 
 
-@pytest.mark.parametrize("chunk_cells", [1 << 23, 300])  # one numpy product, or many small ones
-def test_signatures_equal_datasketch(monkeypatch, chunk_cells):
-    monkeypatch.setattr(minhash_module, "_CHUNK_CELLS", chunk_cells)
+def test_signatures_depend_on_the_shingle_set_alone():
+    """A text's signature is the same whatever batch it is signed in and whatever its order of
+    shingles; a text without shingles is all EMPTY; the seed changes the permutations."""
     sets = shingle(pl.concat([random_texts(30), pl.Series([None, "solo"])]), size=3)
-    signatures = MinHasher(num_perm=64, seed=7).signatures(sets)
-    for i in range(len(sets)):
-        reference = MinHash(num_perm=64, seed=7, scheme="affine32", hashfunc=int)
-        reference.update_batch(sets.of(i).tolist())
-        assert np.array_equal(signatures[i], reference.hashvalues), i
+    hasher = MinHasher(num_perm=64, seed=7)
+    signatures = hasher.signatures(sets)
+    assert signatures.shape == (32, 64) and signatures.dtype == np.uint32
+    assert np.all(signatures[30] == EMPTY) and not np.any(signatures[31] == EMPTY)
+    for i in (0, 17, 31):
+        shuffled = sets.of(i)[::-1].copy()
+        alone = Shingles(np.array([0, len(shuffled)], dtype=np.int64), shuffled)
+        assert np.array_equal(hasher.signatures(alone)[0], signatures[i]), i
+    assert not np.array_equal(MinHasher(num_perm=64, seed=8).signatures(sets)[0], signatures[0])
+    assert MinHasher(num_perm=64).signatures(Shingles.concat([])).shape == (0, 64)
 
 
 def test_true_and_estimated_jaccard():
