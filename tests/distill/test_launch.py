@@ -136,16 +136,33 @@ def steps_run(lines: list[str]) -> set[str]:
     return {line.split("] ", 1)[1].split(":", 1)[0] for line in lines if "done earlier" not in line}
 
 
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory) -> Path:
+    """The recipe run in-process: the reference the launched runs are compared with (copied, not changed)."""
+    root = tmp_path_factory.mktemp("plain")
+    run_recipe(write(root / "plain.yaml"), root / "out", progress=False, log=lambda line: None)
+    return root / "out"
+
+
+def assert_same_training(plain: Path, launched: Path, step: str) -> None:
+    """The step's weights and losses equal the in-process ones within the FSDP tolerance, and it trained."""
+    a, b = load_file(plain / step / "model.safetensors"), load_file(launched / step / "model.safetensors")
+    assert a.keys() == b.keys()
+    worst = max((a[k] - b[k]).abs().max().item() for k in a)
+    assert worst < 1e-5, (step, worst)
+    base = load_file(plain / "base" / "init" / "model.safetensors")
+    assert max((a[k] - base[k]).abs().max().item() for k in a) > 1e-4
+    losses = [json.loads(line).get("loss") for line in (plain / step / "metrics.jsonl").open()]
+    again = [json.loads(line).get("loss") for line in (launched / step / "metrics.jsonl").open()]
+    assert again == pytest.approx(losses, abs=1e-5)
+
+
 @pytest.mark.slow
-def test_launched_students_equal_the_in_process_ones(tmp_path):
+def test_launched_students_equal_the_in_process_ones(plain, tmp_path):
     """The same recipe in-process, then with `launch: {nproc_per_node: 2, backend: gloo}` in a copy of
     the run whose joint step is gone and whose student was killed after its step-2 checkpoint: only
     those two steps train again, under torchrun (the student resumed from the 1-process checkpoint),
     to the same weights and losses as in-process (FSDP tolerance: 1e-5)."""
-    lines: list[str] = []
-    plain = tmp_path / "plain"
-    run_recipe(write(tmp_path / "plain.yaml"), plain, progress=False, log=lines.append)
-
     launched = tmp_path / "launched"
     shutil.copytree(plain, launched, symlinks=True)
     shutil.rmtree(launched / "joint")
@@ -159,7 +176,7 @@ def test_launched_students_equal_the_in_process_ones(tmp_path):
     )
     marker.unlink()
 
-    lines.clear()
+    lines: list[str] = []
     results = run_recipe(
         write(tmp_path / "launched.yaml", launch=GLOO), launched, progress=False, log=lines.append
     )
@@ -167,17 +184,33 @@ def test_launched_students_equal_the_in_process_ones(tmp_path):
     assert results["steps"]["joint"]["processes"] == results["steps"]["students/math"]["processes"] == 2
     summary = json.loads((student / "summary.json").read_text())
     assert summary["resumed_from"] == 2 and summary["rows_per_step"] == 2 and summary["world"] == 2
-
-    base = load_file(plain / "base" / "init" / "model.safetensors")
     for step in ("students/math", "joint"):
-        a, b = load_file(plain / step / "model.safetensors"), load_file(launched / step / "model.safetensors")
-        assert a.keys() == b.keys()
-        worst = max((a[k] - b[k]).abs().max().item() for k in a)
-        assert worst < 1e-5, (step, worst)
-        assert max((a[k] - base[k]).abs().max().item() for k in a) > 1e-4  # it did train
-        losses = [json.loads(line).get("loss") for line in (plain / step / "metrics.jsonl").open()]
-        again = [json.loads(line).get("loss") for line in (launched / step / "metrics.jsonl").open()]
-        assert again == pytest.approx(losses, abs=1e-5)
+        assert_same_training(plain, launched, step)
+
+
+@pytest.mark.slow
+def test_students_trained_by_ray_train_across_two_nodes_equal_the_in_process_ones(plain, tmp_path):
+    """`launch: {engine: ray, num_workers: 2}` on a real Ray cluster of two nodes started here (one CPU
+    each, so Ray Train's TorchTrainer puts one worker on each): the student equals the in-process one."""
+    pytest.importorskip("ray.train.torch")
+    from ray.cluster_utils import Cluster
+
+    launched = tmp_path / "launched"
+    shutil.copytree(plain, launched, symlinks=True)
+    shutil.rmtree(launched / "students" / "math")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        launch = {"engine": "ray", "num_workers": 2, "backend": "gloo", "address": cluster.address}
+        lines: list[str] = []
+        results = run_recipe(
+            write(tmp_path / "ray.yaml", launch=launch), launched, progress=False, log=lines.append
+        )
+    finally:
+        cluster.shutdown()
+    assert steps_run(lines) == {"students/math"}
+    assert results["steps"]["students/math"]["processes"] == 2
+    assert_same_training(plain, launched, "students/math")
 
 
 def test_tinyr1_recipe_carries_the_released_per_domain_settings(tmp_path):
