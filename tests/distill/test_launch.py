@@ -6,6 +6,7 @@ a bad block or a batch the processes cannot share fails at planning."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -209,6 +210,56 @@ def test_students_trained_by_ray_train_across_two_nodes_equal_the_in_process_one
     finally:
         cluster.shutdown()
     assert steps_run(lines) == {"students/math"}
+    assert results["steps"]["students/math"]["processes"] == 2
+    assert_same_training(plain, launched, "students/math")
+
+
+@pytest.mark.slow
+def test_torchrun_over_two_nodes_runs_with_the_command_it_logs(plain, tmp_path, capsys):
+    """`nnodes: 2`: the step starts its torchrun agent and logs the command for the other node; a second
+    agent started with that command (here on the same machine) joins the c10d rendezvous, and the
+    student trained over the two "nodes" equals the in-process one."""
+    import socket
+    import subprocess
+    import threading
+    import time
+
+    from distill.recipe.launch import parse
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launch = {
+        "nproc_per_node": 1,
+        "nnodes": 2,
+        "backend": "gloo",
+        "master_addr": "127.0.0.1",
+        "master_port": port,
+    }
+    launched = tmp_path / "launched"
+    shutil.copytree(plain, launched, symlinks=True)
+    shutil.rmtree(launched / "students" / "math")
+    spec = launched / ".steps" / "students__math.launch.json"
+    command = parse(launch, threads=1).torchrun_command(spec)
+    other: dict = {}
+
+    def other_node() -> None:  # what the user runs on the second node once the step has written its spec
+        deadline = time.monotonic() + 300
+        while not spec.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+        other["done"] = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+    thread = threading.Thread(target=other_node)
+    thread.start()
+    try:
+        results = run_recipe(
+            write(tmp_path / "nodes.yaml", launch=launch), launched, progress=False, log=print
+        )
+    finally:
+        thread.join(timeout=330)
+    assert other["done"].returncode == 0, other["done"].stdout[-2000:] + other["done"].stderr[-2000:]
+    assert f"math: on each of the other 1 node(s), run: {' '.join(command)}" in capsys.readouterr().out
     assert results["steps"]["students/math"]["processes"] == 2
     assert_same_training(plain, launched, "students/math")
 
