@@ -372,3 +372,12 @@ def test_assert_tests_that_do_not_compile_are_the_reference_s_fault(verifier):
         verdict = verifier.check(spec, code="def add(a, b):\n    return a + b\n")
         assert verdict.status == "invalid_reference", verdict.detail
         assert "not valid Python" in json.loads(verdict.detail)["message"]
+
+
+def test_a_crash_shows_the_solution_s_traceback_only(verifier):
+    code = "def f(x):\n    return 1 // (x - 1)\n\nprint(f(int(input())))\n"
+    verdict = verifier.check({"kind": "stdin", "cases": [{"input": "1\n", "output": "1\n"}]}, code=code)
+    stderr = json.loads(verdict.detail)["cases"][0]["stderr"]
+    assert verdict.status == "fail" and stderr.startswith("Traceback (most recent call last):")
+    assert 'File "solution.py", line 2, in f' in stderr and "ZeroDivisionError" in stderr
+    assert "runner.py" not in stderr

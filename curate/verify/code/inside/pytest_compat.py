@@ -10,7 +10,6 @@ with the fixtures the module defines. pytest's own fixtures (tmp_path, capsys, .
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 import types
@@ -177,6 +176,8 @@ def _parameter_sets(function: types.FunctionType) -> list[dict]:
 
 def _bind(function, given: dict, fixtures: dict, finalizers: list, skip_first: bool) -> dict:
     """The arguments of one call: parameters first, then the module's fixtures (called now)."""
+    import inspect  # here, not at the top: the zygote, forked before any test runs, does without it
+
     names = list(inspect.signature(function).parameters)[1 if skip_first else 0 :]
     arguments = {}
     for name in names:

@@ -14,7 +14,6 @@ import resource
 import signal
 import socket
 import sys
-import traceback
 import types
 
 from .framing import recv_frame, send_frame, write_all
@@ -142,7 +141,7 @@ def runner_main(
             status = 0
     except BaseException:  # noqa: B036 - nothing may escape a forked child
         try:
-            traceback.print_exc()
+            sys.__excepthook__(*sys.exc_info())
         except BaseException:  # noqa: B036
             pass
     finally:
@@ -244,7 +243,9 @@ def _print_traceback(error: BaseException) -> None:
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != "solution.py":
         tb = tb.tb_next
-    traceback.print_exception(type(error), error, tb)
+    # The interpreter's own printer, not the traceback module: the zygote does without that
+    # module and the three it imports, which would make every runner's clone dearer.
+    sys.__excepthook__(type(error), error.with_traceback(tb), tb)  # it prints __traceback__
 
 
 def _run_program(setup: dict) -> int:

@@ -12,7 +12,6 @@ import socket
 import struct
 import sys
 import time
-import traceback
 import types
 
 from . import pytest_compat
@@ -103,9 +102,11 @@ def _referenced_names(code: types.CodeType) -> set[str]:
 def _test_failure(error: BaseException, test_source: str) -> str:
     """Where in the test an exception surfaced, as `line N: <source>`."""
     line = None
-    for test_frame, number in traceback.walk_tb(error.__traceback__):
-        if test_frame.f_code.co_filename == "<test>":
-            line = number
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<test>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
     text = str(error) or type(error).__name__
     if isinstance(error, AssertionError) and not str(error):
         text = "assertion failed"
