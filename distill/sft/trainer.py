@@ -1,6 +1,7 @@
 """The SFT loop: packed rows in, a Hugging Face model out.
 
-One optimizer step = `grad_accum` packed rows on each rank. Its loss is the sum of the token
+One optimizer step = `grad_accum` packed rows on each rank (with `global_batch`, that many rows
+over all ranks: config.accumulation). Its loss is the sum of the token
 losses of every supervised token in the step divided by the number of those tokens, whatever
 the rows and ranks they fall in (token-level normalisation): each row's summed loss is divided by
 the step's global supervised-token count before backward. Every rank builds the same row list, so

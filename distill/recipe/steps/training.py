@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from distill.recipe.launch import Launch
+if TYPE_CHECKING:  # not imported with the package: torchrun runs `-m distill.recipe.launch` itself
+    from distill.recipe.launch import Launch
 
 
 def train(
