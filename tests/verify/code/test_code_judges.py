@@ -109,6 +109,7 @@ def test_interactive_problems_are_judged_by_their_interactor(verifier):
         "python liar": (python, LIAR_PY),
         "python silent": ({**python, "time_limit_s": 1}, SILENT_PY),
         "python crash after": (python, CRASH_AFTER_PY),
+        "python gone at once": (python, "pass\n"),  # the interactor then dies of a broken pipe
         "by the spec": (
             {**python, "interactor": INTERACTOR_PY.replace("secret < x", "secret > x")},
             SEARCH_PY,
@@ -119,6 +120,7 @@ def test_interactive_problems_are_judged_by_their_interactor(verifier):
         batch["cpp search"] = (cpp, SEARCH_CPP)
         batch["cpp search, python interactor"] = ({**python, "language": "cpp"}, SEARCH_CPP)
         batch["cpp off by one"] = (cpp, SEARCH_CPP.replace('"! " << lo', '"! " << lo + 1'))
+        batch["cpp gone at once"] = (cpp, "int main() { return 0; }\n")
     verdicts = dict(
         zip(batch, verifier.map([{"tests": t, "code": c} for t, c in batch.values()]), strict=True)
     )
@@ -134,10 +136,15 @@ def test_interactive_problems_are_judged_by_their_interactor(verifier):
     assert verdicts["python silent"].status == "timeout", verdicts["python silent"].detail
     crash = cases(verdicts["python crash after"])[0]
     assert verdicts["python crash after"].status == "fail" and "exit code 3" in crash["reason"], crash
+    gone = verdicts["python gone at once"]
+    reason = cases(gone)[0]["reason"]  # the interactor's first write fails, or (if it came first) its read
+    assert gone.status == "fail" and ("ended before the interactor" in reason or "stopped talking" in reason)
     # The same solution under an interactor that answers the other way round: it decides.
     assert verdicts["by the spec"].status == "fail"
     if "cpp off by one" in verdicts:
         assert verdicts["cpp off by one"].status == "fail", verdicts["cpp off by one"].detail
+        # whether the interactor then reads EOF or dies writing to it, it is the solution's fault
+        assert verdicts["cpp gone at once"].status == "fail", verdicts["cpp gone at once"].detail
     assert_pool_alive(verifier)
 
 

@@ -515,7 +515,7 @@ class Supervisor:
             for fd in (*to_solution, *from_solution, err[1], judge_err[1]):
                 os.close(fd)
         try:
-            problem, judge_problem, tails = self._wait_interaction(
+            problem, judge_problem, tails, solution_first = self._wait_interaction(
                 runner, judge, err[0], judge_err[0], deadline, task["judge_limits"]["wall_s"]
             )
         finally:
@@ -531,6 +531,10 @@ class Supervisor:
             raise HarnessError(
                 f"the interactor did not end within {task['judge_limits']['wall_s']} s of the solution"
             )
+        elif solution_first and _judge_crashed(judge.exit_status):
+            # A broken pipe, most often: it wrote to a solution that had already gone.
+            result.update(status="fail", reason=f"wrong answer: the solution ended before the interactor, "
+                          f"which then failed ({_status_text(judge.exit_status)})")  # fmt: skip
         else:
             reason = _judge_verdict("interactor", judge.exit_status, tails[1])
             if reason:
@@ -544,10 +548,11 @@ class Supervisor:
         return result
 
     def _wait_interaction(self, runner: Runner, judge: Runner, err_r: int, judge_err_r: int,
-                          deadline: float, judge_wall: float) -> tuple[str | None, str | None, list[bytes]]:  # fmt: skip
+                          deadline: float, judge_wall: float) -> tuple[str | None, str | None, list[bytes], bool]:  # fmt: skip
         """Wait for the solution (until `deadline`) and the interactor (until `judge_wall` after the
         solution ended), keeping the tails of their stderr; stop whichever outlives its time.
-        (the solution's problem or None, the interactor's or None, [solution's, interactor's stderr])."""
+        (the solution's problem or None, the interactor's or None, [solution's, interactor's stderr],
+        whether the solution ended first)."""
         tails, open_fds = {err_r: b"", judge_err_r: b""}, {err_r, judge_err_r}
         pidfds = {os.pidfd_open(runner.pid): runner, os.pidfd_open(judge.pid): judge}
         ended: dict[Runner, float] = {}
@@ -595,7 +600,8 @@ class Supervisor:
         finally:
             for fd in pidfds:
                 os.close(fd)
-        return problem, judge_problem, [tails[err_r], tails[judge_err_r]]
+        solution_first = runner in ended and (judge not in ended or ended[runner] <= ended[judge])
+        return problem, judge_problem, [tails[err_r], tails[judge_err_r]], solution_first
 
     # --- functions: one serving runner per sample -----------------------------------------------------------
 
@@ -775,6 +781,11 @@ def _judge_verdict(role: str, status: int | None, messages: bytes) -> str | None
     if code in (1, 2):
         return f"{role}: {text or ('wrong answer', 'presentation error')[code - 1]}"
     raise HarnessError(f"the {role} failed ({_status_text(status)}){': ' + text if text else ''}")
+
+
+def _judge_crashed(status: int | None) -> bool:
+    """Whether a judge ended with neither a verdict (0, 1, 2) nor testlib's explicit FAIL (3)."""
+    return status is not None and not (os.WIFEXITED(status) and os.WEXITSTATUS(status) in (0, 1, 2, 3))
 
 
 def _memfd(data: bytes) -> int:
