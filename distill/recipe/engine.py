@@ -83,6 +83,8 @@ class Step:
     markers: Path  # the run's marker folder
     summary: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None  # how long the step took when it ran (kept in its marker)
+    label: str = ""  # how the log names it (default: its name); a variant's steps carry the variant's
+    worker: Callable[[str], None] | None = None  # runs it in a worker process (default: run_steps')
 
     @property
     def marker(self) -> Path:
@@ -130,19 +132,20 @@ def run_steps(
     redo: set[str],
     parallel: int,
     side_by_side: tuple[str, ...],
-    worker: Callable[[str], None],
+    worker: Callable[[str], None] | None,
     log: Callable[[str], None],
 ) -> None:
     """Execute every step not done yet, in order; steps of the groups in `redo` are done again.
 
     With `parallel` > 1, the pending steps of the `side_by_side` groups (they must read only what the
     steps before them wrote) run together in up to `parallel` fresh processes, each calling
-    `worker(step name)`, started in the order of `side_by_side` (then of `steps`)."""
-    numbers = {step.name: f"[{n}/{len(steps)}] {step.name}" for n, step in enumerate(steps, 1)}
+    `worker(step name)` (or the step's own `worker`), started in the order of `side_by_side` (then of
+    `steps`)."""
+    numbers = {id(step): f"[{n}/{len(steps)}] {step.label or step.name}" for n, step in enumerate(steps, 1)}
     pending = []
     for step in steps:
         if step.group not in redo and step.done():
-            log(f"{numbers[step.name]}: done earlier, skipped")
+            log(f"{numbers[id(step)]}: done earlier, skipped")
             continue
         if step.out.exists() and step.group in redo:
             shutil.rmtree(step.out)
@@ -151,23 +154,23 @@ def run_steps(
         step = pending.pop(0)
         if parallel == 1 or step.group not in side_by_side:
             step.execute()
-            log(f"{numbers[step.name]}: {describe(step.summary)} ({step.seconds:.1f}s)")
+            log(f"{numbers[id(step)]}: {describe(step.summary)} ({step.seconds:.1f}s)")
             continue
         batch = [step, *(s for s in pending if s.group in side_by_side)]
         pending = [s for s in pending if s not in batch]
         batch.sort(key=lambda s: side_by_side.index(s.group))
         for done in _in_processes(batch, parallel, worker):
-            log(f"{numbers[done.name]}: {describe(done.summary)} ({done.seconds:.1f}s)")
+            log(f"{numbers[id(done)]}: {describe(done.summary)} ({done.seconds:.1f}s)")
 
 
-def _in_processes(steps: list[Step], parallel: int, worker: Callable[[str], None]) -> Iterator[Step]:
+def _in_processes(steps: list[Step], parallel: int, worker: Callable[[str], None] | None) -> Iterator[Step]:
     """Run `steps` in up to `parallel` fresh processes; yields each step as it finishes."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # torch and fork do not mix
     with ProcessPoolExecutor(min(parallel, len(steps)), mp_context=context) as pool:
-        futures = {pool.submit(worker, step.name): step for step in steps}
+        futures = {pool.submit(step.worker or worker, step.name): step for step in steps}
         for future in as_completed(futures):
             future.result()
             step = futures[future]

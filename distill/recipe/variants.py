@@ -100,12 +100,14 @@ def run_variants(main, redo: set[str], parallel: int, log: Callable[[str], None]
     """Run every variant of `main` (a finished plan.Run) after it; the `variants` part of results.json."""
     import functools
 
-    from distill.recipe.engine import run_steps
+    from distill.recipe.engine import Step, run_steps
     from distill.recipe.plan import SIDE_BY_SIDE, Run, execute_step
+    from distill.recipe.schema import GROUPS
 
     made = {(step.name, step.fingerprint): step.out for step in main.steps}
     runs = {MAIN: main}
     report: dict[str, Any] = {}
+    pending: list[Step] = []
     for name, recipe in variant_recipes(main.recipe).items():
         # Planned now, not with the recipe: a step may read what the recipe's steps made ({main}).
         run = Run(recipe, progress=main.progress, codes=main.codes)
@@ -118,22 +120,31 @@ def run_variants(main, redo: set[str], parallel: int, log: Callable[[str], None]
                 continue
             if step.out.is_symlink():  # shared in an earlier run, its own now
                 step.out.unlink()
+            step.label = f"{name} {step.name}"
+            step.worker = functools.partial(execute_step, recipe, codes=run.codes)
             own.append(step)
             made[(step.name, step.fingerprint)] = step.out
         log(f"variant {name}: {len(own)} steps of its own, {len(shared)} shared")
-        worker = functools.partial(execute_step, recipe, codes=run.codes)
-        began = time.perf_counter()
-        run_steps(own, redo, parallel, SIDE_BY_SIDE, worker, lambda line, n=name: log(f"  {n} {line}"))
         runs[name] = run
+        pending += own
         report[name] = {
             "out": str(run.out),
             "overrides": main.recipe.values["variants"][name],
             "own": [s.name for s in own],
             "shared": shared,
-            "eval": run.results()["eval"],
-            "seconds": round(time.perf_counter() - began, 1),  # this time (0 when all was done before)
-            "step_seconds": {step.name: step.seconds for step in own},  # when each ran
         }
+    # All variants' own steps in one go, in step-group order, so that the training steps of different
+    # variants (each reading only its own curation and base, done before) train side by side.
+    order = [g for g in dict.fromkeys(s.group for s in main.steps)] + [g for g in GROUPS]
+    pending.sort(key=lambda step: order.index(step.group) if step.group in order else len(order))
+    began = time.perf_counter()
+    run_steps(pending, redo, parallel, SIDE_BY_SIDE, None, log)
+    for name, entry in report.items():
+        entry["eval"] = runs[name].results()["eval"]
+        entry["step_seconds"] = {
+            step.name: step.seconds for step in runs[name].steps if step.name in entry["own"]
+        }
+    report_seconds = round(time.perf_counter() - began, 1)
     evals = {name: run.results()["eval"] for name, run in runs.items()}
     # The models some variant made itself: elsewhere they are links, and score the same.
     models = [label for label in main.models if any(f"eval/{label}" in v["own"] for v in report.values())]
@@ -145,7 +156,7 @@ def run_variants(main, redo: set[str], parallel: int, log: Callable[[str], None]
             if mine and label in evals[name]:
                 trained = trained_on(run.models.get(label))
                 rows.append({"variant": name, "model": label, **trained, "pass@1": evals[name][label]})
-    return {"runs": report, "table": rows}
+    return {"runs": report, "table": rows, "seconds": report_seconds}
 
 
 def trained_on(model: Path | None) -> dict[str, Any]:

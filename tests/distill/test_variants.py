@@ -82,14 +82,13 @@ VARIANTS = {
 
 
 def executed(lines: list[str]) -> list[str]:
-    """The steps a run executed, in order, with the variant's name for a variant's own steps."""
+    """The steps a run executed, in order; a variant's own steps as `variant:step`."""
     found = []
     for line in lines:
         if "] " not in line or "done earlier" in line:
             continue
-        head, step = line.split("] ", 1)
-        variant = head.split()[0] if head.startswith("  ") else ""
-        found.append(f"{variant}:{step.split(':', 1)[0]}" if variant else step.split(":", 1)[0])
+        words = line.split("] ", 1)[1].split(":", 1)[0].split()
+        found.append(":".join(words))
     return found
 
 
