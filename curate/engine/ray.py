@@ -90,11 +90,14 @@ class RayEngine:
             # never a stale one that /tmp/ray/ray_current_cluster still names.
             address = address or os.environ.get("RAY_ADDRESS") or "local"
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=progress)
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # its per-dataset INFO and notes
         data = ray.data.DataContext.get_current()
         data.execution_options.preserve_order = True
         data.enable_progress_bars = False  # the runner's bar counts the rows as they come back
         self._replicas: dict[int, Stage] = {}
+        self.measure: dict[str, int] | None = (
+            None  # a dict: bytes of each stage broadcast (bench/ray_bench.py)
+        )
 
     # -- prepare ----------------------------------------------------------------------------------
     def prepare(self, stage: Stage, ctx: StageContext) -> None:
@@ -119,13 +122,13 @@ class RayEngine:
         dataset = self.ray.data.read_parquet([str(p) for p in parts])
         if _verdict_stage(stage):
             return self._verify(stage, ctx, dataset, sizes)
+        self._measure(stage, stage)
         processed = dataset.map_batches(
             _process_table,
             fn_args=(stage,),  # Ray Data ships it once, with the map (an object in the store)
             batch_format="pyarrow",
             batch_size=BATCH_ROWS,
-            max_retries=RETRIES,
-        )
+        )  # batch tasks keep Ray's default of 3 retries after a system failure
         return _recut(processed.iter_batches(batch_format="pyarrow", batch_size=None), sizes)
 
     def _driver_batches(self, stage: Stage, ctx: StageContext) -> Iterator[pa.Table]:
@@ -141,6 +144,7 @@ class RayEngine:
 
     def _verify(self, stage: Stage, ctx: StageContext, dataset: Any, sizes: list[int]) -> Iterator[pa.Table]:
         replica = self._replicas.pop(id(stage))
+        self._measure(stage, replica)
         nodes = max(1, sum(1 for n in self.ray.nodes() if n.get("Alive")))
         verdicts = dataset.map_batches(
             _VerdictActor,
@@ -159,6 +163,10 @@ class RayEngine:
                 yield to_arrow(stage.process(batch))
         finally:
             del stage.verdicts
+
+    def _measure(self, stage: Stage, shipped: Stage) -> None:
+        if self.measure is not None:
+            self.measure[stage.name] = len(self.ray.cloudpickle.dumps(shipped))
 
     def close(self) -> None:
         if self.connected_here and self.ray.is_initialized():

@@ -1,0 +1,212 @@
+"""`distillery curate --engine ray` on a real two-node Ray cluster started on this machine: the same
+workspace as `--engine local`, byte for byte, even when one node's workers are killed mid-stage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+psutil = pytest.importorskip("psutil")
+
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from distill.cli import main  # noqa: E402
+from tests.conftest import shared_file  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a Ray cluster and 3 curate runs
+FILES = ("math/qwen_math_cot_100.jsonl", "math/math500.jsonl", "code/humaneval.jsonl")
+NODE = {"num_cpus": 2, "object_store_memory": 150 * 2**20}
+TIMINGS = "verify_timings.csv"  # seconds per verdict: the one file that depends on the machine's speed
+
+
+@pytest.fixture(scope="module")
+def inputs() -> list[str]:
+    return [str(shared_file(f)) for f in FILES]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two Ray nodes (a head and a worker node), each its own raylet and object store."""
+    nodes = Cluster(initialize_head=True, head_node_args=NODE)
+    nodes.add_node(**NODE)
+    nodes.wait_for_nodes()
+    ray.init(address=nodes.address)
+    yield nodes
+    ray.shutdown()
+    nodes.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_ws(tmp_path_factory, inputs) -> Path:
+    ws = tmp_path_factory.mktemp("local") / "ws"
+    assert main(["curate", *inputs, "--out", str(ws), "--quiet", "--engine", "local"]) == 0
+    return ws
+
+
+def _curate_ray(ws: Path, inputs: list[str], cluster, *more: str) -> None:
+    argv = [
+        "curate",
+        *inputs,
+        "--out",
+        str(ws),
+        "--quiet",
+        "--engine",
+        "ray",
+        "--ray-address",
+        cluster.address,
+        *more,
+    ]
+    assert main(argv) == 0
+
+
+def _files(ws: Path) -> dict[str, str]:
+    """sha256 of every data file of a workspace (Parquet, side tables, shard manifest)."""
+    wanted = [p for p in ws.rglob("*") if p.is_file() and p.suffix in (".parquet", ".csv", ".json")]
+    return {
+        str(p.relative_to(ws)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in wanted
+        if p.name not in (TIMINGS, "manifest.json", "_stage.json") or p.parent.name == "shards"
+    }
+
+
+def _through_verify(files: dict[str, str]) -> dict[str, str]:
+    """The files of stages 00 to 05 (ingest to verify) and their rejected rows."""
+    return {
+        k: v
+        for k, v in files.items()
+        if k.startswith(("stages/", "rejected/")) and k.split("/")[1][:2] <= "05"
+    }
+
+
+def _sql(ws: Path, query: str, capsys) -> list[dict]:
+    capsys.readouterr()
+    assert main(["sql", str(ws), query, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _assert_same_as_local(ray_ws: Path, local_ws: Path, capsys) -> None:
+    ray_files, local_files = _files(ray_ws), _files(local_ws)
+    assert any(name.startswith("stages/09_shard/shards/") for name in local_files)
+    assert ray_files == local_files  # every Parquet file, shards included, byte-identical
+    kept = "SELECT row_id, id, domain FROM kept ORDER BY row_id"
+    rejected = "SELECT row_id, stage, reason, detail FROM rejected ORDER BY row_id"
+    assert _sql(ray_ws, kept, capsys) == _sql(local_ws, kept, capsys)
+    assert _sql(ray_ws, rejected, capsys) == _sql(local_ws, rejected, capsys)
+    manifest = json.loads((ray_ws / "manifest.json").read_text())
+    assert manifest["config"].get("engine") is None  # the CLI flag, not the config, chose the engine
+    assert [s["status"] for s in manifest["stages"]] == ["committed"] * 10
+
+
+def test_ray_engine_writes_the_local_workspace(cluster, local_ws, inputs, tmp_path, capsys):
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+    ws = tmp_path / "ws"
+    _curate_ray(ws, inputs, cluster)
+    _assert_same_as_local(ws, local_ws, capsys)
+    # the ledger balances: every ingested row is kept or rejected once, with one (stage, reason)
+    (balance,) = _sql(
+        ws,
+        "SELECT (SELECT count(*) FROM traces) AS ingested, (SELECT count(*) FROM kept) AS kept, "
+        "(SELECT count(*) FROM rejected) AS rejected, "
+        "(SELECT count(DISTINCT row_id) FROM rejected) AS rejected_rows",
+        capsys,
+    )
+    assert balance["ingested"] == 1464 and balance["kept"] > 1000
+    assert (
+        balance["kept"] + balance["rejected"]
+        == balance["ingested"]
+        == balance["kept"] + balance["rejected_rows"]
+    )
+    funnel = {r["stage"]: r for r in _sql(ws, "SELECT * FROM funnel", capsys)}
+    assert funnel["verify"]["dropped"] > 0 and funnel["near_dedup"]["dropped"] > 0
+
+
+# Ray Data's own bookkeeping actors are left alone: the run's tasks and actors are what is killed.
+SPARED = ("_StatsActor", "Coordinator", "Requester")
+
+
+def _worker_pids(node) -> list[int]:
+    """The Ray worker processes of one node (children of its raylet) that run tasks and actors."""
+    raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
+    pids = []
+    for child in raylet.children(recursive=True):
+        try:
+            title = " ".join(child.cmdline())
+        except psutil.NoSuchProcess:
+            continue
+        if "ray::" in title and not any(name in title for name in SPARED):
+            pids.append(child.pid)
+    return pids
+
+
+def _node_running(cluster, title: str):
+    for node in cluster.list_all_nodes():
+        for pid in _worker_pids(node):
+            try:
+                if title in " ".join(psutil.Process(pid).cmdline()):
+                    return node
+            except psutil.NoSuchProcess:
+                continue
+    return None
+
+
+class _Killer(threading.Thread):
+    """Kills every worker process of the node running `title`, once `ready()` says the stage is under way."""
+
+    def __init__(self, cluster, plan: list[tuple[str, str, object]]):
+        super().__init__(daemon=True)
+        self.cluster, self.plan, self.killed, self.stop = cluster, plan, [], threading.Event()
+
+    def run(self) -> None:
+        for stage, title, ready in self.plan:
+            while not self.stop.is_set():
+                node = _node_running(self.cluster, title) if ready() else None
+                if node is not None:
+                    pids = _worker_pids(node)
+                    for pid in pids:
+                        try:
+                            psutil.Process(pid).kill()
+                        except psutil.NoSuchProcess:
+                            pass
+                    self.killed.append((stage, len(pids)))
+                    break
+                time.sleep(0.02)
+
+
+def test_killed_workers_mid_verify_and_mid_near_dedup_still_give_the_local_output(
+    cluster, local_ws, inputs, tmp_path, capsys
+):
+    ws = tmp_path / "ws"
+    stages = ws / "stages"
+    plan = [
+        # near_dedup's global pass runs as one Ray task; its signatures file is written mid-pass
+        (
+            "near_dedup",
+            "_prepare_task",
+            lambda: (stages / ".tmp-03_near_dedup" / "signatures.parquet").exists(),
+        ),
+        # verify's actors hold the math worker pools and code sandboxes
+        ("verify", "_VerdictActor", lambda: (stages / ".tmp-05_verify").exists()),
+    ]
+    killer = _Killer(cluster, plan)
+    killer.start()
+    try:
+        _curate_ray(ws, inputs, cluster, "--until", "verify")  # the stages after verify: the first test
+    finally:
+        killer.stop.set()
+        killer.join(5)
+    assert [stage for stage, _ in killer.killed] == ["near_dedup", "verify"]
+    assert all(count > 0 for _, count in killer.killed)
+    ray_files, local_files = _through_verify(_files(ws)), _through_verify(_files(local_ws))
+    assert len(ray_files) > 10 and ray_files == local_files
+    rejected = "SELECT row_id, stage, reason, detail FROM rejected ORDER BY row_id"
+    assert _sql(ws, rejected, capsys) == [
+        r
+        for r in _sql(local_ws, rejected, capsys)
+        if r["stage"] not in ("quality", "domain", "select", "shard")
+    ]
