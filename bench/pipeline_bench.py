@@ -191,6 +191,16 @@ def measure(command: list[str]) -> tuple[float, int]:
     return seconds, peak
 
 
+def side_table_bytes(stage_dir: Path) -> int:
+    """Bytes of a stage's side files (clusters, signatures, verify results ...): every file but
+    its row parts and rejected rows."""
+    return sum(
+        f.stat().st_size
+        for f in stage_dir.iterdir()
+        if f.is_file() and not f.name.startswith(("part-", "rejected", "_"))
+    )
+
+
 def run_size(rows: int, workers: int) -> list[dict]:
     folder = OUT / f"n{rows}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -219,9 +229,14 @@ def run_size(rows: int, workers: int) -> list[dict]:
                 "stage_s": entry["seconds"],
                 "wall_s": seconds,
                 "peak_rss": peak,
+                "side_bytes": side_table_bytes(ws / "stages" / f"{entry['index']:02d}_{stage}"),
             }
         )
-        print(f"  {rows:,} {stage}: {entry['seconds']:.1f} s, peak {peak / 1e6:,.0f} MB", flush=True)
+        print(
+            f"  {rows:,} {stage}: {entry['seconds']:.1f} s, peak {peak / 1e6:,.0f} MB "
+            f"(load {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
     seconds, peak = measure(distillery(*common))
     results.append(
         {
@@ -258,12 +273,16 @@ def run_size(rows: int, workers: int) -> list[dict]:
 
 def print_table(rows: int, results: list[dict]) -> None:
     print(f"\n{rows:,} rows")
-    print(f"{'stage':<20} {'rows in':>10} {'kept':>10} {'stage s':>9} {'rows/s':>10} {'peak RSS MB':>12}")
+    print(
+        f"{'stage':<20} {'rows in':>10} {'kept':>10} {'stage s':>9} {'wall s':>8} {'rows/s':>10} "
+        f"{'peak RSS MB':>12} {'side B/row':>11}"
+    )
     for r in results:
         rate = r["rows_in"] / r["stage_s"] if r["stage_s"] else float("inf")
+        side = f"{r['side_bytes'] / max(r['rows_in'], 1):>11,.0f}" if "side_bytes" in r else f"{'':>11}"
         print(
-            f"{r['stage']:<20} {r['rows_in']:>10,} {r['rows_out']:>10,} {r['stage_s']:>9.1f} {rate:>10,.0f} "
-            f"{r['peak_rss'] / 1e6:>12,.0f}"
+            f"{r['stage']:<20} {r['rows_in']:>10,} {r['rows_out']:>10,} {r['stage_s']:>9.1f} {r['wall_s']:>8.1f} "
+            f"{rate:>10,.0f} {r['peak_rss'] / 1e6:>12,.0f} {side}"
         )
     total = sum(r["wall_s"] for r in results if r["stage"] in STAGES or r["stage"] == "report + start-up")
     print(
