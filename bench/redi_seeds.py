@@ -12,7 +12,9 @@ its planted wrong answers are problems of their own, with no passing trace to pa
 demo recipe then runs on math alone (its tiny base, its student settings, no merge or joint
 baseline), with a `redi` step after the student, and every model is scored greedy on the same
 held-out problems. The SFT student is the same run for every arm; each arm retrains only
-redi/math and its eval (the recipe engine reuses the rest), so the arms differ in REDI alone:
+redi/math and its eval (the recipe engine reuses the rest), so the arms differ in REDI alone
+(an arm's results are kept in OUT/seed-N/results-<arm>.json and read back by a rerun with the
+same settings, so adding seeds runs only the new ones):
 
     default   the recipe step's defaults: alpha 0.8, lr a tenth of the student's (1e-5), 1 epoch
     strong    alpha 0.8, the student's lr (1e-4), 3 epochs
@@ -128,8 +130,14 @@ def main() -> None:
         for arm in args.arms:
             print(f"seed {seed}, arm {arm}: {out} ({count} slipped samples)", flush=True)
             recipe = recipe_for(out / "corpus", traces, negatives, ARMS[arm], args.set)
-            results = run_recipe(recipe, out / "run", progress=False, log=lambda line: None)
-            (out / f"results-{arm}.json").write_text(json.dumps(results, indent=2) + "\n")
+            saved = out / f"results-{arm}.json"
+            # The arms share one run folder, so an arm run earlier with this recipe is read back:
+            # running it again would retrain its REDI step (the folder holds the last arm's).
+            results = json.loads(saved.read_text()) if saved.is_file() else {}
+            if results.get("bench_recipe") != recipe:
+                results = run_recipe(recipe, out / "run", progress=False, log=lambda line: None)
+                results["bench_recipe"] = recipe
+                saved.write_text(json.dumps(results, indent=2) + "\n")
             scores = {label: results["eval"][label]["math"] for label in ("base", "math", "math-redi")}
             step = results["steps"]["redi/math"]
             delta = scores["math-redi"] - scores["math"]
