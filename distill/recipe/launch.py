@@ -21,6 +21,7 @@ step (its batch changed) while changing the backend, port or engine does not.
 from __future__ import annotations
 
 import codecs
+import importlib.util
 import json
 import os
 import socket
@@ -159,6 +160,8 @@ def parse(values: Any, threads: Any = None) -> Launch | None:
         value = values.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise LaunchError(f"launch.{key} must be a positive whole number, not {value!r}")
+    if engine == "ray" and importlib.util.find_spec("ray") is None:
+        raise LaunchError("launch: {engine: ray} needs Ray: pip install 'distillery[ray]'")
     backend = values.get("backend")
     if backend is not None and backend not in BACKENDS:
         raise LaunchError(f"launch.backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
