@@ -12,6 +12,7 @@ The plan (YAML)::
     density: [0.2, 1.0]                     # range of each student's density (methods that use one)
     gradient: false                         # true: weight and density are [first layer, last layer] gradients
     scale: null                             # [low, high]: also search the global lambda (task-vector methods)
+    normalize: true                         # divide by the weights' sum (weights relative, lambda the scale); null: each method's default
     chain: false                            # true: also search chained merges, one student at a time, in any order
     budget: 20                              # candidate evaluations (the base and students are scored once more)
     explore: 10                             # of which random exploration (default: twice the methods)
@@ -87,6 +88,7 @@ class Plan:
     density: tuple[float, float] = (0.2, 1.0)
     gradient: bool = False
     scale: tuple[float, float] | None = None
+    normalize: bool | None = True
     chain: bool = False
     budget: int = 20
     explore: int | None = None
@@ -114,6 +116,7 @@ class Plan:
             "density",
             "gradient",
             "scale",
+            "normalize",
             "chain",
             "explore",
             "seed",
@@ -172,6 +175,7 @@ SETTINGS = (
     "density",
     "gradient",
     "scale",
+    "normalize",
     "chain",
     "budget",
     "explore",
@@ -190,7 +194,18 @@ def settle(plan: Plan, data: Mapping[str, Any], where: str) -> Plan:
     unknown = sorted(set(data) - set(SETTINGS))
     if unknown:
         raise SearchError(f"{path}: unknown search keys {unknown} (expected {', '.join(SETTINGS)})")
-    for key in ("methods", "gradient", "chain", "budget", "explore", "seed", "limit", "workers", "style"):
+    for key in (
+        "methods",
+        "gradient",
+        "normalize",
+        "chain",
+        "budget",
+        "explore",
+        "seed",
+        "limit",
+        "workers",
+        "style",
+    ):
         if key in data:
             setattr(plan, key, data[key])
     for key in ("weight", "density", "scale"):
@@ -280,14 +295,18 @@ def model_parameters(plan: Plan, candidate: Candidate) -> list[dict[str, Any]]:
 
 
 def global_parameters(plan: Plan, candidate: Candidate) -> dict[str, Any]:
-    """The candidate's global merge parameters: lambda when the plan searches a scale and the
-    method has one."""
+    """The candidate's global merge parameters: the plan's `normalize`, and lambda when the plan
+    searches a scale, for the methods that take them."""
     from merge.methods import METHODS
 
-    if not plan.scale or "lambda" not in METHODS[candidate.method].shared_params:
-        return {}
-    low, high = plan.scale
-    return {"lambda": round(low + candidate.x[-1] * (high - low), 4)}
+    shared = METHODS[candidate.method].shared_params
+    out: dict[str, Any] = {}
+    if plan.normalize is not None and "normalize" in shared:
+        out["normalize"] = plan.normalize
+    if plan.scale and "lambda" in shared:
+        low, high = plan.scale
+        out["lambda"] = round(low + candidate.x[-1] * (high - low), 4)
+    return out
 
 
 @dataclass(frozen=True)
