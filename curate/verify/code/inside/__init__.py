@@ -13,7 +13,10 @@ zygote      forked by the supervisor before it has read any task. For each run i
 runner      one per run (one per stdin case, one per call/assert sample). It starts in its own user,
             PID, mount and IPC namespaces with a fresh /tmp, lowers its resource limits, drops every
             capability and executes the solution. It only ever reports *values* (what a function
-            returned, what a program printed); it is never asked whether it passed.
+            returned, what a program printed); it is never asked whether it passed. A trusted
+            judge program (a checker or an interactor, see judges.py) runs in a runner of its
+            own too, never in the solution's: for an interactive problem the two are wired
+            stdin to stdout, and the supervisor reads the judge's exit code.
 
 A runner is PID 1 of its namespace and a child of the supervisor, which it cannot see: it cannot
 signal it, trace it or read its memory. When the runner ends or is killed, every process it
