@@ -381,3 +381,17 @@ def test_a_crash_shows_the_solution_s_traceback_only(verifier):
     assert verdict.status == "fail" and stderr.startswith("Traceback (most recent call last):")
     assert 'File "solution.py", line 2, in f' in stderr and "ZeroDivisionError" in stderr
     assert "runner.py" not in stderr
+
+
+def test_a_problem_s_later_samples_get_the_same_verdicts_with_its_call_plan():
+    """From a test's second sample on, the calls it will make are queued before it runs (plan.py):
+    the verdicts must not change. One worker, so that every sample meets the same supervisor."""
+    stateful = (
+        "calls = []\n\n\ndef add(a, b):\n    calls.append(1)\n    return a + b if len(calls) == 1 else -1\n"
+    )
+    exits = "import sys\n\n\ndef add(a, b):\n    sys.exit(0)\n"
+    codes = [ADD_CODE, stateful, exits, ADD_CODE.replace("a + b", "a - b")]
+    with CodeVerifier(workers=1, time_limit_s=4, memory_mb=256) as pool:
+        first = [v.status for v in pool.map({"tests": ADD_ASSERT, "code": code} for code in codes)]
+        again = [v.status for v in pool.map({"tests": ADD_ASSERT, "code": code} for code in codes)]
+    assert first == again == ["pass", "fail", "fail", "fail"]

@@ -140,7 +140,7 @@ class Supervisor:
         self.devnull = os.open(os.devnull, os.O_RDWR)
         self._cache: dict[tuple[str, str], object] = {}
         self._finishing: list[Runner] = []
-        self._seen: set[str] = set()  # tests run once so far (see _plan)
+        self._seen: set[int] = set()  # hashes of the tests run once so far (see _plan)
 
     # --- runners ------------------------------------------------------------------------------------------
 
@@ -211,10 +211,10 @@ class Supervisor:
         datasets have one sample per problem; every later sample of the problem gets it free."""
         if ("plan", test) in self._cache:
             return self._cache["plan", test]
-        if test not in self._seen:
+        if hash(test) not in self._seen:  # hashes: tests can be large (a collision only plans early)
             if len(self._seen) >= 4096:
                 self._seen.clear()
-            self._seen.add(test)
+            self._seen.add(hash(test))
             return []
         return self._cached("plan", test, planned_calls)
 
