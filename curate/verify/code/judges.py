@@ -10,8 +10,8 @@ In a spec (`checker` or `interactor`):
 
     {"language": "cpp", "source": "..."}      C++ (testlib.h found on the include path, see below)
     {"language": "python", "source": "..."}   a Python program, run by the sandbox's interpreter
-    {"command": ["/path/checker", ...]}       a program built elsewhere (arguments that name files
-                                               on this machine are copied too)
+    {"command": ["/path/checker", ...]}       a program built elsewhere, or one on the sandbox's
+                                               PATH (arguments that name files here are copied too)
     "..."                                     an interactor as plain text: a Python program
                                                (a checker as plain text stays a Python function,
                                                `check(input, expected, output)`, see specs.py)
@@ -103,7 +103,12 @@ def prepare(value: str | Mapping, role: str, python: str, include: Sequence[str]
 
 def _prepare(value: Mapping, python: str, include: list[str]) -> dict:
     if "command" in value:
-        return {"argv": [*(_copied(part) for part in value["command"]), *FILE_ARGS], "files": {}}
+        program, *arguments = value["command"]
+        if "/" in program and not Path(program).is_file():
+            raise JudgeError(f"command: {program} is not a file here")
+        argv = [_copied(program) if "/" in program else program]
+        argv += [_copied(part) if "/" in part and Path(part).is_file() else part for part in arguments]
+        return {"argv": [*argv, *FILE_ARGS], "files": {}}
     language = languages.canonical(value["language"])
     if language == "python":
         return {"argv": [python, "-I", "{root}/judge.py", *FILE_ARGS], "files": {"judge.py": value["source"]}}
@@ -148,13 +153,8 @@ def _read(path: Path) -> bytes:
 
 
 def _copied(part: str) -> str:
-    """A command's argument: a file on this machine becomes its copy in the cache (by content), so
-    that the sandbox can see it; anything else (a program on the PATH, an option) stays as is."""
+    """A file of a command, as its copy in the cache (by content), which the sandbox can see."""
     path = Path(part)
-    if not path.is_absolute() and "/" not in part:
-        return part
-    if not path.is_file():
-        raise JudgeError(f"command: {part} is not a file here")
     data = path.read_bytes()
     target = cache_folder() / hashlib.sha256(data).hexdigest()[:24] / path.name
     if not target.exists():

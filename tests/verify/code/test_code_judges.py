@@ -266,3 +266,17 @@ def test_interactors_run_apart_from_the_solution_in_every_mode(sandbox_verifier,
     search, peek = pool.map([{"tests": spec, "code": SEARCH_PY}, {"tests": spec, "code": PEEK_PY}])
     assert search.status == "pass", search.detail
     assert peek.status == "fail", peek.detail
+
+
+def test_a_command_s_files_are_copied_and_its_options_kept(tmp_path):
+    script = tmp_path / "check.py"
+    script.write_text("import sys\nsys.exit(0)\n")
+    prepared = judges.prepare({"command": ["python3", str(script), "--mode=/strict"]}, "checker", "python")
+    program, copied, option = prepared["argv"][:3]
+    assert program == "python3" and option == "--mode=/strict"
+    assert (
+        copied.startswith(str(judges.cache_folder()))
+        and judges.Path(copied).read_text() == script.read_text()
+    )
+    with pytest.raises(judges.JudgeError, match="not a file"):
+        judges.prepare({"command": [str(tmp_path / "missing")]}, "checker", "python")
