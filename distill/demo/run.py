@@ -18,7 +18,8 @@ from typing import Any
 from distill.recipe.variants import deep_update
 
 DEMO_RECIPE = Path(__file__).with_name("demo.yaml")
-DDK_VARIANT, DATA_VARIANT = "ddk", "unverified"  # the demo recipe's variants (demo.yaml)
+DDK_VARIANT = "ddk"  # the demo recipe's variants (demo.yaml)
+DATA_VARIANTS = ("verified", "unverified")
 
 
 def demo_recipe(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -191,16 +192,17 @@ def ddk_weights_line(out: Path) -> str:
 def data_finding(results: dict[str, Any], domain: str = "math") -> str:
     """What the verified-only against unverified comparison found, whichever way it went."""
     rows = {(r["variant"], r["model"]): r for r in results["variants"]["table"]}
-    verified, unverified = rows.get(("recipe", domain)), rows.get((DATA_VARIANT, domain))
+    verified, unverified = (rows.get((name, domain)) for name in DATA_VARIANTS)
     if verified is None or unverified is None:
-        return f"{DATA_VARIANT}: no {domain} student in both runs"
+        return f"{' / '.join(DATA_VARIANTS)}: no {domain} student in both"
     a, b = verified["pass@1"][domain], unverified["pass@1"][domain]
     problems = (results["steps"].get("corpus", {}).get("eval") or {}).get(domain)
     count = f" ({round(abs(b - a) * problems)} of {problems} problems)" if problems else ""
-    if abs(b - a) < 1e-9:
-        found = "the same score"
-    else:
-        found = f"{'better' if b > a else 'worse'} by {abs(b - a):.3f}{count}"
+    found = (
+        "the same score"
+        if abs(b - a) < 1e-9
+        else f"{'better' if b > a else 'worse'} by {abs(b - a):.3f}{count}"
+    )
     return (
         f"verified only against unverified data, {domain} student: {a:.3f} on {verified['rows']} verified rows, "
         f"{b:.3f} on {unverified['rows']} rows with the failed ones kept: unverified is {found}; one corpus "
@@ -289,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
 
         print("\nvariants (the models each variant made itself; pass@1 and what each was trained on):")
         print(comparison_table(results["variants"]["table"]))
-        if DATA_VARIANT in results["variants"]["runs"]:
+        if set(DATA_VARIANTS) <= set(results["variants"]["runs"]):
             print(data_finding(results))
     if "claim_search" in results:
         print("\nmerge search (searched on the val split; shares on the held-out test set):")

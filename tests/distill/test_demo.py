@@ -31,9 +31,10 @@ SHORT = {
     },
     "sft": {"defaults": {"max_steps": 5}},
     "joint": {"max_steps": 5},
+    "merge": {"search": {"budget": 2}},
     "eval": {"sampling": {"max_tokens": 32}},
 }
-MODELS = ["base", "math", "code", "science", "merged", "joint"]
+MODELS = ["base", "math", "code", "science", "merged", "merge_search", "joint"]
 
 
 def test_short_demo_prints_both_tables_and_writes_results(tmp_path, capsys):
@@ -54,6 +55,9 @@ def test_short_demo_prints_both_tables_and_writes_results(tmp_path, capsys):
     for scores in results["eval"].values():
         assert set(scores) == {"math", "code", "science"}
     assert results["claim"] == claim(results["eval"], ["math", "code", "science"])
+    # the searched merge (on the val split) is scored on the test sets next to the fixed one
+    assert results["claim_search"] == claim(results["eval"], ["math", "code", "science"], "merge_search")
+    assert results["steps"]["merge_search"]["evaluations"] == 4 + 2
 
     lines = printed.splitlines()
     for defect in DEFECTS:  # the curation table
@@ -63,8 +67,9 @@ def test_short_demo_prints_both_tables_and_writes_results(tmp_path, capsys):
     table = lines[start + 2 : lines.index("", start)]
     assert [line.split()[0] for line in table] == MODELS
     assert verdict(results["claim"]) in lines  # says whether the claim holds
+    assert any(line.startswith("merge search: 6 evaluations on the val split") for line in lines)
     # The variants: the DDK joint baseline beside the uniform one, verified-only against unverified data.
-    assert set(results["variants"]["runs"]) == {"ddk", "unverified"}
+    assert set(results["variants"]["runs"]) == {"ddk", "verified", "unverified"}
     joint = next(
         i for i, line in enumerate(lines) if line.split()[:4] == ["domain", "base", "student", "gain"]
     )
