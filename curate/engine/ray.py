@@ -94,6 +94,9 @@ class RayEngine:
         data = ray.data.DataContext.get_current()
         data.execution_options.preserve_order = True
         data.enable_progress_bars = False  # the runner's bar counts the rows as they come back
+        # Ray Data's v2 Parquet reader lists files with actors that are not restarted: a node lost
+        # while a stage's parts are listed would fail the stage. The v1 reader's tasks are retried.
+        data.use_datasource_v2 = False
         self._replicas: dict[int, Stage] = {}
         self.measure: dict[str, int] | None = (
             None  # a dict: bytes of each stage broadcast (bench/ray_bench.py)

@@ -127,7 +127,7 @@ def test_ray_engine_writes_the_local_workspace(cluster, local_ws, inputs, tmp_pa
 
 
 # Ray Data's own bookkeeping actors are left alone: the run's tasks and actors are what is killed.
-SPARED = ("_StatsActor", "Coordinator", "Requester")
+SPARED = ("_StatsActor", "Coordinator", "Requester", "Agent")  # agents: the raylet fate-shares with them
 
 
 def _worker_pids(node) -> list[int]:
