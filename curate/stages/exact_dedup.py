@@ -12,11 +12,12 @@ Shuffle: by key hash (a group-by over two 64-bit hashes of the normalised text).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 
-from curate.dedup.survivors import MAX_TRACES_REMOVED, choose, row_features
+from curate.dedup.survivors import JOIN_BATCH_ROWS, MAX_TRACES_REMOVED, choose, row_features
 from curate.stage import Stage, StageContext, apply_decisions
 from curate.text import exact_key_expr
 
@@ -55,6 +56,9 @@ class ExactDedup(Stage):
         self.drops = self.lineage.filter(~pl.col("kept")).select("row_id", "reason", "detail").sort("row_id")
         ctx.stats["clusters"] = self.lineage["cluster_id"].n_unique()
         ctx.stats["clustered_rows"] = self.lineage.height
+
+    def read(self, ctx: StageContext) -> Iterator[pl.DataFrame]:
+        yield from ctx.input_batches(JOIN_BATCH_ROWS)
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         return apply_decisions(batch, self.drops)

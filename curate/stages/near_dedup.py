@@ -31,6 +31,7 @@ NODE_CHUNK at a time, never all at once. Shuffle: by (band, band hash).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ from curate.dedup import (
 from curate.dedup.lsh import TokenLists, only_insertions
 from curate.dedup.minhash import ALGORITHM as MINHASH_ALGORITHM
 from curate.dedup.shingles import SHINGLE_KINDS, Shingles
-from curate.dedup.survivors import MAX_TRACES_REMOVED, choose, rank_sort, row_features
+from curate.dedup.survivors import JOIN_BATCH_ROWS, MAX_TRACES_REMOVED, choose, rank_sort, row_features
 from curate.errors import CurateError
 from curate.stage import Stage, StageContext, apply_decisions
 from curate.text import content_expr, light_normalize_expr, normalize_expr
@@ -297,6 +298,9 @@ class NearDedup(Stage):
         return near_identical
 
     # -- per batch and after ---------------------------------------------------------------------
+    def read(self, ctx: StageContext) -> Iterator[pl.DataFrame]:
+        yield from ctx.input_batches(JOIN_BATCH_ROWS)
+
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         return apply_decisions(batch, self.drops)
 
