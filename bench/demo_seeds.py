@@ -7,8 +7,10 @@
 One `distillery demo` run per corpus seed (the demo recipe with `corpus.seed` changed, and `--set`
 merged in), each into OUT/seed-N (default OUT: bench/out/demo_seeds): a rerun skips the steps already
 done, so a variant whose OUT starts as a copy of another's retrains only what its settings change.
-Prints, per seed and domain, the student's gain over the base and the share of it the merged model
-(the demo's `kept`) and the joint baseline keep, then the mean over seeds. One draw says little: a problem is 0.5-0.7 points of pass@1 on the demo's eval
+Prints, per seed and domain, the student's gain over the base and the share of it kept on the
+held-out test set by the fixed merge (the demo's `kept`), by the searched merge (`merge: {search}`,
+searched on the val split) and by the joint baseline, then per domain the mean over seeds, the
+worst seed and domain of each, and the search's seconds next to the joint baseline's. One draw says little: a problem is 0.5-0.7 points of pass@1 on the demo's eval
 sets, and the training rows change with the seed too.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -42,27 +45,80 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
-    rows, kept = [], {}
+    rows, costs = [], []
+    kept: dict[str, dict[str, list[tuple[float, int]]]] = {"fixed": {}, "searched": {}, "joint": {}}
     for seed in args.seeds:
         out = args.out / f"seed-{seed}"
         print(f"seed {seed}: {out}", flush=True)
         overrides = deep_update(args.set, {"corpus": {"seed": seed}})
         results = run_demo(out, overrides=overrides, progress=False, log=lambda line: None)
         joint = results["eval"].get("joint", {})
+        searched = results.get("claim_search", {})
         for domain, c in results["claim"].items():
-            gained = c["kept"] is not None and domain in joint
-            baseline = (joint[domain] - c["base"]) / c["student_gain"] if gained else None
-            rows.append((seed, domain, c["base"], c["student_gain"], percent(c["kept"]), percent(baseline)))
-            if c["kept"] is not None:
-                kept.setdefault(domain, []).append(c["kept"])
-    print(format_table(("seed", "domain", "base", "student gain", "merge keeps", "joint keeps"), rows))
+            gained = c["kept"] is not None
+            shares = {
+                "fixed": c["kept"],
+                "searched": searched.get(domain, {}).get("kept"),
+                "joint": (joint[domain] - c["base"]) / c["student_gain"]
+                if gained and domain in joint
+                else None,
+            }
+            rows.append((seed, domain, c["base"], c["student_gain"], *map(percent, shares.values())))
+            for kind, share in shares.items():
+                if share is not None:
+                    kept[kind].setdefault(domain, []).append((share, seed))
+        seconds = results.get("step_seconds", {})
+        if seconds.get("merge_search") is not None:
+            summary = results["steps"]["merge_search"]
+            costs.append(
+                (
+                    seed,
+                    summary["evaluations"] + summary["read_back"],
+                    seconds["merge_search"],
+                    seconds.get("joint"),
+                )
+            )
+    print(
+        format_table(
+            ("seed", "domain", "base", "student gain", "merge keeps", "search keeps", "joint keeps"), rows
+        )
+    )
     print()
     summary = []
-    for domain, values in kept.items():
-        summary.append(
-            (domain, len(values), *map(percent, (statistics.mean(values), min(values), max(values))))
+    for domain in kept["fixed"]:
+        line: list[object] = [domain, len(kept["fixed"][domain])]
+        for kind in ("fixed", "searched", "joint"):
+            values = [share for share, _ in kept[kind].get(domain, [])]
+            line += [percent(statistics.mean(values)), percent(min(values))] if values else ["-", "-"]
+        summary.append(line)
+    print(
+        format_table(
+            (
+                "domain",
+                "seeds with a gain",
+                "merge keeps (mean)",
+                "min",
+                "search keeps (mean)",
+                "min",
+                "joint keeps (mean)",
+                "min",
+            ),
+            summary,
         )
-    print(format_table(("domain", "seeds with a gain", "merge keeps (mean)", "min", "max"), summary))
+    )
+    for kind in ("fixed", "searched"):
+        pairs = [(share, seed, domain) for domain, values in kept[kind].items() for share, seed in values]
+        if pairs:
+            share, seed, domain = min(pairs)
+            means = [statistics.mean(s for s, _ in values) for values in kept[kind].values()]
+            print(
+                f"{kind} merge: keeps {percent(statistics.mean(means))} of the gains on average over domains "
+                f"(lowest domain mean {percent(min(means))}); worst: seed {seed} {domain} {percent(share)}"
+            )
+    if costs:
+        print()
+        print(format_table(("seed", "search evaluations", "search seconds", "joint training seconds"), costs))
+    print(f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
