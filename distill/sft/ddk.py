@@ -13,7 +13,8 @@ domain falls below (1 - alpha) / N. The interval's rows are then drawn by those 
 packed row holds one domain's samples (each domain is packed on its own) and every row of a step
 picks its domain by the weights and a row of that domain at random, seeded by (seed, step), so a
 run and its resumed copy draw the same rows. The number of steps is what it would be without
-reweighting (epochs count rows of all domains), so a reweighted run has the same budget.
+reweighting (epochs count the rows of all domains packed together), so a reweighted run has the
+same budget.
 
 The reference: `reference: PATH`, a model folder sharing the student's tokenizer (the teacher, or
 any stronger model), measured once on the same rows. Without it (a distillation from traces has no
@@ -30,6 +31,7 @@ validation rows: without them there is nothing to measure it on.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +119,12 @@ class DomainData(TrainingData):
     domain_bins: list[list[list[int]]] = field(default_factory=list)  # per domain: each packed row's examples
     val_by_domain: list[list[Example]] = field(default_factory=list)
     weights: np.ndarray = field(default_factory=lambda: np.ones(0))  # the current domain weights
+    rows_per_epoch: int = 0  # packed rows of all domains together: the budget of an unweighted run
+
+    def steps_per_epoch(self, rows_per_step: int) -> int:
+        # Per-domain packing leaves a few more part-filled rows; the steps are those of the same data
+        # packed together, so a reweighted run and an unweighted one train for as many steps.
+        return math.ceil(self.rows_per_epoch / rows_per_step)
 
     def step_bins(self, step: int, rows_per_step: int, seed: int) -> list[tuple[int, int]]:
         """(domain, row of that domain) of each row of step `step`, drawn by the current weights."""
@@ -182,6 +190,7 @@ def load_domain_data(cfg: SFTConfig, data_dir: str | Path, tokenizer, stop_ids: 
         domain_bins=domain_bins,
         val_by_domain=val_by_domain,
         weights=np.full(len(names), 1.0 / len(names)),
+        rows_per_epoch=len(pack(train, cfg.batch_tokens)),
     )
 
 

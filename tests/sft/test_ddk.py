@@ -51,6 +51,7 @@ def fake_data(weights: list[float]) -> DomainData:
         domain_bins=domain_bins,
         val_by_domain=[[], [], []],
         weights=np.asarray(weights),
+        rows_per_epoch=30,
     )
 
 
@@ -116,6 +117,17 @@ def test_training_logs_weights_computed_from_the_measured_losses_and_resumes_exa
     config = SFTConfig(**FAST, max_steps=6, save_every=3, mix={"reweight": "ddk", "every": 2})
     full = train(config, two_domains, tiny_base, tmp_path / "full", progress=False)
     assert full.steps == 6
+    # With epochs, as many steps as without reweighting (the domains packed together).
+    from transformers import AutoTokenizer
+
+    from distill.sft.ddk import load_domain_data
+    from distill.sft.trainer import load_data
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    stops = {tokenizer.eos_token_id}
+    split = load_domain_data(config, two_domains, tokenizer, stops)
+    together = load_data(config, two_domains, tokenizer, stops)
+    assert split.steps_per_epoch(2) == together.steps_per_epoch(2) and len(split.bins) >= len(together.bins)
     records = ddk_records(tmp_path / "full")
     assert [r["step"] for r in records] == [1, 3, 5]
     names = ["products", "sums"]
