@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pairs.add_argument(
         "--max-ratio", type=float, metavar="R", help="pair only traces within R x of each other's length"
     )
-    pairs.add_argument("--seed", type=int, default=0, help="seed of the choice of pairs (default: 0)")
+    pairs.add_argument("--seed", type=int, default=0, help="seed of the choice of pairs")
     pairs.add_argument(
         "--tokenizer",
         metavar="NAME",

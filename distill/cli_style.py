@@ -34,7 +34,8 @@ class Parser(argparse.ArgumentParser):
 
 def _show_default(action: argparse.Action) -> None:
     """Append '(default: X)' to an option's help unless the help already says its default."""
-    if action.default in (None, False, argparse.SUPPRESS) or action.help == argparse.SUPPRESS:
+    # Identity, not equality: a default of 0 equals False but is worth showing.
+    if any(action.default is v for v in (None, False, argparse.SUPPRESS)) or action.help == argparse.SUPPRESS:
         return
     if isinstance(action, argparse._VersionAction) or not action.option_strings:
         return

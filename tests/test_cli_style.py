@@ -34,12 +34,20 @@ def test_every_command_accepts_quiet_and_shows_its_defaults(name, parser):
     assert quiet and quiet[0].dest == "quiet" and quiet[0].default is False, f"{name}: --quiet"
     text = " ".join(parser.format_help().split())  # argparse wraps lines
     for action in parser._actions:
-        if action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        if any(action.default is v for v in (None, False, argparse.SUPPRESS)) or not action.option_strings:
             continue
         flag = max(action.option_strings, key=len)
         help_text = " ".join(((action.help or "") % {**vars(action), "prog": parser.prog}).split())
         assert "default" in help_text.lower() or f"(default: {action.default})" in text, f"{name} {flag}"
         assert "default" in text[text.index(flag) :], f"{name} {flag}: default not in --help"
+
+
+def test_a_default_of_zero_is_shown():
+    parser = argparse.ArgumentParser()
+    command = parser.add_subparsers().add_parser("pairs")
+    command.add_argument("--seed", type=int, default=0, help="the seed")
+    cli_style.apply(parser)
+    assert "(default: 0)" in " ".join(command.format_help().split())
 
 
 def test_quiet_silences_progress_bars_of_a_command_that_had_none_of_its_own(tmp_path):
