@@ -213,3 +213,10 @@ def test_killed_workers_mid_verify_and_mid_near_dedup_still_give_the_local_outpu
         for r in _sql(local_ws, rejected, capsys)
         if r["stage"] not in ("quality", "domain", "select", "shard")
     ]
+    # the engine is not part of a stage's fingerprint: the local engine resumes the Ray-built stages
+    capsys.readouterr()
+    assert main(["curate", *inputs, "--out", str(ws), "--quiet", "--engine", "local"]) == 0
+    table = [line.split() for line in capsys.readouterr().out.splitlines() if line[:2].isdigit()]
+    reused = [row[1] for row in table if row[-1] == "reused"]
+    assert reused == ["ingest", "normalize", "exact_dedup", "near_dedup", "decontaminate", "verify"]
+    _assert_same_as_local(ws, local_ws, capsys)
