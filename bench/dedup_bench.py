@@ -17,13 +17,15 @@ expected removals.
 
 Both tools read the same JSONL and write the surviving documents; one run each, same machine,
 same shingles (word n-grams) and hash count. docs/s counts the whole run (read, hash, bucket,
-cluster, write). Peak RSS is the peak over the process tree, sampled every 50 ms.
+cluster, write); CPU seconds are those of the whole process tree (a loaded machine changes them
+far less than wall time). Peak RSS is the peak over the process tree, sampled every 50 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import sys
@@ -364,11 +366,16 @@ def measure(tool: str, corpus: Path, workers: int) -> dict:
             "--result",
             str(result),
         ]
-        wall, peak, child = run_measured(command, cwd=REPO)
+        wall, peak, child, cpu = run_measured(command, cwd=REPO)
         if child.returncode != 0:
             raise SystemExit(f"{tool} failed with exit code {child.returncode}")
         data = json.loads(result.read_text())
-    return {"seconds": wall, "peak_rss_mb": peak / 2**20, "kept": set(data["kept"])}
+    return {
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "peak_rss_mb": peak / 2**20,
+        "kept": set(data["kept"]),
+    }
 
 
 def write_corpus(docs: list[dict], path: Path) -> None:
@@ -387,11 +394,14 @@ def compare(name: str, docs: list[dict], workers: int, tools: list[str]) -> None
             run = measure(tool, corpus, workers)
             rows[tool] = {**score(docs, run["kept"]), **run}
         print(
-            f"{'tool':<12}{'docs/s':>10}{'seconds':>9}{'peak RSS MB':>13}{'precision':>11}{'recall':>8}"
+            f"{'tool':<12}{'docs/s':>10}{'seconds':>9}{'CPU s':>8}{'peak RSS MB':>13}{'precision':>11}{'recall':>8}"
             f"{'lost groups':>13}{'changed-number removed':>24}"
         )
         for tool, r in rows.items():
-            speed = f"{len(docs) / r['seconds']:>10,.0f}{r['seconds']:>9.1f}{r['peak_rss_mb']:>13,.0f}"
+            speed = (
+                f"{len(docs) / r['seconds']:>10,.0f}{r['seconds']:>9.1f}{r['cpu_seconds']:>8.1f}"
+                f"{r['peak_rss_mb']:>13,.0f}"
+            )
             quality = f"{r['precision']:>11.4f}{r['recall']:>8.4f}{r['groups_lost']:>13,}"
             print(f"{tool:<12}{speed}{quality}{r['changed_number_removed']:>24,}")
         for tool, r in rows.items():
@@ -403,8 +413,10 @@ def compare(name: str, docs: list[dict], workers: int, tools: list[str]) -> None
             ours, theirs = rows["distillery"], rows["datatrove"]
             print(
                 f"ratio distillery/datatrove: docs/s x{theirs['seconds'] / ours['seconds']:.2f}, "
+                f"CPU seconds x{theirs['cpu_seconds'] / ours['cpu_seconds']:.2f}, "
                 f"peak RSS x{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}"
             )
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: import this checkout
 
-from bench.common import children_cpu_seconds, run_measured  # noqa: E402
+from bench.common import run_measured  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "ingest"
 WORDS = (
@@ -59,11 +59,10 @@ def generate(path: Path, gigabytes: float, seed: int = 0) -> int:
 
 def run_tool(command: list[str]) -> tuple[float, int, float]:
     """Wall seconds, peak RSS (bytes) and CPU seconds (all its processes) of one tool's run."""
-    cpu_before = children_cpu_seconds()
-    seconds, peak, process = run_measured(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds, peak, process, cpu = run_measured(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if process.returncode != 0:
         raise SystemExit(f"{command[0]} failed: {process.stderr.read().decode()[-2000:]}")
-    return seconds, peak, children_cpu_seconds() - cpu_before
+    return seconds, peak, cpu
 
 
 def main() -> None:

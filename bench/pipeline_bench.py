@@ -185,7 +185,7 @@ def distillery(*args: str) -> list[str]:
 
 
 def measure(command: list[str]) -> tuple[float, int]:
-    seconds, peak, process = run_measured(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds, peak, process, _ = run_measured(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()[-3000:]}")
     return seconds, peak

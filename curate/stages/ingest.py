@@ -16,9 +16,12 @@ and hub names that do not name one (default `train`; `all` reads every split).
 from __future__ import annotations
 
 import fnmatch
+import os
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -161,21 +164,26 @@ def _line_rows(
 
 @dataclass
 class LineBlock:
-    """Whole lines of an uncompressed JSON-lines file as one bytes object, cut at a newline: the
-    parent only reads and cuts, the worker splits the lines (`chunk`), so no per-line Python runs
-    in the parent and one object crosses the process boundary instead of thousands."""
+    """Whole lines of an uncompressed JSON-lines file, as a byte range cut at a newline: the
+    parent only finds the cuts, the worker reads the range and splits the lines (`chunk`), so no
+    per-line Python runs in the parent and no text crosses a pipe (on a loaded machine a pipe
+    hands 64 kB at a time between two processes, each waiting for the CPU)."""
 
     path: str
     split: str | None
     first_line: int
-    data: bytes
+    offset: int
+    size: int
 
     def chunk(self) -> Chunk:
         """The Chunk `curate.readers.iter_chunks` gives for these lines: 1-based numbers counting
         blank lines, which are no rows, and line ends stripped."""
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read(self.size)
         lines = [
             (number, raw.rstrip(b"\r\n"))
-            for number, raw in enumerate(self.data.split(b"\n"), start=self.first_line)
+            for number, raw in enumerate(data.split(b"\n"), start=self.first_line)
             if raw.strip()
         ]
         return Chunk(self.path, lines=lines, split=self.split)
@@ -183,17 +191,18 @@ class LineBlock:
 
 def line_blocks(inp: Input, chunk_bytes: int) -> Iterator[LineBlock]:
     """An uncompressed JSON-lines input as LineBlocks of about `chunk_bytes` each."""
-    split, first, carry = inp.file_split(), 1, b""
+    split, first, offset, carry = inp.file_split(), 1, 0, b""
     with open(inp.path, "rb") as handle:
         while block := handle.read(chunk_bytes):
             block = carry + block
             cut = block.rfind(b"\n") + 1  # 0 when a line is longer than the block: read on
             carry = block[cut:]
             if cut:
-                yield LineBlock(inp.path, split, first, block[:cut])
+                yield LineBlock(inp.path, split, first, offset, cut)
                 first += block.count(b"\n", 0, cut)
+                offset += cut
     if carry:
-        yield LineBlock(inp.path, split, first, carry)
+        yield LineBlock(inp.path, split, first, offset, len(carry))
 
 
 def _chunks(inp: Input, chunk_bytes: int) -> Iterator[Chunk | LineBlock]:
@@ -265,14 +274,29 @@ def convert_chunk(job: tuple) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=INGEST_SCHEMA)
 
 
-def convert_chunk_ipc(job: tuple) -> bytes:
-    """`convert_chunk` for a worker process: the table as Arrow IPC stream bytes, which cross the
-    process boundary in one copy (a pickled table took 10x longer, the most of a worker's time)."""
+def convert_chunk_spooled(task: tuple[str, tuple]) -> str:
+    """`convert_chunk` for a worker process: (spool file, job) -> the spool file, holding the
+    table as Arrow IPC. A file, not the result pipe: a pickled table took 10x the time to send,
+    and IPC bytes through the pipe stall on a loaded machine (see LineBlock)."""
+    path, job = task
     table = convert_chunk(job)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    return path
+
+
+def _pooled_tables(jobs: Iterator[tuple], workers: int, spool: Path) -> Iterator[pa.Table]:
+    """The tables of `jobs` converted by a pool of `workers`, in order, through spool files."""
+    spool.mkdir(exist_ok=True)
+    tasks = ((str(spool / f"{index:06d}.arrow"), job) for index, job in enumerate(jobs))
+    try:
+        for path in ordered_pool_map(convert_chunk_spooled, tasks, workers):
+            with pa.OSFile(path) as source:
+                table = pa.ipc.open_stream(source).read_all()
+            os.remove(path)
+            yield table
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 def mapping_for(inp: Input, option: dict[str, Any] | None) -> dict[str, str]:
@@ -435,10 +459,7 @@ class Ingest(Stage):
         )
         big = sum(inp.size for inp in self.inputs if inp.kind == "jsonl") > 4 * self.options["chunk_bytes"]
         tables = (
-            (
-                pa.ipc.open_stream(data).read_all()
-                for data in ordered_pool_map(convert_chunk_ipc, jobs, ctx.workers)
-            )
+            _pooled_tables(jobs, ctx.workers, ctx.out_dir / "_spool")
             if ctx.workers > 1 and big
             else map(convert_chunk, jobs)
         )

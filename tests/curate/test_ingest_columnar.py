@@ -178,8 +178,9 @@ def test_line_blocks_give_the_lines_of_iter_chunks(tmp_path, chunk_bytes, tail):
 
 
 def test_worker_pool_chunks_byte_identical(tmp_path):
-    """Small chunks through two worker processes (tables come back as Arrow IPC bytes): the same
-    workspace bytes as the per-record path in one process."""
+    """Small chunks through two worker processes (line blocks read by the workers, tables back
+    through Arrow IPC spool files): the same workspace bytes as the per-record path in one
+    process, and no spool file left in the workspace."""
     data = planted_file(tmp_path / "planted.jsonl", "chat")
     lines = data.read_bytes().splitlines(keepends=True)
     data.write_bytes(b"".join(lines * 40))  # 40 copies: chunks of ~40 lines, so the pool runs
@@ -196,6 +197,7 @@ def test_worker_pool_chunks_byte_identical(tmp_path):
     curate([str(data)], slow, config, workers=1, progress=False, until="ingest")
     assert parts(fast) and parts(fast) == parts(slow)
     assert sql.connect(fast).execute("select count(*) from rejected").fetchone()[0] == 40 * len(BAD)
+    assert not list(fast.rglob("*.arrow")) and not list(fast.rglob("_spool"))
 
 
 @pytest.mark.parametrize(
