@@ -51,9 +51,9 @@ def claim(
     return report
 
 
-def verdict(report: dict[str, dict[str, float | None]]) -> str:
+def verdict(report: dict[str, dict[str, float | None]], merge: str = "the merge") -> str:
     """One line on the claim: does every student gain on its own domain, and does the merged model keep
-    most (more than half) of every gain?"""
+    most (more than half) of every gain? `merge` names the merged model in the line."""
     if not report:
         return "claim: no domain has a base, a student and a merged score"
     gains = [d for d, c in report.items() if c["student_gain"] > 0]
@@ -61,7 +61,7 @@ def verdict(report: dict[str, dict[str, float | None]]) -> str:
     shares = ", ".join(f"{d} {100 * report[d]['kept']:.0f}%" for d in gains)
     first = f"{len(gains)}/{len(report)} students gain on their own domain"
     second = (
-        f"the merge keeps more than half of {len(kept)} of those {len(gains)} gains ({shares})"
+        f"{merge} keeps more than half of {len(kept)} of those {len(gains)} gains ({shares})"
         if gains
         else ("no gain for the merge to keep")
     )
@@ -297,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nmerge search (searched on the val split; shares on the held-out test set):")
         print(search_table(results))
         print(search_cost(results))
+        print(verdict(results["claim_search"], "the searched merge"))
     print(
         f"\n{Path(results['out']) / 'results.json'}: {results['seconds']:.0f}s wall, "
         f"{results['cpu_seconds']:.0f}s CPU"

@@ -100,6 +100,9 @@ def test_claim_reports_gains_and_the_share_the_merge_keeps():
     assert verdict(claim(table, ["math", "code"])).startswith("claim holds: 2/2 students gain")
     table["merged"]["code"] = 0.25
     assert verdict(claim(table, ["math", "code"])).startswith("claim does not hold: 2/2 students gain")
+    table["merge_search"] = {"math": 0.5, "code": 0.38}
+    line = verdict(claim(table, ["math", "code"], "merge_search"), "the searched merge")
+    assert line.startswith("claim holds: 2/2") and "the searched merge keeps more than half of 2" in line
 
 
 def test_overrides_merge_into_the_recipe_key_by_key():
