@@ -107,24 +107,8 @@ class Plan:
 
     def digest(self) -> str:
         """What the stored candidates depend on (not the budget: a larger one extends a run)."""
-        keys = (
-            "base",
-            "students",
-            "validation",
-            "methods",
-            "weight",
-            "density",
-            "gradient",
-            "scale",
-            "normalize",
-            "chain",
-            "explore",
-            "seed",
-            "limit",
-            "sampling",
-            "style",
-            "tag",
-        )
+        scored = [key for key in SETTINGS if key not in ("budget", "backend_options", "workers")]
+        keys = ("base", "students", "validation", *scored, "tag")
         text = json.dumps({key: getattr(self, key) for key in keys}, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -169,6 +153,7 @@ def load_plan(path: str | Path) -> Plan:
     )
 
 
+# The search keys of a plan (a recipe's `merge: {search: ...}` takes the same).
 SETTINGS = (
     "methods",
     "weight",

@@ -41,21 +41,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
+from curate.schema import SIDE_TABLE_SCHEMAS
 from curate.stage import BATCH_ROWS, Stage, StageContext, to_arrow
 
 WINDOW = 8  # ingest batches in flight
 VERIFY_BATCH_ROWS = 64  # rows per actor call: small enough to spread a few thousand rows over the nodes
 RETRIES = 3  # task retries after a worker or node dies (Ray's own failure handling)
-VERDICT_SCHEMA = pa.schema(
-    [
-        ("row_id", pa.int64()),
-        ("kind", pa.string()),
-        ("status", pa.string()),
-        ("extracted", pa.string()),
-        ("detail", pa.string()),
-        ("seconds", pa.float64()),
-    ]
-)
+# What an actor returns per row: the verify side table without `id` (the driver adds it).
+VERDICT_SCHEMA = SIDE_TABLE_SCHEMAS["verify"].remove(SIDE_TABLE_SCHEMAS["verify"].get_field_index("id"))
 
 
 def _ray():
