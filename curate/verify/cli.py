@@ -89,6 +89,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run the code with resource limits only, no sandbox: only for code you trust",
     )
+    code.add_argument(
+        "--judge-include",
+        action="append",
+        metavar="DIR",
+        help="a folder of headers for C++ checkers and interactors (testlib.h); repeatable, searched before "
+        "DISTILLERY_JUDGE_INCLUDE",
+    )
     code.set_defaults(func=run_code)
 
 
@@ -208,7 +215,7 @@ def run_code(args: argparse.Namespace) -> int:
     isolation = "none" if args.unsafe_no_isolation else args.isolation
     start = time.perf_counter()
     limits = {"time_limit_s": args.timeout, "memory_mb": args.memory_mb}
-    with CodeVerifier(args.workers, isolation, **limits) as verifier:
+    with CodeVerifier(args.workers, isolation, judge_include=args.judge_include or (), **limits) as verifier:
         print(f"sandbox: {verifier.isolation}, {verifier.workers} worker(s)", file=sys.stderr)
         counts = verify_jsonl(args.input, args.out, verifier.map)
     print_summary(counts, time.perf_counter() - start, args.out)

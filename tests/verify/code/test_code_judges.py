@@ -238,6 +238,27 @@ def test_a_cpp_judge_is_compiled_once_with_the_include_path(tmp_path, monkeypatc
     assert first["argv"][1:] == list(judges.FILE_ARGS)
 
 
+@needs_gpp
+def test_cli_judge_include_finds_the_checkers_header(tmp_path):
+    from distill.cli import main
+
+    include = tmp_path / "include"
+    include.mkdir()
+    (include / "sums.h").write_text(f"// {tmp_path}\n{CHECKER_CPP.replace('int main(', 'int check(')}")
+    checker = {
+        "language": "cpp",
+        "source": '#include "sums.h"\nint main(int c, char** v) { return check(c, v); }\n',
+    }
+    rows = [{"code": code, "tests": json.dumps(split(checker))} for code in (SPLIT_OK, SPLIT_WRONG)]
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    argv = ["verify", "code", "--input", str(source), "--out", str(out), "--workers", "1"]
+    assert main(argv) == 0  # without the folder the checker does not compile
+    assert {json.loads(line)["status"] for line in out.read_text().splitlines()} == {"invalid_reference"}
+    assert main([*argv, "--judge-include", str(include)]) == 0
+    assert [json.loads(line)["status"] for line in out.read_text().splitlines()] == ["pass", "fail"]
+
+
 def test_judge_specs_are_validated():
     for bad in (
         {"language": "java", "source": "x"},
