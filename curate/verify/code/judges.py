@@ -72,8 +72,7 @@ def validate(value: object, field: str) -> str | None:
 
 def cache_folder() -> Path:
     """The host folder holding built judges (seen read-only by every sandbox)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "distillery" / "judges"
+    return languages.cache_root() / "judges"
 
 
 def include_dirs(extra: Sequence[str] = ()) -> list[str]:

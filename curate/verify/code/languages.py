@@ -137,12 +137,16 @@ def java_file_name(source: str) -> str:
 # `bits/stdc++.h.gch` there first (-I) and uses it when the flags match, else the header as usual.
 
 
+def cache_root() -> Path:
+    """This machine's distillery cache (built judges, the precompiled header, the sandbox code)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "distillery"
+
+
 def pch_folder() -> Path | None:
     """The cache folder of the precompiled header for this g++ and CPP_FLAGS (None without g++)."""
     if missing_tool("cpp"):
         return None
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "distillery" / "pch" / _compiler_key()
+    return cache_root() / "pch" / _compiler_key()
 
 
 @functools.cache

@@ -84,8 +84,7 @@ def _archive(python: str) -> bytes:
     if os.path.realpath(python) != os.path.realpath(sys.executable):
         return marshal.dumps(_SOURCES)
     key = hashlib.sha256(marshal.dumps([sys.version, _SOURCES])).hexdigest()[:24]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "distillery" / "sandbox"
-    path = cache / f"inside-{key}.marshal"
+    path = languages.cache_root() / "sandbox" / f"inside-{key}.marshal"
     with _archive_lock:
         try:
             return path.read_bytes()
@@ -93,7 +92,7 @@ def _archive(python: str) -> bytes:
             pass
         archive = marshal.dumps([(name, compile(source, f"{name}.py", "exec")) for name, source in _SOURCES])
         try:
-            cache.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
             partial.write_bytes(archive)
             os.replace(partial, path)
