@@ -162,6 +162,14 @@ class StageContext:
             for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows):
                 yield pl.from_arrow(batch)
 
+    def input_batch_sizes(self, batch_rows: int = BATCH_ROWS) -> list[int]:
+        """The row counts of the batches input_batches yields, from the parts' metadata alone."""
+        sizes = []
+        for part in self.input_parts():
+            rows = pq.ParquetFile(part).metadata.num_rows
+            sizes += [batch_rows] * (rows // batch_rows) + ([rows % batch_rows] if rows % batch_rows else [])
+        return sizes
+
     def write_side_table(self, name: str, table: pa.Table | pl.DataFrame) -> None:
         from curate.schema import SIDE_TABLE_SCHEMAS
 

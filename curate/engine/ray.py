@@ -38,7 +38,6 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curate.errors import CurateError
 from curate.schema import SIDE_TABLE_SCHEMAS
@@ -114,7 +113,7 @@ class RayEngine:
         parts = ctx.input_parts()
         if not parts:
             return iter(())
-        sizes = _local_batch_sizes(parts)
+        sizes = ctx.input_batch_sizes()
         dataset = self.ray.data.read_parquet([str(p) for p in parts])
         if _verdict_stage(stage):
             return self._verify(stage, ctx, dataset, sizes)
@@ -230,15 +229,6 @@ class _Replay:
         return [r["kind"] for r in rows], [
             Verdict(r["status"], r["extracted"], r["detail"], r["seconds"]) for r in rows
         ]
-
-
-def _local_batch_sizes(parts: Iterable[Path]) -> list[int]:
-    """The batches the local engine reads (StageContext.input_batches): BATCH_ROWS at a time, per part."""
-    sizes = []
-    for part in parts:
-        rows = pq.ParquetFile(part).metadata.num_rows
-        sizes += [BATCH_ROWS] * (rows // BATCH_ROWS) + ([rows % BATCH_ROWS] if rows % BATCH_ROWS else [])
-    return sizes
 
 
 def _recut(stream: Iterable[pa.Table], sizes: list[int]) -> Iterator[pa.Table]:
