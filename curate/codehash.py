@@ -50,25 +50,37 @@ def _imported_names(path: Path, module: str) -> set[tuple[str, bool]]:
     resolved against `module`). `from pkg import sub` where `sub` is a module of the package takes
     that module (and the package's __init__, which runs first); `from pkg import name` where
     `name` is anything else (a class, a function) takes the whole package."""
-    tree = ast.parse(path.read_bytes(), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names: set[tuple[str, bool]] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update((alias.name, True) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                parent = ".".join(parts[: len(parts) - node.level + 1])
-                base = f"{parent}.{base}" if base else parent
-            for alias in node.names:
-                sub = f"{base}.{alias.name}"
-                if alias.name != "*" and _module_file(sub) is not None:
-                    names.update({(sub, True), (base, False)})
-                else:
-                    names.add((base, True))
+    for level, base, aliases in _import_statements(path.read_bytes()):
+        if level is None:
+            names.update((alias, True) for alias in aliases)
+            continue
+        if level:
+            parts = package.split(".")
+            parent = ".".join(parts[: len(parts) - level + 1])
+            base = f"{parent}.{base}" if base else parent
+        for alias in aliases:
+            sub = f"{base}.{alias}"
+            if alias != "*" and _module_file(sub) is not None:
+                names.update({(sub, True), (base, False)})
+            else:
+                names.add((base, True))
     return names
+
+
+@functools.cache
+def _import_statements(source: bytes) -> tuple[tuple[int | None, str, tuple[str, ...]], ...]:
+    """Every import in `source` as (level, module, names); level None for a plain `import`.
+    Cached by content: the stages of one run share most of their modules, and parsing is the
+    cost of hashing (a run's fingerprints parsed each shared module once per stage)."""
+    found: list[tuple[int | None, str, tuple[str, ...]]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.append((None, "", tuple(alias.name for alias in node.names)))
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.level, node.module or "", tuple(alias.name for alias in node.names)))
+    return tuple(found)
 
 
 @functools.cache
