@@ -45,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
         print("\nvariants (the models a variant made itself, pass@1, and what each was trained on):")
         print(comparison_table(results["variants"]["table"]))
+    executed, steps = len(results["steps_executed"]), len(results["step_seconds"])
+    reused = f"; {steps - executed} of {steps} steps reused" if executed < steps else ""
     print(
         f"\nresults: {Path(results['out']) / 'results.json'} ({results['seconds']:.0f}s, "
-        f"{results['cpu_seconds']:.0f}s CPU)"
+        f"{results['cpu_seconds']:.0f}s CPU this run{reused}; "
+        f"{sum(s or 0 for s in results['step_seconds'].values()):.0f}s in all steps when they ran)"
     )
     return 0

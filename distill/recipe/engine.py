@@ -134,8 +134,9 @@ def run_steps(
     side_by_side: tuple[str, ...],
     worker: Callable[[str], None] | None,
     log: Callable[[str], None],
-) -> None:
+) -> list[Step]:
     """Execute every step not done yet, in order; steps of the groups in `redo` are done again.
+    Returns the steps it executed (the others were reused from an earlier run).
 
     With `parallel` > 1, the pending steps of the `side_by_side` groups (they must read only what the
     steps before them wrote) run together in up to `parallel` fresh processes, each calling
@@ -150,6 +151,7 @@ def run_steps(
         if step.out.exists() and step.group in redo:
             shutil.rmtree(step.out)
         pending.append(step)
+    executed = list(pending)
     while pending:
         step = pending.pop(0)
         if parallel == 1 or step.group not in side_by_side:
@@ -161,6 +163,7 @@ def run_steps(
         batch.sort(key=lambda s: side_by_side.index(s.group))
         for done in _in_processes(batch, parallel, worker):
             log(f"{numbers[id(done)]}: {describe(done.summary)} ({done.seconds:.1f}s)")
+    return executed
 
 
 def _in_processes(steps: list[Step], parallel: int, worker: Callable[[str], None] | None) -> Iterator[Step]:

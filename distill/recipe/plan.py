@@ -222,15 +222,17 @@ class Run:
         began, cpu_began = time.perf_counter(), cpu_seconds()
         parallel = int(self.recipe.values.get("parallel") or 1)
         worker = functools.partial(execute_step, self.recipe, codes=self.codes)
-        run_steps(self.steps, redo, parallel, SIDE_BY_SIDE, worker, log)
+        executed = run_steps(self.steps, redo, parallel, SIDE_BY_SIDE, worker, log)
         results = self.results()
         if self.recipe.values.get("variants"):  # each variant after the recipe, reusing what they share
             from distill.recipe.variants import run_variants
 
             results["variants"] = run_variants(self, redo, parallel, log)
+        # This invocation's time (near 0 when every step is reused), then every step's own seconds
+        # from when it ran, this time or in an earlier (resumed) run: together they are the cost.
         results["seconds"] = round(time.perf_counter() - began, 1)
         results["cpu_seconds"] = round(cpu_seconds() - cpu_began, 1)
-        # Seconds of every step when it ran, this time or in an earlier (resumed) run.
+        results["steps_executed"] = [step.name for step in executed]
         results["step_seconds"] = {step.name: step.seconds for step in self.steps}
         (self.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         from curate.report.run import write_run_report
