@@ -28,7 +28,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from curate.engine import Engine
 
 REASON, DETAIL = "_reason", "_detail"
+T, R = TypeVar("T"), TypeVar("R")
+# An engine's way to run StageContext.map: (fn, items, shared) -> results in input order.
+Mapper = Callable[[Callable[[Any, Any], Any], Iterable[Any], Any], Iterator[Any]]
 ROWS_PER_PART = 250_000
 BATCH_ROWS = 1024
 
@@ -143,6 +146,18 @@ class StageContext:
     workers: int = 1
     progress: bool = True
     stats: dict[str, Any] = field(default_factory=dict)
+    # Set by the engine (curate.engine): how `map` runs. None: in this process, one item after another.
+    mapper: Mapper | None = None
+
+    def map(self, fn: Callable[[T, Any], R], items: Iterable[T], shared: Any = None) -> Iterator[R]:
+        """`fn(item, shared)` for every item, results in input order, as parallel as the engine
+        makes it: in this process, a local process pool (--workers) or Ray tasks (retried when a
+        worker dies). `fn` is a module-level function (it is pickled by name); items, `shared` and
+        results are picklable (Arrow tables, numpy arrays, small Python objects). `shared` is sent
+        once per worker, not per item: put what every call reads (a lookup table) there."""
+        if self.mapper is not None:
+            return self.mapper(fn, items, shared)
+        return (fn(item, shared) for item in items)
 
     def input_parts(self) -> list[Path]:
         return self.previous.parts() if self.previous else []

@@ -3,10 +3,11 @@
 Where each part of a stage runs (docs/ray.md has the plan for N nodes and the bytes per row):
 
     prepare     a global stage's pass over all its rows (dedup's clusters, decontamination's hits,
-                select's and shard's choices, quality's and domain's statistics): one Ray task on the
-                cluster, retried when its worker dies; the prepared stage comes back to the driver
-                and is broadcast once (ray.put) to the batch tasks. It reads the input parts and
-                writes its side files (near_dedup's signatures) through the shared workspace path.
+                select's and shard's choices, quality's and domain's statistics) runs on the driver,
+                its parallel parts through StageContext.map: Ray tasks (retried when their worker
+                dies), `shared` put in the object store once, a window of tasks in flight, results
+                in input order. The prepared stage is then broadcast once (ray.put) to the batch
+                tasks. Tasks read the input parts through the shared workspace path.
     process     over the previous stage's parts: Ray Data `read_parquet` + `map_batches` over Arrow
                 batches (tasks, retried), in input order (`preserve_order`; every stage keeps its
                 rows in row_id order), re-cut on the driver into the local engine's batches.
@@ -31,8 +32,9 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,11 @@ from curate.stage import BATCH_ROWS, Stage, StageContext, to_arrow
 WINDOW = 8  # ingest batches in flight
 VERIFY_BATCH_ROWS = 64  # rows per actor call: small enough to spread a few thousand rows over the nodes
 RETRIES = 3  # task retries after a worker or node dies (Ray's own failure handling)
+MAP_WINDOW_PER_CPU = 2  # StageContext.map tasks in flight per CPU of the cluster
+# Fault injection for tests (tests/ray): a folder. While its file `hold` names the module of a map
+# task's function, such a task writes `<pid>.running` there and waits until `hold` is removed, so
+# that a test kills a worker provably inside a stage's task.
+TASK_GATE = "DISTILLERY_RAY_TASK_GATE"
 # What an actor returns per row: the verify side table without `id` (the driver adds it).
 VERDICT_SCHEMA = SIDE_TABLE_SCHEMAS["verify"].remove(SIDE_TABLE_SCHEMAS["verify"].get_field_index("id"))
 
@@ -90,21 +97,48 @@ class RayEngine:
         # while a stage's parts are listed would fail the stage. The v1 reader's tasks are retried.
         data.use_datasource_v2 = False
         self._replicas: dict[int, Stage] = {}
-        self.measure: dict[str, int] | None = (
-            None  # a dict: bytes of each stage broadcast (bench/ray_bench.py)
-        )
+        self._map_task = ray.remote(max_retries=RETRIES)(_map_task)
+        self._stage_name = ""
+        # a dict (bench/ray_bench.py): bytes of each stage broadcast, and "<stage> map": the bytes its
+        # StageContext.map moved (items, results, shared once)
+        self.measure: dict[str, int] | None = None
 
     # -- prepare ----------------------------------------------------------------------------------
     def prepare(self, stage: Stage, ctx: StageContext) -> None:
         if _verdict_stage(stage):
             self._replicas[id(stage)] = copy.deepcopy(stage)  # the actors prepare their own copy
-        if type(stage).prepare is Stage.prepare or _own_reader(stage) or _verdict_stage(stage):
-            stage.prepare(ctx)  # nothing global to compute: no task to ship
-            return
-        task = self.ray.remote(max_retries=RETRIES)(_prepare_task)
-        prepared, stats = self.ray.get(task.remote(stage, ctx))
-        stage.__dict__.update(prepared.__dict__)
-        ctx.stats.update(stats)
+        self._stage_name = stage.name
+        ctx.mapper = self.map
+        stage.prepare(ctx)
+
+    def map(self, fn: Callable[[Any, Any], Any], items: Iterable[Any], shared: Any = None) -> Iterator[Any]:
+        """StageContext.map as Ray tasks: `shared` put once, a window of tasks in flight, each retried
+        when its worker or node dies; results in input order."""
+        ray = self.ray
+        window = max(2, MAP_WINDOW_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))
+        shared_ref = ray.put(shared)
+        gate = os.environ.get(TASK_GATE)
+        moved = self._count(shared)
+        pending: deque = deque()
+        try:
+            for item in items:
+                moved += self._count(item)
+                pending.append(self._map_task.remote(fn, item, shared_ref, gate))
+                if len(pending) >= window:
+                    result = ray.get(pending.popleft())
+                    moved += self._count(result)
+                    yield result
+            while pending:
+                result = ray.get(pending.popleft())
+                moved += self._count(result)
+                yield result
+        finally:
+            if self.measure is not None:
+                key = f"{self._stage_name} map"
+                self.measure[key] = self.measure.get(key, 0) + moved
+
+    def _count(self, value: Any) -> int:
+        return len(self.ray.cloudpickle.dumps(value)) if self.measure is not None else 0
 
     # -- batches ----------------------------------------------------------------------------------
     def results(self, stage: Stage, ctx: StageContext) -> Iterator[pa.Table]:
@@ -168,9 +202,22 @@ class RayEngine:
             self.ray.shutdown()
 
 
-def _prepare_task(stage: Stage, ctx: StageContext) -> tuple[Stage, dict[str, Any]]:
-    stage.prepare(ctx)
-    return stage, ctx.stats
+def _map_task(fn: Callable[[Any, Any], Any], item: Any, shared: Any, gate: str | None) -> Any:
+    if gate:
+        _hold(Path(gate), fn)
+    return fn(item, shared)
+
+
+def _hold(gate: Path, fn: Callable) -> None:
+    """The test gate (TASK_GATE): wait inside the task while `gate/hold` names fn's module."""
+    try:
+        held = (gate / "hold").read_text().strip() == fn.__module__
+    except FileNotFoundError:
+        return
+    if held:
+        (gate / f"{os.getpid()}.running").write_text(fn.__qualname__)
+        while (gate / "hold").exists():
+            time.sleep(0.05)
 
 
 def _process_table(table: pa.Table, stage: Stage) -> pa.Table:
