@@ -185,6 +185,11 @@ class Recipe:
             values["epochs"] = per_domain[domain]
         values.update(own)
         check_sft(values, f"sft settings for {domain}")  # fail at planning time, not after an hour
+        if values.get("mix") and not sft.get("replay"):
+            raise RecipeError(
+                f"sft settings for {domain}: mix reweights the domains of mixed data, and without sft.replay "
+                "the student trains on its own domain alone; set sft.replay, or give mix to the joint baseline"
+            )
         return self.launched(values, f"sft settings for {domain}")
 
     def redi_domains(self) -> list[str]:
@@ -212,6 +217,7 @@ class Recipe:
         from distill.recipe.steps.redi import LR_SCALE, REDI_DEFAULTS
 
         values = self.student_settings(domain)
+        values.pop("mix", None)  # a replaying student's DDK weights: REDI trains on the domain's pairs alone
         values.update(REDI_DEFAULTS, lr=check_sft(values, f"sft settings for {domain}").lr * LR_SCALE)
         values.update(self.section("redi").get("defaults") or {})
         check_sft(values, f"redi settings for {domain}")

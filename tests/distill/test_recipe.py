@@ -294,6 +294,57 @@ def test_replay_retrains_only_the_students_on_their_domain_and_a_share_of_the_ot
     assert after > before
 
 
+def test_a_replaying_student_draws_its_domains_by_ddk_weights_logged_with_the_losses(first_run, tmp_path):
+    import json
+    import shutil
+
+    from distill.sft.ddk import ddk_weights
+
+    _, out, _, _ = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, symlinks=True)
+    mix = {"reweight": "ddk", "every": 2, "alpha": 0.5}
+    sft = {**TINY["sft"], "replay": 0.5, "domains": {"math": {"mix": mix}, "science": {"max_steps": 4}}}
+    changes = {"sft": sft, "merge": None, "joint": None, "eval": None}
+    _, lines = run_logged(write_recipe(tmp_path / "tiny.yaml", changes), copy)
+    assert ran(lines) == {"students/math", "students/science"}
+    # The DDK student's folder has every domain's val rows (what DDK measures); the other, its own only.
+    assert sorted(f.name for f in (copy / "student_data" / "math").glob("val-*")) == [
+        "val-math-00000.parquet",
+        "val-science-00000.parquet",
+    ]
+    assert [f.name for f in (copy / "student_data" / "science").glob("val-*")] == [
+        "val-science-00000.parquet"
+    ]
+    records = [
+        r
+        for r in map(json.loads, (copy / "students" / "math" / "metrics.jsonl").read_text().splitlines())
+        if "ddk_weight/math" in r
+    ]
+    assert [r["step"] for r in records] == [1, 3, 5]
+    names = ["math", "science"]
+    # No reference model: the fallback is the base the student starts from, measured before step 1.
+    reference = [records[0][f"ddk_loss/{n}"] for n in names]
+    previous = [0.5, 0.5]
+    for record in records:
+        assert [record[f"ddk_reference_loss/{n}"] for n in names] == reference
+        losses = [record[f"ddk_loss/{n}"] for n in names]
+        weights = [record[f"ddk_weight/{n}"] for n in names]
+        assert weights == pytest.approx(list(ddk_weights(losses, reference, previous, 0.5)))
+        previous = weights
+    # After the first interval (uniform before it) the domain it improved least on gets more rows.
+    second = records[1]
+    ratios = {n: second[f"ddk_loss/{n}"] / second[f"ddk_reference_loss/{n}"] for n in names}
+    assert all(r < 1 for r in ratios.values())  # it learned both, from its own rows and the replay
+    lagging, leading = max(names, key=ratios.get), min(names, key=ratios.get)
+    assert second[f"ddk_weight/{lagging}"] > 0.5 > second[f"ddk_weight/{leading}"]
+    assert records[-1]["ddk_weight/math"] != pytest.approx(0.5)
+    # Without replay a student trains on one domain: mix is refused when the recipe is planned.
+    alone = {**TINY["sft"], "domains": {"math": {"mix": mix}}}
+    with pytest.raises(RecipeError, match="without sft.replay"):
+        Run(Recipe.load(write_recipe(tmp_path / "alone.yaml", {"sft": alone}), tmp_path / "alone"))
+
+
 def test_cli_prints_the_models_by_domains_table(first_run, capsys):
     from distill.cli import main
 
