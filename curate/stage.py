@@ -137,6 +137,20 @@ def check_options(cls: type[Stage], options: dict[str, Any]) -> dict[str, Any]:
     return {**cls.defaults, **options}
 
 
+@dataclass(frozen=True)
+class InputPiece:
+    """`rows` rows of one input part from row `offset`: an item of StageContext.map that names its
+    rows instead of carrying them (a task reads them itself, through the shared workspace path)."""
+
+    path: str
+    offset: int
+    rows: int
+
+    def scan(self) -> pl.LazyFrame:
+        """The piece's rows, lazily (select only the columns you need)."""
+        return pl.scan_parquet(self.path).slice(self.offset, self.rows)
+
+
 @dataclass
 class StageContext:
     workspace: Workspace
@@ -176,6 +190,16 @@ class StageContext:
         for part in self.input_parts():
             for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows):
                 yield pl.from_arrow(batch)
+
+    def input_pieces(self, rows: int) -> list[InputPiece]:
+        """The input cut into pieces of at most `rows` rows (none across two parts), in row order."""
+        pieces = []
+        for part in self.input_parts():
+            total = pq.ParquetFile(part).metadata.num_rows
+            pieces += [
+                InputPiece(str(part), start, min(rows, total - start)) for start in range(0, total, rows)
+            ]
+        return pieces
 
     def input_batch_sizes(self, batch_rows: int = BATCH_ROWS) -> list[int]:
         """The row counts of the batches input_batches yields, from the parts' metadata alone."""

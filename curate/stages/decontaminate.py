@@ -15,7 +15,12 @@ item. `min_overlap: 0` flags any shared n-gram.
 `mode: drop` (default) rejects the row with reason `contaminated`; `mode: flag` keeps it and fills
 the `contaminated_by` column ("benchmark:item"). Either way each hit lands in the `contamination`
 view: benchmark, item and the first matched n-gram. With no benchmark configured the stage keeps
-every row and says so. Shuffle: by n-gram hash (a join against the benchmark n-gram table).
+every row and says so.
+
+Shuffle: none; a broadcast. The benchmark n-gram table (hash, item, the item's n-gram count) is
+built on the driver and handed to every task once (StageContext.map's `shared`); each task takes
+one piece of the input (ROW_CHUNK rows), joins its problems' n-grams against the table and sends
+back its hits only. The output does not depend on how the input is cut.
 """
 
 from __future__ import annotations
@@ -31,12 +36,12 @@ from curate.dedup.shingles import MAX_SHINGLE_SIZE, ngram_hashes
 from curate.errors import CurateError, InputError
 from curate.formats import ADAPTERS, detect_format
 from curate.readers import checksum, iter_chunks, parse_line, resolve_inputs, sample_records
-from curate.stage import Stage, StageContext, apply_decisions, keep
+from curate.stage import InputPiece, Stage, StageContext, apply_decisions, keep
 from curate.text import WORD_PATTERN, normalize_expr
 
 MODES = ("drop", "flag")
 ITEM_KEYS = ("id", "unique_id", "task_id", "idx", "problem_id", "question_id")
-ROW_CHUNK = 50_000
+ROW_CHUNK = 50_000  # rows per task
 
 
 def load_benchmark(path: str) -> pl.DataFrame:
@@ -135,51 +140,25 @@ class Decontaminate(Stage):
         grams = grams.with_columns(pl.len().over("owner").alias("item_grams")).select(
             "hash", pl.col("owner").alias("item_index"), "item_grams"
         )
-        problems = (
-            ctx.scan()
-            .select("row_id", "id", normalize_expr("problem").alias("norm"))
-            .collect(engine="streaming")
-        )
-        matches = []
-        for start in range(0, problems.height, ROW_CHUNK):
-            row_grams = word_ngrams(problems["norm"].slice(start, ROW_CHUNK), size).unique(
-                ["owner", "hash"], keep="first", maintain_order=True
+        pieces = ctx.input_pieces(ROW_CHUNK)
+        if not pieces:
+            ctx.scan()  # raises: no input rows
+        shared = (grams, size, self.options["min_overlap"])
+        hits = pl.concat(ctx.map(piece_hits, pieces, shared))
+        self.hits = (
+            hits.join(items.select("item_index", "benchmark", "item"), on="item_index")
+            .sort("row_id", "benchmark", "item", "item_index")
+            .select(
+                "row_id",
+                "id",
+                "benchmark",
+                pl.col("item").alias("benchmark_item"),
+                "matched_ngram",
+                "overlap",
+                pl.lit(self.options["mode"] == "drop").alias("dropped"),
             )
-            row_grams = row_grams.with_columns(
-                pl.col("owner") + start, pl.len().over("owner").alias("row_grams")
-            )
-            matches.append(
-                row_grams.join(grams, on="hash")
-                .group_by("owner", "item_index")
-                .agg(
-                    pl.len().alias("shared"),
-                    pl.col("pos").sort_by("pos").first(),
-                    pl.col("row_grams").first(),
-                    pl.col("item_grams").first(),
-                )
-            )
-        # The share of the shorter text's n-grams found in the other: a lone shared phrase such as
-        # "where m and n are relatively prime positive" is boilerplate, not a leaked item.
-        hits = (
-            pl.concat(matches)
-            .with_columns((pl.col("shared") / pl.min_horizontal("row_grams", "item_grams")).alias("overlap"))
-            .filter(pl.col("overlap") >= self.options["min_overlap"])
-            .join(items.select("item_index", "benchmark", "item"), on="item_index")
-            .sort("owner", "benchmark", "item")
         )
-        owner, pos = hits["owner"].to_numpy(), hits["pos"].to_numpy()
-        self.hits = hits.select(
-            pl.Series("row_id", problems["row_id"].to_numpy()[owner]),
-            pl.Series("id", problems["id"].to_numpy()[owner]),
-            "benchmark",
-            pl.col("item").alias("benchmark_item"),
-            pl.Series("matched_ngram", ngram_text(problems["norm"], owner, pos, size), dtype=pl.String),
-            "overlap",
-            pl.lit(self.options["mode"] == "drop").alias("dropped"),
-        )
-        first = self.hits.sort("row_id", "benchmark", "benchmark_item").unique(
-            "row_id", keep="first", maintain_order=True
-        )
+        first = self.hits.unique("row_id", keep="first", maintain_order=True)  # hits are sorted
         # sorted by row_id, as curate.stage.apply_decisions expects
         self.flagged = first.select(
             "row_id",
@@ -210,4 +189,39 @@ class Decontaminate(Stage):
 
     def finish(self, ctx: StageContext) -> None:
         if self.hits.height:
-            ctx.write_side_table("contamination", self.hits.sort("row_id", "benchmark", "benchmark_item"))
+            ctx.write_side_table("contamination", self.hits)  # sorted by row_id, benchmark, item
+
+
+def piece_hits(piece: InputPiece, shared: tuple[pl.DataFrame, int, float]) -> pl.DataFrame:
+    """The hits of one piece's problems against the benchmark n-grams: row_id, id, item_index,
+    matched_ngram (the first shared n-gram, as text) and overlap, for every (row, item) pair whose
+    shared n-grams make up at least `min_overlap` of the shorter text's n-grams."""
+    grams, size, min_overlap = shared
+    problems = piece.scan().select("row_id", "id", normalize_expr("problem").alias("norm")).collect()
+    row_grams = word_ngrams(problems["norm"], size).unique(
+        ["owner", "hash"], keep="first", maintain_order=True
+    )
+    row_grams = row_grams.with_columns(pl.len().over("owner").alias("row_grams"))
+    # The share of the shorter text's n-grams found in the other: a lone shared phrase such as
+    # "where m and n are relatively prime positive" is boilerplate, not a leaked item.
+    hits = (
+        row_grams.join(grams, on="hash")
+        .group_by("owner", "item_index")
+        .agg(
+            pl.len().alias("shared"),
+            pl.col("pos").min(),
+            pl.col("row_grams").first(),
+            pl.col("item_grams").first(),
+        )
+        .with_columns((pl.col("shared") / pl.min_horizontal("row_grams", "item_grams")).alias("overlap"))
+        .filter(pl.col("overlap") >= min_overlap)
+        .sort("owner", "item_index")
+    )
+    owner, pos = hits["owner"].to_numpy(), hits["pos"].to_numpy()
+    return hits.select(
+        pl.Series("row_id", problems["row_id"].to_numpy()[owner], dtype=pl.Int64),
+        pl.Series("id", problems["id"].to_numpy()[owner], dtype=pl.String),
+        "item_index",
+        pl.Series("matched_ngram", ngram_text(problems["norm"], owner, pos, size), dtype=pl.String),
+        "overlap",
+    )

@@ -7,7 +7,11 @@ survive (curate.dedup.survivors); identical responses and bare prompt copies are
 `duplicate`. How many traces a problem keeps is decided after verification, by select's
 `max_per_problem`. Every member of a cluster of two or more rows gets a line in the `clusters` view.
 
-Shuffle: by key hash (a group-by over two 64-bit hashes of the normalised text).
+Shuffle: by content-hash partition. The input is cut into pieces (StageContext.map, one task
+each): a piece's key rows (row_id, id, the two 64-bit hashes, the ranking facts) are split into
+partitions by the first hash, so the rows of one key all meet in one partition; each partition
+chooses its survivors on its own (a second map), and the decisions are concatenated. The output
+does not depend on how many pieces or partitions there are.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from typing import Any
 import polars as pl
 
 from curate.dedup.survivors import JOIN_BATCH_ROWS, MAX_TRACES_REMOVED, choose, row_features
-from curate.stage import Stage, StageContext, apply_decisions
+from curate.stage import InputPiece, Stage, StageContext, apply_decisions
 from curate.text import exact_key_expr
 
 KEYS = ("problem", "problem+response")
+PIECE_ROWS = 250_000  # rows per key task; as many partitions as pieces
 
 
 class ExactDedup(Stage):
@@ -42,17 +47,15 @@ class ExactDedup(Stage):
         return {**super().fingerprint(), "polars": pl.__version__}
 
     def prepare(self, ctx: StageContext) -> None:
-        rows = row_features(ctx.scan(), exact_key_expr("problem"))
-        if self.options["key"] == "problem+response":
-            rows = rows.with_columns(
-                pl.col("k0") ^ pl.col("rkey").fill_null(0), pl.col("k1") + pl.col("rkey").fill_null(0)
-            )
-        rows = rows.collect(engine="streaming")
-        rows = rows.with_columns(
-            pl.struct("k0", "k1").rank("dense").cast(pl.Int64).alias("cluster"),
-            pl.lit(1.0).alias("similarity"),
-        )
-        self.lineage = choose(rows, "duplicate")
+        pieces = ctx.input_pieces(PIECE_ROWS)
+        if not pieces:
+            ctx.scan()  # raises: no input rows
+        partitions: list[list[pl.DataFrame]] = [[] for _ in pieces]
+        for split in ctx.map(key_rows, pieces, (self.options["key"], len(pieces))):
+            for bucket, rows in zip(partitions, split, strict=True):
+                bucket.append(rows)
+        decided = ctx.map(survivors, (pl.concat(bucket) for bucket in partitions))
+        self.lineage = pl.concat(decided).sort("row_id")
         self.drops = self.lineage.filter(~pl.col("kept")).select("row_id", "reason", "detail").sort("row_id")
         ctx.stats["clusters"] = self.lineage["cluster_id"].n_unique()
         ctx.stats["clustered_rows"] = self.lineage.height
@@ -64,6 +67,27 @@ class ExactDedup(Stage):
         return apply_decisions(batch, self.drops)
 
     def finish(self, ctx: StageContext) -> None:
-        ctx.write_side_table(
-            "clusters", self.lineage.with_columns(pl.lit(self.name).alias("stage")).sort("row_id")
+        ctx.write_side_table("clusters", self.lineage.with_columns(pl.lit(self.name).alias("stage")))
+
+
+def key_rows(piece: InputPiece, how: tuple[str, int]) -> list[pl.DataFrame]:
+    """The key rows of a piece (curate.dedup.survivors.row_features), split into `partitions` by the
+    first key hash: rows of one key land in the same partition whatever piece they come from."""
+    key, partitions = how
+    rows = row_features(piece.scan(), exact_key_expr("problem"))
+    if key == "problem+response":
+        rows = rows.with_columns(
+            pl.col("k0") ^ pl.col("rkey").fill_null(0), pl.col("k1") + pl.col("rkey").fill_null(0)
         )
+    rows = rows.with_columns((pl.col("k0") % partitions).alias("partition")).collect()
+    split = rows.partition_by("partition", as_dict=True, include_key=False)
+    return [split.get((p,), rows.clear().drop("partition")) for p in range(partitions)]
+
+
+def survivors(rows: pl.DataFrame, _: None) -> pl.DataFrame:
+    """The decisions of one partition: the clusters of equal keys and who survives in each."""
+    rows = rows.with_columns(
+        pl.struct("k0", "k1").rank("dense").cast(pl.Int64).alias("cluster"),
+        pl.lit(1.0).alias("similarity"),
+    )
+    return choose(rows, "duplicate")
