@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.schema import REJECT_COLUMNS, SIDE_TABLE_SCHEMAS, STAGE_ALIASES, STAGE_NAMES, TRACE_SCHEMA
-from curate.workspace import Workspace
+from curate.workspace import Workspace, local_path
 
 VIEWS_DIR = Path(__file__).resolve().parents[1] / "sql" / "views"
 VIEWS_FILE = "views.sql"
@@ -211,7 +211,7 @@ def views_sql(workspace: str | Path) -> str:
 
 def write_views(workspace: str | Path) -> Path:
     """Write (atomically) WS/views.sql, the script `connect` runs; returns its path."""
-    root = Path(workspace)
+    root = local_path(workspace)
     text = views_sql(root)
     out = root / VIEWS_FILE
     if not out.exists() or out.read_text(encoding="utf-8") != text:
@@ -225,6 +225,6 @@ def connect(workspace: str | Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection whose views read the workspace's Parquet files in place."""
     script = views_sql(workspace)  # opens (and so checks) the workspace first
     con = duckdb.connect()
-    con.execute(f"SET VARIABLE {ROOT_VARIABLE} = {_literal(str(Path(workspace).resolve()))}")
+    con.execute(f"SET VARIABLE {ROOT_VARIABLE} = {_literal(str(local_path(workspace).resolve()))}")
     con.execute(script)
     return con

@@ -14,6 +14,9 @@ that computes it, see curate.codehash) matches.
 
 One run at a time writes a workspace (`locked`); `refuse_foreign` keeps a workspace out of a
 folder that already holds something else.
+
+A workspace location is a path or a `file://` URI (`local_path`); other filesystem URIs (s3://)
+are refused with what is missing for them (docs/ray.md, "The workspace").
 """
 
 from __future__ import annotations
@@ -37,6 +40,27 @@ MANIFEST = "manifest.json"
 LOCK = ".lock"
 STAGE_INFO = "_stage.json"
 FORMAT_VERSION = 1
+
+
+def local_path(location: str | Path) -> Path:
+    """The local folder a workspace location names: a plain path (local, or a shared mount such as
+    NFS), or a pyarrow filesystem URI on the local filesystem (`file:///abs/path`). Other schemes
+    (s3://, gs://, hdfs://) are a CurateError: the workspace is written with local file operations."""
+    if isinstance(location, Path) or "://" not in location:
+        return Path(location)
+    scheme = location.split("://", 1)[0].lower()
+    if scheme != "file":
+        raise CurateError(
+            f"{location}: a {scheme}:// workspace is not supported yet (the workspace needs a folder "
+            "with renames and file locks); use a local or shared path, see docs/ray.md"
+        )
+    import pyarrow as pa
+    from pyarrow.fs import FileSystem
+
+    try:
+        return Path(FileSystem.from_uri(location)[1])
+    except (pa.ArrowInvalid, ValueError) as error:
+        raise CurateError(f"{location}: not a file:// URI of an absolute path ({error})") from None
 
 
 def stage_label(index: int, name: str) -> str:
@@ -63,7 +87,7 @@ class StageDir:
 
 class Workspace:
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        self.root = local_path(root)
         self.stages_dir = self.root / "stages"
         self.rejected_dir = self.root / "rejected"
 
@@ -172,7 +196,7 @@ def refuse_foreign(
     """Refuse to write into a folder that holds other things (a model, a dataset, a home
     directory) unless `force`: a rerun there would replace them without a word. A folder holding
     one of `markers` is this command's own earlier output, and fine."""
-    root = Path(out)
+    root = local_path(out)
     if force or not root.exists() or any((root / marker).exists() for marker in markers):
         return
     if not root.is_dir():
@@ -191,7 +215,7 @@ def locked(root: str | Path, command: str = "curate") -> Iterator[None]:
     """Hold the workspace's lock for a run: `flock` on WS/.lock, which records pid, host and start.
     The kernel drops the lock when its holder dies (even by SIGKILL), so a lock file whose process
     is gone is stale by construction: the next run takes it, says so, and resumes."""
-    path = Path(root) / LOCK
+    path = local_path(root) / LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
