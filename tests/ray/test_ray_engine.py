@@ -16,6 +16,7 @@ psutil = pytest.importorskip("psutil")
 
 from ray.cluster_utils import Cluster  # noqa: E402
 
+from curate.engine.ray import TASK_GATE  # noqa: E402
 from distill.cli import main  # noqa: E402
 from tests.conftest import shared_file  # noqa: E402
 
@@ -42,18 +43,28 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def local_ws(tmp_path_factory, inputs) -> Path:
+def config(tmp_path_factory, inputs) -> list[str]:
+    """--config with a benchmark of 12 math500 problems, so that decontaminate has hits to find."""
+    folder = tmp_path_factory.mktemp("config")
+    bench = folder / "bench.jsonl"
+    bench.write_text("".join(Path(inputs[1]).read_text().splitlines(keepends=True)[100:112]))
+    (folder / "curate.yaml").write_text(f"stages:\n  decontaminate:\n    benchmarks: [{bench}]\n")
+    return ["--config", str(folder / "curate.yaml")]
+
+
+@pytest.fixture(scope="module")
+def local_ws(tmp_path_factory, inputs, config) -> Path:
     ws = tmp_path_factory.mktemp("local") / "ws"
-    assert main(["curate", *inputs, "--out", str(ws), "--quiet", "--engine", "local"]) == 0
+    assert main(["curate", *inputs, "--out", str(ws), "--quiet", "--engine", "local", *config]) == 0
     return ws
 
 
-def _curate_ray(ws: Path, inputs: list[str], cluster, *more: str) -> None:
+def _curate_ray(out: str, inputs: list[str], cluster, *more: str) -> None:
     argv = [
         "curate",
         *inputs,
         "--out",
-        str(ws),
+        out,
         "--quiet",
         "--engine",
         "ray",
@@ -104,10 +115,10 @@ def _assert_same_as_local(ray_ws: Path, local_ws: Path, capsys) -> None:
     assert [s["status"] for s in manifest["stages"]] == ["committed"] * 10
 
 
-def test_ray_engine_writes_the_local_workspace(cluster, local_ws, inputs, tmp_path, capsys):
+def test_ray_engine_writes_the_local_workspace(cluster, local_ws, inputs, config, tmp_path, capsys):
     assert len(cluster.list_all_nodes()) == 2
     ws = tmp_path / "ws"
-    _curate_ray(ws, inputs, cluster)
+    _curate_ray(ws.as_uri(), inputs, cluster, *config)  # a file:// URI: a pyarrow filesystem URI
     _assert_same_as_local(ws, local_ws, capsys)
     # the ledger balances: every ingested row is kept or rejected once, with one (stage, reason)
     (balance,) = _sql(
@@ -124,7 +135,7 @@ def test_ray_engine_writes_the_local_workspace(cluster, local_ws, inputs, tmp_pa
         == balance["kept"] + balance["rejected_rows"]
     )
     funnel = {r["stage"]: r for r in _sql(ws, "SELECT * FROM funnel", capsys)}
-    assert funnel["verify"]["dropped"] > 0 and funnel["near_dedup"]["dropped"] > 0
+    assert all(funnel[s]["dropped"] > 0 for s in ("exact_dedup", "near_dedup", "decontaminate", "verify"))
 
 
 # Ray Data's own bookkeeping actors are left alone: the run's tasks and actors are what is killed.
@@ -146,65 +157,113 @@ def _worker_pids(node) -> list[int]:
     return pids
 
 
-def _node_running(cluster, title: str | None):
-    """The node with a worker whose title holds `title`; for None, the node of any busy worker, else the
-    head node (where Ray places the driver's tasks first)."""
+def _node_running(cluster, title: str):
+    """The node with a worker whose title holds `title`, and that worker's pid."""
     for node in cluster.list_all_nodes():
         for pid in _worker_pids(node):
             try:
                 name = " ".join(psutil.Process(pid).cmdline())
             except psutil.NoSuchProcess:
                 continue
-            if (title in name) if title is not None else ("ray::IDLE" not in name):
-                return node
-    return cluster.head_node if title is None else None
+            if title in name:
+                return node, pid
+    return None
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _node_of(cluster, pid: int):
+    return next(((n, pid) for n in cluster.list_all_nodes() if pid in _worker_pids(n)), None)
+
+
+class _Gate:
+    """The Ray engine's test gate (curate.engine.ray.TASK_GATE): StageContext.map tasks of the module
+    named in `hold` say they run (`<pid>.running`) and wait there until `hold` names another module."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir()
+
+    def hold(self, module: str | None) -> None:
+        for marker in self.folder.glob("*.running"):
+            marker.unlink()
+        if module is None:
+            (self.folder / "hold").unlink(missing_ok=True)
+        else:
+            (self.folder / "hold").write_text(module)
+
+    def running(self) -> int | None:
+        """The pid of a worker waiting inside a held task, if one is."""
+        markers = sorted(self.folder.glob("*.running"))
+        return int(markers[0].name.split(".")[0]) if markers else None
 
 
 class _Killer(threading.Thread):
-    """Kills every worker process of the node running `title`, once `ready()` says the stage is under way."""
+    """For each step of the plan: once `find()` names a node (and the pid of the worker inside the
+    stage's task), kills every worker process of that node, then calls `after()`."""
 
-    def __init__(self, cluster, plan: list[tuple[str, str, object]]):
+    def __init__(self, cluster, plan: list[tuple[str, object, object]]):
         super().__init__(daemon=True)
         self.cluster, self.plan, self.killed, self.stop = cluster, plan, [], threading.Event()
 
     def run(self) -> None:
-        for stage, title, ready in self.plan:
+        for stage, find, after in self.plan:
             while not self.stop.is_set():
-                node = _node_running(self.cluster, title) if ready() else None
-                if node is not None:
+                found = find()
+                if found is not None:
+                    node, inside = found
                     pids = _worker_pids(node)
                     for pid in pids:
                         try:
                             psutil.Process(pid).kill()
                         except psutil.NoSuchProcess:
                             pass
-                    self.killed.append((stage, len(pids)))
+                    self.killed.append((stage, inside, pids))
+                    after()
                     break
                 time.sleep(0.02)
 
 
-def test_killed_workers_mid_verify_and_mid_near_dedup_still_give_the_local_output(
-    cluster, local_ws, inputs, tmp_path, capsys
+def test_killed_workers_mid_exact_dedup_and_mid_verify_still_give_the_local_output(
+    cluster, local_ws, inputs, config, tmp_path, capsys, monkeypatch
 ):
     ws = tmp_path / "ws"
     stages = ws / "stages"
+    gate = _Gate(tmp_path / "gate")
+    gate.hold("curate.stages.exact_dedup")
+    monkeypatch.setenv(TASK_GATE, str(gate.folder))
+
+    def waiting_task():
+        pid = gate.running()
+        return _node_of(cluster, pid) if pid is not None else None
+
+    def verify_actor():
+        return _node_running(cluster, "_VerdictActor") if (stages / ".tmp-05_verify").exists() else None
+
     plan = [
-        # near_dedup's global pass (signatures, LSH buckets, components) runs as one Ray task, submitted
-        # as its folder is made: its node's workers are killed then (it is too short here to catch
-        # by its title reliably)
-        ("near_dedup", None, lambda: (stages / ".tmp-03_near_dedup").exists()),
+        # exact_dedup's key task (StageContext.map) waits at the gate: its node's workers are killed
+        # while it is provably inside the task; then the gate opens and Ray's retry runs it again
+        ("exact_dedup", waiting_task, lambda: gate.hold(None)),
         # verify's actors hold the math worker pools and code sandboxes
-        ("verify", "_VerdictActor", lambda: (stages / ".tmp-05_verify").exists()),
+        ("verify", verify_actor, lambda: None),
     ]
     killer = _Killer(cluster, plan)
     killer.start()
     try:
-        _curate_ray(ws, inputs, cluster, "--until", "verify")  # the stages after verify: the first test
+        # the stages after verify: the first test
+        _curate_ray(str(ws), inputs, cluster, "--until", "verify", *config)
     finally:
         killer.stop.set()
         killer.join(5)
-    assert [stage for stage, _ in killer.killed] == ["near_dedup", "verify"]
-    assert all(count > 0 for _, count in killer.killed)
+        gate.hold(None)
+    assert [stage for stage, _, _ in killer.killed] == ["exact_dedup", "verify"]
+    for _, inside, pids in killer.killed:
+        assert inside in pids and _gone(inside)  # the worker inside the stage's task was killed
     ray_files, local_files = _through_verify(_files(ws)), _through_verify(_files(local_ws))
     assert len(ray_files) > 10 and ray_files == local_files
     rejected = "SELECT row_id, stage, reason, detail FROM rejected ORDER BY row_id"
@@ -215,7 +274,7 @@ def test_killed_workers_mid_verify_and_mid_near_dedup_still_give_the_local_outpu
     ]
     # the engine is not part of a stage's fingerprint: the local engine resumes the Ray-built stages
     capsys.readouterr()
-    assert main(["curate", *inputs, "--out", str(ws), "--quiet", "--engine", "local"]) == 0
+    assert main(["curate", *inputs, "--out", str(ws), "--quiet", "--engine", "local", *config]) == 0
     table = [line.split() for line in capsys.readouterr().out.splitlines() if line[:2].isdigit()]
     reused = [row[1] for row in table if row[-1] == "reused"]
     assert reused == ["ingest", "normalize", "exact_dedup", "near_dedup", "decontaminate", "verify"]
