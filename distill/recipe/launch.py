@@ -9,6 +9,10 @@ over the ranks, its checkpoints and resume).
                                                      command the step logs (same paths, shared disk)
     launch: {engine: ray, num_workers: 16, use_gpu: true, address: auto}
                                                      Ray Train's TorchTrainer over a Ray cluster
+    retries: 2 (either engine; the default)          restarts of the step's processes after one dies
+                                                     (torchrun --max-restarts, Ray Train's
+                                                     FailureConfig.max_failures); each restart resumes
+                                                     from the trainer's newest checkpoint
 
 Each launched process runs `main` here on a spec file (the step's settings and folders) written to
 the run's marker folder. The block is not part of a step's fingerprint: what the model depends on
@@ -35,9 +39,13 @@ from typing import Any
 ENGINES = ("torchrun", "ray")
 BACKENDS = ("gloo", "nccl")
 KEYS = {
-    "torchrun": ("engine", "nproc_per_node", "nnodes", "backend", "master_addr", "master_port"),
-    "ray": ("engine", "num_workers", "use_gpu", "backend", "address"),
+    "torchrun": ("engine", "nproc_per_node", "nnodes", "backend", "master_addr", "master_port", "retries"),
+    "ray": ("engine", "num_workers", "use_gpu", "backend", "address", "retries"),
 }
+# A process that dies (a preempted node, an OOM kill) costs at most the steps since the newest
+# checkpoint, so a few restarts are cheap; a failure that repeats (a user error, a bug) still ends
+# the step after them, with its own message.
+RETRIES = 2
 ERROR = "distillery launch: error: "  # how a launched process reports a user error on its last line
 
 
@@ -58,6 +66,7 @@ class Launch:
     num_workers: int = 1  # ray
     use_gpu: bool | None = None  # ray; None: when this machine has CUDA
     address: str | None = None  # ray: the cluster to join (None: a local cluster for the step)
+    retries: int = RETRIES  # restarts of the processes after a failure, each resuming from a checkpoint
     threads: int | None = None  # the recipe's `threads`, set in every process
 
     @property
@@ -86,6 +95,8 @@ class Launch:
             "torch.distributed.run",
             "--nproc-per-node",
             str(self.nproc_per_node),
+            "--max-restarts",
+            str(self.retries),
         ]
         if self.nnodes > 1:
             # c10d rendezvous: every node runs this same command; the host at the endpoint holds the store.
@@ -109,7 +120,7 @@ class Launch:
 
     def _train_on_ray(self, spec: dict[str, Any], spec_file: Path) -> None:
         import ray
-        from ray.train import RunConfig, ScalingConfig
+        from ray.train import FailureConfig, RunConfig, ScalingConfig
         from ray.train.torch import TorchConfig, TorchTrainer
 
         joined = not ray.is_initialized()
@@ -126,8 +137,12 @@ class Launch:
                 scaling_config=ScalingConfig(num_workers=self.num_workers, use_gpu=use_gpu),
                 torch_config=TorchConfig(backend=backend),
                 # Ray keeps its own run state there; the model and checkpoints go to spec["out"] as always.
+                # A worker that dies fails the group; Ray starts it again (up to `retries` times) and
+                # every worker resumes from the trainer's newest checkpoint in spec["out"].
                 run_config=RunConfig(
-                    name=spec_file.stem.replace(".", "_"), storage_path=str(spec_file.parent)
+                    name=spec_file.stem.replace(".", "_"),
+                    storage_path=str(spec_file.parent),
+                    failure_config=FailureConfig(max_failures=self.retries),
                 ),
             )
             try:
@@ -160,6 +175,9 @@ def parse(values: Any, threads: Any = None) -> Launch | None:
         value = values.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise LaunchError(f"launch.{key} must be a positive whole number, not {value!r}")
+    retries = values.get("retries", RETRIES)
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise LaunchError(f"launch.retries must be a whole number of restarts >= 0, not {retries!r}")
     if engine == "ray" and importlib.util.find_spec("ray") is None:
         raise LaunchError("launch: {engine: ray} needs Ray: pip install 'distillery[ray]'")
     backend = values.get("backend")

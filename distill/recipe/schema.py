@@ -237,7 +237,15 @@ class Recipe:
         """The `launch:` block (a distill.recipe.launch.Launch), None when SFT steps train in-process."""
         from distill.recipe.launch import parse
 
-        return parse(self.values.get("launch"), self.values.get("threads"))
+        launch = parse(self.values.get("launch"), self.values.get("threads"))
+        parallel = self.values.get("parallel") or 1
+        if launch is not None and parallel != 1:
+            raise RecipeError(
+                f"parallel: {parallel} with a launch: block: each launched step starts its own "
+                f"{launch.world} training processes on the devices, so steps side by side would share them; "
+                "drop `parallel` (or set it to 1)"
+            )
+        return launch
 
     def launched(self, values: dict[str, Any], source: str) -> dict[str, Any]:
         """SFT settings as the launched processes train them: the rows per step fixed as global_batch

@@ -117,11 +117,36 @@ def test_without_global_batch_the_world_size_sets_the_batch(tmp_path):
             r"unknown launch key\(s\) \['nproc_per_node'\]",
         ),
         ({"nproc_per_node": 3}, ConfigError, "global_batch 2 is not a multiple of 3 rank"),
+        ({"nproc_per_node": 2, "retries": -1}, LaunchError, "launch.retries must be a whole number"),
     ],
 )
 def test_a_bad_launch_block_fails_at_planning(tmp_path, launch, error, message):
     with pytest.raises(error, match=message):
         Run(Recipe.load(write(tmp_path / "r.yaml", launch=launch), tmp_path / "out"), progress=False)
+
+
+def test_parallel_steps_with_a_launch_block_are_refused_in_one_line(tmp_path):
+    from distill.recipe import RecipeError
+
+    with pytest.raises(RecipeError) as error:
+        Run(
+            Recipe.load(write(tmp_path / "r.yaml", launch=GLOO, parallel=2), tmp_path / "out"), progress=False
+        )
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("parallel: 2 with a launch: block")
+    assert "its own 2 training processes" in message  # why: side-by-side steps would share the devices
+    assert getattr(error.value, "user_error", False)
+    Run(Recipe.load(write(tmp_path / "one.yaml", launch=GLOO, parallel=1), tmp_path / "out"), progress=False)
+
+
+def test_retries_restart_the_processes(tmp_path):
+    from distill.recipe.launch import RETRIES, parse
+
+    spec = tmp_path / "s.launch.json"
+    command = parse(GLOO).torchrun_command(spec)
+    assert command[command.index("--max-restarts") + 1] == str(RETRIES) == "2"
+    command = parse({**GLOO, "retries": 0}).torchrun_command(spec)
+    assert command[command.index("--max-restarts") + 1] == "0"
 
 
 def test_a_user_error_in_a_launched_process_is_one_line(tmp_path):
@@ -212,6 +237,76 @@ def test_students_trained_by_ray_train_across_two_nodes_equal_the_in_process_one
     assert steps_run(lines) == {"students/math"}
     assert results["steps"]["students/math"]["processes"] == 2
     assert_same_training(plain, launched, "students/math")
+
+
+@pytest.mark.slow
+def test_a_ray_train_worker_killed_midway_restarts_from_the_last_checkpoint(plain, tmp_path):
+    """`launch: {engine: ray, num_workers: 2}` on a two-node Ray cluster: once the student has written a
+    checkpoint, one of its two Ray Train worker processes is killed (SIGKILL). Ray Train's
+    FailureConfig (launch.retries) starts the workers again, they resume from the trainer's newest
+    checkpoint, and the student equals the one trained in-process without a failure."""
+    pytest.importorskip("ray.train.torch")
+    import signal
+    import threading
+    import time
+
+    import psutil
+    from ray.cluster_utils import Cluster
+
+    changes = {"sft": {"defaults": {**SFT, "max_steps": 40, "save_every": 4}}, "joint": None, "merge": None}
+    reference = tmp_path / "reference"
+    shutil.copytree(plain, reference, symlinks=True)
+    run_recipe(write(tmp_path / "long.yaml", **changes), reference, progress=False, log=lambda line: None)
+    launched = tmp_path / "launched"
+    shutil.copytree(plain, launched, symlinks=True)
+    shutil.rmtree(launched / "students" / "math")
+    first = launched / "students" / "math" / "checkpoints" / "step-00000004" / "trainer_state.json"
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_one_worker_once() -> None:
+        while not stop.is_set() and not first.is_file():
+            time.sleep(0.02)
+        while not stop.is_set() and not killed:
+            # Only this test's own processes: the cluster's nodes are children of this process.
+            for process in psutil.Process().children(recursive=True):
+                try:
+                    if "RayTrainWorker" in " ".join(process.cmdline()):
+                        process.send_signal(signal.SIGKILL)
+                        killed.append(process.pid)
+                        return
+                except psutil.Error:
+                    continue
+            time.sleep(0.02)
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    killer = threading.Thread(target=kill_one_worker_once)
+    try:
+        cluster.add_node(num_cpus=1)
+        launch = {
+            "engine": "ray",
+            "num_workers": 2,
+            "backend": "gloo",
+            "address": cluster.address,
+            "retries": 1,
+        }
+        killer.start()
+        results = run_recipe(
+            write(tmp_path / "ray.yaml", launch=launch, **changes),
+            launched,
+            progress=False,
+            log=lambda line: None,
+        )
+    finally:
+        stop.set()
+        killer.join()
+        cluster.shutdown()
+    assert len(killed) == 1
+    summary = json.loads((launched / "students" / "math" / "summary.json").read_text())
+    assert summary["steps"] == 40 and summary["world"] == 2
+    assert summary["resumed_from"] >= 4  # restarted from a checkpoint, not from step 0
+    assert results["steps"]["students/math"]["processes"] == 2
+    assert_same_training(reference, launched, "students/math")
 
 
 @pytest.mark.slow
