@@ -29,8 +29,8 @@ import polars as pl
 import pyarrow as pa
 
 from curate.errors import CurateError, InputError, did_you_mean
-from curate.formats import ADAPTERS, Malformed, closest_formats, detect_format, remap
-from curate.ingest_fast import FIELDS, MAPPERS, trace_ids
+from curate.formats import ADAPTERS, Malformed, closest_formats, convert, detect_format, remap
+from curate.ingest_fast import FIELDS, MAPPERS, reasoning_column, trace_ids
 from curate.readers import (
     DEFAULT_SPLIT,
     Chunk,
@@ -74,15 +74,11 @@ def trace_rows(
     source: str,
     split: str | None,
 ) -> list[dict]:
-    """Trace rows from an adapter's partial rows: ids, source, origin and meta filled in. Raises
-    Malformed for no rows or a row without a problem."""
-    if not rows:
-        raise Malformed(None, "the record holds no trace")
+    """Trace rows from the partial rows of `curate.formats.convert` (each with a problem): ids,
+    source, origin and meta filled in."""
     out = []
     for row in rows:
-        problem, response = row.get("problem"), row.get("response")
-        if not isinstance(problem, str):
-            raise Malformed("problem", "missing")
+        problem, response = row["problem"], row.get("response")
         ids = trace_ids(problem, response)
         reasoning = row.get("reasoning")
         out.append(
@@ -121,7 +117,7 @@ def convert_record(
         message = f"expected an object, got {type(record).__name__}"
         return [_malformed(origin, raw_text or repr(record), message, source)]
     try:
-        return trace_rows(ADAPTERS[adapter_name].convert(remap(record, mapping or {})), origin, source, split)
+        return trace_rows(convert(record, adapter_name, mapping), origin, source, split)
     except Malformed as error:
         return [_malformed(origin, raw_text or _meta_json(record), str(error), source)]
     except Exception as error:  # a record must never stop the run; the reason says what broke
@@ -137,7 +133,7 @@ def fast_record(
     try:
         mapper = MAPPERS.get(adapter_name)
         if mapper is None:
-            return trace_rows(ADAPTERS[adapter_name].convert(record), origin, source, split)
+            return trace_rows(convert(record, adapter_name), origin, source, split)
         mapped = mapper(record)
         return (
             None
@@ -181,12 +177,15 @@ class LineBlock:
         with open(self.path, "rb") as handle:
             handle.seek(self.offset)
             data = handle.read(self.size)
-        lines = [
-            (number, raw.rstrip(b"\r\n"))
-            for number, raw in enumerate(data.split(b"\n"), start=self.first_line)
-            if raw.strip()
-        ]
-        return Chunk(self.path, lines=lines, split=self.split)
+        raws = data.split(b"\n")
+        if data.endswith(b"\n"):
+            raws.pop()  # what follows the last line end is no line
+        if b"\r" in data:
+            raws = [raw.rstrip(b"\r") for raw in raws]
+        numbered = zip(range(self.first_line, self.first_line + len(raws)), raws, strict=True)
+        if raws and min(raws)[:1] > b" ":  # no line starts with a byte <= space, so none is blank
+            return Chunk(self.path, lines=list(numbered), split=self.split)
+        return Chunk(self.path, lines=[(n, raw) for n, raw in numbered if raw.strip()], split=self.split)
 
 
 def line_blocks(inp: Input, chunk_bytes: int) -> Iterator[LineBlock]:
@@ -211,67 +210,87 @@ def _chunks(inp: Input, chunk_bytes: int) -> Iterator[Chunk | LineBlock]:
     return iter_chunks(inp, chunk_bytes=chunk_bytes)
 
 
+def _mapped_table(mapped: list[tuple], origins: list[str], source: str, split: str | None) -> pa.Table:
+    """The trace rows of mapped records (tuples in FIELDS order), column by column over the block:
+    ids, reasoning and meta as the per-record path's `trace_rows` makes them."""
+    count = len(mapped)
+    problem, response, reference, subset, teacher, meta = (
+        zip(*mapped, strict=True) if mapped else ((),) * len(FIELDS)
+    )
+    ids = [trace_ids(p, r) for p, r in zip(problem, response, strict=True)]
+    nothing = pa.nulls(count, pa.string())
+    columns = {
+        "id": [i[0] for i in ids],
+        "problem_id": [i[1] for i in ids],
+        "source": pa.array([source] * count, pa.string()),
+        "origin": origins,
+        "subset": subset,
+        "dataset_split": pa.array([split] * count, pa.string()),
+        "problem": problem,
+        "reasoning": reasoning_column(response),
+        "response": response,
+        "reference": reference,
+        "tests": nothing,
+        "domain": nothing,
+        "teacher": teacher,
+        "meta": [_meta_json(m) for m in meta],
+        REASON: nothing,
+        DETAIL: nothing,
+    }
+    return pa.Table.from_pydict(columns, schema=INGEST_SCHEMA)
+
+
+def _interleave(mapped: pa.Table, others: list[tuple[int, list[dict]]]) -> pa.Table:
+    """The mapped rows with the rows of the other lines put back in file order; `others` holds
+    (number of mapped rows before it, its rows) per line, in order."""
+    rows = [row for _, line_rows in others for row in line_rows]
+    order, done, at = [], 0, mapped.num_rows
+    for before, line_rows in others:
+        order += range(done, before)
+        order += range(at, at + len(line_rows))
+        done, at = before, at + len(line_rows)
+    order += range(done, mapped.num_rows)
+    other = pa.Table.from_pylist(rows, schema=INGEST_SCHEMA)
+    return pa.concat_tables([mapped, other]).take(pa.array(order, pa.int64()))
+
+
 def convert_chunk(job: tuple) -> pa.Table:
     """Worker entry point: one chunk of an input to an Arrow table (row_id is added by the parent).
     `job` is (chunk or LineBlock, adapter name, source) with an optional column mapping and `fast` flag last;
     the fast path takes JSON lines without a mapping, record by record falling back.
 
-    A line the format's mapper takes goes straight into the column lists (no row dict); any
-    other line gets its rows from `_line_rows`, in place, so the rows keep the file's order."""
+    A line the format's mapper takes becomes a tuple, and the block's tuples become the table
+    column by column (`_mapped_table`); any other line gets its rows from `_line_rows`, and they
+    are put back in the file's order."""
     chunk, adapter_name, source, *rest = job
     if isinstance(chunk, LineBlock):
         chunk = chunk.chunk()
     mapping = rest[0] if rest else {}
     fast = (rest[1] if len(rest) > 1 else True) and not mapping
     mapper = MAPPERS.get(adapter_name) if fast else None
-    columns: dict[str, list] = {name: [] for name in INGEST_SCHEMA.names}
-    every = list(columns.values())
-    names = list(columns)
-    split = chunk.split
-
-    def add(rows: list[dict]) -> None:
-        for row in rows:
-            for name, column in zip(names, every, strict=True):
-                column.append(row.get(name))
-
-    # The columns a mapped row fills, as bound appends (the loop runs once per line).
-    put_id, put_problem_id, put_origin, put_subset = (
-        columns[n].append for n in ("id", "problem_id", "origin", "subset")
-    )
-    put_problem, put_reasoning, put_response, put_reference, put_teacher, put_meta = (
-        columns[n].append for n in ("problem", "reasoning", "response", "reference", "teacher", "meta")
-    )
-    constant = [columns[n].append for n in ("source", "dataset_split", "tests", "domain", REASON, DETAIL)]
-    constant_values = (source, split, None, None, None, None)
+    split, loads = chunk.split, orjson.loads
+    mapped, numbers, others = [], [], []
     for line, raw in chunk.lines:
-        origin = chunk.line_origin(line)
-        mapped = None
+        row = None
         if mapper is not None:
             try:
-                record = orjson.loads(raw)  # refuses what parse_line would: invalid UTF-8, broken JSON
-                mapped = mapper(record) if type(record) is dict else None
+                record = loads(raw)  # refuses what parse_line would: invalid UTF-8, broken JSON
+                row = mapper(record) if type(record) is dict else None
             except Exception:  # the per-record path says what is wrong with the line
-                mapped = None
-        if mapped is None:
-            add(_line_rows(raw, origin, adapter_name, source, mapping, split, fast))
-            continue
-        problem, response, reference, subset, teacher, meta = mapped
-        ids = trace_ids(problem, response)
-        put_id(ids[0])
-        put_problem_id(ids[1])
-        put_origin(origin)
-        put_subset(subset)
-        put_problem(problem)
-        put_reasoning(reasoning_of(response))
-        put_response(response)
-        put_reference(reference)
-        put_teacher(teacher)
-        put_meta(_meta_json(meta))
-        for put, value in zip(constant, constant_values, strict=True):
-            put(value)
+                row = None
+        if row is None:
+            origin = chunk.line_origin(line)
+            others.append((len(mapped), _line_rows(raw, origin, adapter_name, source, mapping, split, fast)))
+        else:
+            mapped.append(row)
+            numbers.append(line)
     for number, record in chunk.records:
-        add(convert_record(record, chunk.record_origin(number), None, adapter_name, source, mapping, split))
-    return pa.Table.from_pydict(columns, schema=INGEST_SCHEMA)
+        origin = chunk.record_origin(number)
+        others.append(
+            (len(mapped), convert_record(record, origin, None, adapter_name, source, mapping, split))
+        )
+    table = _mapped_table(mapped, [chunk.line_origin(n) for n in numbers], source, split)
+    return _interleave(table, others) if others else table
 
 
 def convert_chunk_spooled(task: tuple[str, tuple]) -> str:

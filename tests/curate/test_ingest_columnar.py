@@ -5,6 +5,7 @@ each malformed line keeps its line, field and reason."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import orjson
@@ -12,11 +13,12 @@ import pytest
 
 import sql
 from curate.formats import detect_format
-from curate.ingest_fast import MAPPERS, trace_ids
+from curate.ingest_fast import MAPPERS, reasoning_column, trace_ids
 from curate.pipeline import curate
 from curate.readers import iter_chunks, resolve_inputs
 from curate.schema import problem_id, trace_id
 from curate.stages.ingest import convert_record, fast_record, line_blocks
+from curate.think import reasoning_of
 from tests.conftest import SHARED_DATA, shared_file
 
 
@@ -29,6 +31,31 @@ def test_trace_ids_are_the_schema_ids():
         ("a\x1fb", "\x00"),
     ]:
         assert trace_ids(problem, response) == (trace_id(problem, response), problem_id(problem))
+
+
+def test_reasoning_column_is_the_think_rule():
+    """The block's string search gives curate.think's reasoning on random mixes of markers in any
+    case, stray `<`, white space str.strip takes (\\x1c-\\x1f too) and non-ASCII text."""
+    rng = random.Random(19)
+    pieces = ["<think>", "</think>", "<THINK>", "</Think>", "<|begin_of_thought|>", "<|END_of_thought|>"]
+    pieces += [
+        "<|begin_of_thought",
+        "</think",
+        "<<",
+        "<",
+        ">",
+        "a<b",
+        " ",
+        "\n",
+        "\x1c",
+        "\t",
+        "x",
+        "é",
+        "\u212a",
+    ]
+    responses = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(20000)]
+    responses += [None, "", "</thin\u212a>x", "<think>ok</think>a", "a</think>b</think>c"]
+    assert reasoning_column(responses) == [reasoning_of(r) for r in responses]
 
 
 def chat(problem: str, response: str, **extra) -> dict:
@@ -61,6 +88,7 @@ OTHER_SHAPES = [
     chat("q", "a", tests=json.dumps({"kind": "stdio", "cases": [{"input": "1", "output": "1"}]})),
     {"messages": [{"role": "user", "content": "q"}]},
 ]
+TURNS = '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]'
 # Lines the per-record path rejects as malformed, each with the field its detail must name.
 BAD = [
     ('{"messages": [', "broken JSON"),
@@ -86,6 +114,23 @@ BAD = [
         '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "x": 1e400}',
         "broken JSON",
     ),
+    (TURNS.replace('"q"', '"\\ud800 lone"') + "}", "broken JSON"),  # a lone surrogate escape
+    (TURNS + ', "answer": NaN}', "broken JSON"),
+    (TURNS + ', "answer": -Infinity}', "broken JSON"),
+    (TURNS + ', "answer": "1",}', "broken JSON"),  # a trailing comma
+    (TURNS.replace('"a"', '"tab\there"') + "}", "broken JSON"),  # a raw control character
+    (TURNS + "} trailing", "broken JSON"),
+    ("\ufeff" + TURNS + "}", "broken JSON"),  # a byte order mark
+    (TURNS.encode().replace(b'"q"', b'"\xed\xa0\x80"') + b"}", "invalid UTF-8"),  # a surrogate's bytes
+]
+# Valid lines a columnar reader could read otherwise: both paths must give the same rows.
+RAW_GOOD = [
+    TURNS
+    + ', "answer": "1", "answer": "2", '
+    + TURNS[1:].replace('"q"', '"q2"')
+    + "}",  # the last key counts
+    TURNS.replace('"a"', '"\\ud83d\\ude00 \\u0000 \\/"') + "}",  # escapes, a surrogate pair
+    "   " + TURNS + ', "answer": 12345678901234567890123}\r',  # white space around, CRLF
 ]
 
 
@@ -104,16 +149,19 @@ PROBLEM_BAD = [
     (json.dumps({"problem": "p", "solution": ["a"]}), "solution"),
     (json.dumps({"problem": "p", "answer": {"x": 1}}), "answer"),
     ('{"problem": "p", "answer": "1",}', "broken JSON"),
+    ('{"problem": "p", "answer": NaN}', "broken JSON"),
 ]
+PROBLEM_RAW_GOOD = ['{"problem": "p", "problem": "q", "answer": "1", "level": 1.5e3}']
 PLANTED = {
-    "chat": (GOOD, OTHER_SHAPES, BAD),
-    "problem_set": (PROBLEM_GOOD, PROBLEM_OTHER, PROBLEM_BAD),
+    "chat": (GOOD, OTHER_SHAPES, BAD, RAW_GOOD),
+    "problem_set": (PROBLEM_GOOD, PROBLEM_OTHER, PROBLEM_BAD, PROBLEM_RAW_GOOD),
 }
 
 
 def planted_file(path: Path, fmt: str) -> Path:
-    good, other, bad = PLANTED[fmt]
+    good, other, bad, raw_good = PLANTED[fmt]
     lines = [json.dumps(r, ensure_ascii=i % 2 == 0).encode() for i, r in enumerate(good + other)]
+    lines += [text.encode() for text in raw_good]
     lines[3:3] = [text if isinstance(text, bytes) else text.encode() for text, _ in bad]
     lines.insert(1, b"")  # a blank line counts as a line, and is no row
     path.write_bytes(b"\n".join(lines) + b"\n")
@@ -135,7 +183,7 @@ def both_paths(inputs: list[str], tmp_path: Path, fmt: str | None = None) -> tup
 
 @pytest.mark.parametrize("fmt", PLANTED)
 def test_the_fast_mapper_takes_the_plain_shapes_and_leaves_the_others(fmt):
-    good, other, _ = PLANTED[fmt]
+    good, other, *_ = PLANTED[fmt]
     for record in good:
         rows = MAPPERS[fmt](record)
         assert rows is not None, record
@@ -147,7 +195,7 @@ def test_the_fast_mapper_takes_the_plain_shapes_and_leaves_the_others(fmt):
 
 @pytest.mark.parametrize("fmt", PLANTED)
 def test_planted_bad_lines_byte_identical_and_the_ledger_balances(tmp_path, fmt):
-    good, other, bad = PLANTED[fmt]
+    good, other, bad, raw_good = PLANTED[fmt]
     data = planted_file(tmp_path / "planted.jsonl", fmt)
     fast, slow = both_paths([str(data)], tmp_path, fmt)
     assert parts(fast) and parts(fast) == parts(slow)
@@ -155,7 +203,7 @@ def test_planted_bad_lines_byte_identical_and_the_ledger_balances(tmp_path, fmt)
     traces, kept, rejected = (
         con.execute(f"select count(*) from {v}").fetchone()[0] for v in ("traces", "kept", "rejected")
     )
-    assert traces == kept + rejected == len(good) + len(other) + len(bad)
+    assert traces == kept + rejected == len(good) + len(other) + len(bad) + len(raw_good)
     query = "select detail from rejected where reason = 'malformed' order by row_id"
     details = [d for (d,) in con.execute(query).fetchall()]
     assert len(details) == len(bad)
