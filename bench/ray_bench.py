@@ -4,13 +4,16 @@
     .venv/bin/python bench/ray_bench.py --docs 20000 --only dedup
 
 dedup:    bench/dedup_bench.py's speed corpus (real problems plus perturbed and changed-number
-          copies), stages normalize, exact_dedup, near_dedup.
+          copies), stages normalize, exact_dedup, near_dedup, decontaminate (against aime24, amc23
+          and math500).
 verify:   ../shared/data/code/humaneval.jsonl (164 canonical solutions), stage verify alone.
 
 The Ray runs start a one-machine cluster for the run (ray.init(address="local")) and count its
 start-up apart. Each run checks that both engines wrote byte-identical Parquet files. For the
 N-node plan (docs/ray.md) it prints, per stage, the bytes per row that move: the Arrow rows each
-batch task reads and returns, and the prepared stage the driver broadcasts to the batch tasks.
+batch task reads and returns, the prepared stage the driver broadcasts to the batch tasks, and
+what the global pass's StageContext.map tasks are sent and send back (pickled items, results and
+`shared`; an item that names its rows, an InputPiece, is a few bytes: the task reads the rows).
 Figures depend on the machine's load, printed with them (os.getloadavg()).
 """
 
@@ -28,6 +31,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: import this checkout's packages
 
 DATA = REPO / ".." / "shared" / "data"
+# decontaminate's benchmarks in the dedup run: their n-gram table is what its tasks are sent
+BENCHMARKS = {
+    "decontaminate": {
+        "benchmarks": [
+            str(DATA / f) for f in ("bench/aime24.jsonl", "bench/amc23.jsonl", "math/math500.jsonl")
+        ]
+    }
+}
 
 
 def _stages(keep: set[str], extra: dict | None = None) -> dict:
@@ -95,14 +106,18 @@ def compare(name: str, inputs: list[str], config: dict, workers: int) -> None:
     print(
         f"\n== {name}: {ingested:,} rows, {workers} workers, inputs {', '.join(Path(i).name for i in inputs)} =="
     )
-    print(f"{'stage':<16}{'local s':>9}{'ray s':>9}{'ratio':>8}{'row bytes':>11}{'broadcast B/row':>17}")
+    print(
+        f"{'stage':<16}{'local s':>9}{'ray s':>9}{'ratio':>8}{'row bytes':>11}{'broadcast B/row':>17}"
+        f"{'map B/row':>11}"
+    )
     for stage, (a, b) in rows.items():
         wire = per_row.get(stage)
-        cast = broadcast.get(stage)
+        cast, mapped = broadcast.get(stage), broadcast.get(f"{stage} map")
         print(
             f"{stage:<16}{a:>9.1f}{b:>9.1f}{(b / a if a else float('nan')):>8.2f}"
             f"{(f'{wire:,.0f}' if wire is not None else '-'):>11}"
             f"{(f'{cast / ingested:,.1f}' if cast is not None else '-'):>17}"
+            f"{(f'{mapped / ingested:,.1f}' if mapped is not None else '-'):>11}"
         )
     print(
         f"total: local {local_s:.1f} s, ray {ray_s:.1f} s (+ {startup:.1f} s cluster start): "
@@ -138,7 +153,7 @@ def main() -> None:
             compare(
                 "dedup",
                 [str(corpus)],
-                {"stages": _stages({"normalize", "exact_dedup", "near_dedup"})},
+                {"stages": _stages({"normalize", "exact_dedup", "near_dedup", "decontaminate"}, BENCHMARKS)},
                 args.workers,
             )
 

@@ -1,13 +1,18 @@
 """The local engine: a stage's global pass in this process, its batches in this process or, for a
 `parallel` stage with enough rows, in a local process pool of `workers` (results in input order).
 `StageContext.map` (the parallel parts of a global pass) runs in a local process pool of `workers`
-too, `shared` handed to each worker once as it starts."""
+too (PoolMapper), `shared` handed to each worker once per map."""
 
 from __future__ import annotations
 
-import functools
+import concurrent.futures as cf
 import itertools
+import multiprocessing
+import pickle
+import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -18,7 +23,7 @@ from curate.stage import Stage, StageContext, ordered_pool_map, to_arrow
 PARALLEL_MIN_ROWS = 20_000  # below this a worker pool costs more to start than it saves
 
 _worker_stage: Stage | None = None
-_worker_map: tuple[Callable[[Any, Any], Any], Any] | None = None  # fn and shared of a map's worker
+_worker_shared: tuple[int, Any] = (-1, None)  # a map worker's `shared`: (its map's number, value)
 
 
 def _init_worker(stage: Stage) -> None:
@@ -31,28 +36,59 @@ def _process_in_worker(table: pa.Table) -> pa.Table:
     return to_arrow(_worker_stage.process(pl.from_arrow(table)))
 
 
-def _init_map_worker(fn: Callable[[Any, Any], Any], shared: Any) -> None:
-    global _worker_map
-    _worker_map = (fn, shared)
+def _map_in_worker(fn: Callable[[Any, Any], Any], item: Any, number: int, shared_file: str) -> Any:
+    """One item of map `number`; its `shared` is read from `shared_file` once per worker and map."""
+    global _worker_shared
+    if _worker_shared[0] != number:
+        _worker_shared = (number, pickle.loads(Path(shared_file).read_bytes()))
+    return fn(item, _worker_shared[1])
 
 
-def _map_in_worker(item: Any) -> Any:
-    assert _worker_map is not None
-    fn, shared = _worker_map
-    return fn(item, shared)
+class PoolMapper:
+    """StageContext.map on `workers` local processes, results in input order, a window in flight.
+    One pool serves every map of a stage's prepare (started at the first map with two items or
+    more: a pool costs more to start than one item takes); `shared` is pickled once per map into
+    a file that each worker reads once."""
 
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool: cf.ProcessPoolExecutor | None = None
+        self.scratch: tempfile.TemporaryDirectory | None = None
+        self.maps = 0
 
-def pool_map(fn: Callable[[Any, Any], Any], items: Iterable[Any], shared: Any, workers: int) -> Iterator[Any]:
-    """StageContext.map on `workers` local processes, results in input order; with one item (or
-    one worker) in this process, since a pool costs more to start than one item takes."""
-    items = iter(items)
-    head = list(itertools.islice(items, 2))
-    if workers <= 1 or len(head) < 2:
-        yield from (fn(item, shared) for item in itertools.chain(head, items))
-        return
-    yield from ordered_pool_map(
-        _map_in_worker, itertools.chain(head, items), workers, _init_map_worker, (fn, shared)
-    )
+    def __call__(self, fn: Callable[[Any, Any], Any], items: Iterable[Any], shared: Any) -> Iterator[Any]:
+        items = iter(items)
+        head = list(itertools.islice(items, 2))
+        if self.workers <= 1 or len(head) < 2:
+            yield from (fn(item, shared) for item in itertools.chain(head, items))
+            return
+        if self.pool is None:
+            self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self.scratch = tempfile.TemporaryDirectory(prefix="distillery-map-")
+        assert self.scratch is not None
+        self.maps += 1
+        shared_file = Path(self.scratch.name) / f"shared-{self.maps}.pickle"
+        shared_file.write_bytes(pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL))
+        pending: deque[cf.Future] = deque()
+        try:
+            for item in itertools.chain(head, items):
+                pending.append(self.pool.submit(_map_in_worker, fn, item, self.maps, str(shared_file)))
+                if len(pending) >= 2 * self.workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            shared_file.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+        if self.scratch is not None:
+            self.scratch.cleanup()
+            self.scratch = None
 
 
 class LocalEngine:
@@ -62,8 +98,13 @@ class LocalEngine:
         self.workers = workers
 
     def prepare(self, stage: Stage, ctx: StageContext) -> None:
-        ctx.mapper = functools.partial(pool_map, workers=ctx.workers)
-        stage.prepare(ctx)
+        mapper = PoolMapper(ctx.workers)
+        ctx.mapper = mapper
+        try:
+            stage.prepare(ctx)
+        finally:
+            mapper.close()
+            ctx.mapper = None
 
     def results(self, stage: Stage, ctx: StageContext) -> Iterator[pa.Table]:
         batches = (to_arrow(b) for b in stage.read(ctx))

@@ -84,11 +84,16 @@ def test_local_engine_maps_in_order_on_a_pool_with_shared_sent_once_per_worker(t
     assert {pid for _, pid, _ in serial} == {os.getpid()}
 
 
-def test_local_engine_map_raises_the_first_error(tmp_path):
-    ctx = _ctx(tmp_path, 2)
-    LocalEngine(2).prepare(_Probe(), ctx)  # sets the engine's mapper
-    with pytest.raises(ValueError, match="item 3"):
+class _Failing(Stage):
+    name = "failing"
+
+    def prepare(self, ctx: StageContext) -> None:
         list(ctx.map(fail_on_three, range(6)))
+
+
+def test_local_engine_map_raises_the_error_of_an_item(tmp_path):
+    with pytest.raises(ValueError, match="item 3"):
+        LocalEngine(2).prepare(_Failing(), _ctx(tmp_path, 2))
 
 
 @pytest.mark.slow
@@ -103,9 +108,7 @@ def test_ray_engine_maps_in_order_as_tasks(tmp_path):
         _check(results)
         assert os.getpid() not in {pid for _, pid, _ in results}  # Ray workers did the work
         assert engine.measure["probe map"] > 0  # items, results and `shared` counted for the bench
-        ctx = _ctx(tmp_path, 2)
-        ctx.mapper = engine.map
         with pytest.raises(ValueError, match="item 3"):
-            list(ctx.map(fail_on_three, range(6)))
+            engine.prepare(_Failing(), _ctx(tmp_path, 2))
     finally:
         engine.close()
