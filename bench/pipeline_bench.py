@@ -3,6 +3,7 @@ at several sizes, with each stage's wall seconds, rows/s and peak RSS, and how e
 
     .venv/bin/python bench/pipeline_bench.py                      # 100k, 300k and 1M rows
     .venv/bin/python bench/pipeline_bench.py --sizes 20000 --workers 2
+    .venv/bin/python bench/pipeline_bench.py --sizes 300000 --resume   # keep what a run measured
 
 The corpus (chat rows, 2-8 kB of `<think>` reasoning each): math with a boxed answer and a
 reference, code with a stdin test spec and a fenced Python solution, science multiple choice; and
@@ -12,9 +13,14 @@ and problems copied from a benchmark file that `decontaminate` is pointed at.
 
 Each stage is measured through the documented entry point: `distillery curate ... --until STAGE`
 in a fresh process, which reuses the stages already committed and runs one more; its wall time and
-the peak RSS of its process tree are that stage's (plus process start-up and the report, both shown
-apart in the `report + start-up` row: a rerun that reuses every stage). Then `distillery sql` and
-`distillery export` over the finished workspace.
+the peak RSS and CPU seconds (user + system) of its process tree are that stage's (plus process
+start-up and the report, both shown apart in the `report + start-up` row: a rerun that reuses every
+stage). Then `distillery sql` and `distillery export` over the finished workspace. CPU seconds
+change far less with the machine's load than wall seconds, so growth is judged on them.
+
+Each size's measurements are saved beside its workspace (`results.json`) as they are made. With
+`--resume` the workspace is kept: a stage distillery reuses (same fingerprint: same code, options
+and input) keeps its saved measurement, and only the stages that changed are run and measured.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import json
 import math
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: import this checkout
@@ -184,11 +192,19 @@ def distillery(*args: str) -> list[str]:
     return [sys.executable, "-m", "distill.cli", *args]
 
 
-def measure(command: list[str]) -> tuple[float, int]:
-    seconds, peak, process, _ = run_measured(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()[-3000:]}")
-    return seconds, peak
+def measure(command: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (bytes) and CPU seconds of `command`'s process tree. The CPU is the
+    kernel's count for every finished descendant this process reaped through its children (worker
+    pools, verify's sandboxes): exact, where sampling misses processes that live under 50 ms."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryFile() as errors:  # a pipe nobody reads could fill and stall the run
+        seconds, peak, process, _ = run_measured(command, stdout=subprocess.DEVNULL, stderr=errors)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        if process.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(command)} failed:\n{errors.read().decode()[-3000:]}")
+    return seconds, peak, cpu
 
 
 def side_table_bytes(stage_dir: Path) -> int:
@@ -201,8 +217,8 @@ def side_table_bytes(stage_dir: Path) -> int:
     )
 
 
-def run_size(rows: int, workers: int) -> list[dict]:
-    folder = OUT / f"n{rows}"
+def run_size(rows: int, workers: int, out: Path = OUT, resume: bool = False) -> list[dict]:
+    folder = out / f"n{rows}"
     folder.mkdir(parents=True, exist_ok=True)
     traces, benchmark = folder / "traces.jsonl", folder / "benchmark.jsonl"
     if not traces.exists():
@@ -212,39 +228,61 @@ def run_size(rows: int, workers: int) -> list[dict]:
     config.write_text(
         json.dumps({"workers": workers, "stages": {"decontaminate": {"benchmarks": [str(benchmark)]}}})
     )
-    ws = folder / "ws"
-    shutil.rmtree(ws, ignore_errors=True)
+    ws, saved_file = folder / "ws", folder / "results.json"
+    saved = (
+        {r["stage"]: r for r in json.loads(saved_file.read_text())} if resume and saved_file.exists() else {}
+    )
+    if not resume:
+        shutil.rmtree(ws, ignore_errors=True)
     common = ["curate", str(traces), "--out", str(ws), "--config", str(config), "--quiet"]
-    results = []
+    results: list[dict] = []
+
+    def record(result: dict) -> None:
+        results.append(result)
+        saved_file.write_text(json.dumps(results, indent=1))
+
     for stage in STAGES:
-        seconds, peak = measure(distillery(*common, "--until", stage))
+        seconds, peak, cpu = measure(distillery(*common, "--until", stage))
         entry = next(
             e for e in json.loads((ws / "manifest.json").read_text())["stages"] if e["name"] == stage
         )
-        results.append(
+        before = saved.get(stage)
+        if (
+            before
+            and before.get("fingerprint") == entry["fingerprint"]
+            and before["stage_s"] == entry["seconds"]
+        ):
+            record(before)  # the same commit of the stage as when it was measured
+            print(f"  {rows:,} {stage}: reused, measured before", flush=True)
+            continue
+        record(
             {
                 "stage": stage,
+                "fingerprint": entry["fingerprint"],
                 "rows_in": entry["rows_in"],
                 "rows_out": entry["rows_out"],
                 "stage_s": entry["seconds"],
                 "wall_s": seconds,
+                "cpu_s": cpu,
                 "peak_rss": peak,
                 "side_bytes": side_table_bytes(ws / "stages" / f"{entry['index']:02d}_{stage}"),
+                "load": os.getloadavg()[0],
             }
         )
         print(
-            f"  {rows:,} {stage}: {entry['seconds']:.1f} s, peak {peak / 1e6:,.0f} MB "
+            f"  {rows:,} {stage}: {entry['seconds']:.1f} s, {cpu:.1f} CPU s, peak {peak / 1e6:,.0f} MB "
             f"(load {os.getloadavg()[0]:.1f})",
             flush=True,
         )
-    seconds, peak = measure(distillery(*common))
-    results.append(
+    seconds, peak, cpu = measure(distillery(*common))
+    record(
         {
             "stage": "report + start-up",
             "rows_in": rows,
             "rows_out": rows,
             "stage_s": seconds,
             "wall_s": seconds,
+            "cpu_s": cpu,
             "peak_rss": peak,
         }
     )
@@ -257,54 +295,65 @@ def run_size(rows: int, workers: int) -> list[dict]:
         ("export jsonl", ["export", str(ws), "--to", "jsonl", "--out", str(folder / "export")]),
     ):
         shutil.rmtree(folder / "export", ignore_errors=True)
-        seconds, peak = measure(distillery(*args))
-        results.append(
+        seconds, peak, cpu = measure(distillery(*args))
+        record(
             {
                 "stage": label,
                 "rows_in": rows,
                 "rows_out": rows,
                 "stage_s": seconds,
                 "wall_s": seconds,
+                "cpu_s": cpu,
                 "peak_rss": peak,
             }
         )
+    shutil.rmtree(folder / "export", ignore_errors=True)
     return results
 
 
 def print_table(rows: int, results: list[dict]) -> None:
+    """One size: per stage its rows, seconds (own, wall, CPU), rows/s, peak RSS and bytes per row."""
     print(f"\n{rows:,} rows")
     print(
-        f"{'stage':<20} {'rows in':>10} {'kept':>10} {'stage s':>9} {'wall s':>8} {'rows/s':>10} "
-        f"{'peak RSS MB':>12} {'side B/row':>11}"
+        f"{'stage':<20} {'rows in':>10} {'kept':>10} {'stage s':>9} {'wall s':>8} {'CPU s':>8} {'rows/s':>9} "
+        f"{'peak RSS MB':>12} {'RSS B/row':>10} {'side B/row':>11}"
     )
     for r in results:
         rate = r["rows_in"] / r["stage_s"] if r["stage_s"] else float("inf")
         side = f"{r['side_bytes'] / max(r['rows_in'], 1):>11,.0f}" if "side_bytes" in r else f"{'':>11}"
         print(
             f"{r['stage']:<20} {r['rows_in']:>10,} {r['rows_out']:>10,} {r['stage_s']:>9.1f} {r['wall_s']:>8.1f} "
-            f"{rate:>10,.0f} {r['peak_rss'] / 1e6:>12,.0f} {side}"
+            f"{r['cpu_s']:>8.1f} {rate:>9,.0f} {r['peak_rss'] / 1e6:>12,.0f} "
+            f"{r['peak_rss'] / max(r['rows_in'], 1):>10,.0f} {side}"
         )
-    total = sum(r["wall_s"] for r in results if r["stage"] in STAGES or r["stage"] == "report + start-up")
+    pipeline = [r for r in results if r["stage"] in STAGES or r["stage"] == "report + start-up"]
+    wall, cpu = sum(r["wall_s"] for r in pipeline), sum(r["cpu_s"] for r in pipeline)
+    peak = max(r["peak_rss"] for r in results)
     print(
-        f"{'end to end':<20} {rows:>10,} {results[len(STAGES) - 1]['rows_out']:>10,} {total:>9.1f} "
-        f"{rows / total:>10,.0f} {max(r['peak_rss'] for r in results) / 1e6:>12,.0f}"
+        f"{'end to end':<20} {rows:>10,} {results[len(STAGES) - 1]['rows_out']:>10,} {'':>9} {wall:>8.1f} "
+        f"{cpu:>8.1f} {rows / wall:>9,.0f} {peak / 1e6:>12,.0f} {peak / rows:>10,.0f}"
     )
 
 
 def print_growth(by_size: dict[int, list[dict]]) -> None:
-    """Each stage's time and memory ratio between the smallest and largest size, against n log n."""
-    small, large = min(by_size), max(by_size)
-    if small == large:
-        return
-    nlogn = large * math.log(large) / (small * math.log(small))
-    print(f"\ngrowth {small:,} -> {large:,} rows (n: {large / small:.1f}x, n log n: {nlogn:.1f}x)")
-    print(f"{'stage':<20} {'time x':>8} {'peak RSS x':>11} {'RSS bytes per extra row':>24}")
-    for a, b in zip(by_size[small], by_size[large], strict=True):
-        marginal = (b["peak_rss"] - a["peak_rss"]) / (large - small)
+    """Each stage's time, CPU and memory ratio between consecutive sizes, against n log n; and the
+    peak RSS each extra row costs (the marginal bytes per row) beside its side files per row."""
+    sizes = sorted(by_size)
+    for small, large in zip(sizes, sizes[1:], strict=False):
+        nlogn = large * math.log(large) / (small * math.log(small))
+        print(f"\ngrowth {small:,} -> {large:,} rows (n: {large / small:.2f}x, n log n: {nlogn:.2f}x)")
         print(
-            f"{a['stage']:<20} {b['stage_s'] / max(a['stage_s'], 1e-3):>8.1f} "
-            f"{b['peak_rss'] / a['peak_rss']:>11.1f} {marginal:>24,.0f}"
+            f"{'stage':<20} {'stage s x':>10} {'CPU s x':>8} {'peak RSS x':>11} {'RSS B/extra row':>16} "
+            f"{'side B/row':>11}"
         )
+        for a, b in zip(by_size[small], by_size[large], strict=True):
+            marginal = (b["peak_rss"] - a["peak_rss"]) / (large - small)
+            side = f"{b['side_bytes'] / max(b['rows_in'], 1):>11,.0f}" if "side_bytes" in b else ""
+            print(
+                f"{a['stage']:<20} {b['stage_s'] / max(a['stage_s'], 1e-3):>10.2f} "
+                f"{b['cpu_s'] / max(a['cpu_s'], 1e-3):>8.2f} {b['peak_rss'] / a['peak_rss']:>11.2f} "
+                f"{marginal:>16,.0f} {side}"
+            )
 
 
 def main() -> None:
@@ -313,9 +362,15 @@ def main() -> None:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--out", type=Path, default=OUT, help=f"where corpora and workspaces go (default {OUT})"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="keep each workspace; reuse the measurements of reused stages"
+    )
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    by_size = {rows: run_size(rows, args.workers) for rows in sorted(args.sizes)}
+    by_size = {rows: run_size(rows, args.workers, args.out, args.resume) for rows in sorted(args.sizes)}
     for rows, results in by_size.items():
         print_table(rows, results)
     print_growth(by_size)

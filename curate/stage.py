@@ -188,7 +188,9 @@ class StageContext:
 
     def input_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
         for part in self.input_parts():
-            for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows):
+            # pre_buffer (pyarrow's default) caches every column chunk read until the file is
+            # closed: a whole part (up to ROWS_PER_PART rows, ~1 GB of traces) held while streaming it.
+            for batch in pq.ParquetFile(part, pre_buffer=False).iter_batches(batch_size=batch_rows):
                 yield pl.from_arrow(batch)
 
     def input_pieces(self, rows: int) -> list[InputPiece]:

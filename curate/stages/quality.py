@@ -181,7 +181,7 @@ class Quality(Stage):
             .group_by(_input_of().alias("input"))
             .agg(has_reasoning().mean().alias("share"))
             .filter(pl.col("share") >= self.options["think_auto_share"])
-            .collect()
+            .collect(engine="streaming")  # in memory, the reasoning column of every row would be loaded
         )
         self.think_inputs = sorted(s for s in shares["input"].to_list() if s is not None)
         ctx.stats["think_required_for"] = self.think_inputs
