@@ -51,8 +51,9 @@ VERIFY_BATCH_ROWS = 64  # rows per actor call: small enough to spread a few thou
 RETRIES = 3  # task retries after a worker or node dies (Ray's own failure handling)
 MAP_WINDOW_PER_CPU = 2  # StageContext.map tasks in flight per CPU of the cluster
 # Fault injection for tests (tests/ray): a folder. While its file `hold` names the module of a map
-# task's function, such a task writes `<pid>.running` there and waits until `hold` is removed, so
-# that a test kills a worker provably inside a stage's task.
+# task's function, such a task writes `<pid>.running` (holding the function's name) there and waits
+# until `hold` names something else or is removed, so that a test kills a worker provably inside a
+# stage's task.
 TASK_GATE = "DISTILLERY_RAY_TASK_GATE"
 # What an actor returns per row: the verify side table without `id` (the driver adds it).
 VERDICT_SCHEMA = SIDE_TABLE_SCHEMAS["verify"].remove(SIDE_TABLE_SCHEMAS["verify"].get_field_index("id"))
@@ -163,6 +164,8 @@ class RayEngine:
 
     def _driver_batches(self, stage: Stage, ctx: StageContext) -> Iterator[pa.Table]:
         task = self.ray.remote(max_retries=RETRIES)(_process_table)
+        if ctx.previous is not None:
+            self._measure(stage, stage)
         stage_ref = self.ray.put(stage)
         pending: deque = deque()
         for batch in stage.read(ctx):
@@ -211,13 +214,16 @@ def _map_task(fn: Callable[[Any, Any], Any], item: Any, shared: Any, gate: str |
 
 def _hold(gate: Path, fn: Callable) -> None:
     """The test gate (TASK_GATE): wait inside the task while `gate/hold` names fn's module."""
-    try:
-        held = (gate / "hold").read_text().strip() == fn.__module__
-    except FileNotFoundError:
-        return
-    if held:
-        (gate / f"{os.getpid()}.running").write_text(fn.__qualname__)
-        while (gate / "hold").exists():
+
+    def held() -> bool:
+        try:
+            return (gate / "hold").read_text().strip() == fn.__module__
+        except FileNotFoundError:
+            return False
+
+    if held():
+        (gate / f"{os.getpid()}.running").write_text(f"{fn.__module__}.{fn.__qualname__}")
+        while held():
             time.sleep(0.05)
 
 
