@@ -40,7 +40,7 @@ class ExactDedup(Stage):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        self.lineage = self.drops = pl.DataFrame()
+        self.drops = pl.DataFrame()
 
     def fingerprint(self) -> dict[str, Any]:
         # Keys are Polars hashes, stable for one Polars version: a new version recomputes the stage.
@@ -55,19 +55,19 @@ class ExactDedup(Stage):
             for bucket, rows in zip(partitions, split, strict=True):
                 bucket.append(rows)
         decided = ctx.map(survivors, (pl.concat(bucket) for bucket in partitions))
-        self.lineage = pl.concat(decided).sort("row_id")
-        self.drops = self.lineage.filter(~pl.col("kept")).select("row_id", "reason", "detail").sort("row_id")
-        ctx.stats["clusters"] = self.lineage["cluster_id"].n_unique()
-        ctx.stats["clustered_rows"] = self.lineage.height
+        lineage = pl.concat(decided).sort("row_id")
+        # The side table is written now, so the stage keeps only the drops: they are all that
+        # process() needs, and all that an engine ships to its batch tasks.
+        ctx.write_side_table("clusters", lineage.with_columns(pl.lit(self.name).alias("stage")))
+        self.drops = lineage.filter(~pl.col("kept")).select("row_id", "reason", "detail")  # by row_id
+        ctx.stats["clusters"] = lineage["cluster_id"].n_unique()
+        ctx.stats["clustered_rows"] = lineage.height
 
     def read(self, ctx: StageContext) -> Iterator[pl.DataFrame]:
         yield from ctx.input_batches(JOIN_BATCH_ROWS)
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         return apply_decisions(batch, self.drops)
-
-    def finish(self, ctx: StageContext) -> None:
-        ctx.write_side_table("clusters", self.lineage.with_columns(pl.lit(self.name).alias("stage")))
 
 
 def key_rows(piece: InputPiece, how: tuple[str, int]) -> list[pl.DataFrame]:
