@@ -70,6 +70,7 @@ class Stage:
     choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
     removed: ClassVar[dict[str, str]] = {}  # option -> why it is gone and what to use instead
     parallel: ClassVar[bool] = True  # process() may run in worker processes
+    batch_rows: ClassVar[int] = BATCH_ROWS  # rows per input batch of process() (read's default)
     enabled_by_default: ClassVar[bool] = True  # opt-in stages set False; config `enabled:` overrides
     side_tables: ClassVar[tuple[str, ...]] = ()  # SQL side tables this stage writes (curate.schema)
 
@@ -84,8 +85,8 @@ class Stage:
         """Global pass over the input before any batch is processed (dedup builds its clusters here)."""
 
     def read(self, ctx: StageContext) -> Iterator[pl.DataFrame]:
-        """The input batches; by default the previous stage's rows."""
-        yield from ctx.input_batches()
+        """The input batches; by default the previous stage's rows, `batch_rows` at a time."""
+        yield from ctx.input_batches(self.batch_rows)
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         raise NotImplementedError

@@ -44,7 +44,7 @@ import pyarrow as pa
 
 from curate.errors import CurateError
 from curate.schema import SIDE_TABLE_SCHEMAS
-from curate.stage import BATCH_ROWS, Stage, StageContext, to_arrow
+from curate.stage import Stage, StageContext, to_arrow
 
 WINDOW = 8  # ingest batches in flight
 VERIFY_BATCH_ROWS = 64  # rows per actor call: small enough to spread a few thousand rows over the nodes
@@ -149,7 +149,7 @@ class RayEngine:
         parts = ctx.input_parts()
         if not parts:
             return iter(())
-        sizes = ctx.input_batch_sizes()
+        sizes = ctx.input_batch_sizes(stage.batch_rows)
         dataset = self.ray.data.read_parquet([str(p) for p in parts])
         if _verdict_stage(stage):
             return self._verify(stage, ctx, dataset, sizes)
@@ -158,7 +158,7 @@ class RayEngine:
             _process_table,
             fn_args=(stage,),  # Ray Data ships it once, with the map (an object in the store)
             batch_format="pyarrow",
-            batch_size=BATCH_ROWS,
+            batch_size=stage.batch_rows,
         )  # batch tasks keep Ray's default of 3 retries after a system failure
         return _recut(processed.iter_batches(batch_format="pyarrow", batch_size=None), sizes)
 
@@ -191,7 +191,7 @@ class RayEngine:
         stage.verdicts = pending.next  # this instance's process() takes the actors' verdicts
         try:
             stream = _recut(verdicts.iter_batches(batch_format="pyarrow", batch_size=None), sizes)
-            for batch, answer in zip(ctx.input_batches(), stream, strict=True):
+            for batch, answer in zip(ctx.input_batches(stage.batch_rows), stream, strict=True):
                 pending.put(answer)
                 yield to_arrow(stage.process(batch))
         finally:

@@ -16,7 +16,6 @@ does not depend on how many pieces or partitions there are.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
@@ -36,6 +35,7 @@ class ExactDedup(Stage):
     choices = {"key": KEYS}
     removed = {"max_traces": MAX_TRACES_REMOVED}
     parallel = False  # process() is a join against the decisions; a worker pool would only add copying
+    batch_rows = JOIN_BATCH_ROWS
     side_tables = ("clusters",)
 
     def __init__(self, **options: Any):
@@ -62,9 +62,6 @@ class ExactDedup(Stage):
         self.drops = lineage.filter(~pl.col("kept")).select("row_id", "reason", "detail")  # by row_id
         ctx.stats["clusters"] = lineage["cluster_id"].n_unique()
         ctx.stats["clustered_rows"] = lineage.height
-
-    def read(self, ctx: StageContext) -> Iterator[pl.DataFrame]:
-        yield from ctx.input_batches(JOIN_BATCH_ROWS)
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         return apply_decisions(batch, self.drops)
