@@ -1,7 +1,7 @@
 """LSH banding, candidate confirmation and clustering, all over columnar arrays.
 
-Banding is a sort/group of (band, band hash) rows in Polars, not a Python dict: it is the same
-shuffle a distributed run does (partition by band hash). Candidate pairs are confirmed by the true
+Banding is a sort of each band's hashes and a cut into runs (buckets), all in numpy, not a Python
+dict: it is the same shuffle a distributed run does (partition by band, then by band hash). Candidate pairs are confirmed by the true
 Jaccard similarity of their shingle sets, computed as a join of (pair, shingle) rows. Clusters are
 the connected components of the confirmed pairs, found with an array union-find.
 """
@@ -39,44 +39,63 @@ def bands_for_threshold(
 def candidate_pairs(
     band_hash: np.ndarray, eligible: np.ndarray | None = None, max_bucket: int = 64
 ) -> np.ndarray:
-    """Unique (a, b) index pairs, a < b, of texts that share a band hash.
+    """Unique (a, b) index pairs, a < b, sorted, of texts that share a band hash.
 
-    One band at a time, the (hash, text) rows are sorted with Polars and cut into runs of equal
-    hashes (buckets). A bucket of up to `max_bucket` texts yields all its pairs; a bigger one
-    (degenerate texts that all look alike) only links consecutive members, which keeps them
-    connected at linear cost.
+    One band (column) at a time, the texts are sorted by hash (a stable sort, so by index within
+    a hash) and cut into runs of equal hashes (buckets). A bucket of up to `max_bucket` texts
+    yields all its pairs; a bigger one (degenerate texts that all look alike) only links
+    consecutive members, which keeps them connected at linear cost. The bands are independent:
+    a block of bands can be bucketed anywhere and the blocks' pairs merged (merge_pairs).
     """
     n, bands = band_hash.shape
     index = np.arange(n, dtype=np.int64)
     if eligible is not None:
         index = index[eligible]
-    found = [pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})]
+    found = []
     for band in range(bands):
-        members = (
-            pl.DataFrame({"h": band_hash[index, band], "doc": index})
-            .sort("h", "doc")
-            .with_columns((pl.col("h") != pl.col("h").shift(1)).fill_null(True).cum_sum().alias("bucket"))
-            .filter(pl.len().over("bucket") > 1)
-            .with_columns(
-                pl.len().over("bucket").alias("size"), pl.int_range(pl.len()).over("bucket").alias("pos")
-            )
-        )
-        small = members.filter(pl.col("size") <= max_bucket)
-        found.append(
-            small.join(small, on="bucket", suffix="_b")
-            .filter(pl.col("pos") < pl.col("pos_b"))
-            .select(pl.col("doc").alias("a"), pl.col("doc_b").alias("b"))
-        )
-        big = members.filter(pl.col("size") > max_bucket)
-        found.append(
-            big.join(big.with_columns(pl.col("pos") - 1), on=["bucket", "pos"], suffix="_b").select(
-                pl.col("doc").alias("a"), pl.col("doc_b").alias("b")
-            )
-        )
-        if len(found) > 64:  # keep the list of pair frames short
-            found = [pl.concat(found).unique()]
-    pairs = pl.concat(found).unique().sort("a", "b")
-    return np.stack([pairs["a"].to_numpy(), pairs["b"].to_numpy()], axis=1).astype(np.int64).reshape(-1, 2)
+        hashes = band_hash[index, band]
+        order = np.argsort(hashes, kind="stable")
+        start = np.flatnonzero(np.concatenate([[True], hashes[order][1:] != hashes[order][:-1]]))
+        size = np.diff(np.append(start, len(order)))
+        first, second = _bucket_pairs(start, size, max_bucket)
+        found.append(pair_keys(index[order][first], index[order][second], n))
+    return keys_to_pairs(np.unique(np.concatenate(found or [np.zeros(0, np.int64)])), n)
+
+
+def _bucket_pairs(start: np.ndarray, size: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (in the sorted order) of the pairs of each bucket: all pairs of a small bucket,
+    neighbours in a big one. Built with repeat/cumsum, no loop over buckets."""
+    small = (size > 1) & (size <= max_bucket)
+    member = _ranges(start[small], size[small])  # every position of a small bucket
+    later = np.repeat(start[small] + size[small], size[small]) - member - 1  # members after it
+    first = np.repeat(member, later)
+    second = first + 1 + _ranges(np.zeros(len(later), np.int64), later)
+    big = size > max_bucket
+    neighbour = _ranges(start[big], size[big] - 1)
+    return np.concatenate([first, neighbour]), np.concatenate([second, neighbour + 1])
+
+
+def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """start[i], start[i] + 1, ..., start[i] + length[i] - 1 for every i, concatenated."""
+    length = length.astype(np.int64)
+    total = int(length.sum())
+    offsets = np.repeat(np.cumsum(length) - length, length)
+    return np.repeat(start.astype(np.int64), length) + np.arange(total, dtype=np.int64) - offsets
+
+
+def pair_keys(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """One int64 per pair (a * n + b): sorts as (a, b) and dedups with np.unique."""
+    return a.astype(np.int64) * n + b.astype(np.int64)
+
+
+def keys_to_pairs(keys: np.ndarray, n: int) -> np.ndarray:
+    return np.stack([keys // n, keys % n], axis=1).astype(np.int64).reshape(-1, 2)
+
+
+def merge_pairs(parts: list[np.ndarray], n: int) -> np.ndarray:
+    """The sorted union of several (a, b) pair arrays over n items."""
+    keys = [pair_keys(p[:, 0], p[:, 1], n) for p in parts]
+    return keys_to_pairs(np.unique(np.concatenate(keys or [np.zeros(0, np.int64)])), n)
 
 
 def _ragged_gather(shingles: Shingles, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
