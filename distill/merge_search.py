@@ -106,11 +106,41 @@ class Plan:
         return list(self.students)
 
     def digest(self) -> str:
-        """What the stored candidates depend on (not the budget: a larger one extends a run)."""
+        """What the stored candidates depend on (not the budget: a larger one extends a run). The
+        models and validation files count by their content, not their paths, so a moved or copied
+        run reads its table back."""
         scored = [key for key in SETTINGS if key not in ("budget", "backend_options", "workers")]
-        keys = ("base", "students", "validation", *scored, "tag")
-        text = json.dumps({key: getattr(self, key) for key in keys}, sort_keys=True, default=list)
+        values: dict[str, Any] = {key: getattr(self, key) for key in (*scored, "tag")}
+        values["base"] = content_digest(self.base)
+        values["students"] = {d: content_digest(p) for d, p in self.students.items()}
+        values["validation"] = {d: content_digest(p) for d, p in self.validation.items()}
+        text = json.dumps(values, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# What a model's scores depend on in its folder (not the card or the training summary, which name paths).
+_WEIGHTS = ("*.safetensors", "config.json")
+_DIGESTS: dict[tuple[Any, ...], str] = {}  # (files, sizes, mtimes) -> digest: each file is read once
+
+
+def content_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes, or of a model folder's weights and config.json (names and bytes);
+    a path that does not exist yet digests as missing."""
+    root = Path(path)
+    files = sorted({f for pattern in _WEIGHTS for f in root.glob(pattern)}) if root.is_dir() else [root]
+    files = [f for f in files if f.is_file()]
+    if not files:
+        return "missing"
+    key = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(file.name.encode() + b"\x00")
+            with file.open("rb") as handle:
+                while block := handle.read(8 << 20):
+                    digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -81,6 +81,44 @@ def test_search_spends_the_budget_improves_and_resumes_from_its_table(tmp_path):
         search(_plan(tmp_path, seed=4), Landscape(), table)
 
 
+def test_a_moved_run_reads_its_table_back_and_changed_inputs_start_again(tmp_path):
+    """The plan's digest reads the models' weights and config and the validation files, not their paths
+    (nor the model card, which names paths)."""
+    import shutil
+    from pathlib import Path
+
+    def plan_in(root):
+        return _plan(
+            root / "search",
+            base=str(root / "base"),
+            students={d: str(root / f"s_{d}") for d in ("math", "code")},
+            validation={d: str(root / f"v_{d}.jsonl") for d in ("math", "code")},
+        )
+
+    first = tmp_path / "first"
+    for name in ("base", "s_math", "s_code"):
+        (first / name).mkdir(parents=True)
+        (first / name / "model.safetensors").write_bytes(name.encode())
+        (first / name / "config.json").write_text("{}")
+    for domain in ("math", "code"):
+        (first / f"v_{domain}.jsonl").write_text(domain)
+    landscape = Landscape()
+
+    def score(label, what):  # the landscape knows the references by their folder's name
+        return landscape(label, Path(what).name if isinstance(what, str) else what)
+
+    search(plan_in(first), score, first / "search" / "candidates.parquet")
+    moved = tmp_path / "moved"
+    shutil.copytree(first, moved)
+    (moved / "s_code" / "README.md").write_text(f"a card naming {moved}")
+    landscape.calls.clear()
+    again = search(plan_in(moved), score, moved / "search" / "candidates.parquet")
+    assert again.evaluated == 0 and landscape.calls == []
+    (moved / "v_math.jsonl").write_text("other problems")
+    with pytest.raises(SearchError, match="different plan"):
+        search(plan_in(moved), score, moved / "search" / "candidates.parquet")
+
+
 def test_candidates_map_into_the_ranges_and_gradients():
     from distill.merge_search import Candidate
 

@@ -127,7 +127,8 @@ def search_plan(recipe: Recipe, tag: str = ""):
             f"domain ({', '.join(recipe.domains)}), not {validation!r}"
         )
     evaluation = recipe.section("eval")
-    for key in ("sampling", "backend_options", "workers"):
+    # Files are read as the eval benches are, in eval's prompt style; the val split has its own.
+    for key in ("sampling", "backend_options", "workers", *(() if validation == "val" else ("style",))):
         if key not in settings and key in evaluation:
             settings[key] = evaluation[key]
     plan = Plan(
@@ -187,7 +188,6 @@ def write_validation(recipe: Recipe, files: dict[str, str]) -> dict[str, int]:
 def run_search(recipe: Recipe, model_out: Path, tag: str, progress: bool) -> dict[str, Any]:
     """Search (or resume the search) on the validation sets, then write the best merge to model_out."""
     import math
-    import shutil
     import time
 
     import yaml
@@ -200,12 +200,15 @@ def run_search(recipe: Recipe, model_out: Path, tag: str, progress: bool) -> dic
     plan = search_plan(recipe, tag)
     folder = Path(plan.out)
     table = folder / "candidates.parquet"
-    if table.exists() and stored_digests(table) != {plan.digest()}:
-        # Scores of other models or settings: this run's own table, so start it again.
-        shutil.rmtree(folder)
     summary: dict[str, Any] = {}
     if (search_settings(recipe) or {}).get("validation", "val") == "val":
         summary["validation"] = write_validation(recipe, plan.validation)
+    else:
+        summary["validation"] = {d: sum(1 for _ in open(p)) for d, p in plan.validation.items()}
+    if table.exists() and stored_digests(table) != {plan.digest()}:
+        # Scores of other models, validation files or settings (the digest reads their content, so
+        # the validation files are written first): this run's own table, so start it again.
+        table.unlink()
     result = search(plan, progress=progress)
     best = result.best
     if best is None:
