@@ -20,6 +20,7 @@ class Corpus:
     rows: list[dict[str, Any]]  # trace records, in file order
     truth: list[dict[str, Any]]  # one per row, same order
     eval_sets: dict[str, list[dict[str, Any]]]
+    val_sets: dict[str, list[dict[str, Any]]]
 
 
 def _record(key: str, task: Task, problem: str, response: str) -> dict[str, Any]:
@@ -78,8 +79,10 @@ class _Rows:
         return key
 
 
-def _plant(domain: str, config: CorpusConfig, rng: random.Random) -> tuple[_Rows, list[dict[str, Any]]]:
-    """One domain's rows (clean, then each defect) and its eval set."""
+def _plant(
+    domain: str, config: CorpusConfig, rng: random.Random
+) -> tuple[_Rows, list[dict[str, Any]], list[dict[str, Any]]]:
+    """One domain's rows (clean, then each defect), its eval set and its val set."""
     pool = Pool(domain, rng)
     held_out = [pool.draw(held_out=True) for _ in range(config.held_out(domain))]
     rows = _Rows(domain)
@@ -114,7 +117,10 @@ def _plant(domain: str, config: CorpusConfig, rng: random.Random) -> tuple[_Rows
                 of=clean_keys[index],
             )
     eval_set = [_eval_record(f"eval-{domain}-{i:04d}", task) for i, task in enumerate(held_out)]
-    return rows, eval_set
+    # Drawn last, so that asking for a val set changes no training or eval problem.
+    validation = [pool.draw(held_out=True) for _ in range(config.validation(domain))]
+    val_set = [_eval_record(f"val-{domain}-{i:04d}", task) for i, task in enumerate(validation)]
+    return rows, eval_set, val_set
 
 
 def build_corpus(config: CorpusConfig | None = None) -> Corpus:
@@ -124,8 +130,9 @@ def build_corpus(config: CorpusConfig | None = None) -> Corpus:
     entries: list[tuple[dict, dict]] = []
     copies: list[tuple[dict, dict]] = []
     eval_sets: dict[str, list[dict[str, Any]]] = {}
+    val_sets: dict[str, list[dict[str, Any]]] = {}
     for domain in DOMAINS:
-        rows, eval_sets[domain] = _plant(domain, config, random.Random(rng.getrandbits(64)))
+        rows, eval_sets[domain], val_sets[domain] = _plant(domain, config, random.Random(rng.getrandbits(64)))
         entries += rows.rows
         copies += rows.copies
     # Shuffle, then put each copy somewhere after its original: a dedup keeps the first occurrence.
@@ -133,7 +140,7 @@ def build_corpus(config: CorpusConfig | None = None) -> Corpus:
     for record, truth in copies:
         after = next(i for i, (_, t) in enumerate(entries) if t["key"] == truth["of"])
         entries.insert(rng.randint(after + 1, len(entries)), (record, truth))
-    return Corpus([r for r, _ in entries], [t for _, t in entries], eval_sets)
+    return Corpus([r for r, _ in entries], [t for _, t in entries], eval_sets, val_sets)
 
 
 @dataclass(frozen=True)
@@ -141,10 +148,12 @@ class CorpusFiles:
     traces: Path
     truth: Path
     eval_sets: dict[str, Path]
+    val_sets: dict[str, Path]
 
 
 def write_corpus(out_dir: str | Path, config: CorpusConfig | None = None) -> CorpusFiles:
-    """Write traces.jsonl, truth.jsonl and eval/<domain>.jsonl into `out_dir`."""
+    """Write traces.jsonl, truth.jsonl, eval/<domain>.jsonl and (when asked for) val/<domain>.jsonl
+    into `out_dir`."""
     from distill.generate.runner import write_jsonl
 
     out = Path(out_dir)
@@ -154,4 +163,7 @@ def write_corpus(out_dir: str | Path, config: CorpusConfig | None = None) -> Cor
     eval_sets = {
         d: write_jsonl(rows, out / "eval" / f"{d}.jsonl") for d, rows in corpus.eval_sets.items() if rows
     }
-    return CorpusFiles(traces, truth, eval_sets)
+    val_sets = {
+        d: write_jsonl(rows, out / "val" / f"{d}.jsonl") for d, rows in corpus.val_sets.items() if rows
+    }
+    return CorpusFiles(traces, truth, eval_sets, val_sets)

@@ -41,12 +41,18 @@ class CorpusConfig:
     eval_code: int = 60
     eval_science: int = 20
     defect_rate: float = 0.05
+    val_math: int = 0
+    val_code: int = 0
+    val_science: int = 0
 
     def clean(self, domain: str) -> int:
         return getattr(self, domain)
 
     def held_out(self, domain: str) -> int:
         return getattr(self, f"eval_{domain}")
+
+    def validation(self, domain: str) -> int:
+        return getattr(self, f"val_{domain}")
 
     def planted(self, defect: str, domain: str) -> int:
         if domain not in DEFECT_DOMAINS[defect] or self.clean(domain) == 0:

@@ -23,4 +23,11 @@ def run(recipe: Recipe) -> dict[str, Any]:
     files = write_corpus(recipe.out / "corpus", config(recipe))
     with files.traces.open() as traces:
         rows = sum(1 for _ in traces)
-    return {"rows": rows, "eval": {d: sum(1 for _ in p.open()) for d, p in files.eval_sets.items()}}
+    summary: dict[str, Any] = {"rows": rows, "eval": _counts(files.eval_sets)}
+    if files.val_sets:
+        summary["val"] = _counts(files.val_sets)
+    return summary
+
+
+def _counts(files: dict[str, Any]) -> dict[str, int]:
+    return {d: sum(1 for _ in p.open()) for d, p in files.items()}

@@ -204,7 +204,7 @@ def run_search(recipe: Recipe, model_out: Path, tag: str, progress: bool) -> dic
     if (search_settings(recipe) or {}).get("validation", "val") == "val":
         summary["validation"] = write_validation(recipe, plan.validation)
     else:
-        summary["validation"] = {d: sum(1 for _ in open(p)) for d, p in plan.validation.items()}
+        summary["validation"] = {d: len(Path(p).read_text().splitlines()) for d, p in plan.validation.items()}
     if table.exists() and stored_digests(table) != {plan.digest()}:
         # Scores of other models, validation files or settings (the digest reads their content, so
         # the validation files are written first): this run's own table, so start it again.
