@@ -16,7 +16,10 @@ problem counts one false positive. precision = true removals / removals, recall 
 expected removals.
 
 Both tools read the same JSONL and write the surviving documents; one run each, same machine,
-same shingles (word n-grams) and hash count. docs/s counts the whole run (read, hash, bucket,
+same shingles (word n-grams) and hash count. datatrove tokenises words with its English default,
+spaCy's blank('en') tokenizer (the `bench` extra installs spaCy; `make bench` sets it up); without
+spaCy the bench passes a whitespace tokenizer in its place, several times faster, and both the
+first line and the ratio line say which one ran. docs/s counts the whole run (read, hash, bucket,
 cluster, write); CPU seconds are those of the whole process tree (a loaded machine changes them
 far less than wall time). Peak RSS is the peak over the process tree, sampled every 50 ms.
 """
@@ -412,7 +415,8 @@ def compare(name: str, docs: list[dict], workers: int, tools: list[str]) -> None
         if {"distillery", "datatrove"} <= set(rows):
             ours, theirs = rows["distillery"], rows["datatrove"]
             print(
-                f"ratio distillery/datatrove: docs/s x{theirs['seconds'] / ours['seconds']:.2f}, "
+                f"ratio distillery/datatrove (its tokenizer: {_datatrove_tokenizer()[1]}): "
+                f"docs/s x{theirs['seconds'] / ours['seconds']:.2f}, "
                 f"CPU seconds x{theirs['cpu_seconds'] / ours['cpu_seconds']:.2f}, "
                 f"peak RSS x{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}"
             )
