@@ -67,9 +67,11 @@ from curate.errors import CurateError
 from curate.stage import InputPiece, Stage, StageContext, apply_decisions
 from curate.text import content_expr, light_normalize_expr, normalize_expr
 
-ROW_PIECE = 250_000  # input rows per row-key task
+# Tasks: the work cut evenly over the workers, within these bounds (the output never depends on it).
+ROW_PIECE = 250_000  # at most this many input rows per row-key task
 NODE_CHUNK = 50_000  # at most this many input rows per signing / feature / response task
 MIN_TASK_ROWS = 2_000  # a task smaller than this costs less than a pool worker's start (0.7 CPU s)
+MIN_TASK_PAIRS = 10_000
 BAND_CELLS = 4_000_000  # nodes x bands per bucketing task
 PAIR_CHUNK = 200_000  # candidate pairs per confirmation task
 SIGNATURE_GROUP = 10_000  # nodes per row group of signatures.parquet, whatever the cut into tasks
@@ -122,7 +124,7 @@ class NearDedup(Stage):
     # -- prepare: nodes, signatures, candidates, clusters, decisions ------------------------------
     def prepare(self, ctx: StageContext) -> None:
         o = self.options
-        pieces = ctx.input_pieces(ROW_PIECE)
+        pieces = ctx.input_pieces(_per_task(ctx.input_rows(), ctx.workers, MIN_TASK_ROWS, ROW_PIECE))
         if not pieces:
             ctx.scan()  # raises: no input rows
         rows = pl.concat(ctx.map(row_keys, pieces)).with_row_index("pos")  # pos: place in the input
@@ -227,11 +229,12 @@ class NearDedup(Stage):
     def _confirm(
         self, ctx: StageContext, pairs: np.ndarray, shingles: Shingles, content: TokenLists | None
     ) -> np.ndarray:
-        """The candidate pairs that are near-duplicates (module docstring, step 4), PAIR_CHUNK
-        pairs a task, the involved nodes' features shared by all tasks."""
+        """The candidate pairs that are near-duplicates (module docstring, step 4), in chunks of
+        pairs; the involved nodes' features are shared by all tasks."""
         o = self.options
         rule = (shingles, content, float(o["threshold"]), o["containment"])
-        chunks = (pairs[start : start + PAIR_CHUNK] for start in range(0, len(pairs), PAIR_CHUNK))
+        size = _per_task(len(pairs), ctx.workers, MIN_TASK_PAIRS, PAIR_CHUNK)
+        chunks = (pairs[start : start + size] for start in range(0, len(pairs), size))
         keep = list(ctx.map(confirm_pairs, chunks, rule))
         return pairs[np.concatenate(keep)] if keep else pairs[:0]
 
@@ -365,11 +368,14 @@ def row_keys(piece: InputPiece, _: None) -> pl.DataFrame:
     return row_features(piece.scan(), normalize_expr("problem")).collect()
 
 
+def _per_task(total: int, workers: int, least: int, most: int) -> int:
+    """Items per task: `total` cut evenly over the workers, within [least, most]."""
+    return max(1, min(most, max(least, -(-total // max(1, workers)))))
+
+
 def _task_pieces(ctx: StageContext) -> list[InputPiece]:
-    """The input cut for the per-node tasks: evenly over the workers, NODE_CHUNK rows at most,
-    MIN_TASK_ROWS at least. Only the speed depends on the cut, never the output."""
-    rows = -(-ctx.input_rows() // max(1, ctx.workers))
-    return ctx.input_pieces(min(NODE_CHUNK, max(MIN_TASK_ROWS, rows)))
+    """The input cut for the per-node tasks (signing, features, responses)."""
+    return ctx.input_pieces(_per_task(ctx.input_rows(), ctx.workers, MIN_TASK_ROWS, NODE_CHUNK))
 
 
 def node_items(pieces: list[InputPiece], positions: np.ndarray) -> Iterator[tuple[InputPiece, np.ndarray]]:

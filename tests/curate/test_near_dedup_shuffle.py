@@ -56,6 +56,7 @@ def test_near_dedup_gives_the_same_bytes_for_any_cut_and_worker_count(tmp_path, 
     monkeypatch.setattr(near_dedup, "MIN_TASK_ROWS", 1)
     monkeypatch.setattr(near_dedup, "BAND_CELLS", 500)
     monkeypatch.setattr(near_dedup, "PAIR_CHUNK", 7)
+    monkeypatch.setattr(near_dedup, "MIN_TASK_PAIRS", 1)
     cut = tmp_path / "cut"
     curate([str(traces)], cut, config, workers=2, progress=False, until="near_dedup")
     assert _digests(cut) == _digests(whole)
