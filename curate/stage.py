@@ -169,7 +169,8 @@ class StageContext:
         makes it: in this process, a local process pool (--workers) or Ray tasks (retried when a
         worker dies). `fn` is a module-level function (it is pickled by name); items, `shared` and
         results are picklable (Arrow tables, numpy arrays, small Python objects). `shared` is sent
-        once per worker, not per item: put what every call reads (a lookup table) there."""
+        once per worker, not per item: put what every call reads (a lookup table) there. It is for
+        `prepare` (the global pass): the local engine's pool lives while `prepare` runs."""
         if self.mapper is not None:
             return self.mapper(fn, items, shared)
         return (fn(item, shared) for item in items)
