@@ -9,8 +9,9 @@ Where each part of a stage runs (docs/ray.md has the plan for N nodes and the by
                 in input order. The prepared stage is then broadcast once (ray.put) to the batch
                 tasks. Tasks read the input parts through the shared workspace path.
     process     over the previous stage's parts: Ray Data `read_parquet` + `map_batches` over Arrow
-                batches of the stage's `batch_rows` (tasks, retried), in input order (`preserve_order`; every stage keeps its
-                rows in row_id order), re-cut on the driver into the local engine's batches.
+                batches of the stage's `batch_rows` (tasks, retried), in input order
+                (`preserve_order`; every stage keeps its rows in row_id order), re-cut on the
+                driver into the local engine's batches.
     own reader  a stage that overrides `read` (ingest: its records are read where the inputs are,
                 the driver): batches read on the driver go through Ray tasks, a window in flight.
     verify      a Ray Data actor pool: each actor holds a copy of the stage, prepared on its node,
