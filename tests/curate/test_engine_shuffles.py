@@ -14,7 +14,7 @@ from tests.conftest import write_jsonl
 
 
 def _problem(i: int) -> str:
-    return f"Find the number of positive integers n below {i} such that n squared plus {i} is divisible by seven."
+    return f"Find the number of positive integers n below {i} such that n squared plus {i} is divisible by 7."
 
 
 def _inputs(tmp_path: Path) -> tuple[Path, Path]:

@@ -186,21 +186,22 @@ class _Gate:
     named in `hold` say they run (`<pid>.running`) and wait there until `hold` names another module."""
 
     def __init__(self, folder: Path):
-        self.folder = folder
+        self.folder, self.module = folder, None
         folder.mkdir()
 
     def hold(self, module: str | None) -> None:
-        for marker in self.folder.glob("*.running"):
-            marker.unlink()
+        self.module = module
         if module is None:
             (self.folder / "hold").unlink(missing_ok=True)
         else:
             (self.folder / "hold").write_text(module)
 
     def running(self) -> int | None:
-        """The pid of a worker waiting inside a held task, if one is."""
-        markers = sorted(self.folder.glob("*.running"))
-        return int(markers[0].name.split(".")[0]) if markers else None
+        """The pid of a worker waiting inside a task of the held module, if one is."""
+        for marker in sorted(self.folder.glob("*.running")):
+            if self.module and marker.read_text().startswith(f"{self.module}."):
+                return int(marker.name.split(".")[0])
+        return None
 
 
 class _Killer(threading.Thread):
@@ -229,7 +230,7 @@ class _Killer(threading.Thread):
                 time.sleep(0.02)
 
 
-def test_killed_workers_mid_exact_dedup_and_mid_verify_still_give_the_local_output(
+def test_killed_workers_mid_dedup_and_mid_verify_still_give_the_local_output(
     cluster, local_ws, inputs, config, tmp_path, capsys, monkeypatch
 ):
     ws = tmp_path / "ws"
@@ -247,8 +248,10 @@ def test_killed_workers_mid_exact_dedup_and_mid_verify_still_give_the_local_outp
 
     plan = [
         # exact_dedup's key task (StageContext.map) waits at the gate: its node's workers are killed
-        # while it is provably inside the task; then the gate opens and Ray's retry runs it again
-        ("exact_dedup", waiting_task, lambda: gate.hold(None)),
+        # while it is provably inside the task; then the gate moves on and Ray's retry runs it again
+        ("exact_dedup", waiting_task, lambda: gate.hold("curate.stages.near_dedup")),
+        # the same inside near_dedup's first task (its row keys)
+        ("near_dedup", waiting_task, lambda: gate.hold(None)),
         # verify's actors hold the math worker pools and code sandboxes
         ("verify", verify_actor, lambda: None),
     ]
@@ -261,7 +264,7 @@ def test_killed_workers_mid_exact_dedup_and_mid_verify_still_give_the_local_outp
         killer.stop.set()
         killer.join(5)
         gate.hold(None)
-    assert [stage for stage, _, _ in killer.killed] == ["exact_dedup", "verify"]
+    assert [stage for stage, _, _ in killer.killed] == ["exact_dedup", "near_dedup", "verify"]
     for _, inside, pids in killer.killed:
         assert inside in pids and _gone(inside)  # the worker inside the stage's task was killed
     ray_files, local_files = _through_verify(_files(ws)), _through_verify(_files(local_ws))
