@@ -142,11 +142,16 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "distillery"
 
 
+def pch_root() -> Path | None:
+    """The folder holding the precompiled headers of every g++ and CPP_FLAGS seen here (None
+    without g++): what a sandbox binds, found without running g++ at every worker's start."""
+    return None if missing_tool("cpp") else cache_root() / "pch"
+
+
 def pch_folder() -> Path | None:
     """The cache folder of the precompiled header for this g++ and CPP_FLAGS (None without g++)."""
-    if missing_tool("cpp"):
-        return None
-    return cache_root() / "pch" / _compiler_key()
+    root = pch_root()
+    return None if root is None else root / _compiler_key()
 
 
 @functools.cache

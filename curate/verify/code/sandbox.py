@@ -148,7 +148,7 @@ def _cache_folders() -> list[str]:
     """The precompiled-header cache (languages.py) and the built judges (judges.py), made now so
     that what is built there later is seen."""
     made = []
-    for folder in (languages.pch_folder(), judges.cache_folder()):
+    for folder in (languages.pch_root(), judges.cache_folder()):
         if folder is None:
             continue
         try:

@@ -225,7 +225,8 @@ def test_bits_stdcpp_is_precompiled_once_and_seen_by_the_sandbox():
     assert not any(
         part.startswith("-I") for part in program(CPP, "#include <cstdio>\nint main() {}\n", 256)["compile"]
     )
-    assert str(folder) in [dest for _, dest in mount_plan(sys.executable)[1]]
+    # The sandbox binds the folder of every compiler's header (found without running g++).
+    assert str(folder.parent) in [dest for _, dest in mount_plan(sys.executable)[1]]
 
 
 @needs["java"]

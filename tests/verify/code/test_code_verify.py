@@ -8,6 +8,7 @@ import re
 import signal
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -287,6 +288,64 @@ def test_workers_started_from_helper_threads_stay_alive():
         time.sleep(0.3)
         assert [worker._process.poll() for worker in pool._workers] == [None, None]
         assert all(v.status == "pass" for v in pool.map([{"tests": ADD_CALL, "code": ADD_CODE}] * 4))
+
+
+def _supervisor_fds(worker) -> list[str]:
+    """What the worker's supervisor (the shallowest python process under the sandbox) holds open."""
+    level = [worker._process.pid]
+    while level:
+        for pid in level:
+            with open(f"/proc/{pid}/comm") as handle:
+                if handle.read().startswith("python"):
+                    fds = f"/proc/{pid}/fd"
+                    try:
+                        return sorted(os.readlink(f"{fds}/{fd}") for fd in os.listdir(fds))
+                    except PermissionError:
+                        pytest.skip("the supervisor's descriptors are not readable by this user")
+        level = [int(c) for pid in level for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    raise AssertionError("no supervisor found")
+
+
+def test_the_supervisor_lets_go_of_every_run(tmp_path):
+    """A sandboxed run hands its mount namespace to the supervisor, which closes it (and the run's
+    channel) on a thread of its own once the run is reaped: after many runs of every kind it
+    holds no more than after the first."""
+    items = [
+        {"tests": ADD_ASSERT, "code": ADD_CODE},
+        {"tests": ADD_CALL, "code": ADD_CODE},
+        {"tests": ADD_STDIN, "code": ADD_PROGRAM},
+        {"tests": ADD_ASSERT, "code": "def add(a, b):\n    raise SystemExit(3)\n"},
+    ]
+    with CodeVerifier(workers=1, time_limit_s=2) as pool:
+        if pool.isolation == "none":
+            pytest.skip("no sandbox here")
+        assert [v.status for v in pool.map(items)] == ["pass", "pass", "pass", "fail"]
+        baseline = _settled(pool._workers[0])
+        verdicts = list(pool.map(items * 10))
+        assert [v.status for v in verdicts] == ["pass", "pass", "pass", "fail"] * 10
+        assert _settled(pool._workers[0]) == baseline
+        # While a run is going on, its mount namespace is one the supervisor holds.
+        slow = "import time\ndef add(a, b):\n    time.sleep(1)\n    return a + b\n"
+        once = {**ADD_ASSERT, "code": "def check(candidate):\n    assert candidate(2, 3) == 5\n"}
+        with ThreadPoolExecutor(1) as background:
+            running = background.submit(pool.check, once, code=slow)
+            deadline = time.monotonic() + 10
+            while not any(link.startswith("mnt:") for link in _supervisor_fds(pool._workers[0])):
+                assert time.monotonic() < deadline and not running.done()
+                time.sleep(0.02)
+            assert running.result().status == "pass"
+        assert _settled(pool._workers[0]) == baseline
+
+
+def _settled(worker) -> list[str]:
+    """The supervisor's descriptors once its closer has closed every run's mount namespace."""
+    deadline = time.monotonic() + 10
+    held = _supervisor_fds(worker)
+    while any(link.startswith("mnt:") for link in held):
+        assert time.monotonic() < deadline, held
+        time.sleep(0.05)
+        held = _supervisor_fds(worker)
+    return held
 
 
 def test_a_killed_worker_is_replaced():

@@ -35,6 +35,7 @@ from .syscalls import (
 from .values import decode, encode
 
 INSIDE_ID = 1000  # the uid/gid a runner has inside its user namespace (never 0: no root semantics)
+NAMESPACE_MARK = b"n"  # the byte that carries a sandboxed runner's mount namespace to the supervisor
 
 
 def _describe(error: BaseException) -> list:
@@ -46,6 +47,21 @@ def _enter_namespaces(outer_uid: int, outer_gid: int) -> None:
     write_file("/proc/self/setgroups", "deny")
     write_file("/proc/self/uid_map", f"{INSIDE_ID} {outer_uid} 1")
     write_file("/proc/self/gid_map", f"{INSIDE_ID} {outer_gid} 1")
+
+
+def _hand_over_namespace(channel: int) -> None:
+    """Send our mount namespace to the supervisor, as the first byte on the channel, before any
+    untrusted code runs. Whoever drops a mount namespace's last reference tears it down and waits
+    for an RCU grace period (milliseconds on a busy VM): held by the supervisor, that is done by
+    its background closer after this runner has been reaped, not by this runner's exit while the
+    supervisor waits for it."""
+    namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, channel)
+    try:
+        socket.send_fds(sock, [NAMESPACE_MARK], [namespace])
+    finally:
+        sock.detach()
+        os.close(namespace)
 
 
 def _private_tmp(limits: dict, keep: list[str]) -> None:
@@ -106,6 +122,7 @@ def runner_main(
         zygote_socket.detach()  # closed below with the other inherited fds
         if sandboxed:
             _enter_namespaces(*outer_ids)
+            _hand_over_namespace(fds[0])
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         _install_fds(fds)
         # Its own process group: kill(0, ...) reaches a whole group, across PID namespaces. (Not a

@@ -19,6 +19,7 @@ from .compare import compare_output, compare_tokens, same_value
 from .framing import frame, recv_frame, send_frame, write_all
 from .plan import planned_calls
 from .remote import HarnessError, Session, SolutionDied, SolutionTimeout, call_frame
+from .runner import NAMESPACE_MARK
 
 STDERR_TAIL = 2000
 CHECKER_TIME_S = 10.0
@@ -37,6 +38,7 @@ class Runner:
         self.exit_status: int | None = None
         self.cpu_s = 0.0
         self._pid: int | None = None
+        self.namespace: list[int] = []  # the fd the runner sent of its mount namespace (see take_namespace)
 
     def started(self) -> bool:
         """Collect the zygote's answer to our clone request (once): False if the clone failed.
@@ -74,11 +76,32 @@ class Runner:
         self.exit_status = status
         self.cpu_s = usage.ru_utime + usage.ru_stime
 
+    def take_namespace(self, channel: socket.socket, deadline: float) -> None:
+        """Read the mount namespace a sandboxed runner sends before anything else on its channel
+        (runner._hand_over_namespace), for a channel that the supervisor reads; on other channels
+        it stays in flight, held by the channel until the closer closes it."""
+        if not self.sandboxed:
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([channel], [], [], remaining)[0]:
+            return  # not started in time: the session's own deadline reports it
+        try:
+            mark, fds, _, _ = socket.recv_fds(channel, len(NAMESPACE_MARK), 1)
+        except OSError:
+            return
+        self.namespace += fds
+        if mark != NAMESPACE_MARK:  # the runner died before sending it
+            self.supervisor.closer.close(*fds)
+
     def finish(self) -> None:
-        """Stop, reap and clean up: done after the verdict is sent, so teardown costs no latency."""
+        """Stop, reap and clean up: done after the verdict is sent, so teardown costs no latency.
+        The mount namespace is let go only once the runner has been reaped, so that its exit
+        never waits for the namespace's teardown."""
         self.stop()
         if self.exit_status is None and self.started():
             self.reap()
+        self.supervisor.closer.close(*self.namespace)
+        self.namespace = []
         if self.workdir:
             _remove_tree(self.workdir)
             self.workdir = None
@@ -126,6 +149,43 @@ def _alarm(_signum: int, _frame: object) -> None:
     raise _Deadline
 
 
+class Closer:
+    """Closes file descriptors on a thread of its own. The last reference to a runner's mount
+    namespace (the fd it sent, or the channel holding it in flight) tears the namespace down, and
+    that waits for an RCU grace period: done here, the wait delays no sample. When this thread
+    falls behind, fds are closed at once instead (correct, only slower)."""
+
+    BACKLOG = 64
+
+    def __init__(self) -> None:
+        # Started after the zygote has been forked (a forked thread would not exist in the
+        # child anyway); the low-level modules: `threading` would weigh on the supervisor only.
+        import _thread
+        from _queue import SimpleQueue
+
+        self._queue: SimpleQueue = SimpleQueue()
+        _thread.start_new_thread(self._loop, ())
+
+    def close(self, *handles: int | socket.socket) -> None:
+        for handle in handles:
+            if self._queue.qsize() < self.BACKLOG:
+                self._queue.put(handle)
+            else:
+                _close(handle)
+
+    def _loop(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())  # the main thread's alarms
+        while True:
+            _close(self._queue.get())
+
+
+def _close(handle: int | socket.socket) -> None:
+    try:
+        handle.close() if isinstance(handle, socket.socket) else os.close(handle)
+    except OSError:
+        pass
+
+
 def _remove_tree(path: str) -> None:
     import shutil
 
@@ -138,6 +198,7 @@ class Supervisor:
     def __init__(self, host_in: int, host_out: int, zygote: socket.socket, sandboxed: bool) -> None:
         self.host_in, self.host_out, self.zygote, self.sandboxed = host_in, host_out, zygote, sandboxed
         self.devnull = os.open(os.devnull, os.O_RDWR)
+        self.closer = Closer()
         self._cache: dict[tuple[str, str], object] = {}
         self._finishing: list[Runner] = []
         self._seen: set[int] = set()  # hashes of the tests run once so far (see _plan)
@@ -181,7 +242,7 @@ class Supervisor:
                 os.write(channel.fileno(), first + b"".join(planned))
             runner = Runner(self, [child_end.fileno(), *stdio], workdir)
         except BaseException:
-            channel.close()
+            self.closer.close(channel)
             if workdir:
                 _remove_tree(workdir)
             raise
@@ -303,7 +364,7 @@ class Supervisor:
         try:
             output, messages, problem = self._collect(runner, out_r, err_r, start + limits["wall_s"], limits)
         finally:
-            channel.close()
+            self.closer.close(channel)
             os.close(out_r)
             os.close(err_r)
         info = {"compile_seconds": round(time.perf_counter() - start, 6)}
@@ -339,7 +400,7 @@ class Supervisor:
                 runner, out_r, err_r, start + limits["wall_s"], limits
             )
         finally:
-            channel.close()
+            self.closer.close(channel)
             os.close(out_r)
             os.close(err_r)
         result = {"status": "pass", "seconds": round(time.perf_counter() - start, 6)}
@@ -481,7 +542,7 @@ class Supervisor:
         try:
             _, messages, problem = self._collect(judge, out_r, err_r, start + limits["wall_s"], limits)
         finally:
-            channel.close()
+            self.closer.close(channel)
             os.close(out_r)
             os.close(err_r)
         if problem:
@@ -507,7 +568,7 @@ class Supervisor:
             channels.append(channel)
         except BaseException:
             for channel in channels:
-                channel.close()
+                self.closer.close(channel)
             os.close(err[0])
             os.close(judge_err[0])
             raise
@@ -520,7 +581,7 @@ class Supervisor:
             )
         finally:
             for channel in channels:
-                channel.close()
+                self.closer.close(channel)
             os.close(err[0])
             os.close(judge_err[0])
         result = {"status": "pass", "seconds": round(time.perf_counter() - start, 6)}
@@ -607,6 +668,7 @@ class Supervisor:
 
     def _load(self, runner: Runner, session: Session, start: float) -> tuple[object, dict | None]:
         """The runner's load report, or (None, the finished result when loading failed)."""
+        runner.take_namespace(session.channel, session.deadline)
         try:
             return session.receive(), None
         except SolutionTimeout:
@@ -667,7 +729,7 @@ class Supervisor:
             return {"status": status, "cases": results, "message": ""}
         finally:
             runner.stop()
-            channel.close()
+            self.closer.close(channel)
 
     def run_assert(self, task: dict) -> dict:
         """Run the test here, against Remote proxies of the solution's entry point and names.
@@ -748,7 +810,7 @@ class Supervisor:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
             runner.stop()
-            channel.close()
+            self.closer.close(channel)
             for name, module in installed.items():
                 if module is None:
                     sys.modules.pop(name, None)
