@@ -7,6 +7,7 @@ back in input order. A worker runs one sample at a time; a pool of N workers run
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import queue
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -40,6 +42,16 @@ _FIXED_LIMITS = {"file_mb": FILE_MB, "open_files": OPEN_FILES, "tmp_mb": TMP_MB,
 _GUARD_SLACK_S = 10.0  # beyond the task's own limits, before the host gives up on a worker
 
 Item = Mapping | tuple
+
+# Feeder threads still stopping their workers after close(wait=False): joined at exit, so that a
+# sandbox that does not end by itself is still killed (Worker.stop) before this process ends.
+_stopping: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+@atexit.register
+def _join_stopping() -> None:
+    for thread in list(_stopping):
+        thread.join(timeout=5)
 
 
 @dataclass(frozen=True)
@@ -349,22 +361,29 @@ class CodeVerifier:
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop the workers (after the tasks already queued)."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers (after the tasks already queued). With wait=False (what leaving a
+        `with` block does), return at once: queued tasks still run, and the sandboxes end in the
+        background (a sandbox's teardown waits on the kernel, tens of milliseconds); one that
+        does not end by itself is still killed, by the end of this process at the latest."""
         if getattr(self, "_closed", True):
             return
         self._closed = True
         for _ in self._threads:
             self._tasks.put(None)
         for thread in self._threads:
-            if thread is not threading.current_thread():
+            if thread is threading.current_thread():
+                continue
+            if wait:
                 thread.join()
+            else:
+                _stopping.add(thread)
 
     def __enter__(self) -> CodeVerifier:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.close(wait=False)
 
     def __del__(self) -> None:
         self.close()
