@@ -108,7 +108,7 @@ def claim_table(report: dict[str, dict[str, float | None]]) -> str:
 
 def search_table(results: dict[str, Any]) -> str:
     """The share of each student's gain kept on the test set by the fixed merge, the searched merge
-    (searched on the val split) and the joint baseline, side by side."""
+    (searched on the validation sets) and the joint baseline, side by side."""
     from distill.generate.runner import format_table
 
     joint = results["eval"].get("joint", {})
@@ -138,7 +138,7 @@ def search_cost(results: dict[str, Any]) -> str:
     problems = "/".join(str(n) for n in (summary.get("validation") or {}).values())
     joint = seconds.get("joint")
     return (
-        f"merge search: {summary.get('evaluations', 0) + summary.get('read_back', 0)} evaluations on the val split "
+        f"merge search: {summary.get('evaluations', 0) + summary.get('read_back', 0)} evaluations on the validation sets "
         f"({problems} problems), {seconds.get('merge_search') or 0:.0f}s; best {summary.get('best')} "
         f"{summary.get('parameters')}; the joint baseline trained in "
         + (f"{joint:.0f}s" if joint is not None else "-")
@@ -294,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
         if set(DATA_VARIANTS) <= set(results["variants"]["runs"]):
             print(data_finding(results))
     if "claim_search" in results:
-        print("\nmerge search (searched on the val split; shares on the held-out test set):")
+        print("\nmerge search (searched on the validation sets; shares on the held-out test set):")
         print(search_table(results))
         print(search_cost(results))
         print(verdict(results["claim_search"], "the searched merge"))

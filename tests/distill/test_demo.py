@@ -23,6 +23,9 @@ SHORT = {
         "eval_math": 5,
         "eval_code": 4,
         "eval_science": 4,
+        "val_math": 5,
+        "val_code": 4,
+        "val_science": 4,
         "defect_rate": 0.05,
     },
     "base": {
@@ -55,7 +58,7 @@ def test_short_demo_prints_both_tables_and_writes_results(tmp_path, capsys):
     for scores in results["eval"].values():
         assert set(scores) == {"math", "code", "science"}
     assert results["claim"] == claim(results["eval"], ["math", "code", "science"])
-    # the searched merge (on the val split) is scored on the test sets next to the fixed one
+    # the searched merge (on the corpus's validation sets) is scored on the test sets next to the fixed one
     assert results["claim_search"] == claim(results["eval"], ["math", "code", "science"], "merge_search")
     assert results["steps"]["merge_search"]["evaluations"] == 4 + 2
 
@@ -67,7 +70,7 @@ def test_short_demo_prints_both_tables_and_writes_results(tmp_path, capsys):
     table = lines[start + 2 : lines.index("", start)]
     assert [line.split()[0] for line in table] == MODELS
     assert verdict(results["claim"]) in lines  # says whether the claim holds
-    assert any(line.startswith("merge search: 6 evaluations on the val split") for line in lines)
+    assert any(line.startswith("merge search: 6 evaluations on the validation sets (5/4/4") for line in lines)
     # The variants: the DDK joint baseline beside the uniform one, verified-only against unverified data.
     assert set(results["variants"]["runs"]) == {"ddk", "verified", "unverified"}
     joint = next(
