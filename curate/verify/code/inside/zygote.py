@@ -18,7 +18,7 @@ from .syscalls import (
     CLONE_NEWPID,
     CLONE_NEWUSER,
     CLONE_PARENT,
-    clone_process,
+    cloner,
     libc,
 )
 from .values import decode, encode
@@ -55,13 +55,14 @@ def _warm_up() -> None:
 def zygote_main(control: socket.socket, sandboxed: bool, keep: list[str]) -> None:
     """Clone one runner per request. Requests carry only file descriptors, never code or tests."""
     outer_ids = (os.geteuid(), os.getegid())
+    flags = CLONE_PARENT  # the supervisor, not the zygote, is the runner's parent: it waits for it
+    if sandboxed:
+        flags |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC
+    clone_process = cloner(flags)  # before the freeze below, like everything the loop uses
     _warm_up()
     gc.collect()
     libc.malloc_trim(0)  # hand freed heap pages back: every resident page makes each clone dearer
     gc.freeze()  # a runner's collections must not write to (and so copy) every inherited page
-    flags = CLONE_PARENT  # the supervisor, not the zygote, is the runner's parent: it waits for it
-    if sandboxed:
-        flags |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, 16, 8)
@@ -70,7 +71,7 @@ def zygote_main(control: socket.socket, sandboxed: bool, keep: list[str]) -> Non
         if not message:
             os._exit(0)
         try:
-            pid = clone_process(flags)
+            pid = clone_process()
         except OSError as error:
             pid = -(error.errno or 1)
         if pid == 0:
