@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from curate.dedup.shingles import Shingles, join_offsets
+from curate.dedup.shingles import Shingles, join_offsets, ragged_take
 
 
 def candidate_probability(similarity: float, bands: int, rows: int) -> float:
@@ -151,6 +151,10 @@ class TokenLists:
         return cls(
             join_offsets([p.offsets for p in parts]), np.concatenate([p.values for p in parts] or [[]])
         )
+
+    def take(self, index: np.ndarray) -> TokenLists:
+        """The sequences of texts `index`, in that order."""
+        return TokenLists(*ragged_take(self.offsets, self.values, index))
 
     def of(self, index: int) -> list[int]:
         return self.values[self.offsets[index] : self.offsets[index + 1]].tolist()

@@ -69,6 +69,20 @@ class Shingles:
             join_offsets([p.offsets for p in parts]), np.concatenate([p.hashes for p in parts] or [[]])
         )
 
+    def take(self, index: np.ndarray) -> Shingles:
+        """The sets of texts `index`, in that order."""
+        return Shingles(*ragged_take(self.offsets, self.hashes, index))
+
+
+def ragged_take(offsets: np.ndarray, values: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, values) of the runs `index` of a flat ragged array, in that order."""
+    sizes = np.diff(offsets)[index]
+    ends = np.cumsum(sizes)
+    positions = np.repeat(offsets[:-1][index] - (ends - sizes), sizes) + np.arange(
+        int(ends[-1]) if len(ends) else 0
+    )
+    return np.concatenate([[0], ends]).astype(np.int64), values[positions]
+
 
 def join_offsets(parts: list[np.ndarray]) -> np.ndarray:
     """The offsets of several flat ragged arrays laid end to end."""

@@ -28,15 +28,17 @@ at the end of this module). Tasks name their rows (an input piece and offsets in
 them themselves, so no text travels. Figures per row measured on the 110k-document bench
 (17,032 distinct problems after exact_dedup; pickled sizes):
 - row keys, per input piece: 84 B a row back (two 64-bit problem hashes, the ranking facts).
-- signing, per chunk of nodes (steps 1-2): 681 B a node back (signature 512, band hashes 168).
+- signing, per chunk of nodes (steps 1-2): 1,252 B a node back: signature 512, band hashes 168,
+  shingle set and content tokens 572 (the features that step 4 needs; read and normalised once).
 - the shuffle by band (step 3): each task gets a block of band columns (4 B x bands a node, 168)
   and buckets it by band hash; 16 B per candidate pair back (40,049 pairs here).
-- features, per chunk of the nodes in a candidate pair (91% of them here): shingle sets and
-  content tokens, 586 B a node; confirmation (step 4), per chunk of pairs, shares them.
-- on the driver: the per-row table (about 100 B a row), band hashes (168 B a node), the candidate
-  pairs (16 B each) and the involved nodes' features (586 B each) for union-find, the math-aware
-  split and the similarities (steps 5-6): connected components run on the driver, which holds the
-  candidate graph. Output bytes do not depend on the cut into tasks or the number of workers.
+- confirmation (step 4), per chunk of candidate pairs: the involved nodes' features are shared
+  (sent once per worker), a mask comes back.
+- on the driver: the per-row table (about 100 B a row), band hashes (168 B a node) and every
+  node's features (572 B) until the candidates are known, then only those of the nodes in a
+  candidate pair (91% of them here); the candidate pairs (16 B each). Union-find, the math-aware
+  split and the similarities (steps 5-6) run on the driver, which holds the candidate graph.
+  Output bytes do not depend on the cut into tasks or the number of workers.
 """
 
 from __future__ import annotations
@@ -140,15 +142,16 @@ class NearDedup(Stage):
         )
         rows = rows.join(nodes.select("k0", "k1", "node"), on=["k0", "k1"]).drop("k0", "k1").sort("row_id")
         shingling = Shingling(
-            o["shingle"], o["shingle_size"], o["num_perm"], o["seed"], self.bands, self.rows
+            o["shingle"], o["shingle_size"], o["num_perm"], o["seed"], self.bands, self.rows, o["math_aware"]
         )
-        bands, nonempty = self._sign(ctx, nodes, shingling)
+        bands, nonempty, shingles, content = self._sign(ctx, nodes, shingling)
         candidates = self._candidates(ctx, bands, nonempty)
         del bands
         # Only nodes of a candidate pair can be near-duplicates: work on them alone ("involved",
-        # indexed 0..k-1), so shingle sets and content tokens are only ever held for those.
+        # indexed 0..k-1), their shingle sets and content tokens kept, the others' let go.
         involved = np.unique(candidates)
-        shingles, content = self._features(ctx, nodes["pos"].to_numpy()[involved], shingling)
+        shingles = shingles.take(involved)
+        content = content.take(involved) if content is not None else None
         pairs = self._confirm(ctx, np.searchsorted(involved, candidates), shingles, content)
         rank = self._node_rank(rows, nodes)[involved]
         reps = self._clusters(len(involved), pairs, rank, content)
@@ -176,25 +179,31 @@ class NearDedup(Stage):
 
     def _sign(
         self, ctx: StageContext, nodes: pl.DataFrame, shingling: Shingling
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Band hashes of every node and whether it has any shingle (sign_nodes, in parallel); the
-        signatures are written to signatures.parquet as the chunks come back, in node order."""
+    ) -> tuple[np.ndarray, np.ndarray, Shingles, TokenLists | None]:
+        """Band hashes of every node, whether it has any shingle, its shingle set and content
+        tokens (sign_nodes, in parallel); the signatures are written to signatures.parquet as the
+        chunks come back, in node order, and not kept."""
         num_perm = shingling.num_perm
         schema = pa.schema(
             [("node", pa.int64()), ("first_row", pa.int64()), ("signature", pa.list_(pa.uint32(), num_perm))]
         )
         bands, nonempty = [np.zeros((0, self.bands), np.uint32)], [np.zeros(0, bool)]
+        sets: list[Shingles] = []
+        tokens: list[TokenLists] = []
         done = 0
         path = ctx.out_dir / "signatures.parquet"
         # Signatures are hash values: dictionary encoding finds nothing to share and costs CPU.
         with pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=False) as writer:
             groups = _RowGroups(writer, SIGNATURE_GROUP)
             items = node_items(_task_pieces(ctx), nodes["pos"].to_numpy())
-            for signatures, band, has_shingles in ctx.map(sign_nodes, items, shingling):
+            for signatures, band, chunk_sets, chunk_tokens in ctx.map(sign_nodes, items, shingling):
                 chunk = nodes.slice(done, len(signatures))
                 done += len(signatures)
                 bands.append(band)
-                nonempty.append(has_shingles)
+                nonempty.append(chunk_sets.sizes() > 0)
+                sets.append(chunk_sets)
+                if chunk_tokens is not None:
+                    tokens.append(chunk_tokens)
                 flat = pa.Array.from_buffers(pa.uint32(), signatures.size, [None, pa.py_buffer(signatures)])
                 columns = {
                     "node": chunk["node"].cast(pl.Int64).to_arrow(),
@@ -203,7 +212,8 @@ class NearDedup(Stage):
                 }
                 groups.add(pa.table(columns, schema=schema))
             groups.flush()
-        return np.concatenate(bands), np.concatenate(nonempty)
+        content = TokenLists.concat(tokens) if shingling.math_aware else None
+        return np.concatenate(bands), np.concatenate(nonempty), Shingles.concat(sets), content
 
     def _candidates(self, ctx: StageContext, bands: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
         """Candidate pairs (node indices), bucketed by band: each task takes a block of band
@@ -214,17 +224,6 @@ class NearDedup(Stage):
         blocks = (table[:, b : b + per_block] for b in range(0, self.bands, per_block))
         found = list(ctx.map(bucket_pairs, blocks, self.options["max_bucket"]))
         return eligible[merge_pairs(found, len(eligible))]
-
-    def _features(
-        self, ctx: StageContext, positions: np.ndarray, shingling: Shingling
-    ) -> tuple[Shingles, TokenLists | None]:
-        """Shingle sets and content tokens of the nodes whose first rows sit at input `positions`
-        (sorted), in parallel (node_features)."""
-        items = node_items(_task_pieces(ctx), positions)
-        math_aware = self.options["math_aware"]
-        parts = list(ctx.map(node_features, items, (shingling, math_aware)))
-        shingles = Shingles.concat([s for s, _ in parts])
-        return shingles, TokenLists.concat([c for _, c in parts]) if math_aware else None
 
     def _confirm(
         self, ctx: StageContext, pairs: np.ndarray, shingles: Shingles, content: TokenLists | None
@@ -361,6 +360,7 @@ class Shingling:
     seed: int
     bands: int
     rows: int
+    math_aware: bool = False  # also the content tokens (curate.text.content_expr)
 
 
 def row_keys(piece: InputPiece, _: None) -> pl.DataFrame:
@@ -401,29 +401,21 @@ def _problems(item: tuple[InputPiece, np.ndarray]) -> pl.Series:
 
 def sign_nodes(
     item: tuple[InputPiece, np.ndarray], how: Shingling
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Signatures (nodes x num_perm uint32), band hashes (nodes x bands uint32) and whether each
-    node has a shingle, for the nodes whose first rows the item names."""
-    sets = shingle(_problems(item), how.size, how.kind)
+) -> tuple[np.ndarray, np.ndarray, Shingles, TokenLists | None]:
+    """Signatures (nodes x num_perm uint32), band hashes (nodes x bands uint32), shingle sets and
+    (with math_aware) content tokens of the nodes whose first rows the item names."""
+    texts = _problems(item)
+    sets = shingle(texts, how.size, how.kind)
     signatures = MinHasher(how.num_perm, how.seed).signatures(sets)
-    return signatures, band_hashes(signatures, how.bands, how.rows), sets.sizes() > 0
+    content = None
+    if how.math_aware:
+        content = TokenLists.from_series(pl.select(content_expr(pl.lit(texts))).to_series())
+    return signatures, band_hashes(signatures, how.bands, how.rows), sets, content
 
 
 def bucket_pairs(block: np.ndarray, max_bucket: int) -> np.ndarray:
     """The candidate pairs of a block of band columns (curate.dedup.lsh.candidate_pairs)."""
     return candidate_pairs(block, None, max_bucket)
-
-
-def node_features(
-    item: tuple[InputPiece, np.ndarray], how: tuple[Shingling, bool]
-) -> tuple[Shingles, TokenLists | None]:
-    """Shingle sets and (with math_aware) content tokens of the item's nodes."""
-    shingling, math_aware = how
-    texts = _problems(item)
-    sets = shingle(texts, shingling.size, shingling.kind)
-    if not math_aware:
-        return sets, None
-    return sets, TokenLists.from_series(pl.select(content_expr(pl.lit(texts))).to_series())
 
 
 def confirm_pairs(

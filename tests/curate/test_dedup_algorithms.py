@@ -18,7 +18,7 @@ from curate.dedup import (
     shingle,
     union_find,
 )
-from curate.dedup.lsh import TokenLists, candidate_probability, only_insertions
+from curate.dedup.lsh import TokenLists, candidate_probability, merge_pairs, only_insertions
 from curate.dedup.minhash import EMPTY
 from curate.dedup.shingles import Shingles, ngram_hashes
 
@@ -128,3 +128,22 @@ def test_only_insertions_is_an_ordered_subsequence():
     )
     pairs = np.array([[0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [1, 3]])
     assert only_insertions(pairs, tokens).tolist() == [True, False, False, True, True, False]
+
+
+def test_a_subset_of_shingle_sets_and_token_lists_is_the_same_sets():
+    sets = shingle(random_texts(30, seed=8), size=3)
+    tokens = TokenLists.from_series(pl.Series([["a", "b"], [], ["c"], ["d", "e", "f"]]))
+    index = np.array([3, 0, 3, 17, 2])
+    taken = sets.take(index)
+    assert [taken.of(i).tolist() for i in range(len(index))] == [sets.of(i).tolist() for i in index]
+    assert [tokens.take(np.array([3, 1, 0])).of(i) for i in range(3)] == [tokens.of(3), [], tokens.of(0)]
+    assert len(sets.take(np.zeros(0, np.int64))) == 0
+
+
+def test_band_blocks_give_the_pairs_of_all_bands():
+    rng = np.random.default_rng(4)
+    bands = rng.integers(0, 12, size=(200, 6)).astype(np.uint32)
+    whole = candidate_pairs(bands, max_bucket=5)
+    blocks = [candidate_pairs(bands[:, b : b + 2], max_bucket=5) for b in range(0, 6, 2)]
+    assert np.array_equal(merge_pairs(blocks, 200), whole)
+    assert (whole[:, 0] < whole[:, 1]).all() and len(np.unique(whole, axis=0)) == len(whole)
