@@ -242,15 +242,22 @@ def decide(batch: pl.DataFrame, drop: pl.Expr, reason: str | pl.Expr, detail: pl
     )
 
 
+def rows_of(table: pl.DataFrame, batch: pl.DataFrame) -> pl.DataFrame:
+    """The slice of `table` (sorted by row_id: a table per row that `prepare` made) covering the
+    batch's row_id range: what a batch joins, so that it does not pay for the whole table (a join
+    per batch against every row of the input is quadratic in the input)."""
+    if not (batch.height and table.height):
+        return table
+    ids = table["row_id"]
+    lo = ids.search_sorted(batch["row_id"].min(), side="left")
+    hi = ids.search_sorted(batch["row_id"].max(), side="right")
+    return table.slice(lo, hi - lo)
+
+
 def apply_decisions(batch: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
     """`decide` from a table made in `prepare` (global stages): decisions has row_id, reason and
-    detail, sorted by row_id; only the slice covering the batch's row_id range is joined, so a
-    batch does not pay for the whole table."""
-    if batch.height and decisions.height:
-        ids = decisions["row_id"]
-        lo = ids.search_sorted(batch["row_id"].min(), side="left")
-        hi = ids.search_sorted(batch["row_id"].max(), side="right")
-        decisions = decisions.slice(lo, hi - lo)
+    detail, sorted by row_id; only the slice covering the batch is joined (`rows_of`)."""
+    decisions = rows_of(decisions, batch)
     joined = batch.join(
         decisions.select("row_id", pl.col("reason").alias("_why"), pl.col("detail").alias("_why_detail")),
         on="row_id",

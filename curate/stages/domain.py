@@ -44,7 +44,7 @@ from curate.classify import HashedNgramClassifier
 from curate.errors import CurateError
 from curate.rows import seeded_key
 from curate.schema import DOMAINS
-from curate.stage import Stage, StageContext, decide
+from curate.stage import Stage, StageContext, decide, rows_of
 
 METHODS = ("rules", "learned")
 RULE_FIELDS = ("problem", "response", "reasoning", "reference", "source", "meta")
@@ -232,7 +232,9 @@ class Domain(Stage):
             ]
         votes = batch.select(columns)
         if self.learned is not None:
-            probs = batch.select("row_id").join(self.learned, on="row_id", how="left", maintain_order="left")
+            probs = batch.select("row_id").join(
+                rows_of(self.learned, batch), on="row_id", how="left", maintain_order="left"
+            )
             weight = self.weights["learned"]
             votes = votes.with_columns(
                 *(pl.col(f"v_{d}") + probs[f"l_{d}"].fill_null(0.0) * weight for d in self.learned_domains),
@@ -247,23 +249,34 @@ class Domain(Stage):
 
     # global pass ------------------------------------------------------------------------------
     def prepare(self, ctx: StageContext) -> None:
+        self.problem_votes = None
         if self.options["method"] == "learned":
             self._learn(ctx)
         if self.options["per_problem"]:
             sums = [
                 pl.concat(
-                    [batch.select("problem_id"), self.votes(batch).select(f"v_{d}" for d in DOMAINS)],
+                    [
+                        batch.select("row_id", "problem_id"),
+                        self.votes(batch).select(f"v_{d}" for d in DOMAINS),
+                    ],
                     how="horizontal",
                 )
                 for batch in ctx.input_batches()
             ]
-            self.problem_votes = (
-                pl.concat(sums)
-                .group_by("problem_id")
-                .agg(pl.col(f"v_{d}").sum().alias(f"p_{d}") for d in DOMAINS)
-                if sums
-                else None
-            )
+            if sums:
+                votes = pl.concat(sums)
+                per_problem = (
+                    votes.drop("row_id")
+                    .group_by("problem_id")
+                    .agg(pl.col(f"v_{d}").sum().alias(f"p_{d}") for d in DOMAINS)
+                )
+                # Per row, sorted by row_id, so that a batch joins only its slice (curate.stage.rows_of).
+                self.problem_votes = (
+                    votes.select("row_id", "problem_id")
+                    .join(per_problem, on="problem_id", how="left", maintain_order="left")
+                    .drop("problem_id")
+                    .sort("row_id")
+                )
 
     def _learn(self, ctx: StageContext) -> None:
         """Train the classifier on confidently rule-labelled rows and store its votes for every row."""
@@ -314,14 +327,14 @@ class Domain(Stage):
                     pl.Series(f"l_{d}", probs[:, i]) for i, d in enumerate(classes)
                 )
             )
-        self.learned, self.learned_domains = pl.concat(learned), classes
+        self.learned, self.learned_domains = pl.concat(learned).sort("row_id"), classes
 
     # per batch --------------------------------------------------------------------------------
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         votes = self.votes(batch)
         if self.problem_votes is not None:
-            joined = batch.select("problem_id").join(
-                self.problem_votes, on="problem_id", how="left", maintain_order="left"
+            joined = batch.select("row_id").join(
+                rows_of(self.problem_votes, batch), on="row_id", how="left", maintain_order="left"
             )
             votes = votes.with_columns(joined.select(pl.col(f"p_{d}").alias(f"v_{d}") for d in DOMAINS))
         decided = _decide(votes, self.options["other_prior"])

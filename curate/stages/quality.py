@@ -33,6 +33,7 @@ import re
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from curate.rows import count_tokens, load_tokenizer, tokenizer_checksum
@@ -89,6 +90,47 @@ def ngram_repeat_ratio(text: str | None, n: int) -> float:
     if len(grams) < n + 1:  # fewer than 2n words
         return 0.0
     return 1.0 - len(set(grams)) / len(grams)
+
+
+# Python's str.isspace() characters, which str.split() splits on (Rust's \s lacks \x1c-\x1f), and
+# those of them that are not the plain space.
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+_ODD_SPACE = _SPACE.replace(r"\x1c-\x20", r"\x1c-\x1f")
+_GRAM_BASE = np.uint64(0x100000001B3)
+
+
+def ngram_repeat_ratios(texts: pl.Series, n: int, limit: float) -> pl.Series:
+    """`ngram_repeat_ratio` of every text, exact wherever it exceeds `limit` (where a row is dropped
+    and its detail shows it), in one vectorised pass: the n-grams are counted as 64-bit hashes of
+    their words, and the texts whose hashed ratio exceeds `limit` are recounted in Python. Hashing
+    can only merge distinct n-grams, so a hashed ratio is never below the true one: a text at or
+    under the limit by its hashes is at or under it in truth."""
+    # Words as str.split() gives them: every run of spaces made one plain space, then split on it
+    # (a regex for the words themselves costs 3x, matching at every word).
+    spaced = texts.fill_null("").str.replace_all(f"[{_SPACE}]{{2,}}|[{_ODD_SPACE}]", " ").str.strip_chars(" ")
+    words = spaced.str.split(" ")
+    counts = (words.list.len() - (spaced == "")).cast(pl.Int64).to_numpy()  # "" splits into [""]
+    flat = words.explode()
+    hashes = flat.filter(flat != "").hash(0).to_numpy()
+    grams = np.maximum(counts - n + 1, 0)
+    unique = np.zeros(len(counts), np.int64)
+    windows = len(hashes) - n + 1
+    if windows > 0:
+        rolling = np.zeros(windows, np.uint64)
+        for k in range(n):  # wraps modulo 2**64, as a hash may
+            rolling = rolling * _GRAM_BASE + hashes[k : k + windows]
+        row = np.repeat(np.arange(len(counts)), counts)[:windows]
+        inside = np.arange(windows) - (np.cumsum(counts) - counts)[row] + n <= counts[row]
+        per_row = (
+            pl.DataFrame({"row": row[inside], "gram": rolling[inside]})
+            .group_by("row")
+            .agg(pl.col("gram").n_unique())
+        )
+        unique[per_row["row"].to_numpy()] = per_row["gram"].to_numpy()
+    ratios = np.where(grams >= n + 1, 1.0 - unique / np.maximum(grams, 1), 0.0)
+    for i in np.flatnonzero(ratios > limit):
+        ratios[i] = ngram_repeat_ratio(texts[int(i)], n)
+    return pl.Series("_ngram_repeat", ratios, pl.Float64)
 
 
 def max_paragraph_repeats(text: str | None, min_chars: int) -> int:
@@ -204,7 +246,7 @@ class Quality(Stage):
             pl.Series(
                 "n_tokens", [p + c for p, c in zip(prompt_tokens, completion_tokens, strict=True)], pl.Int64
             ),
-            pl.Series("_ngram_repeat", [ngram_repeat_ratio(t, opts["ngram"]) for t in assistant], pl.Float64),
+            ngram_repeat_ratios(batch["_assistant"], opts["ngram"], opts["max_ngram_repeat"]),
             pl.Series(
                 "_paragraph_repeats",
                 [max_paragraph_repeats(t, opts["paragraph_min_chars"]) for t in assistant],
@@ -316,9 +358,22 @@ def _foreign_share(batch: pl.DataFrame) -> pl.Series:
     """Share of the assistant turn's prose letters written in scripts that the problem does not use
     at all (0 when the problem has no letters to tell its language by).
 
-    Scripts other than Latin are counted on the non-ASCII characters only, which are few: one pass
-    over the long text instead of one per script.
+    An ASCII assistant turn has Latin letters only, so where the problem's prose has a Latin letter
+    too the share is 0 without counting anything in the long text: only the other rows (non-ASCII
+    turns, problems in another script) are counted, script by script.
     """
+    problem_latin = batch["problem"].str.replace_all(_NOT_PROSE, " ").str.contains("[A-Za-z]")
+    counted = ~(~batch["_assistant"].str.contains(r"[^\x00-\x7F]") & problem_latin).fill_null(False)
+    shares = pl.Series("_foreign", [0.0] * batch.height, pl.Float64)
+    if not counted.any():
+        return shares
+    return shares.scatter(counted.arg_true(), _counted_foreign_share(batch.filter(counted)))
+
+
+def _counted_foreign_share(batch: pl.DataFrame) -> pl.Series:
+    """`_foreign_share` by counting every script's letters. Scripts other than Latin are counted on
+    the non-ASCII characters only, which are few: one pass over the long text instead of one per
+    script."""
     prose = batch.select(
         *(pl.col(c).str.replace_all(_NOT_PROSE, " ").alias(c) for c in ("problem", "_assistant"))
     ).with_columns(

@@ -29,7 +29,7 @@ import polars as pl
 
 from curate.errors import CurateError
 from curate.rows import seeded_key
-from curate.stage import DETAIL, REASON, Stage, StageContext, decide, keep
+from curate.stage import DETAIL, REASON, Stage, StageContext, decide, keep, rows_of
 
 PREFERENCES = ("shortest", "longest", "hardest", "random")
 UNCHECKED = ("no_reference", "prompt")  # verify statuses that say nothing about a pass rate
@@ -86,7 +86,7 @@ class Select(Stage):
         rows = self._select(rows)
         kept = rows.filter(pl.col(REASON).is_null())
         ctx.stats["selected_by_domain"] = dict(sorted(kept.group_by("domain").len().iter_rows()))
-        self.decisions = rows.select("row_id", "pass_rate", "n_samples", REASON, DETAIL)
+        self.decisions = rows.select("row_id", "pass_rate", "n_samples", REASON, DETAIL).sort("row_id")
 
     def _pass_stats(
         self, ctx: StageContext, lf: pl.LazyFrame, names: list[str]
@@ -211,7 +211,7 @@ class Select(Stage):
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         assert self.decisions is not None, "prepare() builds the decisions"
-        return batch.join(self.decisions, on="row_id", how="left", maintain_order="left")
+        return batch.join(rows_of(self.decisions, batch), on="row_id", how="left", maintain_order="left")
 
 
 def _whitespace_length() -> pl.Expr:

@@ -25,14 +25,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.rows import count_tokens, load_tokenizer, plain_strings, seeded_key, tokenizer_checksum
-from curate.stage import Stage, StageContext, decide
+from curate.stage import BATCH_ROWS, Stage, StageContext, decide, rows_of
 from curate.think import assistant_expr, has_reasoning
 from curate.workspace import stage_label, write_json_atomic
 
@@ -135,22 +137,31 @@ class Shard(Stage):
         manifest: dict[str, Any] = {"token_counter": counter, "options": self.options, "domains": {}}
         placed = []
         if parts:
-            rows = pl.scan_parquet([str(p) for p in parts])
-            for domain in sorted(rows.select(pl.col("domain").unique()).collect()["domain"].to_list()):
+            # Streaming, so memory holds one shard and a small table per row, never a domain:
+            # 1. per row its domain, split, size and tokens; 2. the shuffled order cut into files;
+            # 3. each row spooled to its file's spool; 4. each spool sorted and written as its shard.
+            columns = (*_ROW_INPUTS, "n_tokens") if from_input else _ROW_INPUTS
+            keys = pl.concat(self._keys(frame, from_input) for frame in _batches(parts, columns))
+            plan = []  # (domain, split, the rows in shuffled order with their file and position)
+            for domain in sorted(keys["domain"].unique().to_list()):
                 for split in SPLITS:
-                    frame = rows.filter((pl.col("domain") == domain) & (pl.col("split") == split)).collect()
-                    if frame.height == 0:
+                    rows = keys.filter((pl.col("domain") == domain) & (pl.col("split") == split))
+                    if rows.height == 0:
                         continue
-                    files, where = self._write(frame, root / domain, split, from_input)
+                    rows, files = self._cut(rows, domain, split, len(plan))
                     manifest["domains"].setdefault(domain, {})[split] = {
-                        "rows": frame.height,
-                        "problems": frame["problem_id"].n_unique(),
+                        "rows": rows.height,
+                        "problems": rows["problem_id"].n_unique(),
                         "tokens": sum(f["tokens"] for f in files),
                         "files": files,
                     }
+                    plan.append(rows)
                     placed.append(
-                        where.with_columns(pl.lit(domain).alias("domain"), pl.lit(split).alias("split"))
+                        rows.select("id", "row_id", "file").with_columns(
+                            pl.lit(domain).alias("domain"), pl.lit(split).alias("split")
+                        )
                     )
+            self._write(parts, pl.concat(plan), root, from_input or self.tokenizer is not None)
         write_json_atomic(root / "manifest.json", manifest)
         side = (
             pl.concat(placed)
@@ -184,41 +195,101 @@ class Shard(Stage):
             return counter, True
         return "whitespace", False
 
-    def _write(
-        self, frame: pl.DataFrame, folder: Path, split: str, from_input: bool
-    ) -> tuple[list[dict], pl.DataFrame]:
-        """Write one domain's split in shuffled, sized files; returns the files and where each row went."""
-        folder.mkdir(parents=True, exist_ok=True)
-        system = self.options["system"]
-        order = seeded_key(frame["row_id"].to_list(), f"{self.options['seed']}:order")
-        frame = frame.with_columns(pl.Series("_order", order), messages_expr(system).alias("messages"))
-        frame = frame.sort("_order", "row_id")
-        # The text of every turn, for token counts and shard sizes.
-        text = frame.select(
-            pl.col("messages").list.eval(pl.element().struct.field("content")).list.join("\n")
-        )
-        texts = text.to_series().to_list()
+    def _keys(self, frame: pl.DataFrame, from_input: bool) -> pl.DataFrame:
+        """Per row what placing it needs: id, row_id, problem_id, domain, split, bytes and tokens
+        (of the text of every turn, joined by newlines)."""
+        messages = messages_expr(self.options["system"])
+        text = messages.list.eval(pl.element().struct.field("content")).list.join("\n")
+        texts = frame.select(text).to_series().to_list()
         tokens = frame["n_tokens"].to_list() if from_input else count_tokens(texts, self.tokenizer)
-        out = frame.select("id", "problem_id", "domain", "messages")
-        if from_input or self.tokenizer is not None:
-            out = out.with_columns(pl.Series("n_tokens", tokens, pl.Int64))
-        sizes = [len(t.encode()) for t in texts]
+        return frame.select(
+            "id",
+            "row_id",
+            "problem_id",
+            "domain",
+            "split",
+            pl.Series("_bytes", [len(t.encode()) for t in texts], pl.Int64),
+            pl.Series("_tokens", tokens, pl.Int64),
+        )
+
+    def _cut(
+        self, rows: pl.DataFrame, domain: str, split: str, group: int
+    ) -> tuple[pl.DataFrame, list[dict]]:
+        """One domain's split in its seeded shuffled order, cut into files of at most
+        `rows_per_shard` rows and `shard_mb` MB: the rows with `file` (as the shards view names it),
+        `_name`, `_file` (a number for the spool), `_position`, and the files' manifest entries."""
+        order = seeded_key(rows["row_id"].to_list(), f"{self.options['seed']}:order")
+        rows = rows.with_columns(pl.Series("_order", order)).sort("_order", "row_id")
+        sizes, tokens = rows["_bytes"].to_list(), rows["_tokens"].to_list()
         limit_rows, limit_bytes = self.options["rows_per_shard"], self.options["shard_mb"] * (1 << 20)
-        files, where, start = [], [], 0
-        while start < out.height:
+        files, names, start = [], [], 0
+        while start < rows.height:
             end, used = start + 1, sizes[start]
-            while end < out.height and end - start < limit_rows and used + sizes[end] <= limit_bytes:
+            while end < rows.height and end - start < limit_rows and used + sizes[end] <= limit_bytes:
                 used += sizes[end]
                 end += 1
             name = f"{split}-{len(files):05d}.parquet"
-            pq.write_table(
-                plain_strings(out.slice(start, end - start).to_arrow()), folder / name, compression="zstd"
-            )
             files.append({"file": name, "rows": end - start, "tokens": int(sum(tokens[start:end]))})
-            placed = frame.slice(start, end - start).select("id", "row_id")
-            where.append(placed.with_columns(pl.lit(f"shards/{folder.name}/{name}").alias("file")))
+            names += [name] * (end - start)
             start = end
-        return files, pl.concat(where)
+        rows = rows.with_columns(
+            pl.Series("_name", names, pl.String),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("_position"),
+        ).with_columns(
+            ("shards/" + pl.lit(domain) + "/" + pl.col("_name")).alias("file"),
+            (pl.lit(domain) + "/" + pl.col("_name")).alias("_path"),
+        )
+        return rows, files
+
+    def _write(self, parts: list[Path], plan: pl.DataFrame, root: Path, with_tokens: bool) -> None:
+        """Write every shard of the plan: rows spooled per file in one pass over the parts, then each
+        spool in its shuffled order (one shard in memory at a time)."""
+        spool_dir = root / ".spool"
+        spool_dir.mkdir()
+        where = plan.select("row_id", "_path", "_position", pl.col("_tokens").alias("n_tokens")).sort(
+            "row_id"
+        )
+        writers: dict[str, pa.ipc.RecordBatchFileWriter] = {}
+        sinks: list[pa.NativeFile] = []
+        spooled = pa.ipc.IpcWriteOptions(compression="lz4")  # spools are read once, soon: fast, not small
+        for frame in _batches(parts, _ROW_INPUTS):
+            frame = frame.with_columns(messages_expr(self.options["system"]).alias("messages")).join(
+                rows_of(where, frame), on="row_id", how="inner", maintain_order="left"
+            )
+            out = frame.select(
+                "id", "problem_id", "domain", "messages", *(["n_tokens"] if with_tokens else [])
+            )
+            out = out.with_columns(frame["_path"], frame["_position"])
+            for (path,), rows in out.partition_by("_path", as_dict=True, maintain_order=True).items():
+                table = plain_strings(rows.drop("_path").to_arrow())
+                if path not in writers:
+                    sinks.append(pa.OSFile(str(spool_dir / f"{len(writers):05d}.arrow"), "wb"))
+                    writers[path] = pa.ipc.new_file(sinks[-1], table.schema, options=spooled)
+                writers[path].write_table(table)
+        for writer, sink in zip(writers.values(), sinks, strict=True):
+            writer.close()
+            sink.close()
+        for number, path in enumerate(writers):
+            spool = spool_dir / f"{number:05d}.arrow"
+            with pa.memory_map(str(spool)) as source:
+                table = pa.ipc.open_file(source).read_all()
+            shard = pl.from_arrow(table).sort("_position").drop("_position")
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(plain_strings(shard.to_arrow()).combine_chunks(), root / path, compression="zstd")
+            spool.unlink()
+        spool_dir.rmdir()
+
+
+_ROW_INPUTS = ("id", "row_id", "problem_id", "domain", "split", "problem", "reasoning", "response")
+
+
+def _batches(parts: list[Path], columns: tuple[str, ...] | None) -> Iterator[pl.DataFrame]:
+    """The stage's kept rows, a batch at a time (`columns` only, or all)."""
+    for part in parts:
+        for batch in pq.ParquetFile(part, pre_buffer=False).iter_batches(
+            batch_size=BATCH_ROWS, columns=list(columns) if columns else None
+        ):
+            yield pl.from_arrow(batch)
 
 
 def _link_shards(workspace_root: Path, target: Path) -> None:
