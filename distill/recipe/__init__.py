@@ -11,7 +11,8 @@ A recipe is one YAML file (see recipes/tinyr1.yaml for every key, distill/demo/d
                              that share of each domain's training rows
     threads: 1               optional: torch CPU threads (per process)
     parallel: 2              optional: train up to this many students (and the joint baseline) at once,
-                             each in its own process (on CPU, one core each beats two cores on one)
+                             each in its own process (on CPU, one core each beats two cores on one);
+                             refused with a `launch:` block, whose steps start their own processes
     domains: [math, code]    every domain a student is trained for
     sft: {config: FILE, defaults: {...}, domains: {math: {...}}}   SFT settings per student
          replay: 0.3         optional: each student also trains on this share of the other domains'
@@ -20,6 +21,8 @@ A recipe is one YAML file (see recipes/tinyr1.yaml for every key, distill/demo/d
     joint: {...}             optional: a baseline SFT'd from the base on all domains' shards together
     merge: {...} or FILE     a mergekit-style config; models are named `base`, `students/<domain>`, `joint`
     eval: {benches: [...], sampling: {...}, backend: hf, ...}
+    launch: {nproc_per_node: 8, retries: 2}   optional: SFT steps under torchrun or Ray Train
+                             (distill/recipe/launch.py)
 
 Paths in a recipe file are relative to the file; `{out}` stands for the run's output folder.
 
