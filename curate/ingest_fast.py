@@ -79,12 +79,18 @@ def _literals(pattern: str) -> tuple[tuple[str, int], ...]:
 _OPENS, _CLOSES = _literals(OPEN), _literals(CLOSE)
 
 
+# The characters beyond ASCII that re.IGNORECASE takes for a marker's letters (İ and ı for i, the
+# Kelvin sign for k; tests/curate/test_ingest_columnar.py checks every code point): in text without
+# them, the markers match only ASCII characters.
+CASE_TWINS = ("\u0130", "\u0131", "\u212a")
+
+
 def _reasoning(response: str | None) -> str | None:
-    """`curate.think.reasoning_of` by string search: on ASCII text the markers' case-insensitive
-    matches are exactly the spots where a `<` starts a lowercased marker, and no two markers
-    overlap (each holds one `<`, first), so the last closing marker is the last such `<` and the
-    opening one the first before it. Other text takes the rule itself."""
-    if response is None or not response.isascii():
+    """`curate.think.reasoning_of` by string search: in text without CASE_TWINS the markers'
+    case-insensitive matches are exactly the spots where a `<` starts a lowercased marker, and no
+    two markers overlap (each holds one `<`, first), so the last closing marker is the last such
+    `<` and the opening one the first before it. Other text takes the rule itself."""
+    if response is None or (not response.isascii() and any(c in response for c in CASE_TWINS)):
         return reasoning_of(response)
     end, stop = -1, len(response)
     while end < 0 and (at := response.rfind("<", 0, stop)) >= 0:

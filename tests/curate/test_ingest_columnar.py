@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import sys
 from pathlib import Path
 
 import orjson
@@ -13,12 +15,12 @@ import pytest
 
 import sql
 from curate.formats import detect_format
-from curate.ingest_fast import MAPPERS, reasoning_column, trace_ids
+from curate.ingest_fast import CASE_TWINS, MAPPERS, reasoning_column, trace_ids
 from curate.pipeline import curate
 from curate.readers import iter_chunks, resolve_inputs
 from curate.schema import problem_id, trace_id
 from curate.stages.ingest import convert_record, fast_record, line_blocks
-from curate.think import reasoning_of
+from curate.think import CLOSE, OPEN, reasoning_of
 from tests.conftest import SHARED_DATA, shared_file
 
 
@@ -35,7 +37,7 @@ def test_trace_ids_are_the_schema_ids():
 
 def test_reasoning_column_is_the_think_rule():
     """The block's string search gives curate.think's reasoning on random mixes of markers in any
-    case, stray `<`, white space str.strip takes (\\x1c-\\x1f too) and non-ASCII text."""
+    case, stray `<`, white space str.strip takes (\\x1c-\\x1f too), non-ASCII text and CASE_TWINS."""
     rng = random.Random(19)
     pieces = ["<think>", "</think>", "<THINK>", "</Think>", "<|begin_of_thought|>", "<|END_of_thought|>"]
     pieces += [
@@ -51,11 +53,26 @@ def test_reasoning_column_is_the_think_rule():
         "\t",
         "x",
         "é",
+        "∑",
         "\u212a",
+        "\u0130",
+        "\u0131",
     ]
     responses = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(20000)]
     responses += [None, "", "</thin\u212a>x", "<think>ok</think>a", "a</think>b</think>c"]
+    responses += ["<th\u0131nk>é</think>a", "x<think>y</th\u0130nk>z", "∑<THINK>≤</think>b"]
     assert reasoning_column(responses) == [reasoning_of(r) for r in responses]
+
+
+def test_case_twins_are_every_character_beyond_ascii_a_marker_matches():
+    """The string search of reasoning_column is exact where text holds none of CASE_TWINS: no
+    other character beyond ASCII matches a marker's character case-insensitively, and none
+    lowercases to ASCII (so a lowercased slice with one never equals a marker)."""
+    marker_chars = set(re.sub(r"\\(.)", r"\1", OPEN + CLOSE))  # every character of every marker
+    one = re.compile("(?i)[" + re.escape("".join(sorted(marker_chars))) + "]")
+    beyond = (chr(cp) for cp in range(0x80, sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF)
+    twins = [c for c in beyond if one.fullmatch(c) or any(x.isascii() for x in c.lower())]
+    assert sorted(twins) == sorted(CASE_TWINS)
 
 
 def chat(problem: str, response: str, **extra) -> dict:
