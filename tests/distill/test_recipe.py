@@ -340,6 +340,7 @@ def test_a_replaying_student_draws_its_domains_by_ddk_weights_logged_with_the_lo
     lagging, leading = max(names, key=ratios.get), min(names, key=ratios.get)
     assert second[f"ddk_weight/{lagging}"] > 0.5 > second[f"ddk_weight/{leading}"]
     assert records[-1]["ddk_weight/math"] != pytest.approx(0.5)
+    assert 'data-weights="students/math"' in (copy / "report" / "index.html").read_text()  # plotted
     # Without replay a student trains on one domain: mix is refused when the recipe is planned.
     alone = {**TINY["sft"], "domains": {"math": {"mix": mix}}}
     with pytest.raises(RecipeError, match="without sft.replay"):
