@@ -243,14 +243,15 @@ def _mapped_table(mapped: list[tuple], origins: list[str], source: str, split: s
 def _interleave(mapped: pa.Table, others: list[tuple[int, list[dict]]]) -> pa.Table:
     """The mapped rows with the rows of the other lines put back in file order; `others` holds
     (number of mapped rows before it, its rows) per line, in order."""
-    rows = [row for _, line_rows in others for row in line_rows]
+    other = pa.Table.from_pylist([row for _, line_rows in others for row in line_rows], schema=INGEST_SCHEMA)
+    if mapped.num_rows == 0:  # the per-record path, or a block with no mapped line
+        return other
     order, done, at = [], 0, mapped.num_rows
     for before, line_rows in others:
         order += range(done, before)
         order += range(at, at + len(line_rows))
         done, at = before, at + len(line_rows)
     order += range(done, mapped.num_rows)
-    other = pa.Table.from_pylist(rows, schema=INGEST_SCHEMA)
     return pa.concat_tables([mapped, other]).take(pa.array(order, pa.int64()))
 
 
