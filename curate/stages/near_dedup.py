@@ -100,6 +100,9 @@ class NearDedup(Stage):
     choices = {"shingle": SHINGLE_KINDS}
     removed = {"max_traces": MAX_TRACES_REMOVED}
     parallel = False  # process() is a join against the decisions
+    batch_rows = (
+        JOIN_BATCH_ROWS  # the join batches; a batch_rows (not an own read) lets Ray workers read them
+    )
     side_tables = ("clusters",)
 
     def __init__(self, **options: Any):
@@ -311,9 +314,6 @@ class NearDedup(Stage):
         return near_identical
 
     # -- per batch and after ---------------------------------------------------------------------
-    def read(self, ctx: StageContext) -> Iterator[pl.DataFrame]:
-        yield from ctx.input_batches(JOIN_BATCH_ROWS)
-
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         return apply_decisions(batch, self.drops)
 
