@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -27,3 +28,13 @@ def run_measured(command: list[str], **popen_args) -> tuple[float, int, subproce
             pass  # a process of the tree ended between listing and reading it
         time.sleep(0.05)
     return time.perf_counter() - started, peak, process, sum(cpu.values())
+
+
+def wall_and_load(began: float, load_before: tuple[float, float, float]) -> str:
+    """The closing line of a multi-seed run: its wall seconds since `began` (perf_counter) and the
+    load average before and now, so a reader can tell an idle figure from a loaded one."""
+    load_after = os.getloadavg()
+    return (
+        f"{time.perf_counter() - began:.0f}s wall; load average (1, 5, 15 min) before "
+        f"{', '.join(f'{v:.1f}' for v in load_before)}, after {', '.join(f'{v:.1f}' for v in load_after)}"
+    )

@@ -33,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: import this checkout's packages
 
+from bench.common import wall_and_load  # noqa: E402
 from distill.demo.run import deep_update, demo_recipe  # noqa: E402
 from distill.generate.runner import format_table  # noqa: E402
 
@@ -143,11 +144,7 @@ def main() -> None:
         )
     headers = ("domain", "unverified - verified (points, per seed)", "mean", "stdev", "better/same/worse")
     print(format_table(headers, paired))
-    load_after = os.getloadavg()
-    print(
-        f"\n{time.perf_counter() - began:.0f}s wall; load average (1, 5, 15 min) before "
-        f"{', '.join(f'{v:.1f}' for v in load_before)}, after {', '.join(f'{v:.1f}' for v in load_after)}"
-    )
+    print("\n" + wall_and_load(began, load_before))
 
 
 if __name__ == "__main__":
