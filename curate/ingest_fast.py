@@ -22,14 +22,31 @@ half that by plain string search where that is exact.
 
 from __future__ import annotations
 
+import importlib.abc
 import re
+import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Any
 
+import orjson
+import pyarrow as pa
+
+from curate.formats import Malformed, convert
 from curate.formats.chat import REFERENCE_KEYS, ROLES
 from curate.formats.problem_set import ANSWER_KEYS, PROBLEM_KEYS, SOLUTION_KEYS
+from curate.readers import Chunk, parse_line
+from curate.schema import TRACE_SCHEMA, content_hash
 from curate.think import CLOSE, OPEN, reasoning_of
+
+# curate.stage's decision columns, not imported from there: this module is all an ingest worker
+# imports, and curate.stage brings Polars and DuckDB (tests/curate/test_ingest_columnar.py checks
+# that the names agree and that a worker imports neither).
+REASON, DETAIL = "_reason", "_detail"
+INGEST_SCHEMA = pa.schema(
+    [f for f in TRACE_SCHEMA if f.name != "row_id"] + [(REASON, pa.string()), (DETAIL, pa.string())]
+)
 
 TURN_KEYS = ("messages", "conversations")
 TEACHER_KEYS = ("model", "teacher", "generator")
@@ -213,3 +230,250 @@ MAPPERS: dict[str, Mapper] = {
     "openthoughts": openthoughts_rows,
     "problem_set": problem_set_rows,
 }
+
+
+def _meta_json(meta: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(meta, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError as error:  # nested deeper than orjson writes (254 levels): keep it as text
+        return orjson.dumps({"unencodable": str(error), "repr": repr(meta)}).decode()
+
+
+def _malformed(origin: str, raw_text: str, message: str, source: str | None = None) -> dict[str, Any]:
+    return {
+        "id": content_hash(raw_text),
+        "source": source,
+        "origin": origin,
+        "meta": _meta_json({"raw": raw_text}),
+        REASON: "malformed",
+        DETAIL: f"{origin}: {message}",
+    }
+
+
+def trace_rows(
+    rows: list[dict[str, Any]],
+    origin: str,
+    source: str,
+    split: str | None,
+) -> list[dict]:
+    """Trace rows from the partial rows of `curate.formats.convert` (each with a problem): ids,
+    source, origin and meta filled in."""
+    out = []
+    for row in rows:
+        problem, response = row["problem"], row.get("response")
+        ids = trace_ids(problem, response)
+        reasoning = row.get("reasoning")
+        out.append(
+            {
+                "id": ids[0],
+                "problem_id": ids[1],
+                "source": source,
+                "origin": origin,
+                "subset": row.get("subset"),
+                "dataset_split": split,
+                "problem": problem,
+                "reasoning": reasoning.strip() if isinstance(reasoning, str) else reasoning_of(response),
+                "response": response,
+                "reference": row.get("reference"),
+                "tests": row.get("tests"),
+                "teacher": row.get("teacher"),
+                "meta": _meta_json(row.get("meta") or {}),
+                REASON: None,
+                DETAIL: None,
+            }
+        )
+    return out
+
+
+def convert_record(
+    record: Any,
+    origin: str,
+    raw_text: str | None,
+    adapter_name: str,
+    source: str,
+    mapping: dict[str, str] | None = None,
+    split: str | None = None,
+) -> list[dict]:
+    """Trace rows for one raw record (a malformed row when it cannot be converted): the per-record path."""
+    if not isinstance(record, dict):
+        message = f"expected an object, got {type(record).__name__}"
+        return [_malformed(origin, raw_text or repr(record), message, source)]
+    try:
+        return trace_rows(convert(record, adapter_name, mapping), origin, source, split)
+    except Malformed as error:
+        return [_malformed(origin, raw_text or _meta_json(record), str(error), source)]
+    except Exception as error:  # a record must never stop the run; the reason says what broke
+        message = f"{type(error).__name__}: {error}"
+        return [_malformed(origin, raw_text or _meta_json(record), message, source)]
+
+
+def fast_record(
+    record: dict, origin: str, adapter_name: str, source: str, split: str | None
+) -> list[dict] | None:
+    """Trace rows for one parsed record by the fast path (curate.ingest_fast), or None to leave it
+    to the per-record path (a shape the mapper does not cover, or any error)."""
+    try:
+        mapper = MAPPERS.get(adapter_name)
+        if mapper is None:
+            return trace_rows(convert(record, adapter_name), origin, source, split)
+        mapped = mapper(record)
+        return (
+            None
+            if mapped is None
+            else trace_rows([dict(zip(FIELDS, mapped, strict=True))], origin, source, split)
+        )
+    except Exception:  # the per-record path gives this record its malformed row and reason
+        return None
+
+
+def _line_rows(
+    raw: bytes, origin: str, adapter_name: str, source: str, mapping: dict, split: str | None, fast: bool
+) -> list[dict]:
+    """The rows of one JSON line that the columnar loop of `convert_chunk` did not take."""
+    record, error, text = parse_line(raw)
+    if error:
+        return [_malformed(origin, text, error, source)]
+    quick = fast_record(record, origin, adapter_name, source, split) if fast else None
+    if quick is not None:
+        return quick
+    raw_text = text if len(text) < 4096 else None
+    return convert_record(record, origin, raw_text, adapter_name, source, mapping, split)
+
+
+@dataclass
+class LineBlock:
+    """Whole lines of an uncompressed JSON-lines file, as a byte range cut at a newline: the
+    parent only finds the cuts, the worker reads the range and splits the lines (`chunk`), so no
+    per-line Python runs in the parent and no text crosses a pipe (on a loaded machine a pipe
+    hands 64 kB at a time between two processes, each waiting for the CPU)."""
+
+    path: str
+    split: str | None
+    first_line: int
+    offset: int
+    size: int
+
+    def chunk(self) -> Chunk:
+        """The Chunk `curate.readers.iter_chunks` gives for these lines: 1-based numbers counting
+        blank lines, which are no rows, and line ends stripped."""
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read(self.size)
+        raws = data.split(b"\n")
+        if data.endswith(b"\n"):
+            raws.pop()  # what follows the last line end is no line
+        if b"\r" in data:
+            raws = [raw.rstrip(b"\r") for raw in raws]
+        numbered = zip(range(self.first_line, self.first_line + len(raws)), raws, strict=True)
+        if raws and min(raws)[:1] > b" ":  # no line starts with a byte <= space, so none is blank
+            return Chunk(self.path, lines=list(numbered), split=self.split)
+        return Chunk(self.path, lines=[(n, raw) for n, raw in numbered if raw.strip()], split=self.split)
+
+
+def _mapped_table(mapped: list[tuple], origins: list[str], source: str, split: str | None) -> pa.Table:
+    """The trace rows of mapped records (tuples in FIELDS order), column by column over the block:
+    ids, reasoning and meta as the per-record path's `trace_rows` makes them."""
+    count = len(mapped)
+    problem, response, reference, subset, teacher, meta = (
+        zip(*mapped, strict=True) if mapped else ((),) * len(FIELDS)
+    )
+    ids = [trace_ids(p, r) for p, r in zip(problem, response, strict=True)]
+    nothing = pa.nulls(count, pa.string())
+    columns = {
+        "id": [i[0] for i in ids],
+        "problem_id": [i[1] for i in ids],
+        "source": pa.array([source] * count, pa.string()),
+        "origin": origins,
+        "subset": subset,
+        "dataset_split": pa.array([split] * count, pa.string()),
+        "problem": problem,
+        "reasoning": reasoning_column(response),
+        "response": response,
+        "reference": reference,
+        "tests": nothing,
+        "domain": nothing,
+        "teacher": teacher,
+        "meta": [_meta_json(m) for m in meta],
+        REASON: nothing,
+        DETAIL: nothing,
+    }
+    return pa.Table.from_pydict(columns, schema=INGEST_SCHEMA)
+
+
+def _interleave(mapped: pa.Table, others: list[tuple[int, list[dict]]]) -> pa.Table:
+    """The mapped rows with the rows of the other lines put back in file order; `others` holds
+    (number of mapped rows before it, its rows) per line, in order."""
+    other = pa.Table.from_pylist([row for _, line_rows in others for row in line_rows], schema=INGEST_SCHEMA)
+    if mapped.num_rows == 0:  # the per-record path, or a block with no mapped line
+        return other
+    order, done, at = [], 0, mapped.num_rows
+    for before, line_rows in others:
+        order += range(done, before)
+        order += range(at, at + len(line_rows))
+        done, at = before, at + len(line_rows)
+    order += range(done, mapped.num_rows)
+    return pa.concat_tables([mapped, other]).take(pa.array(order, pa.int64()))
+
+
+def convert_chunk(job: tuple) -> pa.Table:
+    """Worker entry point: one chunk of an input to an Arrow table (row_id is added by the parent).
+    `job` is (chunk or LineBlock, adapter name, source) with an optional column mapping and `fast` flag last;
+    the fast path takes JSON lines without a mapping, record by record falling back.
+
+    A line the format's mapper takes becomes a tuple, and the block's tuples become the table
+    column by column (`_mapped_table`); any other line gets its rows from `_line_rows`, and they
+    are put back in the file's order."""
+    chunk, adapter_name, source, *rest = job
+    if isinstance(chunk, LineBlock):
+        chunk = chunk.chunk()
+    mapping = rest[0] if rest else {}
+    fast = (rest[1] if len(rest) > 1 else True) and not mapping
+    mapper = MAPPERS.get(adapter_name) if fast else None
+    split, loads = chunk.split, orjson.loads
+    mapped, numbers, others = [], [], []
+    for line, raw in chunk.lines:
+        row = None
+        if mapper is not None:
+            try:
+                record = loads(raw)  # refuses what parse_line would: invalid UTF-8, broken JSON
+                row = mapper(record) if type(record) is dict else None
+            except Exception:  # the per-record path says what is wrong with the line
+                row = None
+        if row is None:
+            origin = chunk.line_origin(line)
+            others.append((len(mapped), _line_rows(raw, origin, adapter_name, source, mapping, split, fast)))
+        else:
+            mapped.append(row)
+            numbers.append(line)
+    for number, record in chunk.records:
+        origin = chunk.record_origin(number)
+        others.append(
+            (len(mapped), convert_record(record, origin, None, adapter_name, source, mapping, split))
+        )
+    table = _mapped_table(mapped, [chunk.line_origin(n) for n in numbers], source, split)
+    return _interleave(table, others) if others else table
+
+
+def convert_chunk_spooled(task: tuple[str, tuple]) -> str:
+    """`convert_chunk` for a worker process: (spool file, job) -> the spool file, holding the
+    table as Arrow IPC. A file, not the result pipe: a pickled table took 10x the time to send,
+    and IPC bytes through the pipe stall on a loaded machine (see LineBlock)."""
+    path, job = task
+    table = convert_chunk(job)
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """Refuses to import pandas: pyarrow then takes it for absent."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas":
+            raise ImportError("an ingest worker does not import pandas")
+
+
+def init_worker() -> None:
+    """Set up an ingest worker process: pandas cannot be imported, so pyarrow's first conversion of
+    a Python list does not import it (0.4 s of CPU per worker; a worker never needs pandas)."""
+    sys.meta_path.insert(0, _NoPandas())

@@ -1,7 +1,9 @@
 """The local engine: a stage's global pass in this process, its batches in this process or, for a
 `parallel` stage with enough rows, in a local process pool of `workers` (results in input order).
 `StageContext.map` (the parallel parts of a global pass) runs in a local process pool of `workers`
-too (PoolMapper), `shared` handed to each worker once per map."""
+too (PoolMapper), `shared` handed to each worker once per map. A batch that `read` yields already
+decided (an Arrow table with `_reason`: ingest's) is written as it is, without a trip through
+Polars and `process`."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from curate.stage import Stage, StageContext, ordered_pool_map, to_arrow
+from curate.stage import REASON, Stage, StageContext, ordered_pool_map, to_arrow
 
 PARALLEL_MIN_ROWS = 20_000  # below this a worker pool costs more to start than it saves
 
@@ -116,7 +118,7 @@ class LocalEngine:
             and ctx.input_rows() >= PARALLEL_MIN_ROWS
         ):
             return ordered_pool_map(_process_in_worker, batches, workers, _init_worker, (stage,))
-        return (to_arrow(stage.process(pl.from_arrow(b))) for b in batches)
+        return (b if REASON in b.column_names else to_arrow(stage.process(pl.from_arrow(b))) for b in batches)
 
     def close(self) -> None:
         pass

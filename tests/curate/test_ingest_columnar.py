@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,11 +16,11 @@ import pytest
 
 import sql
 from curate.formats import detect_format
-from curate.ingest_fast import CASE_TWINS, MAPPERS, reasoning_column, trace_ids
+from curate.ingest_fast import CASE_TWINS, MAPPERS, convert_record, fast_record, reasoning_column, trace_ids
 from curate.pipeline import curate
 from curate.readers import iter_chunks, resolve_inputs
 from curate.schema import problem_id, trace_id
-from curate.stages.ingest import convert_record, fast_record, line_blocks
+from curate.stages.ingest import line_blocks
 from curate.think import CLOSE, OPEN, reasoning_of
 from tests.conftest import SHARED_DATA, shared_file
 
@@ -285,3 +286,20 @@ def test_shared_records_go_by_the_fast_path():
             record = orjson.loads(line)
             assert fast_record(record, "f:1", name, "f", None) is not None, (path, line[:200])
             assert name not in MAPPERS or MAPPERS[name](record) is not None, (path, line[:200])
+
+
+def test_a_worker_imports_neither_polars_duckdb_nor_pandas(tmp_path):
+    """An ingest worker's module (what the spawned processes import) converts a planted block with
+    neither Polars, DuckDB nor pandas loaded, and its decision columns are curate.stage's."""
+    from curate.stage import DETAIL, REASON
+
+    data = planted_file(tmp_path / "planted.jsonl", "chat")
+    script = (
+        "import sys; from curate import ingest_fast as f; f.init_worker(); "
+        f"block = f.LineBlock({str(data)!r}, None, 1, 0, {data.stat().st_size}); "
+        "table = f.convert_chunk((block, 'chat', 'planted')); "
+        "print(table.num_rows, *table.column_names[-2:], *({'polars', 'duckdb', 'pandas'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    good, other, bad, raw_good = PLANTED["chat"]
+    assert out.split() == [str(len(good) + len(other) + len(bad) + len(raw_good)), REASON, DETAIL]
