@@ -90,6 +90,9 @@ class Plan:
     scale: tuple[float, float] | None = None
     normalize: bool | None = True
     chain: bool = False
+    fit: Any = (
+        None  # true or {prompts, steps, lr, batch, init, seed}: also a fitted candidate (distill.merge_fit)
+    )
     budget: int = 20
     explore: int | None = None
     seed: int = 0
@@ -192,6 +195,7 @@ SETTINGS = (
     "scale",
     "normalize",
     "chain",
+    "fit",
     "budget",
     "explore",
     "seed",
@@ -214,6 +218,7 @@ def settle(plan: Plan, data: Mapping[str, Any], where: str) -> Plan:
         "gradient",
         "normalize",
         "chain",
+        "fit",
         "budget",
         "explore",
         "seed",
@@ -235,6 +240,13 @@ def settle(plan: Plan, data: Mapping[str, Any], where: str) -> Plan:
     for key in ("sampling", "backend_options"):
         if key in data:
             setattr(plan, key, {**getattr(plan, key), **dict(data[key])})
+    if plan.fit:
+        from distill.merge_fit import FitSettings
+
+        try:
+            FitSettings.of(plan.fit)
+        except (TypeError, ValueError) as error:
+            raise SearchError(f"{path}: {error}") from None
     if plan.chain and len(plan.students) < 3:
         raise SearchError(f"{path}: chain needs three students or more (two merge in one step either way)")
     from merge.methods import METHODS
@@ -349,11 +361,24 @@ class Merge:
 
     def describe(self, domains: list[str]) -> str:
         """The parameters as JSON, for the table: per student (by domain), then lambda and the order."""
-        text: dict[str, Any] = dict(zip(domains, self.model_parameters, strict=True))
+        text: dict[str, Any] = {
+            d: {k: _summary(v) for k, v in p.items()}
+            for d, p in zip(domains, self.model_parameters, strict=True)
+        }
         text.update(self.parameters)
         if self.order is not None:
             text["order"] = " > ".join(domains[i] for i in self.order)
         return json.dumps(text)
+
+
+def _summary(value: Any) -> Any:
+    """A parameter as the table shows it: a per-tensor list as its mean and range."""
+    if not isinstance(value, list) or not value or not isinstance(value[0], Mapping):
+        return value
+    values = [item["value"] for item in value]
+    return (
+        f"{len(values)} tensors, mean {sum(values) / len(values):.2f} ({min(values):.2f}..{max(values):.2f})"
+    )
 
 
 def candidate_merge(plan: Plan, candidate: Candidate) -> Merge:
@@ -438,18 +463,22 @@ def search(
     score: Callable[[str, Any], dict[str, float]],
     table: Path | None = None,
     log: Callable[[str], None] = lambda _: None,
+    fit: Callable[[], Merge] | None = None,
 ) -> SearchResult:
     """Run (or resume) the search. `score(label, what)` returns pass@1 per domain, where `what` is a
-    model path (the references) or (method, model_parameters) of a candidate."""
+    model path (the references) or the Merge of a candidate. With the plan's `fit` and `fit` given
+    (it returns the fitted merge), the fitted candidate is the first of the budget."""
     rows = _read_rows(table, plan) if table is not None else []
     done = {row["key"]: row for row in rows}
     evaluated = 0
 
-    def run(key: str, kind: str, label: str, what: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    def run(
+        key: str, kind: str, label: str, what: Any, extra: dict[str, Any], spent: float = 0.0
+    ) -> dict[str, Any]:
         nonlocal evaluated
         if key in done:
             return done[key]
-        started = time.perf_counter()
+        started = time.perf_counter() - spent
         scores = score(label, what)
         row = {
             "key": key,
@@ -485,8 +514,27 @@ def search(
         row["mean_share"] = mean_share(scores, base, own)
         return objective(row)
 
+    fitted = 1 if plan.fit and fit is not None else 0
+    if fitted:
+        from dataclasses import asdict
+
+        from distill.merge_fit import FitSettings
+
+        key = "fit:" + json.dumps(asdict(FitSettings.of(plan.fit)), sort_keys=True)
+        if key not in done:
+            started = time.perf_counter()
+            merge = fit()
+            extra = {
+                "method": merge.method,
+                "parameters": merge.describe(plan.domains),
+                "merge": _encode(merge),
+            }
+            run(key, "candidate", "fit task_arithmetic", merge, extra, time.perf_counter() - started)
+        row = done[key]
+        rank(row)
+        log(f"fit: {row['parameters']}: {_fmt(row, plan.domains)}, worst share {row['worst_share']:.3f}")
     history: list[tuple[Candidate, tuple[float, float]]] = []
-    for index in range(plan.budget):
+    for index in range(plan.budget - fitted):
         candidate = propose(plan, index, history)
         merge = candidate_merge(plan, candidate)
         row = run(
@@ -611,7 +659,6 @@ class InMemoryScorer:
         self.states = {path: _load_state(path) for path in (plan.base, *plan.students.values())}
 
     def __call__(self, label: str, what: str | Merge) -> dict[str, float]:
-        import torch
 
         from distill.evaluate import evaluate
 
@@ -620,17 +667,7 @@ class InMemoryScorer:
         else:
             students = [self.states[self.plan.students[d]] for d in self.plan.domains]
             state = merge_in_memory(what, self.states[self.plan.base], students, self.plan.seed)
-        lm = self.engine.lm
-        reference = lm.state_dict()
-        with torch.no_grad():
-            missing, unexpected = lm.load_state_dict(
-                {k: v.to(reference[k].dtype) for k, v in state.items()}, strict=False
-            )
-        if unexpected or any(not _tied(name, lm) for name in missing):
-            raise SearchError(
-                f"{label}: weights do not fit the base model (missing {missing[:3]}, "
-                f"unexpected {unexpected[:3]})"
-            )
+        self._load(label, state)
         report = evaluate(
             label,
             self.benches,
@@ -642,6 +679,59 @@ class InMemoryScorer:
             style=self.plan.style,
         )
         return {d: report.domains.get(d, {}).get("pass@1", 0.0) for d in self.plan.domains}
+
+    def _load(self, label: str, state: Mapping[str, Any]) -> None:
+        import torch
+
+        lm = self.engine.lm
+        reference = lm.state_dict()
+        with torch.no_grad():
+            missing, unexpected = lm.load_state_dict(
+                {k: v.to(reference[k].dtype) for k, v in state.items()}, strict=False
+            )
+        if unexpected or any(not _tied(name, lm) for name in missing):
+            raise SearchError(
+                f"{label}: weights do not fit the base model (missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]})"
+            )
+
+    def fit(self, log: Callable[[str], None] = lambda _: None) -> Merge:
+        """The task-arithmetic merge with per-student, per-tensor weights fitted to the students'
+        answers on the first validation prompts of each domain (distill.merge_fit)."""
+        from distill.generate.base import Request
+        from distill.generate.prompts import read_prompts
+        from distill.generate.runner import sample_items
+        from distill.merge_fit import FitSettings, fit_coefficients
+
+        settings = FitSettings.of(self.plan.fit)
+        items = [read_prompts(str(b.path), domain=b.domain)[: settings.prompts] for b in self.benches]
+        style = self.plan.style
+        rendered = [
+            [self.engine._render(Request(i.messages(style), 0, self.params)) for i in d] for d in items
+        ]
+
+        def answer(index: int) -> list[str]:
+            self._load("fit", self.states[self.plan.students[self.plan.domains[index]]])
+            results, _ = sample_items(self.engine, items[index], self.params, style, progress=False)
+            return [completion.text for _, _, completion in sorted(results, key=lambda r: r[:2])]
+
+        students = [self.states[self.plan.students[d]] for d in self.plan.domains]
+        coefficients = fit_coefficients(
+            self.engine.lm,
+            self.engine.tokenizer,
+            self.states[self.plan.base],
+            students,
+            rendered,
+            answer,
+            settings,
+            log,
+        )
+        # longest names first: a filter is a substring match and the first match wins
+        weights = [
+            [{"filter": n, "value": v} for n, v in sorted(c.items(), key=lambda item: -len(item[0]))]
+            for c in coefficients
+        ]
+        return Merge("task_arithmetic", {"normalize": False}, [{"weight": w} for w in weights])
 
     def close(self) -> None:
         self.engine.close()
@@ -761,7 +851,8 @@ def run_search(
     out = Path(plan.out)
     scorer = InMemoryScorer(plan, progress=progress)
     try:
-        result = search(plan, scorer, out / "candidates.parquet", log=log)
+        fit = (lambda: scorer.fit(log)) if plan.fit else None
+        result = search(plan, scorer, out / "candidates.parquet", log=log, fit=fit)
     finally:
         scorer.close()
     if result.best is not None:

@@ -102,22 +102,25 @@ def test_eval_sets_are_readable_held_out_prompts(small_corpus):
         assert (leaked == {"contaminated"}) == (domain in DEFECT_DOMAINS["contaminated"])
 
 
-def test_val_sets_are_drawn_last_and_apart_from_training_and_eval(small_corpus, tmp_path):
-    """Asking for val sets changes no training or eval byte; val problems are none of theirs."""
+def test_val_sets_are_drawn_with_the_eval_sets_and_apart_from_training(small_corpus, tmp_path):
+    """Val problems are drawn alternately with the eval problems (one mix of families for both), so
+    asking for them changes the eval and training problems; they are none of those."""
     _, files = small_corpus
     sizes = {"math": 9, "code": 7}
     with_val = write_corpus(
         tmp_path, CorpusConfig(**{**SMALL.__dict__, **{f"val_{d}": n for d, n in sizes.items()}})
     )
-    for name in ("traces", "truth"):
-        assert getattr(with_val, name).read_bytes() == getattr(files, name).read_bytes()
-    assert all(with_val.eval_sets[d].read_bytes() == p.read_bytes() for d, p in files.eval_sets.items())
-    assert files.val_sets == {} and set(with_val.val_sets) == {"math", "code"}  # science asked none
-    trained = {json.loads(line)["messages"][0]["content"] for line in files.traces.read_text().splitlines()}
+    assert with_val.eval_sets["math"].read_bytes() != files.eval_sets["math"].read_bytes()
+    science = with_val.eval_sets["science"].read_bytes()  # science asked none: its draws are the same
+    assert science == files.eval_sets["science"].read_bytes()
+    assert files.val_sets == {} and set(with_val.val_sets) == {"math", "code"}
+    trained = {
+        json.loads(line)["messages"][0]["content"] for line in with_val.traces.read_text().splitlines()
+    }
     for domain, path in with_val.val_sets.items():
         items = read_prompts(str(path))
         assert len(items) == sizes[domain] and {item.domain for item in items} == {domain}
-        held = {item.prompt() for item in read_prompts(str(files.eval_sets[domain]))}
+        held = {item.prompt() for item in read_prompts(str(with_val.eval_sets[domain]))}
         assert not {item.prompt() for item in items} & (trained | held)
 
 

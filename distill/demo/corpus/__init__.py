@@ -9,8 +9,9 @@ Everything is generated from a seed, so the same config always writes the same b
                         variant, and for duplicates the key of the row they copy (`of`)
     eval/<domain>.jsonl held-out problems per domain for `distillery eval --bench`; they are also
                         the benchmark the decontaminate stage should check against
-    val/<domain>.jsonl  with `val_<domain>` sizes: more held-out problems, drawn after all the rest,
-                        for a merge search's validation (never the eval sets)
+    val/<domain>.jsonl  with `val_<domain>` sizes: more held-out problems, drawn alternately with
+                        the eval problems (so both have one mix of families), for a merge search's
+                        validation (never the eval sets)
 
 Planted defects (each an extra row; clean rows are never modified):
 

@@ -84,7 +84,14 @@ def _plant(
 ) -> tuple[_Rows, list[dict[str, Any]], list[dict[str, Any]]]:
     """One domain's rows (clean, then each defect), its eval set and its val set."""
     pool = Pool(domain, rng)
-    held_out = [pool.draw(held_out=True) for _ in range(config.held_out(domain))]
+    # Eval and val problems are drawn alternately, first: both then have the same mix of families
+    # (drawn after the rest, the val set took what the generator still had distinct problems for).
+    held_out: list[Task] = []
+    validation: list[Task] = []
+    for index in range(max(config.held_out(domain), config.validation(domain))):
+        for drawn, size in ((held_out, config.held_out(domain)), (validation, config.validation(domain))):
+            if index < size:
+                drawn.append(pool.draw(held_out=True))
     rows = _Rows(domain)
     clean = [pool.draw(held_out=False) for _ in range(config.clean(domain))]
     clean_keys = [rows.add(task, task.problem, trace(task.think, task.final)) for task in clean]
@@ -117,8 +124,6 @@ def _plant(
                 of=clean_keys[index],
             )
     eval_set = [_eval_record(f"eval-{domain}-{i:04d}", task) for i, task in enumerate(held_out)]
-    # Drawn last, so that asking for a val set changes no training or eval problem.
-    validation = [pool.draw(held_out=True) for _ in range(config.validation(domain))]
     val_set = [_eval_record(f"val-{domain}-{i:04d}", task) for i, task in enumerate(validation)]
     return rows, eval_set, val_set
 
