@@ -180,19 +180,36 @@ def chat_rows(record: dict[str, Any], default_teacher: str | None = None) -> Map
     turns = record[key]
     if type(turns) is not list or len(turns) != 2:
         return None
-    user, assistant = _turn(turns[0]), _turn(turns[1])
-    if user is None or assistant is None or user[0] != "user" or assistant[0] != "assistant":
-        return None
+    user, assistant = turns
+    if (  # the usual spelling, as _turn reads it: {"role": "user"/"assistant", "content": ...}
+        type(user) is dict
+        and type(assistant) is dict
+        and len(user) == len(assistant) == 2
+        and user.get("role") == "user"
+        and assistant.get("role") == "assistant"
+    ):
+        question, answer = user.get("content"), assistant.get("content")
+        if type(question) is not str or type(answer) is not str:
+            return None
+    else:
+        user, assistant = _turn(user), _turn(assistant)
+        if user is None or assistant is None or user[0] != "user" or assistant[0] != "assistant":
+            return None
+        question, answer = user[1], assistant[1]
     reference_key, teacher_key = _first(record, plan[1]), _first(record, plan[2])
-    ok, reference = _scalar_text(record[reference_key] if reference_key else None)
+    reference = record[reference_key] if reference_key else None
+    if reference is not None and type(reference) is not str:
+        ok, reference = _scalar_text(reference)
+        if not ok:
+            return None
     teacher = record[teacher_key] if teacher_key else None
-    if not ok or (teacher is not None and type(teacher) is not str):
+    if teacher is not None and type(teacher) is not str:
         return None
     source = record.get("source")
     used = (key, reference_key, teacher_key)
     return (
-        user[1],
-        assistant[1],
+        question,
+        answer,
         reference,
         source if type(source) is str and source else None,
         teacher if default_teacher is None else teacher or default_teacher,
@@ -377,11 +394,11 @@ def _mapped_table(mapped: list[tuple], origins: list[str], source: str, split: s
     problem, response, reference, subset, teacher, meta = (
         zip(*mapped, strict=True) if mapped else ((),) * len(FIELDS)
     )
-    ids = [trace_ids(p, r) for p, r in zip(problem, response, strict=True)]
+    trace, problem_ids = zip(*map(trace_ids, problem, response), strict=True) if mapped else ((), ())
     nothing = pa.nulls(count, pa.string())
     columns = {
-        "id": [i[0] for i in ids],
-        "problem_id": [i[1] for i in ids],
+        "id": trace,
+        "problem_id": problem_ids,
         "source": pa.array([source] * count, pa.string()),
         "origin": origins,
         "subset": subset,

@@ -48,19 +48,28 @@ assert (ingest_fast.REASON, ingest_fast.DETAIL) == (REASON, DETAIL)
 
 
 def line_blocks(inp: Input, chunk_bytes: int) -> Iterator[LineBlock]:
-    """An uncompressed JSON-lines input as LineBlocks of about `chunk_bytes` each."""
-    split, first, offset, carry = inp.file_split(), 1, 0, b""
+    """An uncompressed JSON-lines input as LineBlocks of about `chunk_bytes` each: each block is
+    what follows the last one's cut plus `chunk_bytes` more, cut after its last newline. The bytes
+    go into one reused buffer (no copy per block); the unfinished line is read again."""
+    split, first, offset, carry = inp.file_split(), 1, 0, 0
+    buffer = bytearray(chunk_bytes)
     with open(inp.path, "rb") as handle:
-        while block := handle.read(chunk_bytes):
-            block = carry + block
-            cut = block.rfind(b"\n") + 1  # 0 when a line is longer than the block: read on
-            carry = block[cut:]
+        while True:
+            want = carry + chunk_bytes
+            if len(buffer) < want:  # a line longer than a block: read on
+                buffer = bytearray(want)
+            handle.seek(offset)
+            size = handle.readinto(memoryview(buffer)[:want])
+            if size == carry:  # nothing after the unfinished line
+                break
+            cut = buffer.rfind(b"\n", 0, size) + 1
+            carry = size - cut
             if cut:
                 yield LineBlock(inp.path, split, first, offset, cut)
-                first += block.count(b"\n", 0, cut)
+                first += buffer.count(b"\n", 0, cut)
                 offset += cut
     if carry:
-        yield LineBlock(inp.path, split, first, offset, len(carry))
+        yield LineBlock(inp.path, split, first, offset, carry)
 
 
 def _chunks(inp: Input, chunk_bytes: int) -> Iterator[Chunk | LineBlock]:
