@@ -26,6 +26,7 @@ and input) keeps its saved measurement, and only the stages that changed are run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -35,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: import this checkout
@@ -201,9 +203,9 @@ def measure(command: list[str]) -> tuple[float, int, float]:
     descendant counts, even one reparented to init before it ends, as verify's forkserver is.
     Elsewhere it is the kernel's count for the finished descendants reaped through our children,
     which misses such orphans."""
-    group = CPUACCT / f"pipeline-bench-{os.getpid()}"
+    group = CPUACCT / f"pipeline-bench-{os.getpid()}-{time.monotonic_ns()}"
     try:
-        group.mkdir(exist_ok=True)
+        group.mkdir()
     except OSError:
         group = None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -224,7 +226,8 @@ def measure(command: list[str]) -> tuple[float, int, float]:
         if group:
             for pid in (group / "cgroup.procs").read_text().split():  # orphans still running
                 (CPUACCT / "cgroup.procs").write_text(pid)
-            group.rmdir()
+            with contextlib.suppress(OSError):  # busy while a moved task is still exiting: harmless
+                group.rmdir()
     return seconds, peak, cpu
 
 
