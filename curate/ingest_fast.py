@@ -1,6 +1,8 @@
-"""The fast ingest path: JSON lines parsed by orjson and mapped by lean mappers for the common
-shapes, exact to the per-record path (the adapters) by construction; the columns a block's rows
-derive from their text (ids, reasoning) computed over the whole block at once.
+"""The ingest workers' side: a chunk of an input to an Arrow table (`convert_chunk`), by the fast
+path (JSON lines parsed by orjson and mapped by lean mappers for the common shapes, exact to the
+per-record path, the adapters, by construction; the columns a block's rows derive from their text,
+ids and reasoning, computed over the whole block at once) or by the per-record path. It is all a
+spawned worker imports: no Polars, DuckDB or pandas (`init_worker`), no other stage.
 
 A mapper takes one parsed record and returns the adapter's one partial row as a tuple in `FIELDS`
 order, or None when the record is not in the plain shape it covers (extra turn keys, a system
