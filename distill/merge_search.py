@@ -14,6 +14,7 @@ The plan (YAML)::
     scale: null                             # [low, high]: also search the global lambda (task-vector methods)
     normalize: true                         # divide by the weights' sum (weights relative, lambda the scale); null: each method's default
     chain: false                            # true: also search chained merges, one student at a time, in any order
+    fit: null                               # true (or its settings): the first candidate is fitted (distill.merge_fit)
     budget: 20                              # candidate evaluations (the base and students are scored once more)
     explore: 10                             # of which random exploration (default: twice the methods)
     seed: 0
@@ -45,6 +46,10 @@ generations of 4 + 3 ln D candidates to adapt its covariance, more than a budget
 surrogate model over a mixed categorical space is fragile with so few noisy scores (pass@1 on a
 validation set of a few dozen problems). Random starts guard against a bad first method; the ES
 then refines the incumbent with the budget left.
+
+With `fit`, the first candidate of the budget is not proposed but fitted: task arithmetic with a
+weight per student and per tensor, fitted by gradient descent to the students' own answers on the
+validation prompts (distill.merge_fit), then scored like the others.
 
 Every proposal depends only on the seed, the candidate's index and the scores before it, so a
 run that stops is resumed by running it again: the candidates already in candidates.parquet are
