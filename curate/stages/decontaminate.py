@@ -90,9 +90,10 @@ def word_ngrams(normalized: pl.Series, size: int) -> pl.DataFrame:
 
 
 def ngram_text(normalized: pl.Series, owner: np.ndarray, pos: np.ndarray, size: int) -> list[str]:
-    """The n-gram words starting at word `pos` of text `owner`, as text."""
-    words = normalized.str.extract_all(WORD_PATTERN)
-    return [" ".join(words[int(o)][int(p) : int(p) + size]) for o, p in zip(owner, pos, strict=True)]
+    """The n-gram words starting at word `pos` of text `owner`, as text (only the owners' texts are
+    split into words: a piece's hits are few, its texts many)."""
+    words = normalized.gather(owner).str.extract_all(WORD_PATTERN).to_list()
+    return [" ".join(w[int(p) : int(p) + size]) for w, p in zip(words, pos, strict=True)]
 
 
 class Decontaminate(Stage):

@@ -10,7 +10,9 @@ survive (curate.dedup.survivors); identical responses and bare prompt copies are
 Shuffle: by content-hash partition. The input is cut into pieces (StageContext.map, one task
 each): a piece's key rows (row_id, id, the two 64-bit hashes, the ranking facts) are split into
 partitions by the first hash, so the rows of one key all meet in one partition; each partition
-chooses its survivors on its own (a second map), and the decisions are concatenated. The output
+chooses its survivors on its own (a second map), and the decisions are concatenated. Inside a
+task the key expressions run over one slice of the piece per Polars thread at once
+(curate.dedup.tasks.scan_in_slices), so one piece uses both cores. The output
 does not depend on how many pieces or partitions there are.
 """
 
@@ -20,9 +22,9 @@ from typing import Any
 
 import polars as pl
 
-from curate.dedup.survivors import JOIN_BATCH_ROWS, MAX_TRACES_REMOVED, choose, row_features
-from curate.stage import InputPiece, Stage, StageContext, apply_decisions
-from curate.text import exact_key_expr
+from curate.dedup.survivors import JOIN_BATCH_ROWS, MAX_TRACES_REMOVED
+from curate.dedup.tasks import exact_survivors, key_rows
+from curate.stage import Stage, StageContext, apply_decisions
 
 KEYS = ("problem", "problem+response")
 PIECE_ROWS = 250_000  # rows per key task; as many partitions as pieces
@@ -54,7 +56,7 @@ class ExactDedup(Stage):
         for split in ctx.map(key_rows, pieces, (self.options["key"], len(pieces))):
             for bucket, rows in zip(partitions, split, strict=True):
                 bucket.append(rows)
-        decided = ctx.map(survivors, (pl.concat(bucket) for bucket in partitions))
+        decided = ctx.map(exact_survivors, (pl.concat(bucket) for bucket in partitions))
         lineage = pl.concat(decided).sort("row_id")
         # The side table is written now, so the stage keeps only the drops: they are all that
         # process() needs, and all that an engine ships to its batch tasks.
@@ -65,26 +67,3 @@ class ExactDedup(Stage):
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         return apply_decisions(batch, self.drops)
-
-
-def key_rows(piece: InputPiece, how: tuple[str, int]) -> list[pl.DataFrame]:
-    """The key rows of a piece (curate.dedup.survivors.row_features), split into `partitions` by the
-    first key hash: rows of one key land in the same partition whatever piece they come from."""
-    key, partitions = how
-    rows = row_features(piece.scan(), exact_key_expr("problem"))
-    if key == "problem+response":
-        rows = rows.with_columns(
-            pl.col("k0") ^ pl.col("rkey").fill_null(0), pl.col("k1") + pl.col("rkey").fill_null(0)
-        )
-    rows = rows.with_columns((pl.col("k0") % partitions).alias("partition")).collect()
-    split = rows.partition_by("partition", as_dict=True, include_key=False)
-    return [split.get((p,), rows.clear().drop("partition")) for p in range(partitions)]
-
-
-def survivors(rows: pl.DataFrame, _: None) -> pl.DataFrame:
-    """The decisions of one partition: the clusters of equal keys and who survives in each."""
-    rows = rows.with_columns(
-        pl.struct("k0", "k1").rank("dense").cast(pl.Int64).alias("cluster"),
-        pl.lit(1.0).alias("similarity"),
-    )
-    return choose(rows, "duplicate")

@@ -24,7 +24,7 @@ The `clusters` view gets every row of a cluster of two or more rows, with its si
 Jaccard of its problem with the representative's problem).
 
 Where it runs (StageContext.map: a local process pool of --workers, or Ray tasks; the functions
-at the end of this module). Tasks name their rows (an input piece and offsets in it) and read
+are in curate.dedup.tasks). Tasks name their rows (an input piece and offsets in it) and read
 them themselves, so no text travels. Figures per row measured on the 110k-document bench
 (17,032 distinct problems after exact_dedup; pickled sizes):
 - row keys, per input piece: 84 B a row back (two 64-bit problem hashes, the ranking facts).
@@ -44,7 +44,6 @@ them themselves, so no text travels. Figures per row measured on the 110k-docume
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,22 +51,14 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.dedup import (
-    MinHasher,
-    band_hashes,
-    bands_for_threshold,
-    candidate_pairs,
-    jaccard,
-    shingle,
-    union_find,
-)
+from curate.dedup import bands_for_threshold, jaccard, union_find
 from curate.dedup.lsh import TokenLists, merge_pairs, only_insertions
 from curate.dedup.minhash import ALGORITHM as MINHASH_ALGORITHM
 from curate.dedup.shingles import SHINGLE_KINDS, Shingles
-from curate.dedup.survivors import JOIN_BATCH_ROWS, MAX_TRACES_REMOVED, choose, rank_sort, row_features
+from curate.dedup.survivors import JOIN_BATCH_ROWS, MAX_TRACES_REMOVED, choose, rank_sort
+from curate.dedup.tasks import Shingling, bucket_pairs, confirm_pairs, row_keys, sign_nodes, sign_responses
 from curate.errors import CurateError
 from curate.stage import InputPiece, Stage, StageContext, apply_decisions
-from curate.text import content_expr, light_normalize_expr, normalize_expr
 
 # Tasks: the work cut evenly over the workers, within these bounds (the output never depends on it).
 ROW_PIECE = 250_000  # at most this many input rows per row-key task
@@ -347,25 +338,7 @@ class _RowGroups:
         self.pending, self.rows = [], 0
 
 
-# -- the parallel phases: module-level functions for StageContext.map --------------------------
-
-
-@dataclass(frozen=True)
-class Shingling:
-    """How texts become shingle sets, signatures and band hashes (shared by every task)."""
-
-    kind: str
-    size: int
-    num_perm: int
-    seed: int
-    bands: int
-    rows: int
-    math_aware: bool = False  # also the content tokens (curate.text.content_expr)
-
-
-def row_keys(piece: InputPiece, _: None) -> pl.DataFrame:
-    """The per-row facts of one input piece (curate.dedup.survivors.row_features), in input order."""
-    return row_features(piece.scan(), normalize_expr("problem")).collect()
+# -- how the parallel phases (curate.dedup.tasks) are cut ------------------------------------
 
 
 def _per_task(total: int, workers: int, least: int, most: int) -> int:
@@ -387,55 +360,3 @@ def node_items(pieces: list[InputPiece], positions: np.ndarray) -> Iterator[tupl
         if hi > lo:
             yield piece, positions[lo:hi] - start
         start += piece.rows
-
-
-def _column(item: tuple[InputPiece, np.ndarray], column: str) -> pl.Series:
-    piece, offsets = item
-    return piece.scan().select(column).collect().to_series().gather(offsets)
-
-
-def _problems(item: tuple[InputPiece, np.ndarray]) -> pl.Series:
-    """The normalised problems of an item's rows (curate.text.normalize_expr)."""
-    return pl.select(normalize_expr(pl.lit(_column(item, "problem")))).to_series()
-
-
-def sign_nodes(
-    item: tuple[InputPiece, np.ndarray], how: Shingling
-) -> tuple[np.ndarray, np.ndarray, Shingles, TokenLists | None]:
-    """Signatures (nodes x num_perm uint32), band hashes (nodes x bands uint32), shingle sets and
-    (with math_aware) content tokens of the nodes whose first rows the item names."""
-    texts = _problems(item)
-    sets = shingle(texts, how.size, how.kind)
-    signatures = MinHasher(how.num_perm, how.seed).signatures(sets)
-    content = None
-    if how.math_aware:
-        content = TokenLists.from_series(pl.select(content_expr(pl.lit(texts))).to_series())
-    return signatures, band_hashes(signatures, how.bands, how.rows), sets, content
-
-
-def bucket_pairs(block: np.ndarray, max_bucket: int) -> np.ndarray:
-    """The candidate pairs of a block of band columns (curate.dedup.lsh.candidate_pairs)."""
-    return candidate_pairs(block, None, max_bucket)
-
-
-def confirm_pairs(
-    pairs: np.ndarray, rule: tuple[Shingles, TokenLists | None, float, float | None]
-) -> np.ndarray:
-    """Which candidate pairs are near-duplicates (module docstring, step 4), as a mask."""
-    shingles, content, threshold, containment = rule
-    similar = jaccard(pairs, shingles)
-    ok = similar >= threshold
-    if containment is not None and len(pairs):
-        sizes = shingles.sizes()
-        small, large = np.minimum(sizes[pairs[:, 0]], sizes[pairs[:, 1]]), sizes[pairs].sum(axis=1)
-        shared = np.rint(similar * large / (1.0 + similar))  # |A n B| from J = i / (|A| + |B| - i)
-        ok |= shared >= containment * small
-    if content is not None:
-        ok[ok] = only_insertions(pairs[ok], content)
-    return ok
-
-
-def sign_responses(item: tuple[InputPiece, np.ndarray], how: Shingling) -> np.ndarray:
-    """Signatures of the item's responses, compared lightly normalised and lower-cased."""
-    texts = pl.select(light_normalize_expr(pl.lit(_column(item, "response"))).str.to_lowercase())
-    return MinHasher(how.num_perm, how.seed).signatures(shingle(texts.to_series(), how.size, how.kind))
