@@ -84,8 +84,12 @@ def row_keys(piece: InputPiece, _: None) -> pl.DataFrame:
 
 
 def _column(item: tuple[InputPiece, np.ndarray], column: str) -> pl.Series:
+    """`column` at the item's offsets (sorted, distinct) in its piece, read in a streaming scan that
+    keeps only those rows: the piece's whole column (2-8 kB a trace) is never held at once."""
     piece, offsets = item
-    return piece.scan().select(column).collect().to_series().gather(offsets)
+    wanted = pl.Series(offsets, dtype=pl.get_index_type())
+    rows = piece.scan().select(column).with_row_index("_offset").filter(pl.col("_offset").is_in(wanted))
+    return rows.collect(engine="streaming").to_series(1)
 
 
 def _problems(item: tuple[InputPiece, np.ndarray]) -> pl.Series:
