@@ -69,7 +69,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -711,14 +711,13 @@ class InMemoryScorer:
         settings = FitSettings.of(self.plan.fit)
         items = [read_prompts(str(b.path), domain=b.domain)[: settings.prompts] for b in self.benches]
         style = self.plan.style
-        rendered = [
-            [self.engine._render(Request(i.messages(style), 0, self.params)) for i in d] for d in items
-        ]
+        greedy = replace(self.params, n=1, temperature=0.0)  # one answer per prompt: the student's own
+        rendered = [[self.engine._render(Request(i.messages(style), 0, greedy)) for i in d] for d in items]
 
         def answer(index: int) -> list[str]:
             self._load("fit", self.states[self.plan.students[self.plan.domains[index]]])
-            results, _ = sample_items(self.engine, items[index], self.params, style, progress=False)
-            return [completion.text for _, _, completion in sorted(results, key=lambda r: r[:2])]
+            results, _ = sample_items(self.engine, items[index], greedy, style, progress=False)
+            return [completion.text for _, _, completion in results]
 
         students = [self.states[self.plan.students[d]] for d in self.plan.domains]
         coefficients = fit_coefficients(
