@@ -213,16 +213,18 @@ def _map_task(fn: Callable[[Any, Any], Any], item: Any, shared: Any, gate: str |
 
 
 def _hold(gate: Path, fn: Callable) -> None:
-    """The test gate (TASK_GATE): wait inside the task while `gate/hold` names fn's module."""
+    """The test gate (TASK_GATE): wait inside the task while `gate/hold` names fn (its module and
+    name, `curate.dedup.tasks.key_rows`) or its module."""
+    name = f"{fn.__module__}.{fn.__qualname__}"
 
     def held() -> bool:
         try:
-            return (gate / "hold").read_text().strip() == fn.__module__
+            return (gate / "hold").read_text().strip() in (name, fn.__module__)
         except FileNotFoundError:
             return False
 
     if held():
-        (gate / f"{os.getpid()}.running").write_text(f"{fn.__module__}.{fn.__qualname__}")
+        (gate / f"{os.getpid()}.running").write_text(name)
         while held():
             time.sleep(0.05)
 

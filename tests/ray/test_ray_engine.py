@@ -182,8 +182,8 @@ def _node_of(cluster, pid: int):
 
 
 class _Gate:
-    """The Ray engine's test gate (curate.engine.ray.TASK_GATE): StageContext.map tasks of the module
-    named in `hold` say they run (`<pid>.running`) and wait there until `hold` names another module."""
+    """The Ray engine's test gate (curate.engine.ray.TASK_GATE): StageContext.map tasks of the function
+    named in `hold` say they run (`<pid>.running`) and wait there until `hold` names another one."""
 
     def __init__(self, folder: Path):
         self.folder, self.module = folder, None
@@ -197,9 +197,9 @@ class _Gate:
             (self.folder / "hold").write_text(module)
 
     def running(self) -> int | None:
-        """The pid of a worker waiting inside a task of the held module, if one is."""
+        """The pid of a worker waiting inside a task of the held function, if one is."""
         for marker in sorted(self.folder.glob("*.running")):
-            if self.module and marker.read_text().startswith(f"{self.module}."):
+            if self.module and marker.read_text() == self.module:
                 return int(marker.name.split(".")[0])
         return None
 
@@ -236,7 +236,7 @@ def test_killed_workers_mid_dedup_and_mid_verify_still_give_the_local_output(
     ws = tmp_path / "ws"
     stages = ws / "stages"
     gate = _Gate(tmp_path / "gate")
-    gate.hold("curate.stages.exact_dedup")
+    gate.hold("curate.dedup.tasks.key_rows")
     monkeypatch.setenv(TASK_GATE, str(gate.folder))
 
     def waiting_task():
@@ -249,7 +249,7 @@ def test_killed_workers_mid_dedup_and_mid_verify_still_give_the_local_output(
     plan = [
         # exact_dedup's key task (StageContext.map) waits at the gate: its node's workers are killed
         # while it is provably inside the task; then the gate moves on and Ray's retry runs it again
-        ("exact_dedup", waiting_task, lambda: gate.hold("curate.stages.near_dedup")),
+        ("exact_dedup", waiting_task, lambda: gate.hold("curate.dedup.tasks.row_keys")),
         # the same inside near_dedup's first task (its row keys)
         ("near_dedup", waiting_task, lambda: gate.hold(None)),
         # verify's actors hold the math worker pools and code sandboxes
