@@ -265,6 +265,13 @@ def run_size(rows: int, workers: int, out: Path = OUT, resume: bool = False) -> 
         results.append(result)
         saved_file.write_text(json.dumps(results, indent=1))
 
+    def measured_before(entry: dict, before: dict | None) -> bool:
+        """The saved measurement is of this very commit of the stage (same fingerprint and run)."""
+        return bool(before) and (before.get("fingerprint"), before["stage_s"]) == (
+            entry["fingerprint"],
+            entry["seconds"],
+        )
+
     def committed() -> dict[str, dict]:
         manifest = ws / "manifest.json"
         return {e["name"]: e for e in json.loads(manifest.read_text())["stages"]} if manifest.exists() else {}
@@ -274,11 +281,7 @@ def run_size(rows: int, workers: int, out: Path = OUT, resume: bool = False) -> 
     skipped = {}
     for stage in STAGES:
         entry, before = committed().get(stage), saved.get(stage)
-        if not (
-            entry
-            and before
-            and (before.get("fingerprint"), before["stage_s"]) == (entry["fingerprint"], entry["seconds"])
-        ):
+        if not (entry and measured_before(entry, before)):
             break
         record(before)
         skipped[stage] = entry
@@ -290,11 +293,7 @@ def run_size(rows: int, workers: int, out: Path = OUT, resume: bool = False) -> 
             print(f"  warning: {', '.join(redone)} redone (code changed) inside {stage}'s figure", flush=True)
             skipped = {}
         entry, before = now[stage], saved.get(stage)
-        if (
-            before
-            and before.get("fingerprint") == entry["fingerprint"]
-            and before["stage_s"] == entry["seconds"]
-        ):
+        if measured_before(entry, before):
             record(before)  # the same commit of the stage as when it was measured
             print(f"  {rows:,} {stage}: reused, measured before", flush=True)
             continue
