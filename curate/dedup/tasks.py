@@ -88,7 +88,12 @@ def _column(item: tuple[InputPiece, np.ndarray], column: str) -> pl.Series:
     keeps only those rows: the piece's whole column (2-8 kB a trace) is never held at once."""
     piece, offsets = item
     wanted = pl.Series(offsets, dtype=pl.get_index_type())
-    rows = piece.scan().select(column).with_row_index("_offset").filter(pl.col("_offset").is_in(wanted))
+    rows = (
+        piece.scan()
+        .select(column)
+        .with_row_index("_offset")
+        .filter(pl.col("_offset").is_in(wanted.implode()))
+    )
     return rows.collect(engine="streaming").to_series(1)
 
 
