@@ -712,7 +712,7 @@ class InMemoryScorer:
         items = [read_prompts(str(b.path), domain=b.domain)[: settings.prompts] for b in self.benches]
         style = self.plan.style
         greedy = replace(self.params, n=1, temperature=0.0)  # one answer per prompt: the student's own
-        rendered = [[self.engine._render(Request(i.messages(style), 0, greedy)) for i in d] for d in items]
+        rendered = [[self.engine.render(Request(i.messages(style), 0, greedy)) for i in d] for d in items]
 
         def answer(index: int) -> list[str]:
             self._load("fit", self.states[self.plan.students[self.plan.domains[index]]])

@@ -48,7 +48,8 @@ class HFBackend(Backend):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
-    def _render(self, request: Request) -> str:
+    def render(self, request: Request) -> str:
+        """The prompt text the model reads for a request (its chat template applied)."""
         if self.tokenizer.chat_template:
             return self.tokenizer.apply_chat_template(
                 request.chat(), tokenize=False, add_generation_prompt=True
@@ -58,7 +59,7 @@ class HFBackend(Backend):
     def generate(self, requests: Sequence[Request], emit: Emit) -> None:
         import torch
 
-        texts = [self._render(request) for request in requests]
+        texts = [self.render(request) for request in requests]
         lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
         # Batches of one sampling setting and similar length; the order inside is the request order.
         order = sorted(range(len(requests)), key=lambda i: (astuple(requests[i].params), lengths[i], i))

@@ -1,5 +1,6 @@
-"""Fixtures for the generation and evaluation tests: a tiny transformers model built here, and an
-OpenAI-compatible HTTP server on 127.0.0.1 that serves it (or scripted answers)."""
+"""Fixtures for the generation, evaluation and merge tests: a tiny transformers model built here,
+noisy copies of it as students, and an OpenAI-compatible HTTP server on 127.0.0.1 that serves it
+(or scripted answers)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,38 @@ def tiny_model(tmp_path_factory) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture
+def noisy_student(tiny_model) -> Callable[..., None]:
+    """noisy_student(folder, seed, scale=0.05) writes a copy of the tiny model whose every weight has
+    seeded Gaussian noise of that scale added: a stand-in student for the merge tests."""
+
+    def write(folder: Path, seed: int, scale: float = 0.05) -> None:
+        import shutil
+
+        import torch
+        from safetensors.torch import load_file, save_file
+
+        base = load_file(tiny_model / "model.safetensors")
+        shutil.copytree(tiny_model, folder)
+        generator = torch.Generator().manual_seed(seed)
+        save_file(
+            {k: v + scale * torch.randn(v.shape, generator=generator) for k, v in base.items()},
+            folder / "model.safetensors",
+        )
+
+    return write
+
+
+@pytest.fixture
+def two_students(noisy_student, tmp_path) -> None:
+    """Students math and code (noise seeds 0 and 1) in tmp_path, each with a validation file of one
+    problem (math.jsonl, code.jsonl)."""
+    for index, domain in enumerate(("math", "code")):
+        noisy_student(tmp_path / domain, index)
+    (tmp_path / "math.jsonl").write_text(json.dumps({"problem": "What is 1 + 1?", "answer": "2"}) + "\n")
+    (tmp_path / "code.jsonl").write_text(json.dumps({"problem": "What is 2 + 2?", "answer": "4"}) + "\n")
 
 
 def request_key(body: dict) -> str:

@@ -13,22 +13,7 @@ import yaml
 from distill.cli import main
 
 
-def _student(tiny_model, folder, seed, scale):
-    import shutil
-
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    base = load_file(tiny_model / "model.safetensors")
-    shutil.copytree(tiny_model, folder)
-    generator = torch.Generator().manual_seed(seed)
-    save_file(
-        {k: v + scale * torch.randn(v.shape, generator=generator) for k, v in base.items()},
-        folder / "model.safetensors",
-    )
-
-
-def test_one_student_is_fitted_back_to_itself(tiny_model, tmp_path):
+def test_one_student_is_fitted_back_to_itself(tiny_model, noisy_student, tmp_path):
     """With one student, KL(student || merge) is zero at weight 1 on every tensor: from 0.5 the fit
     moves every coefficient towards 1 and the loss falls."""
     from safetensors.torch import load_file
@@ -36,7 +21,7 @@ def test_one_student_is_fitted_back_to_itself(tiny_model, tmp_path):
 
     from distill.merge_fit import FitSettings, fit_coefficients
 
-    _student(tiny_model, tmp_path / "math", 0, 0.3)
+    noisy_student(tmp_path / "math", 0, 0.3)
     base = load_file(tiny_model / "model.safetensors")
     student = load_file(tmp_path / "math" / "model.safetensors")
     lm = AutoModelForCausalLM.from_pretrained(tiny_model)
@@ -59,13 +44,10 @@ def test_one_student_is_fitted_back_to_itself(tiny_model, tmp_path):
     assert last < first / 2
 
 
+@pytest.mark.usefixtures("two_students")
 def test_fit_candidate_is_scored_stored_and_resumed(tiny_model, tmp_path, capsys):
     """`fit: {...}` adds one candidate (the first of the budget): a task_arithmetic merge with a weight
     per tensor, written to best.yaml as filtered lists that `distillery merge` reads."""
-    for index, domain in enumerate(("math", "code")):
-        _student(tiny_model, tmp_path / domain, index, 0.05)
-    (tmp_path / "math.jsonl").write_text(json.dumps({"problem": "What is 1 + 1?", "answer": "2"}) + "\n")
-    (tmp_path / "code.jsonl").write_text(json.dumps({"problem": "What is 2 + 2?", "answer": "4"}) + "\n")
     plan = {
         "base": str(tiny_model),
         "students": {"math": "math", "code": "code"},

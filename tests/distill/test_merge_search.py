@@ -161,26 +161,11 @@ def test_plan_is_checked(tmp_path):
         load_plan(path)
 
 
+@pytest.mark.usefixtures("two_students")
 def test_merge_search_end_to_end_in_memory(tiny_model, tmp_path, capsys):
     """Two students of a tiny model (base + noise), scored with distillery's verifiers after an
     in-memory merge. Random tiny models solve nothing, so no student gains: every candidate is
     still merged, evaluated and stored, and the command says that nothing could be kept."""
-    import shutil
-
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    base = load_file(tiny_model / "model.safetensors")
-    for index, domain in enumerate(("math", "code")):
-        folder = tmp_path / domain
-        shutil.copytree(tiny_model, folder)
-        generator = torch.Generator().manual_seed(index)
-        save_file(
-            {k: v + 0.05 * torch.randn(v.shape, generator=generator) for k, v in base.items()},
-            folder / "model.safetensors",
-        )
-    (tmp_path / "math.jsonl").write_text(json.dumps({"problem": "What is 1 + 1?", "answer": "2"}) + "\n")
-    (tmp_path / "code.jsonl").write_text(json.dumps({"problem": "What is 2 + 2?", "answer": "4"}) + "\n")
     plan = {
         "base": str(tiny_model),
         "students": {"math": "math", "code": "code"},
@@ -241,25 +226,7 @@ def test_chained_orders_and_scale_are_searched_and_resumed(tmp_path):
     assert search(plan, again, table).evaluated == 0 and again.calls == 0
 
 
-def _students(tiny_model, tmp_path, domains):
-    import shutil
-
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    base = load_file(tiny_model / "model.safetensors")
-    for index, domain in enumerate(domains):
-        folder = tmp_path / domain
-        shutil.copytree(tiny_model, folder)
-        generator = torch.Generator().manual_seed(index)
-        save_file(
-            {k: v + 0.05 * torch.randn(v.shape, generator=generator) for k, v in base.items()},
-            folder / "model.safetensors",
-        )
-    return base
-
-
-def test_the_best_config_merges_what_was_scored_in_memory(tiny_model, tmp_path):
+def test_the_best_config_merges_what_was_scored_in_memory(tiny_model, noisy_student, tmp_path):
     """best.yaml (a `steps:` config for a chain) merged on disk by `distillery merge` gives the very
     tensors the search scored in memory, for a sparsifying random method too."""
     from safetensors.torch import load_file
@@ -269,7 +236,9 @@ def test_the_best_config_merges_what_was_scored_in_memory(tiny_model, tmp_path):
     from distill.merge_search import _encode as encode
 
     domains = ("math", "code", "science")
-    base = _students(tiny_model, tmp_path, domains)
+    for index, domain in enumerate(domains):
+        noisy_student(tmp_path / domain, index)
+    base = load_file(tiny_model / "model.safetensors")
     plan = Plan(
         base=str(tiny_model),
         students={d: str(tmp_path / d) for d in domains},
