@@ -18,6 +18,8 @@ import types
 
 from .framing import recv_frame, send_frame, write_all
 from .syscalls import (
+    CLONE_NEWIPC,
+    MNT_DETACH,
     MS_BIND,
     MS_NODEV,
     MS_NOEXEC,
@@ -30,12 +32,15 @@ from .syscalls import (
     drop_capabilities,
     mount,
     prctl,
+    umount,
+    unshare,
     write_file,
 )
 from .values import decode, encode
 
 INSIDE_ID = 1000  # the uid/gid a runner has inside its user namespace (never 0: no root semantics)
 NAMESPACE_MARK = b"n"  # the byte that carries a sandboxed runner's mount namespace to the supervisor
+NEXT_CASE, LAST_CASE = b"c", b"l"  # the byte that carries a case's stdio to a case runner
 
 
 def _describe(error: BaseException) -> list:
@@ -64,10 +69,10 @@ def _hand_over_namespace(channel: int) -> None:
         os.close(namespace)
 
 
-def _private_tmp(limits: dict, keep: list[str]) -> None:
-    """A fresh tmpfs on /tmp (the run's folder) and /dev/shm, seen by this run only. `keep`: the
-    interpreter's directories that live under /tmp, bound again (read-only) on top of it."""
-    held = [(os.open(path, os.O_PATH | os.O_CLOEXEC), path) for path in keep]
+def _private_tmp(limits: dict, held: list[tuple[int, str]]) -> None:
+    """A fresh tmpfs on /tmp (the run's folder) and /dev/shm, seen by this run only. `held`: the
+    interpreter's directories that live under /tmp (O_PATH fds, with their paths), bound again
+    (read-only) on top of it."""
     options = f"size={int(limits['tmp_mb'])}m,nr_inodes=4096,mode=1777"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, options)
     for fd, path in held:
@@ -78,11 +83,15 @@ def _private_tmp(limits: dict, keep: list[str]) -> None:
             open(path, "w").close()
         mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
         mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        os.close(fd)
     if os.path.isdir("/dev/shm"):
         mount(
             "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,nr_inodes=64,mode=1777"
         )
+    os.chdir("/tmp")
+
+
+def _hold(keep: list[str]) -> list[tuple[int, str]]:
+    return [(os.open(path, os.O_PATH | os.O_CLOEXEC), path) for path in keep]
 
 
 def _install_fds(fds: list[int]) -> None:
@@ -129,9 +138,14 @@ def runner_main(
         # session: setsid() creates a scheduler autogroup, which costs milliseconds.)
         os.setpgid(0, 0)
         setup = recv_frame(3)
+        if setup["mode"] == "cases":  # sandboxed only: it relies on being its PID namespace's init
+            status = _serve_cases(setup, _hold(keep))
+            return
         if sandboxed:
-            _private_tmp(setup["limits"], keep)
-            os.chdir("/tmp")
+            held = _hold(keep)
+            _private_tmp(setup["limits"], held)
+            for fd, _ in held:
+                os.close(fd)
         else:
             os.chdir(setup["workdir"])
         _apply_limits(setup["limits"])
@@ -152,7 +166,8 @@ def runner_main(
             status = _run_as_child(lambda: _exec(command))
         elif setup["mode"] == "stdin":
             os.close(3)
-            status = _run_as_child(lambda: _run_program(setup)) if sandboxed else _run_program(setup)
+            run = lambda: _run_program(_compiled(setup["code"]))  # noqa: E731
+            status = _run_as_child(run) if sandboxed else run()
         else:
             _serve(setup)
             status = 0
@@ -163,6 +178,13 @@ def runner_main(
             pass
     finally:
         os._exit(status)
+
+
+def _compiled(code: str) -> types.CodeType | BaseException:
+    try:
+        return compile(code, "solution.py", "exec")
+    except BaseException as error:  # noqa: B036 - reported as python would, by _run_program
+        return error
 
 
 def _exit_status(code: object) -> int:
@@ -193,6 +215,89 @@ def _run_as_child(body) -> int:
         pid, status = os.waitpid(-1, 0)
         if pid == child:
             return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _serve_cases(setup: dict, held: list[tuple[int, str]]) -> int:
+    """Run a Python stdin program once per case the supervisor sends (a byte on the channel with
+    the case's stdin, stdout and stderr fds: NEXT_CASE, or LAST_CASE when no other case follows),
+    each in a child forked from here, and report {"exit": status, "cpu_s": seconds} per case; ends
+    when the supervisor hangs up.
+
+    A case sees what a runner of its own would: a fresh interpreter (this process never runs the
+    program, it only compiles it once), the limits, no capabilities, an IPC namespace of its own,
+    a fresh /tmp and /dev/shm; whatever it leaves running is killed and reaped before its report."""
+    limits = setup["limits"]
+    memory, hard = resource.getrlimit(resource.RLIMIT_AS)
+    compiling = int(limits["memory_mb"] * (1 << 20))  # compiled under a case's limit, as before
+    if hard != resource.RLIM_INFINITY:
+        compiling = min(compiling, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (compiling, hard))
+    program = _compiled(setup["code"])
+    resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
+    prctl(PR_SET_DUMPABLE, 0)  # the program may not trace us to change what we report
+    channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, 3)
+    _private_tmp(limits, held)
+    while True:
+        message, fds, _, _ = socket.recv_fds(channel, 1, 3)
+        if not message:
+            return 0
+        before = _children_cpu()
+        child = os.fork()
+        if child == 0:
+            code = 70
+            try:
+                code = _run_case(fds, limits, program)
+            finally:
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        while True:  # the program's orphans count, as in a runner of its own
+            pid, status = os.waitpid(-1, 0)
+            if pid == child:
+                break
+        _kill_the_rest()  # their CPU counts too, as when a runner's PID namespace goes
+        cpu_s = _children_cpu() - before
+        code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        send_frame(3, {"exit": code, "cpu_s": cpu_s})
+        if message == LAST_CASE:
+            continue
+        # For the next case, while the supervisor judges this one (unmounting waits for an RCU
+        # grace period).
+        if os.path.isdir("/dev/shm"):
+            umount("/dev/shm", MNT_DETACH)
+        umount("/tmp", MNT_DETACH)
+        _private_tmp(limits, held)
+
+
+def _run_case(fds: list[int], limits: dict, program: types.CodeType | BaseException) -> int:
+    """A case's child: the case's stdio as fds 0-2 and nothing else, an IPC namespace of its own,
+    the limits, no capabilities; then the program. (Called as _run_as_child calls a runner's
+    program, so that the program starts as many Python frames deep: the same recursion depth.)"""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    unshare(CLONE_NEWIPC)
+    _apply_limits(limits)
+    drop_capabilities()
+    return _run_program(program)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _kill_the_rest() -> None:
+    """Kill and reap every other process of our PID namespace (kill(-1) from its init)."""
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
 
 
 def _rooted(parts: list[str], root: str) -> list[str]:
@@ -265,8 +370,9 @@ def _print_traceback(error: BaseException) -> None:
     sys.__excepthook__(type(error), error.with_traceback(tb), tb)  # it prints __traceback__
 
 
-def _run_program(setup: dict) -> int:
-    """Run a stdin/stdout program as `python solution.py` would; returns its exit status."""
+def _run_program(program: types.CodeType | BaseException) -> int:
+    """Run a stdin/stdout program (compiled, or the error compiling it raised) as `python
+    solution.py` would; returns its exit status."""
     module = types.ModuleType("__main__")
     module.__file__ = "solution.py"
     sys.modules["__main__"] = module
@@ -281,7 +387,9 @@ def _run_program(setup: dict) -> int:
     )
     status = 0
     try:
-        exec(compile(setup["code"], "solution.py", "exec"), module.__dict__)
+        if isinstance(program, BaseException):
+            raise program
+        exec(program, module.__dict__)
     except SystemExit as error:
         status = _exit_status(error.code)
     except BaseException as error:  # noqa: B036 - the program's own crash, reported as python would

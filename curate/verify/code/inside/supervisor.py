@@ -16,10 +16,10 @@ import types
 
 from . import pytest_compat
 from .compare import compare_output, compare_tokens, same_value
-from .framing import frame, recv_frame, send_frame, write_all
+from .framing import ProtocolError, Timeout, frame, recv_frame, send_frame, write_all
 from .plan import planned_calls
 from .remote import HarnessError, Session, SolutionDied, SolutionTimeout, call_frame
-from .runner import NAMESPACE_MARK
+from .runner import LAST_CASE, NAMESPACE_MARK, NEXT_CASE
 
 STDERR_TAIL = 2000
 CHECKER_TIME_S = 10.0
@@ -312,11 +312,12 @@ class Supervisor:
             return self.run_assert(task)
         raise ValueError(f"unknown test kind {kind!r}")
 
-    # --- stdin/stdout programs: one runner per case, outputs compared here ---------------------------------
+    # --- stdin/stdout programs: a fresh process per case, outputs compared here ---------------------------------
 
     def run_stdin(self, task: dict) -> dict:
-        """Each case in a fresh runner. A program in another language is built first (once), and
-        the sample stops when its total time budget is spent."""
+        """Each case in a fresh process: a sandboxed Python program's cases in children of one case
+        runner (runner._serve_cases), anything else's in a runner each. A program in another
+        language is built first (once), and the sample stops when its total time budget is spent."""
         results, status, build, info = [], "pass", None, {}
         if task.get("program"):
             build, info = self.build(task)
@@ -324,6 +325,7 @@ class Supervisor:
                 return {"status": info.pop("status"), "cases": [], "message": info.pop("message"), **info}
         budget, started = task["limits"].get("total_s"), time.monotonic()
         interactive = (task.get("judge") or {}).get("role") == "interactor"
+        shared: list = []  # a Python program's cases share one runner: (runner, channel) while it serves
         try:
             for number, case in enumerate(task["cases"]):
                 if budget is not None and time.monotonic() - started > budget:
@@ -331,8 +333,13 @@ class Supervisor:
                                     "reason": f"total time budget ({budget} s) of the sample exceeded"})  # fmt: skip
                     status = "timeout"
                     break
-                run_case = self.run_interactive_case if interactive else self.run_stdin_case
-                result = {"case": number, **run_case(task, case, build)}
+                if interactive:
+                    result = self.run_interactive_case(task, case, build)
+                elif build is None and self.sandboxed:
+                    result = self.run_shared_case(task, case, shared, number == len(task["cases"]) - 1)
+                else:
+                    result = self.run_stdin_case(task, case, build)
+                result = {"case": number, **result}
                 results.append(result)
                 if result["status"] != "pass":
                     status = result["status"]
@@ -341,6 +348,8 @@ class Supervisor:
         finally:
             if build is not None:
                 os.close(build)
+            if shared:
+                self.closer.close(shared[1])
         return {"status": status, "cases": results, "message": "", **info}
 
     def build(self, task: dict) -> tuple[int | None, dict]:
@@ -362,14 +371,16 @@ class Supervisor:
             os.close(out_w)
             os.close(err_w)
         try:
-            output, messages, problem = self._collect(runner, out_r, err_r, start + limits["wall_s"], limits)
+            output, messages, problem, _ = self._collect(
+                runner, out_r, err_r, start + limits["wall_s"], limits
+            )
         finally:
             self.closer.close(channel)
             os.close(out_r)
             os.close(err_r)
         info = {"compile_seconds": round(time.perf_counter() - start, 6)}
         text = messages.decode("utf-8", "replace").strip()
-        if problem == "timeout" or runner.cpu_s >= limits["cpu_s"]:
+        if _timed_out(problem, runner.exit_status, runner.cpu_s, limits):
             reason = f"compilation did not finish within {limits['wall_s']} s"
         elif problem:
             reason = f"compilation stopped: {problem}"
@@ -382,38 +393,88 @@ class Supervisor:
         return None, {"status": "fail", "message": reason, **info}
 
     def run_stdin_case(self, task: dict, case: dict, build: int | None = None) -> dict:
+        """One case in a runner of its own (a compiled program, or no sandbox)."""
         limits = task["limits"]
-        stdin = os.memfd_create("stdin")
-        os.write(stdin, case["input"].encode())
-        os.lseek(stdin, 0, os.SEEK_SET)
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        stdio = _case_stdio(case)
         start = time.perf_counter()
         try:
-            stdio = [stdin, out_w, err_w] if build is None else [stdin, out_w, err_w, build]
-            runner, channel, _ = self.start_runner(task, "stdin", stdio)
+            runner, channel, _ = self.start_runner(
+                task, "stdin", stdio[:3] if build is None else [*stdio[:3], build]
+            )
         finally:
-            for fd in (stdin, out_w, err_w):
+            for fd in stdio[:3]:
                 os.close(fd)
         try:
-            output, stderr_tail, problem = self._collect(
-                runner, out_r, err_r, start + limits["wall_s"], limits
+            output, stderr_tail, problem, _ = self._collect(
+                runner, stdio[3], stdio[4], start + limits["wall_s"], limits
             )
         finally:
             self.closer.close(channel)
-            os.close(out_r)
-            os.close(err_r)
+            os.close(stdio[3])
+            os.close(stdio[4])
+        return self._case_verdict(
+            task, case, start, output, stderr_tail, problem, runner.exit_status, runner.cpu_s
+        )
+
+    def run_shared_case(self, task: dict, case: dict, shared: list, last: bool) -> dict:
+        """One case of a Python program in the sample's case runner (runner._serve_cases), started
+        for the first case and again after a case that had to be stopped; `shared` holds
+        (runner, channel) while that runner serves. `last`: no case follows (its runner need not
+        prepare for one)."""
+        limits = task["limits"]
+        stdio = _case_stdio(case)
+        start = time.perf_counter()
+        deadline = start + limits["wall_s"]
+        mark = LAST_CASE if last else NEXT_CASE
+        try:
+            if shared:
+                try:
+                    socket.send_fds(shared[1], [mark], stdio[:3])
+                except OSError:  # it ended after its last report (it could not prepare the next case)
+                    self.closer.close(shared[1])
+                    shared.clear()
+            if not shared:
+                shared[:] = self.start_runner(task, "cases", [self.devnull] * 3)[:2]
+                socket.send_fds(shared[1], [mark], stdio[:3])
+            runner, channel = shared
+            if not runner.namespace:
+                runner.take_namespace(channel, deadline)
+        finally:
+            for fd in stdio[:3]:
+                os.close(fd)
+        try:
+            if runner.namespace:
+                output, stderr_tail, problem, report = self._collect(
+                    runner, stdio[3], stdio[4], deadline, limits, channel
+                )
+            else:  # it did not start within the time limit, or died starting
+                runner.stop()
+                runner.reap()
+                output, stderr_tail, report = b"", b"", None
+                problem = "timeout" if time.monotonic() >= deadline else None
+        finally:
+            os.close(stdio[3])
+            os.close(stdio[4])
+        if report is None:  # stopped, or gone: the next case gets a fresh runner
+            self.closer.close(channel)
+            shared.clear()
+            exit_status, cpu_s = runner.exit_status, runner.cpu_s
+        else:
+            exit_status, cpu_s = (report["exit"] & 0xFF) << 8, report["cpu_s"]
+        return self._case_verdict(task, case, start, output, stderr_tail, problem, exit_status, cpu_s)
+
+    def _case_verdict(self, task: dict, case: dict, start: float, output: bytes, stderr_tail: bytes,
+                      problem: str | None, exit_status: int | None, cpu_s: float) -> dict:  # fmt: skip
+        limits = task["limits"]
         result = {"status": "pass", "seconds": round(time.perf_counter() - start, 6)}
-        if problem == "timeout" or (problem is None and runner.cpu_s >= limits["cpu_s"]):
+        if _timed_out(problem, exit_status, cpu_s, limits):
             result.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
         elif problem:
             result.update(status="fail", reason=problem)
-        elif os.WIFSIGNALED(runner.exit_status):
-            result.update(
-                status="fail", reason=f"killed by {signal.Signals(os.WTERMSIG(runner.exit_status)).name}"
-            )
-        elif os.WEXITSTATUS(runner.exit_status) != 0:
-            result.update(status="fail", reason=_exit_reason(os.WEXITSTATUS(runner.exit_status)))
+        elif os.WIFSIGNALED(exit_status):
+            result.update(status="fail", reason=f"killed by {signal.Signals(os.WTERMSIG(exit_status)).name}")
+        elif os.WEXITSTATUS(exit_status) != 0:
+            result.update(status="fail", reason=_exit_reason(os.WEXITSTATUS(exit_status)))
         else:
             reason = self.judge(task, case, output)
             if reason:
@@ -422,33 +483,46 @@ class Supervisor:
             result["stderr"] = stderr_tail.decode("utf-8", "replace")
         return result
 
-    def _collect(self, runner: Runner, out_r: int, err_r: int, deadline: float, limits: dict):
-        """Read stdout/stderr until the program ends; (stdout, stderr excerpt, problem or None): the
-        excerpt is its head and its tail (a compiler's first error, a traceback's last line).
-        A program past its deadline or its output limit is stopped at once."""
+    def _collect(self, runner: Runner, out_r: int, err_r: int, deadline: float, limits: dict,
+                 channel: socket.socket | None = None):  # fmt: skip
+        """Read stdout/stderr until the program ends; (stdout, stderr excerpt, problem or None,
+        report): the excerpt is its head and its tail (a compiler's first error, a traceback's last
+        line). A program past its deadline or its output limit is stopped at once. The program's
+        end is its runner's exit, or with `channel` (a case runner) the case's report on it; the
+        report is None where there was none (the runner was stopped, or died)."""
         output, stderr_head, stderr_tail, stderr_total = bytearray(), b"", bytearray(), 0
         limit = int(limits["output_mb"] * (1 << 20))
-        pidfd = os.pidfd_open(runner.pid)
-        open_fds, exited_at, problem = {out_r, err_r}, None, None
+        ender = os.pidfd_open(runner.pid) if channel is None else channel.fileno()
+        open_fds, exited_at, problem, report = {out_r, err_r}, None, None, None
         try:
-            while open_fds and problem is None:
+            while (open_fds or exited_at is None) and problem is None:
                 now = time.monotonic()
                 if exited_at is None:
                     wait = deadline - now
                     if wait <= 0:
                         problem = "timeout"
                         break
-                    watched = [*open_fds, pidfd]
+                    watched = [*open_fds, ender]
                 else:
                     wait = exited_at + 0.5 - now  # leftovers after exit: only the unsandboxed mode has any
                     if wait <= 0:
                         break
                     watched = list(open_fds)
                 for fd in select.select(watched, [], [], wait)[0]:
-                    if fd == pidfd:
-                        runner.reap()
+                    if fd == ender:
                         exited_at = time.monotonic()
-                        runner.stop()  # unsandboxed: its group; sandboxed: already gone with it
+                        if channel is None:
+                            runner.reap()
+                            runner.stop()  # unsandboxed: its group; sandboxed: already gone with it
+                        else:
+                            try:
+                                report = _case_report(channel, deadline)
+                            except Timeout:
+                                problem = "timeout"
+                                break
+                            if report is None:
+                                runner.stop()
+                                runner.reap()
                         continue
                     chunk = os.read(fd, 1 << 16)
                     if not chunk:
@@ -465,16 +539,18 @@ class Supervisor:
                         if stderr_total > limit:
                             problem = "stderr output limit exceeded"
             if problem is not None:
+                report = None
                 runner.stop()
-            if runner.exit_status is None:
+            if runner.exit_status is None and report is None:
                 runner.reap()
             if stderr_total > STDERR_TAIL:
                 excerpt = stderr_head + b"\n[...]\n" + bytes(stderr_tail[-STDERR_TAIL // 2 :])
             else:
                 excerpt = bytes(stderr_tail)
-            return bytes(output), excerpt, problem
+            return bytes(output), excerpt, problem, report
         finally:
-            os.close(pidfd)
+            if channel is None:
+                os.close(ender)
 
     def judge(self, task: dict, case: dict, raw: bytes) -> str | None:
         """None when the output is accepted, else why not: by the problem's checker when it has one
@@ -540,7 +616,7 @@ class Supervisor:
             os.close(out_w)
             os.close(err_w)
         try:
-            _, messages, problem = self._collect(judge, out_r, err_r, start + limits["wall_s"], limits)
+            _, messages, problem, _ = self._collect(judge, out_r, err_r, start + limits["wall_s"], limits)
         finally:
             self.closer.close(channel)
             os.close(out_r)
@@ -585,8 +661,7 @@ class Supervisor:
             os.close(err[0])
             os.close(judge_err[0])
         result = {"status": "pass", "seconds": round(time.perf_counter() - start, 6)}
-        timed_out = problem == "timeout" or (problem is None and runner.cpu_s >= limits["cpu_s"])
-        if timed_out:
+        if _timed_out(problem, runner.exit_status, runner.cpu_s, limits):
             result.update(status="timeout", reason=f"time limit ({limits['wall_s']} s wall) exceeded")
         elif judge_problem:
             raise HarnessError(
@@ -850,10 +925,46 @@ def _judge_crashed(status: int | None) -> bool:
     return status is not None and not (os.WIFEXITED(status) and os.WEXITSTATUS(status) in (0, 1, 2, 3))
 
 
+def _case_stdio(case: dict) -> list[int]:
+    """[stdin (a memfd holding the case's input), stdout's write end, stderr's write end, stdout's
+    read end, stderr's read end]."""
+    stdin = os.memfd_create("stdin")
+    os.write(stdin, case["input"].encode())
+    os.lseek(stdin, 0, os.SEEK_SET)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    return [stdin, out_w, err_w, out_r, err_r]
+
+
+def _case_report(channel: socket.socket, deadline: float) -> dict | None:
+    """A case runner's report of a case, or None when it is gone (or sent something else);
+    Timeout when it is not all there by the deadline."""
+    try:
+        report = recv_frame(channel.fileno(), deadline)
+    except (EOFError, OSError, ProtocolError):
+        return None
+    ok = type(report) is dict and type(report.get("exit")) is int and type(report.get("cpu_s")) is float
+    return report if ok else None
+
+
 def _memfd(data: bytes) -> int:
     fd = os.memfd_create("build")
     write_all(fd, data)
     return fd
+
+
+def _timed_out(problem: str | None, status: int | None, cpu_s: float, limits: dict) -> bool:
+    """Whether a run is reported as a timeout: stopped at its wall deadline or, when nothing else
+    stopped it, it used its CPU limit or died of RLIMIT_CPU's SIGXCPU (itself, or as 128 + SIGXCPU
+    from the runner whose child it was). The kernel sends SIGXCPU on a tick-sampled clock that can
+    reach the limit a little before the CPU time wait4 reports does."""
+    if problem is not None:
+        return problem == "timeout"
+    killed_by_cpu_limit = status is not None and (
+        (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU)
+        or (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 128 + signal.SIGXCPU)
+    )
+    return killed_by_cpu_limit or cpu_s >= limits["cpu_s"]
 
 
 def _status_text(status: int | None) -> str:

@@ -26,6 +26,7 @@ _prctl = libc.prctl
 _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _capset = libc.capset
 _umount2 = libc.umount2
+_unshare = libc.unshare
 # clone() as os.fork() does it: holding the GIL (a PyDLL call does not release it).
 _clone = ctypes.PyDLL(None, use_errno=True).syscall
 _clone.restype = ctypes.c_long
@@ -122,3 +123,7 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 def umount(target: str, flags: int = 0) -> None:
     _check(_umount2(os.fsencode(target), flags))
+
+
+def unshare(flags: int) -> None:
+    _check(_unshare(flags))
