@@ -24,6 +24,7 @@ half that by plain string search where that is exact.
 
 from __future__ import annotations
 
+import gc
 import importlib.abc
 import re
 import sys
@@ -96,6 +97,7 @@ def _literals(pattern: str) -> tuple[tuple[str, int], ...]:
 
 
 _OPENS, _CLOSES = _literals(OPEN), _literals(CLOSE)
+_USUAL_OPEN, _USUAL_CLOSE = _OPENS[0][0], _CLOSES[0][0]  # `<think>`, `</think>`: checked first
 
 
 # The characters beyond ASCII that re.IGNORECASE takes for a marker's letters (İ and ı for i, the
@@ -112,6 +114,8 @@ def _reasoning(response: str | None) -> str | None:
     if response is None or (not response.isascii() and any(c in response for c in CASE_TWINS)):
         return reasoning_of(response)
     end, stop = -1, len(response)
+    if (at := response.rfind("<")) >= 0 and response.startswith(_USUAL_CLOSE, at):
+        end = at  # the usual last `<`: the spelling of the first closing marker as it is written
     while end < 0 and (at := response.rfind("<", 0, stop)) >= 0:
         for marker, size in _CLOSES:
             if response[at : at + size].lower() == marker:
@@ -120,6 +124,8 @@ def _reasoning(response: str | None) -> str | None:
         stop = at
     closed, end = end >= 0, end if end >= 0 else len(response)
     start = 0
+    if (at := response.find("<", 0, end)) >= 0 and response.startswith(_USUAL_OPEN, at, end):
+        return response[at + len(_USUAL_OPEN) : end].strip()
     while (at := response.find("<", start, end)) >= 0:
         for marker, size in _OPENS:
             if at + size <= end and response[at : at + size].lower() == marker:
@@ -346,7 +352,13 @@ def fast_record(
 
 
 def _line_rows(
-    raw: bytes, origin: str, adapter_name: str, source: str, mapping: dict, split: str | None, fast: bool
+    raw: bytes,
+    origin: str,
+    adapter_name: str,
+    source: str,
+    mapping: dict,
+    split: str | None,
+    fast: bool,
 ) -> list[dict]:
     """The rows of one JSON line that the columnar loop of `convert_chunk` did not take."""
     record, error, text = parse_line(raw)
@@ -441,7 +453,21 @@ def convert_chunk(job: tuple) -> pa.Table:
 
     A line the format's mapper takes becomes a tuple, and the block's tuples become the table
     column by column (`_mapped_table`); any other line gets its rows from `_line_rows`, and they
-    are put back in the file's order."""
+    are put back in the file's order.
+
+    Python's cyclic garbage collector is off while a chunk converts: the rows are tuples, dicts
+    and lists without cycles, and each thousand of them made it walk every young container (6% of
+    a worker's instructions under valgrind); it is on again, as it was, afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _convert(job)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _convert(job: tuple) -> pa.Table:
     chunk, adapter_name, source, *rest = job
     if isinstance(chunk, LineBlock):
         chunk = chunk.chunk()

@@ -31,7 +31,6 @@ from curate import ingest_fast
 from curate.errors import CurateError, InputError, did_you_mean
 from curate.formats import ADAPTERS, closest_formats, detect_format, remap
 from curate.ingest_fast import LineBlock, convert_chunk, convert_chunk_spooled
-from curate.ingest_fast import convert_record as convert_record  # tests/reliability import it here
 from curate.readers import (
     DEFAULT_SPLIT,
     Chunk,

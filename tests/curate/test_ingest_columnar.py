@@ -303,3 +303,32 @@ def test_a_worker_imports_neither_polars_duckdb_nor_pandas(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     good, other, bad, raw_good = PLANTED["chat"]
     assert out.split() == [str(len(good) + len(other) + len(bad) + len(raw_good)), REASON, DETAIL]
+
+
+def test_convert_chunk_leaves_the_garbage_collector_as_it_found_it(monkeypatch):
+    """The cyclic collector is off while a chunk converts (curate.ingest_fast.convert_chunk) and
+    back as it was afterwards, on or off."""
+    import gc
+
+    from curate import ingest_fast
+    from curate.readers import Chunk
+
+    seen = []
+
+    def mapper(record):
+        seen.append(gc.isenabled())
+        return ingest_fast.chat_rows(record)
+
+    monkeypatch.setitem(ingest_fast.MAPPERS, "chat", mapper)
+    line = json.dumps(chat("q", "<think>t</think>a", source="s")).encode()
+    chunk = Chunk("f.jsonl", lines=[(1, line), (2, b"{broken")])
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            table = ingest_fast.convert_chunk((chunk, "chat", "f"))
+            assert gc.isenabled() is enabled
+            assert table.column("_reason").to_pylist() == [None, "malformed"]
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert seen == [False, False]

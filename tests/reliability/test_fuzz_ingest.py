@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from curate.formats import ADAPTERS
-from curate.stages.ingest import convert_record
+from curate.ingest_fast import convert_record
 from curate.workspace import Workspace
 
 DETAIL, REASON = "_detail", "_reason"
