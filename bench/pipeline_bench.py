@@ -241,6 +241,15 @@ def side_table_bytes(stage_dir: Path) -> int:
     )
 
 
+def stage_code(stage: str) -> str:
+    """The code hash distillery would give `stage` now (curate.codehash over this checkout)."""
+    from curate.codehash import code_hash
+    from curate.stages import STAGES as CLASSES
+
+    (cls,) = [cls for cls in CLASSES if cls.name == stage]
+    return code_hash(cls.__module__)
+
+
 def run_size(rows: int, workers: int, out: Path = OUT, resume: bool = False) -> list[dict]:
     folder = out / f"n{rows}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -277,11 +286,12 @@ def run_size(rows: int, workers: int, out: Path = OUT, resume: bool = False) -> 
         return {e["name"]: e for e in json.loads(manifest.read_text())["stages"]} if manifest.exists() else {}
 
     # `--until STAGE` drops the stages after STAGE (the workspace shows the run asked for), so the
-    # leading stages already committed and measured are taken as they are, without a command.
+    # leading stages already committed and measured with this checkout's code are taken as they
+    # are, without a command; one whose code changed would be redone inside the next stage's figure.
     skipped = {}
     for stage in STAGES:
         entry, before = committed().get(stage), saved.get(stage)
-        if not (entry and measured_before(entry, before)):
+        if not (entry and measured_before(entry, before) and entry.get("code") == stage_code(stage)):
             break
         record(before)
         skipped[stage] = entry
