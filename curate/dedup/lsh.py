@@ -165,20 +165,50 @@ def is_subsequence(short: list, long: list) -> bool:
     return all(item in remaining for item in short)
 
 
-def only_insertions(pairs: np.ndarray, tokens: TokenLists) -> np.ndarray:
+def only_insertions(pairs: np.ndarray, tokens: TokenLists, chunk: int = 50_000) -> np.ndarray:
     """Per pair: True when one text's tokens, in order, are a subsequence of the other's.
 
     A dropped sentence, a prefix or an appended instruction only adds or removes tokens; a changed
     number, word or relation leaves each text with a token the other lacks, and in a math problem
     that makes a different problem ("k < 0" and "k > 0", "the center" and "the radius").
+
+    Most pairs are settled in numpy (`chunk` pairs at a time): when the shorter list's common
+    prefix and common suffix with the longer one cover it, it is a subsequence (its head is the
+    longer one's head, its tail the longer one's tail); when they do not and both have the same
+    length, it is not. Only the other pairs (tokens inserted in the middle) walk in Python.
     """
     out = np.zeros(len(pairs), dtype=bool)
-    for k, (a, b) in enumerate(pairs.tolist()):
-        first, second = tokens.of(a), tokens.of(b)
-        if len(first) > len(second):
-            first, second = second, first
-        out[k] = is_subsequence(first, second)
+    for start in range(0, len(pairs), chunk):
+        part = pairs[start : start + chunk]
+        decided, result = _ends_cover(part, tokens)
+        out[start : start + len(part)] = result
+        for k in np.flatnonzero(~decided).tolist():
+            first, second = tokens.of(int(part[k, 0])), tokens.of(int(part[k, 1]))
+            if len(first) > len(second):
+                first, second = second, first
+            out[start + k] = is_subsequence(first, second)
     return out
+
+
+def _ends_cover(pairs: np.ndarray, tokens: TokenLists) -> tuple[np.ndarray, np.ndarray]:
+    """(decided, result) per pair, from the common prefix and suffix (only_insertions)."""
+    sizes = np.diff(tokens.offsets)
+    swap = sizes[pairs[:, 0]] > sizes[pairs[:, 1]]
+    short, long = np.where(swap, pairs[:, 1], pairs[:, 0]), np.where(swap, pairs[:, 0], pairs[:, 1])
+    n_short, n_long = sizes[short], sizes[long]
+    owner = np.repeat(np.arange(len(pairs), dtype=np.int64), n_short)
+    position = _ranges(np.zeros(len(pairs), np.int64), n_short)  # 0..n_short-1 of every pair
+    values = tokens.values[tokens.offsets[short][owner] + position]
+    head = tokens.values[tokens.offsets[long][owner] + position]
+    tail = tokens.values[tokens.offsets[long][owner] + (n_long - n_short)[owner] + position]
+    prefix = n_short.copy()  # first position where the head differs, per pair
+    differ = values != head
+    np.minimum.at(prefix, owner[differ], position[differ])
+    last = np.full(len(pairs), -1, dtype=np.int64)  # last position where the tail differs
+    differ = values != tail
+    np.maximum.at(last, owner[differ], position[differ])
+    covered = prefix + (n_short - 1 - last) >= n_short
+    return covered | (n_short == n_long), covered
 
 
 def union_find(n: int, pairs: np.ndarray) -> np.ndarray:

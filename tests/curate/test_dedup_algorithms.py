@@ -21,6 +21,7 @@ from curate.dedup import (
 from curate.dedup.lsh import TokenLists, candidate_probability, merge_pairs, only_insertions
 from curate.dedup.minhash import EMPTY
 from curate.dedup.shingles import Shingles, ngram_hashes
+from curate.text import normalize_expr
 
 
 def random_texts(count: int, seed: int = 0) -> pl.Series:
@@ -128,6 +129,56 @@ def test_only_insertions_is_an_ordered_subsequence():
     )
     pairs = np.array([[0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [1, 3]])
     assert only_insertions(pairs, tokens).tolist() == [True, False, False, True, True, False]
+
+
+def test_only_insertions_matches_a_walk_over_every_pair():
+    """The numpy prefix/suffix settlement gives what the plain subsequence walk gives, on copies
+    with tokens inserted at the head, the tail, the middle, changed ones and unrelated lists."""
+    rng = np.random.default_rng(3)
+    lists = []
+    for _ in range(150):
+        base = [str(v) for v in rng.integers(0, 6, size=rng.integers(0, 12))]
+        copy = list(base)
+        for _ in range(rng.integers(0, 4)):
+            spot = int(rng.choice([0, len(copy), rng.integers(0, len(copy) + 1)]))
+            if rng.random() < 0.7:
+                copy.insert(spot, str(rng.integers(0, 6)))
+            elif copy:
+                copy[min(spot, len(copy) - 1)] = str(rng.integers(0, 6))
+        lists += [base, copy]
+    tokens = TokenLists.from_series(pl.Series(lists, dtype=pl.List(pl.String)))
+    pairs = np.concatenate([np.arange(len(lists)).reshape(-1, 2), rng.integers(0, len(lists), size=(300, 2))])
+
+    def walk(a: int, b: int) -> bool:
+        short, long = sorted((tokens.of(a), tokens.of(b)), key=len)
+        rest = iter(long)
+        return all(item in rest for item in short)
+
+    expected = [walk(a, b) for a, b in pairs.tolist()]
+    assert 0 < sum(expected) < len(expected)
+    assert only_insertions(pairs, tokens).tolist() == expected
+    assert only_insertions(pairs, tokens, chunk=7).tolist() == expected
+    assert only_insertions(pairs[:0], tokens).tolist() == []
+
+
+def test_normalized_texts_shingle_as_when_tokenised_again():
+    """Split on spaces (normalized=True) gives the same shingle sets as matching TOKEN_PATTERN again
+    on normalize_expr's output, for LaTeX, Unicode, digits next to letters, empty and null texts."""
+    raw = pl.Series(
+        [
+            "Let $f(x)=\\dfrac{x^2}{3}$. Find  f(12)\u00a0+ f'(1).",
+            "Caf\u00e9 \\alpha\u00e9 x2y \u00bd \u2212 3\u22644",
+            "Problem: What is 7\u00d78? Please reason step by step.",
+            "   ",
+            "",
+            None,
+        ]
+    )
+    texts = pl.select(normalize_expr(pl.lit(raw))).to_series()
+    for size in (1, 3, 5):
+        again, split = shingle(texts, size), shingle(texts, size, normalized=True)
+        assert np.array_equal(again.offsets, split.offsets) and np.array_equal(again.hashes, split.hashes)
+    assert shingle(texts, 3).sizes()[3:].tolist() == [0, 0, 0]
 
 
 def test_a_subset_of_shingle_sets_and_token_lists_is_the_same_sets():
