@@ -32,6 +32,14 @@ def scan_in_slices(piece: InputPiece, build: Callable[[pl.LazyFrame], pl.LazyFra
     return pl.concat(slices).collect() if slices else build(piece.scan()).collect()
 
 
+def series_in_slices(texts: pl.Series, build: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
+    """`build` over the texts, in order, one slice per Polars thread at once (as scan_in_slices)."""
+    frame = texts.to_frame("t").lazy()
+    step = max(1, -(-len(texts) // pl.thread_pool_size()))
+    slices = [frame.slice(start, step).select(build(pl.col("t"))) for start in range(0, len(texts), step)]
+    return (pl.concat(slices) if slices else frame.select(build(pl.col("t")))).collect().to_series()
+
+
 # -- exact_dedup -------------------------------------------------------------------------------
 
 
@@ -80,7 +88,7 @@ class Shingling:
 
 def row_keys(piece: InputPiece, _: None) -> pl.DataFrame:
     """The per-row facts of one input piece (curate.dedup.survivors.row_features), in input order."""
-    return row_features(piece.scan(), normalize_expr("problem")).collect()
+    return scan_in_slices(piece, lambda rows: row_features(rows, normalize_expr("problem")))
 
 
 def _column(item: tuple[InputPiece, np.ndarray], column: str) -> pl.Series:
@@ -99,7 +107,7 @@ def _column(item: tuple[InputPiece, np.ndarray], column: str) -> pl.Series:
 
 def _problems(item: tuple[InputPiece, np.ndarray]) -> pl.Series:
     """The normalised problems of an item's rows (curate.text.normalize_expr)."""
-    return pl.select(normalize_expr(pl.lit(_column(item, "problem")))).to_series()
+    return series_in_slices(_column(item, "problem"), normalize_expr)
 
 
 def sign_nodes(
@@ -108,11 +116,11 @@ def sign_nodes(
     """Signatures (nodes x num_perm uint32), band hashes (nodes x bands uint32), shingle sets and
     (with math_aware) content tokens of the nodes whose first rows the item names."""
     texts = _problems(item)
-    sets = shingle(texts, how.size, how.kind)
+    sets = shingle(texts, how.size, how.kind, normalized=True)
     signatures = MinHasher(how.num_perm, how.seed).signatures(sets)
     content = None
     if how.math_aware:
-        content = TokenLists.from_series(pl.select(content_expr(pl.lit(texts))).to_series())
+        content = TokenLists.from_series(series_in_slices(texts, content_expr))
     return signatures, band_hashes(signatures, how.bands, how.rows), sets, content
 
 
@@ -140,5 +148,5 @@ def confirm_pairs(
 
 def sign_responses(item: tuple[InputPiece, np.ndarray], how: Shingling) -> np.ndarray:
     """Signatures of the item's responses, compared lightly normalised and lower-cased."""
-    texts = pl.select(light_normalize_expr(pl.lit(_column(item, "response"))).str.to_lowercase())
-    return MinHasher(how.num_perm, how.seed).signatures(shingle(texts.to_series(), how.size, how.kind))
+    texts = series_in_slices(_column(item, "response"), lambda t: light_normalize_expr(t).str.to_lowercase())
+    return MinHasher(how.num_perm, how.seed).signatures(shingle(texts, how.size, how.kind))

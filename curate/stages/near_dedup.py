@@ -39,6 +39,9 @@ them themselves, so no text travels. Figures per row measured on the 110k-docume
   candidate pair (91% of them here); the candidate pairs (16 B each). Union-find, the math-aware
   split and the similarities (steps 5-6) run on the driver, which holds the candidate graph.
   Output bytes do not depend on the cut into tasks or the number of workers.
+Each task runs its text expressions over one slice per Polars thread at once, so one task uses
+every core; below MIN_TASK_ROWS rows (MIN_TASK_PAIRS pairs) a phase is one task, run in the
+driver, because a local pool's start costs more than it saves there (docs/dedup.md).
 """
 
 from __future__ import annotations
@@ -63,8 +66,11 @@ from curate.stage import InputPiece, Stage, StageContext, apply_decisions
 # Tasks: the work cut evenly over the workers, within these bounds (the output never depends on it).
 ROW_PIECE = 250_000  # at most this many input rows per row-key task
 NODE_CHUNK = 50_000  # at most this many input rows per signing / feature / response task
-MIN_TASK_ROWS = 2_000  # a task smaller than this costs less than a pool worker's start (0.7 CPU s)
-MIN_TASK_PAIRS = 10_000
+# A local pool's start (two spawned workers importing Polars, numpy and rensa, about 0.7 CPU s
+# each, the driver waiting) costs more wall time than its second core saves below these sizes: the
+# tasks' text work already runs on every Polars thread, and rensa signs on every core.
+MIN_TASK_ROWS = 25_000
+MIN_TASK_PAIRS = 200_000
 BAND_CELLS = 4_000_000  # nodes x bands per bucketing task
 PAIR_CHUNK = 200_000  # candidate pairs per confirmation task
 SIGNATURE_GROUP = 10_000  # nodes per row group of signatures.parquet, whatever the cut into tasks
