@@ -225,7 +225,8 @@ def _serve_cases(setup: dict, held: list[tuple[int, str]]) -> int:
 
     A case sees what a runner of its own would: a fresh interpreter (this process never runs the
     program, it only compiles it once), the limits, no capabilities, an IPC namespace of its own,
-    a fresh /tmp and /dev/shm; whatever it leaves running is killed and reaped before its report."""
+    a /tmp and /dev/shm as fresh as new mounts (new mounts, unless the case before left nothing
+    there: _scratch_state); whatever it leaves running is killed and reaped before its report."""
     limits = setup["limits"]
     memory, hard = resource.getrlimit(resource.RLIMIT_AS)
     compiling = int(limits["memory_mb"] * (1 << 20))  # compiled under a case's limit, as before
@@ -237,6 +238,7 @@ def _serve_cases(setup: dict, held: list[tuple[int, str]]) -> int:
     prctl(PR_SET_DUMPABLE, 0)  # the program may not trace us to change what we report
     channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, 3)
     _private_tmp(limits, held)
+    fresh = _scratch_state()
     while True:
         message, fds, _, _ = socket.recv_fds(channel, 1, 3)
         if not message:
@@ -259,7 +261,7 @@ def _serve_cases(setup: dict, held: list[tuple[int, str]]) -> int:
         cpu_s = _children_cpu() - before
         code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         send_frame(3, {"exit": code, "cpu_s": cpu_s})
-        if message == LAST_CASE:
+        if message == LAST_CASE or (not held and _scratch_state() == fresh):
             continue
         # For the next case, while the supervisor judges this one (unmounting waits for an RCU
         # grace period).
@@ -267,6 +269,27 @@ def _serve_cases(setup: dict, held: list[tuple[int, str]]) -> int:
             umount("/dev/shm", MNT_DETACH)
         umount("/tmp", MNT_DETACH)
         _private_tmp(limits, held)
+        fresh = _scratch_state()
+
+
+def _scratch_state() -> list[tuple]:
+    """What a case could leave in /tmp and /dev/shm for the next one to see: each folder's own
+    metadata and extended attributes, and the inodes and blocks in use on it (anything created
+    anywhere below). Equal to its value after mounting, once the case's processes are gone, the
+    folder is as fresh as a new mount (with no interpreter folders bound under /tmp: then there
+    are folders below that a case may change, and the next case always gets new mounts)."""
+    state = []
+    for path in ("/tmp", "/dev/shm"):
+        try:
+            info, usage = os.stat(path), os.statvfs(path)
+        except FileNotFoundError:
+            continue
+        state.append((
+            info.st_mode, info.st_uid, info.st_gid, info.st_nlink,
+            info.st_atime_ns, info.st_mtime_ns, info.st_ctime_ns,
+            usage.f_files - usage.f_ffree, usage.f_blocks - usage.f_bfree, os.listxattr(path),
+        ))  # fmt: skip
+    return state
 
 
 def _run_case(fds: list[int], limits: dict, program: types.CodeType | BaseException) -> int:
