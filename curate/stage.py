@@ -73,6 +73,10 @@ class Stage:
     batch_rows: ClassVar[int] = BATCH_ROWS  # rows per input batch of process() (read's default)
     enabled_by_default: ClassVar[bool] = True  # opt-in stages set False; config `enabled:` overrides
     side_tables: ClassVar[tuple[str, ...]] = ()  # SQL side tables this stage writes (curate.schema)
+    # Where nothing is committed at the stage's index (so nothing to reuse), its fingerprint is
+    # taken when it has run, not before: ingest's hashes every input's bytes, which it does while
+    # it reads them (run_stages).
+    late_fingerprint: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         self.options = check_options(type(self), options)
@@ -422,15 +426,18 @@ def run_stage(
     ws: Workspace,
     index: int,
     stage: Stage,
-    fingerprint: str,
+    fingerprint: str | None,
     workers: int,
     progress: bool,
     basis: dict[str, Any] | None = None,
     engine: Engine | None = None,
+    previous_fingerprint: str = "",
 ) -> dict:
     """Run one stage into a temporary folder and commit it. Returns its manifest entry (with the
     fingerprint's `basis`, so that a later rerun can say what changed). The engine (curate.engine;
-    default local) runs the stage's work; the files are written here, the same for every engine."""
+    default local) runs the stage's work; the files are written here, the same for every engine.
+    A `fingerprint` of None is taken once the stage has run, over `previous_fingerprint` (the
+    stage before's; see Stage.late_fingerprint)."""
     engine = engine or _local_engine(workers)
     started = time.time()
     tmp = ws.begin(index, stage.name)  # drops this stage and later ones of an earlier run first,
@@ -453,6 +460,9 @@ def run_stage(
     kept_writer.close()
     rejected_writer.close()
     stage.finish(ctx)
+    if fingerprint is None:
+        basis = fingerprint_basis(previous_fingerprint, stage)
+        fingerprint = _fingerprint(stage.name, basis)
     info = {
         "index": index,
         "name": stage.name,
@@ -491,17 +501,22 @@ def run_stages(
     that keeps no row ends the run with EmptyResult instead of running the rest on nothing."""
     fingerprint, results = "", []
     for index, stage in enumerate(stages):
-        basis = fingerprint_basis(fingerprint, stage)
-        fingerprint = _fingerprint(stage.name, basis)
         folder = StageDir(index, stage.name, ws.stages_dir / stage_label(index, stage.name))
-        if ws.is_current(index, stage.name, fingerprint):
-            info = {**folder.info(), "reused": True}
+        committed = (folder.path / STAGE_INFO).exists()
+        if stage.late_fingerprint and not committed:  # it runs whatever its fingerprint
+            info = run_stage(ws, index, stage, None, workers, progress, None, engine, fingerprint)
         else:
-            if (folder.path / STAGE_INFO).exists():
-                why = "; ".join(redo_reasons(folder.info(), basis))
-                later = " (and so the stages after it)" if index < len(stages) - 1 else ""
-                print(f"redo {index:02d} {stage.name}{later}: {why}", file=sys.stderr)
-            info = run_stage(ws, index, stage, fingerprint, workers, progress, basis, engine)
+            basis = fingerprint_basis(fingerprint, stage)
+            fingerprint = _fingerprint(stage.name, basis)
+            if ws.is_current(index, stage.name, fingerprint):
+                info = {**folder.info(), "reused": True}
+            else:
+                if committed:
+                    why = "; ".join(redo_reasons(folder.info(), basis))
+                    later = " (and so the stages after it)" if index < len(stages) - 1 else ""
+                    print(f"redo {index:02d} {stage.name}{later}: {why}", file=sys.stderr)
+                info = run_stage(ws, index, stage, fingerprint, workers, progress, basis, engine)
+        fingerprint = info["fingerprint"]
         results.append(info)
         for line in loss_warnings(ws, folder, stage.options):
             print(line, file=sys.stderr)

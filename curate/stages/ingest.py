@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,7 @@ class Ingest(Stage):
         "fast": True,
     }
     parallel = False  # parallel already: chunks are parsed in the pool that read() drives
+    late_fingerprint = True  # the sha256 of the inputs is taken while they are read
 
     def __init__(self, inputs: list[Input], **options: Any):
         super().__init__(**options)
@@ -181,7 +183,22 @@ class Ingest(Stage):
             )
         self.mappings = {inp.path: mapping_for(inp, self.options["map"]) for inp in self.inputs}
         self.formats = {inp.path: fmt or self._detect(inp, self.mappings[inp.path]) for inp in self.inputs}
-        self.checksums = {inp.path: checksum(inp) for inp in self.inputs}
+        # Hashed in a thread (hashlib lets go of the GIL): the fingerprint is taken after the read
+        # where nothing is committed yet (late_fingerprint), so the read does not wait for it.
+        hashing = ThreadPoolExecutor(1, thread_name_prefix="ingest-sha256")
+        self._checksums: dict[str, Future[str] | str] = {
+            inp.path: hashing.submit(checksum, inp) for inp in self.inputs
+        }
+        hashing.shutdown(wait=False)  # the hashes go on; the thread ends with the last
+
+    @property
+    def checksums(self) -> dict[str, str]:
+        """sha256 of every input (curate.readers.checksum), waiting for the hashing if it is not done."""
+        return {path: c if isinstance(c, str) else c.result() for path, c in self._checksums.items()}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (the Ray engine ships the stage): the checksums, finished, not their futures."""
+        return {**self.__dict__, "_checksums": self.checksums}
 
     @staticmethod
     def _detect(inp: Input, mapping: dict[str, str]) -> str:
@@ -223,22 +240,8 @@ class Ingest(Stage):
 
     def read(self, ctx: StageContext) -> Iterator[pa.Table]:
         """Arrow tables as the workers build them, already decided (`_reason`): the runner writes
-        them without a trip through Polars (curate.stage.to_arrow)."""
-        ctx.stats["inputs"] = [
-            {
-                "path": inp.path,
-                "kind": inp.kind,
-                "format": self.formats[inp.path],
-                "sha256": self.checksums[inp.path],
-                **({"map": self.mappings[inp.path]} if self.mappings[inp.path] else {}),
-                **({"split": inp.split} if inp.kind in ("arrow_dir", "hub") else {}),
-            }
-            for inp in self.inputs
-        ]
-        if self.skipped:
-            ctx.stats["skipped_inputs"] = [
-                {"path": inp.path, "split": inp.file_split()} for inp in self.skipped
-            ]
+        them without a trip through Polars (curate.stage.to_arrow). The inputs' stats come last:
+        their sha256 is hashed while they are read."""
         jobs = (
             (
                 chunk,
@@ -261,6 +264,21 @@ class Ingest(Stage):
             row_ids = pa.array(range(next_row, next_row + table.num_rows), pa.int64())
             next_row += table.num_rows
             yield table.add_column(1, "row_id", row_ids)
+        ctx.stats["inputs"] = [
+            {
+                "path": inp.path,
+                "kind": inp.kind,
+                "format": self.formats[inp.path],
+                "sha256": self.checksums[inp.path],
+                **({"map": self.mappings[inp.path]} if self.mappings[inp.path] else {}),
+                **({"split": inp.split} if inp.kind in ("arrow_dir", "hub") else {}),
+            }
+            for inp in self.inputs
+        ]
+        if self.skipped:
+            ctx.stats["skipped_inputs"] = [
+                {"path": inp.path, "split": inp.file_split()} for inp in self.skipped
+            ]
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         return batch if REASON in batch.columns else keep(batch)

@@ -348,3 +348,28 @@ def test_a_folder_of_split_named_files_gives_its_train_files(tmp_path, capsys):
     named = str(tmp_path / "data" / "test-00000-of-00001.jsonl")
     curate([named], tmp_path / "ws3", progress=False, until="ingest")
     assert sql.connect(tmp_path / "ws3").execute(query).fetchall() == [("test", 1)], "a named file is read"
+
+
+def test_a_fresh_ingest_takes_its_fingerprint_after_the_read_and_a_rerun_reuses_it(tmp_path):
+    """Where nothing is committed, ingest's fingerprint (over the inputs' sha256, hashed while they
+    are read) is taken after the run: the same as the one taken before a rerun, which reuses the
+    stage; the stage pickles (the Ray engine ships it) with its checksums done."""
+    import hashlib
+    import pickle
+
+    from curate.readers import resolve_inputs
+    from curate.stage import stage_fingerprint
+    from curate.stages.ingest import Ingest
+
+    data = write_jsonl(tmp_path / "a.jsonl", ROWS)
+    ws = tmp_path / "ws"
+    first = curate([str(data)], ws, progress=False, until="ingest")
+    stage = Ingest(resolve_inputs([str(data)]))
+    assert first[0]["fingerprint"] == stage_fingerprint("", stage)
+    assert first[0]["inputs"][0]["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert pickle.loads(pickle.dumps(stage)).checksums == stage.checksums
+    again = curate([str(data)], ws, progress=False, until="ingest")
+    assert again[0].get("reused") and again[0]["fingerprint"] == first[0]["fingerprint"]
+    write_jsonl(data, ROWS[:1])
+    changed = curate([str(data)], ws, progress=False, until="ingest")
+    assert not changed[0].get("reused") and changed[0]["rows_in"] == 1
