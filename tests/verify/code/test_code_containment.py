@@ -98,7 +98,8 @@ def test_stdin_program_that_never_ends(pool):
 
 
 def test_a_gigabyte_of_output_is_cut_off(pool):
-    spec = {"kind": "stdin", "cases": [{"input": "", "output": "1\n"}]}
+    # 5 s: the 16 MB before the cut can take a loaded machine more than the pool's 1 s to read
+    spec = {"kind": "stdin", "cases": [{"input": "", "output": "1\n"}], "time_limit_s": 5}
     code = "import sys\nline = 'x' * (1 << 20) + '\\n'\nfor _ in range(1024):\n    sys.stdout.write(line)\n"
     start = time.monotonic()
     verdict = pool.check(spec, code=code)
