@@ -78,8 +78,19 @@ WORD_PATTERN = r"[^\W_]+"
 CONTENT_PATTERN = r"[^\W\d_]+|\d+|[<>=+\-]"
 
 
-def _canonical(column: str | pl.Expr) -> pl.Expr:
-    """Every rule but the tokenisation: NFKC, case, characters, LaTeX, instructions."""
+# Rust regex's `\s` (Unicode White_Space), as characters: exact_dedup's key drops them with one
+# literal pass instead of a regex (tests/curate/test_dedup_text.py checks the set).
+WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+# Math delimiters and braces are layout: "$5$" and "5", "x^{2}" and "x^2" are the same text.
+_LAYOUT = "${}"
+
+
+def _canonical_chars(column: str | pl.Expr) -> pl.Expr:
+    """NFKC, case, characters, LaTeX, instructions: every rule of _canonical but the layout one."""
     expr = pl.col(column) if isinstance(column, str) else column
     # NFKC is the identity on ASCII, which most problems are: only pay for it where it can matter
     expr = pl.when(expr.str.contains(r"[^\x00-\x7f]")).then(expr.str.normalize("NFKC")).otherwise(expr)
@@ -87,9 +98,12 @@ def _canonical(column: str | pl.Expr) -> pl.Expr:
     expr = expr.str.replace_many(list(_CHAR_MAP), list(_CHAR_MAP.values()))
     for pattern, replacement in _LATEX_RULES:
         expr = expr.str.replace_all(pattern, replacement)
-    expr = expr.str.replace(_SUFFIX, "").str.replace(_PREFIX, "")
-    # math delimiters and braces are layout: "$5$" and "5", "x^{2}" and "x^2" are the same text
-    return expr.str.replace_all(r"[${}]", " ")
+    return expr.str.replace(_SUFFIX, "").str.replace(_PREFIX, "")
+
+
+def _canonical(column: str | pl.Expr) -> pl.Expr:
+    """Every rule but the tokenisation: NFKC, case, characters, LaTeX, instructions, layout."""
+    return _canonical_chars(column).str.replace_all(f"[{_LAYOUT}]", " ")
 
 
 def normalize_expr(column: str | pl.Expr) -> pl.Expr:
@@ -99,8 +113,10 @@ def normalize_expr(column: str | pl.Expr) -> pl.Expr:
 
 def exact_key_expr(column: str | pl.Expr) -> pl.Expr:
     """What exact_dedup compares: the normalised text without any whitespace (cheaper than
-    tokenising; equal token sequences give equal keys, so spacing never separates two copies)."""
-    return _canonical(column).str.replace_all(r"\s+", "")
+    tokenising; equal token sequences give equal keys, so spacing never separates two copies).
+    The layout characters, which _canonical turns into spaces, go in the same literal pass."""
+    dropped = list(WHITESPACE + _LAYOUT)
+    return _canonical_chars(column).str.replace_many(dropped, [""] * len(dropped))
 
 
 def normalize_text(text: str | None) -> str | None:

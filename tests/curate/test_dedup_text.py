@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import polars as pl
 import pytest
 
-from curate.text import content_expr, normalize_expr, normalize_text
+from curate.text import WHITESPACE, _canonical, content_expr, exact_key_expr, normalize_expr, normalize_text
 
 BASE = "Find $\\frac{1}{2} + x$ if $x = 3$."
 
@@ -71,3 +73,34 @@ def test_content_tokens_are_words_numbers_and_relations():
     frame = pl.DataFrame({"p": ["In 2019, $x \\le 3.5$ (kg) cost \\$12.", "$$ ( ) , $$"]})
     content = frame.select(content_expr(normalize_expr("p")))["p"].to_list()
     assert content == [["in", "2019", "x", "leq", "3", "5", "kg", "cost", "12"], []]
+
+
+def test_whitespace_is_the_regex_engines_whitespace():
+    """WHITESPACE holds exactly the characters Polars' regex `\\s` matches (every code point)."""
+    chars = pl.Series([chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF])
+    assert set(chars.filter(chars.str.contains(r"^\s$")).to_list()) == set(WHITESPACE)
+
+
+def test_exact_key_is_the_canonical_text_without_whitespace():
+    """exact_key_expr (one literal pass dropping whitespace and layout) gives what removing `\\s+`
+    from _canonical's output gives, on texts mixing every whitespace, math layout and LaTeX."""
+    rng = random.Random(5)
+    pieces = [
+        *WHITESPACE,
+        "$",
+        "{",
+        "}",
+        "\\frac",
+        "\\left(",
+        "x",
+        "12",
+        "caf\u00e9",
+        "\u00bd",
+        "+",
+        ".",
+        "Problem: ",
+    ]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    frame = pl.DataFrame({"t": [*texts, *SAME_PROBLEM, None]})
+    expected = frame.select(_canonical("t").str.replace_all(r"\s+", "")).to_series()
+    assert frame.select(exact_key_expr("t")).to_series().equals(expected)
