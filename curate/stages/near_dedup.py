@@ -40,8 +40,8 @@ them themselves, so no text travels. Figures per row measured on the 110k-docume
   split and the similarities (steps 5-6) run on the driver, which holds the candidate graph.
   Output bytes do not depend on the cut into tasks or the number of workers.
 Each task runs its text expressions over one slice per Polars thread at once, so one task uses
-every core; below MIN_TASK_ROWS rows (MIN_TASK_PAIRS pairs) a phase is one task, run in the
-driver, because a local pool's start costs more than it saves there (docs/dedup.md).
+every core; up to ONE_TASK_ROWS rows (ONE_TASK_PAIRS pairs) a phase is one task, which the local
+engine runs in the driver: a local pool's start costs more than it saves there (docs/dedup.md).
 """
 
 from __future__ import annotations
@@ -66,11 +66,12 @@ from curate.stage import InputPiece, Stage, StageContext, apply_decisions
 # Tasks: the work cut evenly over the workers, within these bounds (the output never depends on it).
 ROW_PIECE = 250_000  # at most this many input rows per row-key task
 NODE_CHUNK = 50_000  # at most this many input rows per signing / feature / response task
-# A local pool's start (two spawned workers importing Polars, numpy and rensa, about 0.7 CPU s
-# each, the driver waiting) costs more wall time than its second core saves below these sizes: the
-# tasks' text work already runs on every Polars thread, and rensa signs on every core.
-MIN_TASK_ROWS = 25_000
-MIN_TASK_PAIRS = 200_000
+# Up to these sizes a phase is one task (the local engine runs it in the driver): a local pool's
+# start (two spawned workers importing Polars, numpy and rensa, about 0.7 CPU s each, the driver
+# waiting) costs more wall time than its second core saves there; the tasks' text work already
+# runs on every Polars thread, and rensa signs on every core.
+ONE_TASK_ROWS = 25_000
+ONE_TASK_PAIRS = 200_000
 BAND_CELLS = 4_000_000  # nodes x bands per bucketing task
 PAIR_CHUNK = 200_000  # candidate pairs per confirmation task
 SIGNATURE_GROUP = 10_000  # nodes per row group of signatures.parquet, whatever the cut into tasks
@@ -126,7 +127,7 @@ class NearDedup(Stage):
     # -- prepare: nodes, signatures, candidates, clusters, decisions ------------------------------
     def prepare(self, ctx: StageContext) -> None:
         o = self.options
-        pieces = ctx.input_pieces(_per_task(ctx.input_rows(), ctx.workers, MIN_TASK_ROWS, ROW_PIECE))
+        pieces = ctx.input_pieces(_per_task(ctx.input_rows(), ctx.workers, ONE_TASK_ROWS, ROW_PIECE))
         if not pieces:
             ctx.scan()  # raises: no input rows
         rows = pl.concat(ctx.map(row_keys, pieces)).with_row_index("pos")  # pos: place in the input
@@ -232,7 +233,7 @@ class NearDedup(Stage):
         pairs; the involved nodes' features are shared by all tasks."""
         o = self.options
         rule = (shingles, content, float(o["threshold"]), o["containment"])
-        size = _per_task(len(pairs), ctx.workers, MIN_TASK_PAIRS, PAIR_CHUNK)
+        size = _per_task(len(pairs), ctx.workers, ONE_TASK_PAIRS, PAIR_CHUNK)
         chunks = (pairs[start : start + size] for start in range(0, len(pairs), size))
         keep = list(ctx.map(confirm_pairs, chunks, rule))
         return pairs[np.concatenate(keep)] if keep else pairs[:0]
@@ -347,14 +348,17 @@ class _RowGroups:
 # -- how the parallel phases (curate.dedup.tasks) are cut ------------------------------------
 
 
-def _per_task(total: int, workers: int, least: int, most: int) -> int:
-    """Items per task: `total` cut evenly over the workers, within [least, most]."""
-    return max(1, min(most, max(least, -(-total // max(1, workers)))))
+def _per_task(total: int, workers: int, single: int, most: int) -> int:
+    """Items per task: one task for at most `single` items, else `total` cut evenly over the
+    workers, at most `most` a task."""
+    if total <= single:
+        return max(1, total)
+    return max(1, min(most, -(-total // max(1, workers))))
 
 
 def _task_pieces(ctx: StageContext) -> list[InputPiece]:
     """The input cut for the per-node tasks (signing, features, responses)."""
-    return ctx.input_pieces(_per_task(ctx.input_rows(), ctx.workers, MIN_TASK_ROWS, NODE_CHUNK))
+    return ctx.input_pieces(_per_task(ctx.input_rows(), ctx.workers, ONE_TASK_ROWS, NODE_CHUNK))
 
 
 def node_items(pieces: list[InputPiece], positions: np.ndarray) -> Iterator[tuple[InputPiece, np.ndarray]]:

@@ -53,10 +53,10 @@ def test_near_dedup_gives_the_same_bytes_for_any_cut_and_worker_count(tmp_path, 
     # several tasks in every phase, on a pool of 2 processes
     monkeypatch.setattr(near_dedup, "ROW_PIECE", 70)
     monkeypatch.setattr(near_dedup, "NODE_CHUNK", 45)
-    monkeypatch.setattr(near_dedup, "MIN_TASK_ROWS", 1)
+    monkeypatch.setattr(near_dedup, "ONE_TASK_ROWS", 1)
     monkeypatch.setattr(near_dedup, "BAND_CELLS", 500)
     monkeypatch.setattr(near_dedup, "PAIR_CHUNK", 7)
-    monkeypatch.setattr(near_dedup, "MIN_TASK_PAIRS", 1)
+    monkeypatch.setattr(near_dedup, "ONE_TASK_PAIRS", 1)
     cut = tmp_path / "cut"
     curate([str(traces)], cut, config, workers=2, progress=False, until="near_dedup")
     assert _digests(cut) == _digests(whole)
