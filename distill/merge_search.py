@@ -370,7 +370,7 @@ class Merge:
             d: {k: _summary(v) for k, v in p.items()}
             for d, p in zip(domains, self.model_parameters, strict=True)
         }
-        text.update(self.parameters)
+        text.update({k: _summary(v) for k, v in self.parameters.items()})
         if self.order is not None:
             text["order"] = " > ".join(domains[i] for i in self.order)
         return json.dumps(text)
@@ -534,7 +534,7 @@ def search(
                 "parameters": merge.describe(plan.domains),
                 "merge": _encode(merge),
             }
-            run(key, "candidate", "fit task_arithmetic", merge, extra, time.perf_counter() - started)
+            run(key, "candidate", f"fit {merge.method}", merge, extra, time.perf_counter() - started)
         row = done[key]
         rank(row)
         log(f"fit: {row['parameters']}: {_fmt(row, plan.domains)}, worst share {row['worst_share']:.3f}")
@@ -701,8 +701,9 @@ class InMemoryScorer:
             )
 
     def fit(self, log: Callable[[str], None] = lambda _: None) -> Merge:
-        """The task-arithmetic merge with per-student, per-tensor weights fitted to the students'
-        answers on the first validation prompts of each domain (distill.merge_fit)."""
+        """The merge (task arithmetic, or TIES with a lambda per tensor) with per-student, per-tensor
+        weights fitted to the students' answers on the first validation prompts of each domain
+        (distill.merge_fit)."""
         from distill.generate.base import Request
         from distill.generate.prompts import read_prompts
         from distill.generate.runner import sample_items
@@ -720,7 +721,7 @@ class InMemoryScorer:
             return [completion.text for _, _, completion in results]
 
         students = [self.states[self.plan.students[d]] for d in self.plan.domains]
-        coefficients = fit_coefficients(
+        fitted = fit_coefficients(
             self.engine.lm,
             self.engine.tokenizer,
             self.states[self.plan.base],
@@ -730,15 +731,21 @@ class InMemoryScorer:
             settings,
             log,
         )
-        # longest names first: a filter is a substring match and the first match wins
-        weights = [
-            [{"filter": n, "value": v} for n, v in sorted(c.items(), key=lambda item: -len(item[0]))]
-            for c in coefficients
-        ]
-        return Merge("task_arithmetic", {"normalize": False}, [{"weight": w} for w in weights])
+        models: list[dict[str, Any]] = [{"weight": _filtered(w)} for w in fitted.weights]
+        if fitted.scale is None:
+            return Merge("task_arithmetic", {"normalize": False}, models)
+        for model in models:
+            model["density"] = fitted.density
+        return Merge("ties", {"normalize": True, "lambda": _filtered(fitted.scale)}, models)
 
     def close(self) -> None:
         self.engine.close()
+
+
+def _filtered(values: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Per-tensor values as a filtered list, longest names first: a filter is a substring match and
+    the first match wins."""
+    return [{"filter": n, "value": v} for n, v in sorted(values.items(), key=lambda item: -len(item[0]))]
 
 
 def merge_in_memory(
