@@ -1,4 +1,4 @@
-"""The step engine: resumable steps, their markers, and running them (side by side where allowed).
+"""The step engine: resumable steps, their markers, and running them (side by side with `parallel`).
 
 Every step writes its output into its own folder; then the engine writes a marker,
 OUT/.steps/<step>.json, holding the fingerprint of what the step was made from: its own settings
@@ -11,12 +11,14 @@ wrote (a curate workspace, a model), so those tools see their own folders as the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,8 @@ class Step:
     seconds: float | None = None  # how long the step took when it ran (kept in its marker)
     label: str = ""  # how the log names it (default: its name); a variant's steps carry the variant's
     worker: Callable[[str], None] | None = None  # runs it in a worker process (default: run_steps')
+    after: list[Step] = field(default_factory=list)  # the steps whose output it reads
+    position: str = ""  # "[n/N]", its place among its run's steps as the log shows it
 
     @property
     def marker(self) -> Path:
@@ -131,18 +135,21 @@ def run_steps(
     steps: list[Step],
     redo: set[str],
     parallel: int,
-    side_by_side: tuple[str, ...],
     worker: Callable[[str], None] | None,
     log: Callable[[str], None],
 ) -> list[Step]:
-    """Execute every step not done yet, in order; steps of the groups in `redo` are done again.
-    Returns the steps it executed (the others were reused from an earlier run).
+    """Execute every step not done yet; steps of the groups in `redo` are done again. Returns the
+    steps it executed (the others were reused from an earlier run).
 
-    With `parallel` > 1, the pending steps of the `side_by_side` groups (they must read only what the
-    steps before them wrote) run together in up to `parallel` fresh processes, each calling
-    `worker(step name)` (or the step's own `worker`), started in the order of `side_by_side` (then of
-    `steps`)."""
-    numbers = {id(step): f"[{n}/{len(steps)}] {step.label or step.name}" for n, step in enumerate(steps, 1)}
+    A step starts once every step it reads (`after`) has finished, the earliest ready one in `steps`
+    first. With `parallel` 1 they run one at a time in this process. With more, up to `parallel`
+    ready steps run at once, each in a worker process calling `worker(step name)` (or the step's own
+    `worker`); a step that is ready while nothing runs and nothing else is ready runs in this process
+    instead, with its progress bars, since nothing could start beside it anyway."""
+    numbers = {
+        id(step): f"{step.position or f'[{n}/{len(steps)}]'} {step.label or step.name}"
+        for n, step in enumerate(steps, 1)
+    }
     pending = []
     for step in steps:
         if step.group not in redo and step.done():
@@ -152,34 +159,58 @@ def run_steps(
             shutil.rmtree(step.out)
         pending.append(step)
     executed = list(pending)
-    while pending:
-        step = pending.pop(0)
-        if parallel == 1 or step.group not in side_by_side:
-            step.execute()
-            log(f"{numbers[id(step)]}: {describe(step.summary)} ({step.seconds:.1f}s)")
-            continue
-        batch = [step, *(s for s in pending if s.group in side_by_side)]
-        pending = [s for s in pending if s not in batch]
-        batch.sort(key=lambda s: side_by_side.index(s.group))
-        for done in _in_processes(batch, parallel, worker):
-            log(f"{numbers[id(done)]}: {describe(done.summary)} ({done.seconds:.1f}s)")
+
+    def finished(step: Step) -> None:
+        log(f"{numbers[id(step)]}: {describe(step.summary)} ({step.seconds:.1f}s)")
+
+    unfinished = {id(step) for step in pending}
+    running: dict[Future, Step] = {}
+    with _worker_pool(parallel) as pool:
+        while pending or running:
+            ready = [s for s in pending if not any(id(d) in unfinished for d in s.after)]
+            if not ready and not running:
+                raise RuntimeError(f"steps that wait on each other: {[s.name for s in pending]}")
+            if parallel == 1 or (len(ready) == 1 and not running):
+                step = ready[0]
+                pending.remove(step)
+                step.execute()
+                unfinished.discard(id(step))
+                finished(step)
+                continue
+            for step in ready[: parallel - len(running)]:
+                pending.remove(step)
+                running[pool().submit(step.worker or worker, step.name)] = step
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                step = running.pop(future)
+                future.result()
+                if not step.done():
+                    raise RuntimeError(f"{step.name}: the worker process ended without finishing the step")
+                unfinished.discard(id(step))
+                finished(step)
     return executed
 
 
-def _in_processes(steps: list[Step], parallel: int, worker: Callable[[str], None] | None) -> Iterator[Step]:
-    """Run `steps` in up to `parallel` fresh processes; yields each step as it finishes."""
+@contextlib.contextmanager
+def _worker_pool(size: int) -> Iterator[Callable[[], ProcessPoolExecutor]]:
+    """A pool of `size` worker processes, started only when first asked for (a run whose steps each
+    wait on the one before never needs one) and kept for the rest of the run, so that each worker
+    imports torch once."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
-    with ProcessPoolExecutor(min(parallel, len(steps)), mp_context=context) as pool:
-        futures = {pool.submit(step.worker or worker, step.name): step for step in steps}
-        for future in as_completed(futures):
-            future.result()
-            step = futures[future]
-            if not step.done():
-                raise RuntimeError(f"{step.name}: the worker process ended without finishing the step")
-            yield step
+    pool: list[ProcessPoolExecutor] = []
+
+    def get() -> ProcessPoolExecutor:
+        if not pool:
+            context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+            pool.append(ProcessPoolExecutor(size, mp_context=context))
+        return pool[0]
+
+    try:
+        yield get
+    finally:
+        for executor in pool:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 def describe(summary: dict[str, Any]) -> str:

@@ -22,9 +22,10 @@ from distill.recipe.engine import MARKERS, Step, file_digest, fingerprint, run_s
 from distill.recipe.schema import GROUPS, Recipe, RecipeError
 from distill.recipe.steps import base, corpus, curate, evaluate, generate, joint, merge, redi, student
 
-# Students and the joint baseline read only the shards and the base: they may train side by side,
-# the joint baseline (the most data) first.
-SIDE_BY_SIDE = ("joint", "students")
+# With `parallel`, of the steps ready at once the joint baseline (the most data) starts first.
+FIRST = ("joint",)
+# The steps the variants are planned after: a variant may start from what they made ({main}/base).
+BEFORE_VARIANTS = ("corpus", "generate", "curate", "base")
 # The module that computes each step group: its code (and what it imports) is in the fingerprint.
 STEP_MODULES = {
     "corpus": corpus,
@@ -72,6 +73,7 @@ class Run:
         step = Step(
             name, group, out, fingerprint(name, settings, after, self.out, code), body, self.out / MARKERS
         )
+        step.after = list(after)
         self.steps.append(step)
         return step
 
@@ -202,6 +204,9 @@ class Run:
                 )
                 self.evals[label] = out / "report.json"
 
+        for n, step in enumerate(self.steps, 1):
+            step.position = f"[{n}/{len(self.steps)}]"
+
     def run(self, start: str | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
         """Run every step not already done (all of them from group `start` on) and write results.json."""
         if start is not None and start not in GROUPS:
@@ -222,12 +227,21 @@ class Run:
         began, cpu_began = time.perf_counter(), cpu_seconds()
         parallel = int(self.recipe.values.get("parallel") or 1)
         worker = functools.partial(execute_step, self.recipe, codes=self.codes)
-        executed = run_steps(self.steps, redo, parallel, SIDE_BY_SIDE, worker, log)
-        results = self.results()
-        if self.recipe.values.get("variants"):  # each variant after the recipe, reusing what they share
-            from distill.recipe.variants import run_variants
+        if not self.recipe.values.get("variants"):
+            executed = run_steps(in_start_order(self.steps), redo, parallel, worker, log)
+            results = self.results()
+        else:
+            # The variants' steps run with the recipe's own after its base, so that with `parallel`
+            # a variant's training fills a core the recipe's merge search or evaluations leave free.
+            from distill.recipe.variants import plan_variants, variant_results
 
-            results["variants"] = run_variants(self, redo, parallel, log)
+            first = [s for s in self.steps if s.group in BEFORE_VARIANTS]
+            executed = run_steps(first, redo, parallel, worker, log)
+            variants = plan_variants(self, log)
+            rest = in_start_order([s for s in self.steps if s not in first])
+            executed += run_steps(rest + in_start_order(variants.steps), redo, parallel, worker, log)
+            results = self.results()
+            results["variants"] = variant_results(self, variants)
         # This invocation's time (near 0 when every step is reused), then every step's own seconds
         # from when it ran, this time or in an earlier (resumed) run: together they are the cost.
         results["seconds"] = round(time.perf_counter() - began, 1)
@@ -253,6 +267,11 @@ class Run:
             "models": {k: str(v) for k, v in self.models.items()},
             "steps": {s.name: s.summary for s in self.steps},
         }
+
+
+def in_start_order(steps: list[Step]) -> list[Step]:
+    """`steps` with those of the FIRST groups ahead (a stable sort: the rest keep their order)."""
+    return sorted(steps, key=lambda s: FIRST.index(s.group) if s.group in FIRST else len(FIRST))
 
 
 def cpu_seconds() -> float:

@@ -27,11 +27,12 @@ import json
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from distill.recipe.engine import Step
 from distill.recipe.schema import Recipe, RecipeError
 
 FOLDER = "variants"  # under the run's output folder
@@ -96,34 +97,47 @@ def link(path: Path, target: Path) -> None:
     path.symlink_to(os.path.relpath(target, path.parent), target_is_directory=True)
 
 
-def run_variants(main, redo: set[str], parallel: int, log: Callable[[str], None]) -> dict[str, Any]:
-    """Run every variant of `main` (a finished plan.Run) after it; the `variants` part of results.json."""
+@dataclass
+class Variants:
+    """The variants of a recipe's run, planned: each one's Run, its entry of the report, and the steps
+    of their own that are left to run (all variants', in step-group order)."""
+
+    runs: dict[str, Any]
+    report: dict[str, Any]
+    steps: list[Step]
+
+
+def plan_variants(main, log: Callable[[str], None]) -> Variants:
+    """Plan every variant of `main` (a plan.Run whose base is made): a step whose fingerprint equals a
+    step of the recipe, or of an earlier variant, becomes a link to that step's folder; the others are
+    the variant's own, waiting on the steps they read (the shared ones are the recipe's own)."""
     import functools
 
-    from distill.recipe.engine import Step, run_steps
-    from distill.recipe.plan import SIDE_BY_SIDE, Run, execute_step
+    from distill.recipe.plan import Run, execute_step
     from distill.recipe.schema import GROUPS
 
-    made = {(step.name, step.fingerprint): step.out for step in main.steps}
+    made = {(step.name, step.fingerprint): step for step in main.steps}
     runs = {MAIN: main}
     report: dict[str, Any] = {}
     pending: list[Step] = []
     for name, recipe in variant_recipes(main.recipe).items():
         # Planned now, not with the recipe: a step may read what the recipe's steps made ({main}).
         run = Run(recipe, progress=main.progress, codes=main.codes)
-        own, shared = [], []
+        own, shared, source = [], [], {}
         for step in run.steps:
-            source = made.get((step.name, step.fingerprint))
-            if source is not None and source != step.out:
-                link(step.out, source)
+            maker = made.get((step.name, step.fingerprint))
+            if maker is not None and maker.out != step.out:
+                link(step.out, maker.out)
                 shared.append(step.name)
+                source[id(step)] = maker
                 continue
             if step.out.is_symlink():  # shared in an earlier run, its own now
                 step.out.unlink()
             step.label = f"{name} {step.name}"
             step.worker = functools.partial(execute_step, recipe, codes=run.codes)
+            step.after = [source.get(id(d), d) for d in step.after]
             own.append(step)
-            made[(step.name, step.fingerprint)] = step.out
+            made[(step.name, step.fingerprint)] = step
         log(f"variant {name}: {len(own)} steps of its own, {len(shared)} shared")
         runs[name] = run
         pending += own
@@ -133,18 +147,23 @@ def run_variants(main, redo: set[str], parallel: int, log: Callable[[str], None]
             "own": [s.name for s in own],
             "shared": shared,
         }
-    # All variants' own steps in one go, in step-group order, so that the training steps of different
-    # variants (each reading only its own curation and base, done before) train side by side.
+    # All variants' own steps in step-group order, so that the training steps of different variants
+    # (each reading only its own curation and base) are ready together.
     order = [g for g in dict.fromkeys(s.group for s in main.steps)] + [g for g in GROUPS]
     pending.sort(key=lambda step: order.index(step.group) if step.group in order else len(order))
-    began = time.perf_counter()
-    run_steps(pending, redo, parallel, SIDE_BY_SIDE, None, log)
+    for n, step in enumerate(pending, 1):
+        step.position = f"[{n}/{len(pending)}]"
+    return Variants(runs, report, pending)
+
+
+def variant_results(main, variants: Variants) -> dict[str, Any]:
+    """The `variants` part of results.json, once their steps (and the recipe's) have run."""
+    runs, report = variants.runs, variants.report
     for name, entry in report.items():
         entry["eval"] = runs[name].results()["eval"]
         entry["step_seconds"] = {
             step.name: step.seconds for step in runs[name].steps if step.name in entry["own"]
         }
-    report_seconds = round(time.perf_counter() - began, 1)
     evals = {name: run.results()["eval"] for name, run in runs.items()}
     # The models some variant made itself: elsewhere they are links, and score the same.
     models = [label for label in main.models if any(f"eval/{label}" in v["own"] for v in report.values())]
@@ -156,7 +175,7 @@ def run_variants(main, redo: set[str], parallel: int, log: Callable[[str], None]
             if mine and label in evals[name]:
                 trained = trained_on(run.models.get(label))
                 rows.append({"variant": name, "model": label, **trained, "pass@1": evals[name][label]})
-    return {"runs": report, "table": rows, "seconds": report_seconds}
+    return {"runs": report, "table": rows}
 
 
 def trained_on(model: Path | None) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Recipe `variants:` (each variant trained and evaluated after the recipe, reusing every step they
-share, one comparison table) and the code hash in recipe step fingerprints."""
+"""Recipe `variants:` (each variant trained and evaluated once the recipe's base is made, reusing
+every step they share, one comparison table) and the code hash in recipe step fingerprints."""
 
 from __future__ import annotations
 
