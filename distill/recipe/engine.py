@@ -163,10 +163,10 @@ def run_steps(
     def finished(step: Step) -> None:
         log(f"{numbers[id(step)]}: {describe(step.summary)} ({step.seconds:.1f}s)")
 
-    unfinished = {id(step) for step in pending}
     running: dict[Future, Step] = {}
     with _worker_pool(parallel) as pool:
         while pending or running:
+            unfinished = {id(s) for s in (*pending, *running.values())}
             ready = [s for s in pending if not any(id(d) in unfinished for d in s.after)]
             if not ready and not running:
                 raise RuntimeError(f"steps that wait on each other: {[s.name for s in pending]}")
@@ -174,7 +174,6 @@ def run_steps(
                 step = ready[0]
                 pending.remove(step)
                 step.execute()
-                unfinished.discard(id(step))
                 finished(step)
                 continue
             for step in ready[: parallel - len(running)]:
@@ -186,7 +185,6 @@ def run_steps(
                 future.result()
                 if not step.done():
                     raise RuntimeError(f"{step.name}: the worker process ended without finishing the step")
-                unfinished.discard(id(step))
                 finished(step)
     return executed
 

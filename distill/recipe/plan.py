@@ -70,10 +70,8 @@ class Run:
         if module not in self.codes:
             self.codes[module] = step_code(module)
         code = self.codes[module]
-        step = Step(
-            name, group, out, fingerprint(name, settings, after, self.out, code), body, self.out / MARKERS
-        )
-        step.after = list(after)
+        fingerprinted = fingerprint(name, settings, after, self.out, code)
+        step = Step(name, group, out, fingerprinted, body, self.out / MARKERS, after=list(after))
         self.steps.append(step)
         return step
 

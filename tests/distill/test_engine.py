@@ -23,9 +23,7 @@ def body(root: Path, meet: bool, name: str) -> dict:
     (root / name / "started").write_text("")
     if meet and name in TOGETHER:
         other = next(n for n in TOGETHER if n != name)
-        deadline = time.monotonic() + 120  # only so that a broken scheduler fails instead of hanging
-        while not (root / other / "started").exists():
-            assert time.monotonic() < deadline, f"{name} waited for {other} in vain: they ran one at a time"
+        while not (root / other / "started").exists():  # run one at a time, it hangs: pytest-timeout fails it
             time.sleep(0.02)
     (root / name / "done.json").write_text(json.dumps({"pid": os.getpid()}))
     return {"name": name}
